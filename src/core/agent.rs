@@ -1,0 +1,187 @@
+//! Agents: their configuration ([`AgentSpec`]), their live state inside the engine ([`Agent`]) and
+//! the snapshot handed out ([`AgentView`]).
+//!
+//! Invariants kept by the engine on every [`Agent`]: `load` is the sum of the channel costs of
+//! the contacts in `offers` and `assigned`, and never exceeds `capacity`; `per_channel` counts
+//! those contacts by channel and never exceeds a channel limit; an agent that is not ready holds
+//! no offer.
+
+use std::sync::Arc;
+
+use super::error::CoreError;
+use super::index::SkillId;
+use super::types::{
+    Channel, ContactId, Millis, SkillLevel, TimerKey, ensure_unique_skills, validate_id,
+};
+
+/// Reason code given when an agent lets offers time out in a row.
+pub const MISSED_OFFER_REASON: &str = "missed-offer";
+
+/// An agent as the admin configures it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AgentSpec {
+    pub id: Arc<str>,
+    pub name: String,
+    pub skills: Vec<SkillLevel>,
+    /// Total capacity in cost units; `None` means the engine default.
+    pub capacity: Option<u32>,
+    /// Per-channel ceilings on concurrent contacts; 0 means never that channel.
+    pub channel_limits: Vec<(Channel, u32)>,
+}
+
+impl AgentSpec {
+    pub fn new(id: &str) -> AgentSpec {
+        AgentSpec {
+            id: id.into(),
+            name: String::new(),
+            skills: Vec::new(),
+            capacity: None,
+            channel_limits: Vec::new(),
+        }
+    }
+
+    pub fn with_skills(mut self, skills: &[(&str, u32)]) -> Result<AgentSpec, CoreError> {
+        self.skills = skills
+            .iter()
+            .map(|(n, l)| SkillLevel::new(n, *l))
+            .collect::<Result<_, _>>()?;
+        Ok(self)
+    }
+
+    pub fn validate(&self, max_skills: usize) -> Result<(), CoreError> {
+        validate_id(&self.id, "agent id")?;
+        if self.name.len() > 256 || self.name.chars().any(char::is_control) {
+            return Err(CoreError::invalid(
+                "agent name must be at most 256 bytes without control characters",
+            ));
+        }
+        if self.skills.len() > max_skills {
+            return Err(CoreError::exhausted(format!(
+                "agent has {} skills; the skills-per-agent limit is {max_skills}",
+                self.skills.len()
+            )));
+        }
+        ensure_unique_skills(&self.skills, "agent")?;
+        if self.capacity == Some(0) || self.capacity.is_some_and(|c| c > 10_000) {
+            return Err(CoreError::invalid("agent capacity must be 1-10000"));
+        }
+        let mut seen = [false; Channel::COUNT];
+        for (channel, _) in &self.channel_limits {
+            if std::mem::replace(&mut seen[channel.index()], true) {
+                return Err(CoreError::invalid(format!(
+                    "channel limit for {channel} given twice"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What an agent asks to be.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Presence {
+    Offline,
+    Ready,
+    NotReady(String),
+}
+
+/// An agent inside the engine.
+#[derive(Debug)]
+pub struct Agent {
+    pub spec: AgentSpec,
+    /// Interned skills, sorted by skill id, for eligibility checks.
+    pub skills: Vec<(SkillId, u8)>,
+    pub capacity: u32,
+    pub limits: [u32; Channel::COUNT],
+    pub presence: Presence,
+    pub wrap_up_until: Option<Millis>,
+    pub load: u32,
+    pub per_channel: [u32; Channel::COUNT],
+    pub offers: Vec<ContactId>,
+    pub assigned: Vec<ContactId>,
+    pub idle_since: Millis,
+    pub missed_in_row: u32,
+    pub handled: u64,
+    pub session_attached: bool,
+    pub wrap_timer: Option<TimerKey>,
+    /// The `idle_since` under which the agent sits in the available index, if it does.
+    pub indexed_at: Option<Millis>,
+}
+
+impl Agent {
+    /// Ready, not wrapping up and some capacity left: belongs in the available index.
+    pub fn is_available(&self) -> bool {
+        self.presence == Presence::Ready
+            && self.wrap_up_until.is_none()
+            && self.load < self.capacity
+    }
+
+    /// Room for one more contact of `channel` costing `cost`.
+    pub fn has_room(&self, channel: Channel, cost: u32) -> bool {
+        self.load + cost <= self.capacity
+            && self.per_channel[channel.index()] < self.limits[channel.index()]
+    }
+
+    pub fn level_of(&self, skill: SkillId) -> Option<u8> {
+        self.skills
+            .binary_search_by_key(&skill, |(s, _)| *s)
+            .ok()
+            .map(|i| self.skills[i].1)
+    }
+
+    /// Every requirement met at its level.
+    pub fn meets(&self, requirements: &[(SkillId, u8)]) -> bool {
+        requirements
+            .iter()
+            .all(|(s, l)| self.level_of(*s).is_some_and(|have| have >= *l))
+    }
+}
+
+/// The agent's presence as reported (wrap-up shown as its own state).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PresenceView {
+    Offline,
+    Ready,
+    NotReady(String),
+    WrapUp,
+}
+
+/// A snapshot of one agent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AgentView {
+    pub spec: AgentSpec,
+    pub capacity: u32,
+    pub presence: PresenceView,
+    pub load: u32,
+    pub offered: Vec<ContactId>,
+    pub assigned: Vec<ContactId>,
+    pub idle_since: Millis,
+    pub wrap_up_until: Option<Millis>,
+    pub missed_in_row: u32,
+    pub session_attached: bool,
+    pub handled: u64,
+}
+
+impl Agent {
+    pub fn view(&self) -> AgentView {
+        let wrapping = self.wrap_up_until.is_some();
+        AgentView {
+            spec: self.spec.clone(),
+            capacity: self.capacity,
+            presence: match &self.presence {
+                Presence::Offline => PresenceView::Offline,
+                Presence::Ready if wrapping => PresenceView::WrapUp,
+                Presence::Ready => PresenceView::Ready,
+                Presence::NotReady(r) => PresenceView::NotReady(r.clone()),
+            },
+            load: self.load,
+            offered: self.offers.clone(),
+            assigned: self.assigned.clone(),
+            idle_since: self.idle_since,
+            wrap_up_until: self.wrap_up_until,
+            missed_in_row: self.missed_in_row,
+            session_attached: self.session_attached,
+            handled: self.handled,
+        }
+    }
+}

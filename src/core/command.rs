@@ -1,0 +1,70 @@
+//! The engine's inputs and their direct results. A [`Command`] is plain data: the same sequence
+//! of commands at the same times always gives the same state and events, which is what makes
+//! replay, simulation and property tests possible.
+
+use super::agent::{AgentSpec, AgentView, Presence};
+use super::contact::{CancelReason, ContactView, NewContact, Outcome};
+use super::queue::QueueConfig;
+use super::types::ContactId;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    /// Create or update a queue.
+    PutQueue(QueueConfig),
+    DeleteQueue {
+        name: String,
+    },
+    /// Create (offline) or update an agent.
+    PutAgent(AgentSpec),
+    RemoveAgent {
+        id: String,
+    },
+    SetPresence {
+        agent: String,
+        presence: Presence,
+    },
+    /// A desktop session attached to or detached from an agent. Detaching takes the agent offline.
+    Session {
+        agent: String,
+        attached: bool,
+    },
+    Enqueue(NewContact),
+    Cancel {
+        contact: ContactId,
+        reason: CancelReason,
+    },
+    Accept {
+        contact: ContactId,
+        agent: String,
+    },
+    Reject {
+        contact: ContactId,
+        agent: String,
+    },
+    Complete {
+        contact: ContactId,
+        agent: String,
+        outcome: Outcome,
+    },
+}
+
+/// What an accepted command returns to its caller.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Applied {
+    Queue {
+        created: bool,
+        config: QueueConfig,
+    },
+    Agent {
+        created: bool,
+        agent: AgentView,
+    },
+    Enqueued {
+        contact: ContactView,
+        /// 1-based position among the queue's waiting contacts; 0 if offered at once.
+        position: u32,
+        estimated_wait_ms: Option<u64>,
+    },
+    Contact(ContactView),
+    Done,
+}

@@ -1,0 +1,233 @@
+//! Contacts: what a frontend asks to route ([`NewContact`]), a contact's life inside the engine
+//! ([`Contact`]) and the snapshot handed out ([`ContactView`]).
+//!
+//! Life of a contact: waiting → offered → assigned → completed, with offered → waiting on a reject,
+//! timeout or returned offer; and waiting/offered → abandoned, cancelled or expired. Each contact
+//! reaches exactly one terminal state; the engine moves it out of the live table when it does.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::error::CoreError;
+use super::index::SkillId;
+use super::types::{
+    Channel, ContactId, Millis, SkillLevel, TimerKey, ensure_unique_skills, validate_id,
+};
+
+/// Limits on a contact's free-form context.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ContextLimits {
+    pub max_entries: usize,
+    pub max_bytes: usize,
+}
+
+impl Default for ContextLimits {
+    fn default() -> Self {
+        ContextLimits {
+            max_entries: 64,
+            max_bytes: 8 * 1024,
+        }
+    }
+}
+
+/// A frontend's request to route a contact.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewContact {
+    pub queue: String,
+    pub channel: Channel,
+    pub customer_id: String,
+    pub customer_value: f64,
+    pub priority: u32,
+    pub required_skills: Vec<SkillLevel>,
+    pub context: BTreeMap<String, String>,
+    pub conversation_id: String,
+}
+
+impl NewContact {
+    pub const MAX_PRIORITY: u32 = 100;
+
+    pub fn new(queue: &str, channel: Channel) -> NewContact {
+        NewContact {
+            queue: queue.to_string(),
+            channel,
+            customer_id: String::new(),
+            customer_value: 0.0,
+            priority: 0,
+            required_skills: Vec::new(),
+            context: BTreeMap::new(),
+            conversation_id: String::new(),
+        }
+    }
+
+    pub fn validate(&self, limits: ContextLimits) -> Result<(), CoreError> {
+        validate_id(&self.queue, "queue name")?;
+        if self.customer_id.len() > 128 || self.conversation_id.len() > 128 {
+            return Err(CoreError::invalid(
+                "customer id and conversation id are limited to 128 bytes",
+            ));
+        }
+        if !self.customer_value.is_finite() || self.customer_value < 0.0 {
+            return Err(CoreError::invalid(
+                "customer value must be a finite, non-negative number",
+            ));
+        }
+        if self.priority > Self::MAX_PRIORITY {
+            return Err(CoreError::invalid(format!(
+                "priority {} is out of range 0-{}",
+                self.priority,
+                Self::MAX_PRIORITY
+            )));
+        }
+        ensure_unique_skills(&self.required_skills, "contact")?;
+        if self.context.len() > limits.max_entries {
+            return Err(CoreError::invalid(format!(
+                "context has {} entries; the limit is {}",
+                self.context.len(),
+                limits.max_entries
+            )));
+        }
+        let bytes: usize = self.context.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if bytes > limits.max_bytes {
+            return Err(CoreError::invalid(format!(
+                "context is {bytes} bytes; the limit is {}",
+                limits.max_bytes
+            )));
+        }
+        if self.context.keys().any(|k| k.is_empty()) {
+            return Err(CoreError::invalid("context keys must not be empty"));
+        }
+        Ok(())
+    }
+}
+
+/// How a contact ended, as the agent or frontend reports it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// 0 means: use the router's own measure (accept → complete).
+    pub handle_secs: u32,
+    pub resolved: bool,
+    /// 1–5, or 0 when not asked.
+    pub satisfaction: u8,
+}
+
+impl Outcome {
+    pub fn validate(&self) -> Result<(), CoreError> {
+        if self.satisfaction > 5 {
+            return Err(CoreError::invalid(format!(
+                "satisfaction {} is out of range 1-5 (0 = not asked)",
+                self.satisfaction
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Why a frontend cancels a contact.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CancelReason {
+    /// The customer left: counts as abandoned.
+    Abandoned,
+    /// The frontend withdrew it: not counted against service level.
+    Withdrawn,
+}
+
+/// Where a contact is in its life.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ContactState {
+    Waiting,
+    Offered { agent: Arc<str>, deadline: Millis },
+    Assigned { agent: Arc<str> },
+    Completed { agent: Arc<str>, outcome: Outcome },
+    Abandoned,
+    Cancelled,
+    Expired,
+}
+
+impl ContactState {
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self,
+            ContactState::Completed { .. }
+                | ContactState::Abandoned
+                | ContactState::Cancelled
+                | ContactState::Expired
+        )
+    }
+    pub fn agent(&self) -> Option<&Arc<str>> {
+        match self {
+            ContactState::Offered { agent, .. }
+            | ContactState::Assigned { agent }
+            | ContactState::Completed { agent, .. } => Some(agent),
+            _ => None,
+        }
+    }
+}
+
+/// A live contact inside the engine.
+#[derive(Debug)]
+pub struct Contact {
+    pub id: ContactId,
+    pub queue: Arc<str>,
+    pub channel: Channel,
+    pub cost: u32,
+    pub customer_id: String,
+    pub customer_value: f64,
+    pub priority: u32,
+    /// Effective requirements (queue defaults merged with the contact's own), sorted by skill id.
+    pub requirements: Vec<(SkillId, u8)>,
+    /// The same requirements by name, for views.
+    pub required_skills: Vec<SkillLevel>,
+    pub context: Arc<BTreeMap<String, String>>,
+    pub conversation_id: String,
+    pub enqueued_at: Millis,
+    pub state: ContactState,
+    pub answered_at: Option<Millis>,
+    /// Agents (by engine key) that rejected or let this contact's offer time out.
+    pub excluded: Vec<u32>,
+    /// The engine key of the offered / assigned agent.
+    pub agent_key: Option<u32>,
+    /// The max-wait deadline passed while the contact was offered: expire it if it comes back.
+    pub wait_expired: bool,
+    /// The slot of the waiting group holding it, while waiting.
+    pub group: Option<usize>,
+    pub offer_timer: Option<TimerKey>,
+    pub wait_timer: Option<TimerKey>,
+}
+
+/// A snapshot of one contact.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ContactView {
+    pub id: ContactId,
+    pub queue: Arc<str>,
+    pub channel: Channel,
+    pub customer_id: String,
+    pub customer_value: f64,
+    pub priority: u32,
+    pub required_skills: Vec<SkillLevel>,
+    pub context: Arc<BTreeMap<String, String>>,
+    pub conversation_id: String,
+    pub state: ContactState,
+    pub enqueued_at: Millis,
+    pub answered_at: Option<Millis>,
+    pub ended_at: Option<Millis>,
+}
+
+impl Contact {
+    pub fn view(&self) -> ContactView {
+        ContactView {
+            id: self.id,
+            queue: self.queue.clone(),
+            channel: self.channel,
+            customer_id: self.customer_id.clone(),
+            customer_value: self.customer_value,
+            priority: self.priority,
+            required_skills: self.required_skills.clone(),
+            context: self.context.clone(),
+            conversation_id: self.conversation_id.clone(),
+            state: self.state.clone(),
+            enqueued_at: self.enqueued_at,
+            answered_at: self.answered_at,
+            ended_at: None,
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! What the engine tells the world: every decision and state change, in the order it happened.
+//!
+//! The core emits [`Event`]s without sequence numbers; the event bus numbers them as it publishes,
+//! so the numbering is gap-free and matches the order of application.
+
+use std::sync::Arc;
+
+use super::agent::AgentView;
+use super::contact::ContactView;
+use super::queue::QueueConfig;
+use super::types::{Channel, ContactId, Millis};
+
+/// Why a decision was taken now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// A contact arrived or returned to its queue.
+    ContactArrived,
+    AgentReady,
+    CapacityFreed,
+    WrapUpEnded,
+    ConfigurationChanged,
+}
+
+/// One agent a decision weighed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Candidate {
+    pub agent: Arc<str>,
+    pub score: f64,
+    pub idle_ms: u64,
+}
+
+/// The record of one match: who got what, and why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decision {
+    pub contact: ContactId,
+    pub agent: Arc<str>,
+    pub queue: Arc<str>,
+    pub strategy: &'static str,
+    pub trigger: Trigger,
+    pub waited_ms: u64,
+    /// The chosen agent first, then runners-up, best first.
+    pub candidates: Vec<Candidate>,
+    /// Eligible agents (agent side) or waiting-contact heads (contact side) looked at.
+    pub considered: u32,
+    pub offer_deadline: Millis,
+    pub channel: Channel,
+    pub priority: u32,
+}
+
+/// Why an offer went back to the queue without the agent answering it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReturnReason {
+    AgentNotReady,
+    AgentOffline,
+    AgentRemoved,
+}
+
+impl ReturnReason {
+    pub fn code(self) -> &'static str {
+        match self {
+            ReturnReason::AgentNotReady => "agent-not-ready",
+            ReturnReason::AgentOffline => "agent-offline",
+            ReturnReason::AgentRemoved => "agent-removed",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum EventBody {
+    ContactQueued {
+        contact: ContactView,
+    },
+    Decision(Decision),
+    OfferAccepted {
+        contact: ContactId,
+        agent: Arc<str>,
+        queue: Arc<str>,
+        waited_ms: u64,
+    },
+    OfferRejected {
+        contact: ContactId,
+        agent: Arc<str>,
+        queue: Arc<str>,
+    },
+    OfferTimedOut {
+        contact: ContactId,
+        agent: Arc<str>,
+        queue: Arc<str>,
+    },
+    OfferReturned {
+        contact: ContactId,
+        agent: Arc<str>,
+        queue: Arc<str>,
+        reason: ReturnReason,
+    },
+    /// The contact reached its terminal state (the view's `state` says which). `agent` is the
+    /// agent that held it (offer or assignment) at that moment, if any.
+    ContactEnded {
+        contact: ContactView,
+        agent: Option<Arc<str>>,
+    },
+    AgentStateChanged {
+        agent: AgentView,
+    },
+    AgentChanged {
+        agent: AgentView,
+        removed: bool,
+    },
+    QueueChanged {
+        queue: QueueConfig,
+        deleted: bool,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    pub at: Millis,
+    pub body: EventBody,
+}
+
+impl Event {
+    /// The queue this event concerns, if any.
+    pub fn queue(&self) -> Option<&str> {
+        match &self.body {
+            EventBody::ContactQueued { contact } | EventBody::ContactEnded { contact, .. } => {
+                Some(&contact.queue)
+            }
+            EventBody::Decision(d) => Some(&d.queue),
+            EventBody::OfferAccepted { queue, .. }
+            | EventBody::OfferRejected { queue, .. }
+            | EventBody::OfferTimedOut { queue, .. }
+            | EventBody::OfferReturned { queue, .. } => Some(queue),
+            EventBody::QueueChanged { queue, .. } => Some(&queue.name),
+            EventBody::AgentStateChanged { .. } | EventBody::AgentChanged { .. } => None,
+        }
+    }
+
+    /// The agent this event concerns, if any.
+    pub fn agent(&self) -> Option<&str> {
+        match &self.body {
+            EventBody::Decision(d) => Some(&d.agent),
+            EventBody::OfferAccepted { agent, .. }
+            | EventBody::OfferRejected { agent, .. }
+            | EventBody::OfferTimedOut { agent, .. }
+            | EventBody::OfferReturned { agent, .. } => Some(agent),
+            EventBody::ContactEnded { agent, .. } => agent.as_deref(),
+            EventBody::AgentStateChanged { agent } | EventBody::AgentChanged { agent, .. } => {
+                Some(&agent.spec.id)
+            }
+            EventBody::ContactQueued { .. } | EventBody::QueueChanged { .. } => None,
+        }
+    }
+
+    /// The contact this event concerns, if any.
+    pub fn contact(&self) -> Option<ContactId> {
+        match &self.body {
+            EventBody::ContactQueued { contact } | EventBody::ContactEnded { contact, .. } => {
+                Some(contact.id)
+            }
+            EventBody::Decision(d) => Some(d.contact),
+            EventBody::OfferAccepted { contact, .. }
+            | EventBody::OfferRejected { contact, .. }
+            | EventBody::OfferTimedOut { contact, .. }
+            | EventBody::OfferReturned { contact, .. } => Some(*contact),
+            _ => None,
+        }
+    }
+}

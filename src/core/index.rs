@@ -1,0 +1,290 @@
+//! Indexes that keep a decision from scanning the floor.
+//!
+//! - [`SkillInterner`]: skill names ↔ dense ids.
+//! - [`AgentIndex`]: the *available* agents (ready, not in wrap-up, some capacity left), ordered
+//!   by `(idle_since, agent key)` — longest idle first — once overall and once per
+//!   `(skill, level)`. A contact requiring `skill >= L` walks only the sets for levels `L..=10`
+//!   of its rarest required skill, merged in order, so every agent it sees already meets that
+//!   requirement at its level.
+//! - [`WaitingIndex`]: waiting contacts grouped by `(queue, channel, requirements)`, each group
+//!   ordered by `(priority desc, enqueue sequence)`. An agent who frees up looks at each group's
+//!   head once, so its cost grows with the number of distinct groups, not with the backlog.
+//!
+//! Invariant (checked by `Engine::check_invariants`): an agent is in the index exactly when it is
+//! available, under its current `idle_since` and skills; a contact is in exactly one group exactly
+//! while it waits.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, HashMap, btree_set};
+use std::iter::Peekable;
+use std::ops::ControlFlow;
+
+use super::types::{Channel, ContactId, Level, Millis, SkillName};
+
+/// Dense id of an interned skill.
+pub type SkillId = u32;
+
+/// Skill names ↔ dense ids. Ids are handed out in first-seen order and never reused.
+#[derive(Debug, Default)]
+pub struct SkillInterner {
+    ids: HashMap<SkillName, SkillId>,
+    names: Vec<SkillName>,
+}
+
+impl SkillInterner {
+    pub fn intern(&mut self, name: &SkillName) -> SkillId {
+        if let Some(id) = self.ids.get(name) {
+            return *id;
+        }
+        let id = self.names.len() as SkillId;
+        self.names.push(name.clone());
+        self.ids.insert(name.clone(), id);
+        id
+    }
+
+    pub fn name(&self, id: SkillId) -> &SkillName {
+        &self.names[id as usize]
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+type AgentKey = u32;
+type AgentSet = BTreeSet<(Millis, AgentKey)>;
+type AgentSetIter<'a> = Peekable<btree_set::Iter<'a, (Millis, AgentKey)>>;
+const LEVELS: usize = Level::MAX as usize;
+
+/// Available agents, ordered longest idle first, overall and per (skill, level).
+#[derive(Debug, Default)]
+pub struct AgentIndex {
+    all: AgentSet,
+    by_skill: Vec<[AgentSet; LEVELS]>,
+}
+
+impl AgentIndex {
+    pub fn insert(&mut self, key: AgentKey, idle_since: Millis, skills: &[(SkillId, u8)]) {
+        self.all.insert((idle_since, key));
+        for &(skill, level) in skills {
+            let skill = skill as usize;
+            if self.by_skill.len() <= skill {
+                self.by_skill.resize_with(skill + 1, Default::default);
+            }
+            self.by_skill[skill][level as usize - 1].insert((idle_since, key));
+        }
+    }
+
+    pub fn remove(&mut self, key: AgentKey, idle_since: Millis, skills: &[(SkillId, u8)]) {
+        self.all.remove(&(idle_since, key));
+        for &(skill, level) in skills {
+            if let Some(levels) = self.by_skill.get_mut(skill as usize) {
+                levels[level as usize - 1].remove(&(idle_since, key));
+            }
+        }
+    }
+
+    pub fn contains(&self, key: AgentKey, idle_since: Millis) -> bool {
+        self.all.contains(&(idle_since, key))
+    }
+
+    pub fn len(&self) -> usize {
+        self.all.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.all.is_empty()
+    }
+
+    /// Available agents with `skill >= level`.
+    fn count_at_least(&self, skill: SkillId, level: u8) -> usize {
+        self.by_skill.get(skill as usize).map_or(0, |levels| {
+            levels[level as usize - 1..].iter().map(BTreeSet::len).sum()
+        })
+    }
+
+    /// Calls `visit` with available agents in longest-idle order, each of whom meets the rarest of
+    /// `requirements` (the caller checks the rest), until `visit` breaks.
+    pub fn visit_candidates(
+        &self,
+        requirements: &[(SkillId, u8)],
+        mut visit: impl FnMut(AgentKey) -> ControlFlow<()>,
+    ) {
+        let rarest = requirements
+            .iter()
+            .min_by_key(|(s, l)| (self.count_at_least(*s, *l), *s));
+        let Some(&(skill, level)) = rarest else {
+            for &(_, key) in &self.all {
+                if visit(key).is_break() {
+                    return;
+                }
+            }
+            return;
+        };
+        let Some(levels) = self.by_skill.get(skill as usize) else {
+            return;
+        };
+        // k-way merge of the per-level sets (at most 10), smallest (idle_since, key) first.
+        let mut heads: [Option<AgentSetIter<'_>>; LEVELS] = Default::default();
+        for (slot, set) in heads.iter_mut().zip(&levels[level as usize - 1..]) {
+            if !set.is_empty() {
+                *slot = Some(set.iter().peekable());
+            }
+        }
+        loop {
+            let mut best: Option<(usize, (Millis, AgentKey))> = None;
+            for (i, head) in heads.iter_mut().enumerate() {
+                if let Some(&&entry) = head.as_mut().and_then(Peekable::peek)
+                    && best.is_none_or(|(_, b)| entry < b)
+                {
+                    best = Some((i, entry));
+                }
+            }
+            let Some((i, (_, key))) = best else { return };
+            if let Some(head) = heads[i].as_mut() {
+                head.next();
+            }
+            if visit(key).is_break() {
+                return;
+            }
+        }
+    }
+}
+
+/// Ordering of contacts inside a group: higher priority first, then earlier enqueue.
+pub type WaitKey = (Reverse<u32>, ContactId);
+
+/// Waiting contacts sharing a queue, a channel and requirements.
+#[derive(Debug)]
+pub struct Group {
+    pub queue: usize,
+    pub channel: Channel,
+    pub requirements: Vec<(SkillId, u8)>,
+    pub members: BTreeSet<WaitKey>,
+}
+
+type GroupSig = (usize, Channel, Vec<(SkillId, u8)>);
+
+/// Waiting contacts, grouped so an agent looks at each group's head once.
+#[derive(Debug, Default)]
+pub struct WaitingIndex {
+    groups: Vec<Option<Group>>,
+    free: Vec<usize>,
+    by_sig: HashMap<GroupSig, usize>,
+}
+
+impl WaitingIndex {
+    /// Adds a waiting contact; returns its group's slot.
+    pub fn insert(
+        &mut self,
+        queue: usize,
+        channel: Channel,
+        requirements: &[(SkillId, u8)],
+        key: WaitKey,
+    ) -> usize {
+        let sig: GroupSig = (queue, channel, requirements.to_vec());
+        let slot = match self.by_sig.get(&sig) {
+            Some(slot) => *slot,
+            None => {
+                let group = Group {
+                    queue,
+                    channel,
+                    requirements: requirements.to_vec(),
+                    members: BTreeSet::new(),
+                };
+                let slot = match self.free.pop() {
+                    Some(slot) => {
+                        self.groups[slot] = Some(group);
+                        slot
+                    }
+                    None => {
+                        self.groups.push(Some(group));
+                        self.groups.len() - 1
+                    }
+                };
+                self.by_sig.insert(sig, slot);
+                slot
+            }
+        };
+        if let Some(group) = self.groups[slot].as_mut() {
+            group.members.insert(key);
+        }
+        slot
+    }
+
+    /// Removes a waiting contact from its group; drops the group when it empties.
+    pub fn remove(&mut self, slot: usize, key: WaitKey) {
+        let Some(group) = self.groups.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        group.members.remove(&key);
+        if group.members.is_empty() {
+            let group = self.groups[slot].take().expect("group present");
+            self.by_sig
+                .remove(&(group.queue, group.channel, group.requirements));
+            self.free.push(slot);
+        }
+    }
+
+    pub fn groups(&self) -> impl Iterator<Item = &Group> {
+        self.groups.iter().flatten()
+    }
+
+    pub fn group(&self, slot: usize) -> Option<&Group> {
+        self.groups.get(slot).and_then(Option::as_ref)
+    }
+
+    pub fn group_count(&self) -> usize {
+        self.by_sig.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(index: &AgentIndex, reqs: &[(SkillId, u8)]) -> Vec<u32> {
+        let mut out = Vec::new();
+        index.visit_candidates(reqs, |k| {
+            out.push(k);
+            ControlFlow::Continue(())
+        });
+        out
+    }
+
+    #[test]
+    fn candidates_meet_the_level_and_come_longest_idle_first() {
+        let mut index = AgentIndex::default();
+        index.insert(1, 300, &[(0, 9)]);
+        index.insert(2, 100, &[(0, 3)]);
+        index.insert(3, 200, &[(0, 7), (1, 5)]);
+        index.insert(4, 50, &[(0, 10)]);
+        assert_eq!(collect(&index, &[(0, 7)]), vec![4, 3, 1]);
+        assert_eq!(collect(&index, &[(0, 1)]), vec![4, 2, 3, 1]);
+        assert_eq!(collect(&index, &[]), vec![4, 2, 3, 1]);
+        // Skill 1 is rarer, so only agent 3 is walked.
+        assert_eq!(collect(&index, &[(0, 1), (1, 1)]), vec![3]);
+        index.remove(4, 50, &[(0, 10)]);
+        assert_eq!(collect(&index, &[(0, 7)]), vec![3, 1]);
+        assert_eq!(collect(&index, &[(7, 1)]), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn groups_are_dropped_when_empty_and_slots_reused() {
+        let mut w = WaitingIndex::default();
+        let a = w.insert(0, Channel::Voice, &[(0, 5)], (Reverse(0), 1));
+        let b = w.insert(0, Channel::Voice, &[(0, 5)], (Reverse(5), 2));
+        assert_eq!(a, b);
+        let head = w.group(a).unwrap().members.first().copied();
+        assert_eq!(head, Some((Reverse(5), 2)));
+        w.remove(a, (Reverse(0), 1));
+        w.remove(a, (Reverse(5), 2));
+        assert_eq!(w.group_count(), 0);
+        let c = w.insert(1, Channel::Chat, &[], (Reverse(0), 3));
+        assert_eq!(c, a);
+    }
+}

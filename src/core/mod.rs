@@ -1,0 +1,29 @@
+//! The routing domain, sans-IO: agents, queues, contacts, strategies and the [`Engine`] that
+//! matches them. No tokio, no tonic, no clock: every input carries its `now`, and the engine
+//! reports its next deadline so the caller knows when to wake it.
+//!
+//! Invariants are documented on [`engine`] and checked by [`Engine::check_invariants`].
+
+pub mod agent;
+pub mod command;
+pub mod contact;
+pub mod engine;
+pub mod error;
+pub mod events;
+pub mod index;
+pub mod queue;
+pub mod stats;
+pub mod strategy;
+pub mod types;
+
+pub use agent::{AgentSpec, AgentView, Presence, PresenceView};
+pub use command::{Applied, Command};
+pub use contact::{CancelReason, ContactState, ContactView, NewContact, Outcome};
+pub use engine::{Engine, EngineConfig, QueueSnapshot};
+pub use error::CoreError;
+pub use events::{Candidate, Decision, Event, EventBody, ReturnReason, Trigger};
+pub use queue::QueueConfig;
+pub use types::{Channel, ChannelCosts, ContactId, Level, Millis, SkillLevel, SkillName};
+
+#[cfg(test)]
+mod tests;

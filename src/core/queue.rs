@@ -1,0 +1,82 @@
+//! Queue configuration: where contacts wait, what they require by default, the service-level
+//! target, timers and limits, and the strategy that routes them.
+//!
+//! Invariant: a [`QueueConfig`] that passed [`QueueConfig::validate`] names a known strategy, has
+//! unique default skills, a target in (0, 100] and an offer timeout of 1–3600 s.
+
+use std::sync::Arc;
+
+use super::error::CoreError;
+use super::strategy;
+use super::types::{Channel, SkillLevel, ensure_unique_skills, validate_id};
+
+/// A queue as the admin configures it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueueConfig {
+    pub name: Arc<str>,
+    /// Skills every contact of this queue requires (merged with the contact's own).
+    pub required_skills: Vec<SkillLevel>,
+    /// Channels accepted; empty means all.
+    pub channels: Vec<Channel>,
+    pub sl_threshold_secs: u32,
+    pub sl_target_percent: f64,
+    pub offer_timeout_secs: u32,
+    pub wrap_up_secs: u32,
+    /// 0 = no limit.
+    pub max_wait_secs: u32,
+    /// 0 = no limit.
+    pub max_length: u32,
+    pub strategy: String,
+}
+
+impl QueueConfig {
+    /// A queue with the defaults: every channel, 80 % in 20 s, 15 s offer timeout, no wrap-up,
+    /// no wait or length limit, longest-idle routing.
+    pub fn new(name: &str) -> QueueConfig {
+        QueueConfig {
+            name: name.into(),
+            required_skills: Vec::new(),
+            channels: Vec::new(),
+            sl_threshold_secs: 20,
+            sl_target_percent: 80.0,
+            offer_timeout_secs: 15,
+            wrap_up_secs: 0,
+            max_wait_secs: 0,
+            max_length: 0,
+            strategy: strategy::DEFAULT.to_string(),
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), CoreError> {
+        validate_id(&self.name, "queue name")?;
+        ensure_unique_skills(&self.required_skills, "queue")?;
+        if !(self.sl_target_percent > 0.0 && self.sl_target_percent <= 100.0) {
+            return Err(CoreError::invalid(format!(
+                "service-level target {} must be in (0, 100] percent",
+                self.sl_target_percent
+            )));
+        }
+        if !(1..=3600).contains(&self.offer_timeout_secs) {
+            return Err(CoreError::invalid(format!(
+                "offer timeout {} s must be 1-3600 s",
+                self.offer_timeout_secs
+            )));
+        }
+        if self.wrap_up_secs > 86_400 || self.max_wait_secs > 7 * 86_400 {
+            return Err(CoreError::invalid(
+                "wrap-up is limited to one day and maximum wait to one week",
+            ));
+        }
+        if self.sl_threshold_secs > 86_400 {
+            return Err(CoreError::invalid(
+                "service-level threshold is limited to one day",
+            ));
+        }
+        strategy::by_name(&self.strategy)?;
+        Ok(())
+    }
+
+    pub fn accepts(&self, channel: Channel) -> bool {
+        self.channels.is_empty() || self.channels.contains(&channel)
+    }
+}

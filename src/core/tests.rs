@@ -1,0 +1,648 @@
+//! Unit tests of the routing rules, on virtual time.
+
+use std::collections::BTreeMap;
+
+use super::*;
+
+/// A floor on virtual time: an engine, a clock in milliseconds and every event so far.
+pub(crate) struct Floor {
+    pub engine: Engine,
+    pub now: Millis,
+    pub events: Vec<Event>,
+}
+
+impl Floor {
+    pub fn new() -> Floor {
+        Floor {
+            engine: Engine::new(EngineConfig::default()),
+            now: 1_000_000,
+            events: Vec::new(),
+        }
+    }
+
+    pub fn apply(&mut self, command: Command) -> Result<Applied, CoreError> {
+        let result = self.engine.apply(command, self.now);
+        self.engine.drain_events(&mut self.events);
+        self.engine.check_invariants().expect("invariants hold");
+        result
+    }
+
+    /// Moves time forward by `secs`, firing due deadlines.
+    pub fn wait(&mut self, secs: f64) {
+        self.now += (secs * 1000.0) as u64;
+        self.engine.advance(self.now);
+        self.engine.drain_events(&mut self.events);
+        self.engine.check_invariants().expect("invariants hold");
+    }
+
+    pub fn queue(&mut self, name: &str, edit: impl FnOnce(&mut QueueConfig)) {
+        let mut q = QueueConfig::new(name);
+        edit(&mut q);
+        self.apply(Command::PutQueue(q)).expect("queue");
+    }
+
+    /// Creates an agent and makes it ready.
+    pub fn agent(&mut self, id: &str, skills: &[(&str, u32)]) {
+        let spec = AgentSpec::new(id).with_skills(skills).expect("skills");
+        self.apply(Command::PutAgent(spec)).expect("agent");
+        self.presence(id, Presence::Ready);
+    }
+
+    pub fn presence(&mut self, id: &str, presence: Presence) {
+        self.apply(Command::SetPresence {
+            agent: id.into(),
+            presence,
+        })
+        .expect("presence");
+    }
+
+    pub fn enqueue_with(
+        &mut self,
+        queue: &str,
+        channel: Channel,
+        edit: impl FnOnce(&mut NewContact),
+    ) -> Result<ContactId, CoreError> {
+        let mut c = NewContact::new(queue, channel);
+        edit(&mut c);
+        match self.apply(Command::Enqueue(c))? {
+            Applied::Enqueued { contact, .. } => Ok(contact.id),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    pub fn enqueue(&mut self, queue: &str, channel: Channel) -> ContactId {
+        self.enqueue_with(queue, channel, |_| {}).expect("enqueue")
+    }
+
+    pub fn holder(&self, id: ContactId) -> Option<String> {
+        match self.engine.contact_view(id)?.state {
+            ContactState::Offered { agent, .. } | ContactState::Assigned { agent } => {
+                Some(agent.to_string())
+            }
+            _ => None,
+        }
+    }
+
+    pub fn state(&self, id: ContactId) -> ContactState {
+        self.engine.contact_view(id).expect("contact").state
+    }
+
+    pub fn accept(&mut self, id: ContactId) {
+        let agent = self.holder(id).expect("offered");
+        self.apply(Command::Accept { contact: id, agent })
+            .expect("accept");
+    }
+
+    pub fn reject(&mut self, id: ContactId) {
+        let agent = self.holder(id).expect("offered");
+        self.apply(Command::Reject { contact: id, agent })
+            .expect("reject");
+    }
+
+    pub fn complete(&mut self, id: ContactId) {
+        let agent = self.holder(id).expect("assigned");
+        self.apply(Command::Complete {
+            contact: id,
+            agent,
+            outcome: Outcome::default(),
+        })
+        .expect("complete");
+    }
+
+    pub fn decisions(&self) -> Vec<&Decision> {
+        self.events
+            .iter()
+            .filter_map(|e| match &e.body {
+                EventBody::Decision(d) => Some(d),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn presence_of(&self, id: &str) -> PresenceView {
+        self.engine.agent_view(id).expect("agent").presence
+    }
+}
+
+#[test]
+fn a_contact_goes_to_the_longest_idle_agent() {
+    let mut f = Floor::new();
+    f.queue("sales", |_| {});
+    f.agent("a", &[]);
+    f.wait(5.0);
+    f.agent("b", &[]);
+    f.wait(5.0);
+    let c = f.enqueue("sales", Channel::Voice);
+    assert_eq!(f.holder(c).as_deref(), Some("a"));
+    let d = f.decisions()[0];
+    assert_eq!(d.trigger, Trigger::ContactArrived);
+    assert_eq!(d.strategy, "longest-idle");
+    assert_eq!(d.candidates.len(), 2);
+    assert_eq!(&*d.candidates[0].agent, "a");
+    assert_eq!(d.candidates[0].idle_ms, 10_000);
+    assert_eq!(&*d.candidates[1].agent, "b");
+    assert!(d.candidates[0].score > d.candidates[1].score);
+}
+
+#[test]
+fn equal_idle_time_breaks_on_agent_creation_order() {
+    let mut f = Floor::new();
+    f.queue("q", |_| {});
+    f.apply(Command::PutAgent(AgentSpec::new("z"))).unwrap();
+    f.apply(Command::PutAgent(AgentSpec::new("y"))).unwrap();
+    f.presence("y", Presence::Ready);
+    f.presence("z", Presence::Ready);
+    let c = f.enqueue("q", Channel::Voice);
+    assert_eq!(f.holder(c).as_deref(), Some("z"));
+}
+
+#[test]
+fn chat_capacity_allows_three_and_voice_needs_an_idle_agent() {
+    let mut f = Floor::new();
+    f.queue("q", |_| {});
+    f.agent("a", &[]);
+    let chats: Vec<_> = (0..4).map(|_| f.enqueue("q", Channel::Chat)).collect();
+    for c in &chats[..3] {
+        assert_eq!(f.holder(*c).as_deref(), Some("a"));
+    }
+    assert_eq!(f.state(chats[3]), ContactState::Waiting);
+    assert_eq!(f.engine.agent_view("a").unwrap().load, 3 * 33);
+    let call = f.enqueue("q", Channel::Voice);
+    assert_eq!(f.state(call), ContactState::Waiting);
+    // A second agent takes the oldest contact it fits: the waiting chat, not the newer call.
+    f.agent("b", &[]);
+    assert_eq!(f.holder(chats[3]).as_deref(), Some("b"));
+    assert_eq!(f.state(call), ContactState::Waiting, "b holds a chat now");
+}
+
+#[test]
+fn two_emails_fit_but_not_three() {
+    let mut f = Floor::new();
+    f.queue("q", |_| {});
+    f.agent("a", &[]);
+    let e: Vec<_> = (0..3).map(|_| f.enqueue("q", Channel::Email)).collect();
+    assert!(f.holder(e[0]).is_some() && f.holder(e[1]).is_some());
+    assert_eq!(f.state(e[2]), ContactState::Waiting);
+}
+
+#[test]
+fn channel_limit_zero_keeps_a_channel_away() {
+    let mut f = Floor::new();
+    f.queue("q", |_| {});
+    let mut spec = AgentSpec::new("a");
+    spec.channel_limits = vec![(Channel::Voice, 0), (Channel::Chat, 1)];
+    f.apply(Command::PutAgent(spec)).unwrap();
+    f.presence("a", Presence::Ready);
+    let call = f.enqueue("q", Channel::Voice);
+    let chat1 = f.enqueue("q", Channel::Chat);
+    let chat2 = f.enqueue("q", Channel::Chat);
+    assert_eq!(f.state(call), ContactState::Waiting);
+    assert_eq!(f.holder(chat1).as_deref(), Some("a"));
+    assert_eq!(f.state(chat2), ContactState::Waiting);
+}
+
+#[test]
+fn requirements_are_honoured_at_their_level() {
+    let mut f = Floor::new();
+    f.queue("billing", |q| {
+        q.required_skills = vec![SkillLevel::new("billing", 5).unwrap()]
+    });
+    f.agent("junior", &[("billing", 4)]);
+    f.agent("spanish", &[("billing", 9), ("lang:es", 6)]);
+    f.agent("senior", &[("billing", 8)]);
+    // Needs billing >= 5 (queue) and lang:es >= 6 (contact).
+    let c = f
+        .enqueue_with("billing", Channel::Voice, |c| {
+            c.required_skills = vec![SkillLevel::new("lang:es", 6).unwrap()]
+        })
+        .unwrap();
+    assert_eq!(f.holder(c).as_deref(), Some("spanish"));
+    // Contact raises the queue's level: billing >= 9 — nobody free has it.
+    let c2 = f
+        .enqueue_with("billing", Channel::Voice, |c| {
+            c.required_skills = vec![SkillLevel::new("billing", 9).unwrap()]
+        })
+        .unwrap();
+    assert_eq!(f.state(c2), ContactState::Waiting);
+    let c3 = f.enqueue("billing", Channel::Voice);
+    assert_eq!(
+        f.holder(c3).as_deref(),
+        Some("senior"),
+        "junior is below level 5"
+    );
+}
+
+#[test]
+fn a_freed_agent_takes_the_highest_priority_then_oldest_contact_across_queues() {
+    let mut f = Floor::new();
+    f.queue("a", |_| {});
+    f.queue("b", |_| {});
+    let old_low = f.enqueue("a", Channel::Voice);
+    f.wait(1.0);
+    let high_b = f
+        .enqueue_with("b", Channel::Voice, |c| c.priority = 5)
+        .unwrap();
+    f.wait(1.0);
+    let high_a = f
+        .enqueue_with("a", Channel::Voice, |c| c.priority = 5)
+        .unwrap();
+    f.agent("x", &[]);
+    assert_eq!(f.holder(high_b).as_deref(), Some("x"));
+    let d = f.decisions()[0];
+    assert_eq!(d.trigger, Trigger::AgentReady);
+    assert_eq!(d.considered, 2, "one head per group");
+    f.accept(high_b);
+    f.complete(high_b);
+    assert_eq!(f.holder(high_a).as_deref(), Some("x"));
+    assert_eq!(f.decisions()[1].trigger, Trigger::CapacityFreed);
+    f.accept(high_a);
+    f.complete(high_a);
+    assert_eq!(f.holder(old_low).as_deref(), Some("x"));
+}
+
+#[test]
+fn a_rejected_contact_keeps_its_place_and_is_never_reoffered_to_that_agent() {
+    let mut f = Floor::new();
+    f.queue("q", |_| {});
+    f.agent("a", &[]);
+    let first = f.enqueue("q", Channel::Voice);
+    let second = f.enqueue("q", Channel::Voice);
+    assert_eq!(f.holder(first).as_deref(), Some("a"));
+    f.reject(first);
+    // a takes the second contact instead; the first waits, still ahead of any newer one.
+    assert_eq!(f.holder(second).as_deref(), Some("a"));
+    assert_eq!(f.state(first), ContactState::Waiting);
+    f.reject(second);
+    assert_eq!(f.state(second), ContactState::Waiting);
+    assert!(f.engine.agent_view("a").unwrap().offered.is_empty());
+    let third = f.enqueue("q", Channel::Voice);
+    assert_eq!(f.holder(third).as_deref(), Some("a"));
+    f.agent("b", &[]);
+    assert_eq!(
+        f.holder(first).as_deref(),
+        Some("b"),
+        "original place: first before second"
+    );
+    assert!(
+        f.events.iter().any(
+            |e| matches!(e.body, EventBody::OfferRejected { contact, .. } if contact == first)
+        )
+    );
+}
+
+#[test]
+fn offer_timeout_returns_the_contact_and_two_in_a_row_set_not_ready() {
+    let mut f = Floor::new();
+    f.queue("q", |q| q.offer_timeout_secs = 10);
+    f.agent("a", &[]);
+    f.agent("b", &[]);
+    let c1 = f.enqueue("q", Channel::Voice);
+    assert_eq!(f.holder(c1).as_deref(), Some("a"));
+    let offer_deadline = f.now + 10_000;
+    let c2 = f.enqueue("q", Channel::Voice);
+    assert_eq!(f.holder(c2).as_deref(), Some("b"));
+    assert_eq!(f.engine.next_deadline(), Some(offer_deadline));
+    f.wait(9.999);
+    assert_eq!(f.holder(c1).as_deref(), Some("a"));
+    f.wait(0.001);
+    // Both time out: each goes to the other agent (never back to the one that missed it).
+    assert_eq!(f.holder(c1).as_deref(), Some("b"));
+    assert_eq!(f.holder(c2).as_deref(), Some("a"));
+    assert_eq!(f.engine.agent_view("a").unwrap().missed_in_row, 1);
+    f.wait(10.0);
+    // Second miss in a row: both agents go not ready with the reason, the contacts wait.
+    assert_eq!(
+        f.presence_of("a"),
+        PresenceView::NotReady("missed-offer".into())
+    );
+    assert_eq!(f.state(c1), ContactState::Waiting);
+    assert_eq!(f.state(c2), ContactState::Waiting);
+    let timed_out = f
+        .events
+        .iter()
+        .filter(|e| matches!(e.body, EventBody::OfferTimedOut { .. }))
+        .count();
+    assert_eq!(timed_out, 4);
+}
+
+#[test]
+fn accepting_resets_the_missed_offer_count() {
+    let mut f = Floor::new();
+    f.queue("q", |q| q.offer_timeout_secs = 5);
+    f.agent("a", &[]);
+    let c1 = f.enqueue("q", Channel::Voice);
+    f.wait(5.0);
+    assert_eq!(f.engine.agent_view("a").unwrap().missed_in_row, 1);
+    // c1 was excluded for a; a new contact comes.
+    let c2 = f.enqueue("q", Channel::Voice);
+    f.accept(c2);
+    assert_eq!(f.engine.agent_view("a").unwrap().missed_in_row, 0);
+    assert_eq!(f.state(c1), ContactState::Waiting);
+}
+
+#[test]
+fn wrap_up_holds_new_work_for_the_queue_wrap_up_time() {
+    let mut f = Floor::new();
+    f.queue("q", |q| q.wrap_up_secs = 30);
+    f.agent("a", &[]);
+    let c1 = f.enqueue("q", Channel::Voice);
+    f.accept(c1);
+    f.wait(60.0);
+    f.complete(c1);
+    assert_eq!(f.presence_of("a"), PresenceView::WrapUp);
+    let c2 = f.enqueue("q", Channel::Chat);
+    assert_eq!(f.state(c2), ContactState::Waiting);
+    f.wait(29.9);
+    assert_eq!(f.state(c2), ContactState::Waiting);
+    f.wait(0.1);
+    assert_eq!(f.holder(c2).as_deref(), Some("a"));
+    assert_eq!(f.decisions().last().unwrap().trigger, Trigger::WrapUpEnded);
+    assert_eq!(f.decisions().last().unwrap().waited_ms, 30_000);
+}
+
+#[test]
+fn going_offline_or_not_ready_returns_offers_but_keeps_accepted_contacts() {
+    let mut f = Floor::new();
+    f.queue("q", |_| {});
+    f.agent("a", &[]);
+    let chat1 = f.enqueue("q", Channel::Chat);
+    let chat2 = f.enqueue("q", Channel::Chat);
+    f.accept(chat1);
+    f.presence("a", Presence::Offline);
+    assert_eq!(f.state(chat2), ContactState::Waiting);
+    assert_eq!(f.holder(chat1).as_deref(), Some("a"));
+    assert!(f.events.iter().any(|e| matches!(
+        e.body,
+        EventBody::OfferReturned { contact, reason: ReturnReason::AgentOffline, .. } if contact == chat2
+    )));
+    // Returned (not rejected): the agent may be offered it again once back.
+    f.presence("a", Presence::Ready);
+    assert_eq!(f.holder(chat2).as_deref(), Some("a"));
+    f.presence("a", Presence::NotReady("break".into()));
+    assert_eq!(f.state(chat2), ContactState::Waiting);
+}
+
+#[test]
+fn a_contact_past_its_maximum_wait_expires() {
+    let mut f = Floor::new();
+    f.queue("q", |q| {
+        q.max_wait_secs = 60;
+        q.offer_timeout_secs = 30;
+    });
+    let c = f.enqueue("q", Channel::Voice);
+    f.wait(59.0);
+    f.agent("a", &[]);
+    assert_eq!(f.holder(c).as_deref(), Some("a"));
+    // The maximum wait passes during the offer; when the offer is rejected the contact expires.
+    f.wait(2.0);
+    f.reject(c);
+    assert_eq!(f.state(c), ContactState::Expired);
+    let c2 = f.enqueue("q", Channel::Voice);
+    assert_eq!(f.holder(c2).as_deref(), Some("a"));
+    f.accept(c2);
+    let c3 = f.enqueue("q", Channel::Voice);
+    f.wait(60.0);
+    assert_eq!(f.state(c3), ContactState::Expired);
+    let snap = &f.engine.queue_snapshots()[0];
+    assert_eq!(snap.counters.expired, 2);
+}
+
+#[test]
+fn a_full_queue_refuses_at_the_door_and_changes_nothing() {
+    let mut f = Floor::new();
+    f.queue("q", |q| q.max_length = 2);
+    f.enqueue("q", Channel::Voice);
+    f.enqueue("q", Channel::Voice);
+    let events = f.events.len();
+    let err = f.enqueue_with("q", Channel::Voice, |_| {}).unwrap_err();
+    assert!(matches!(err, CoreError::ResourceExhausted(ref m) if m.contains("max_length")));
+    assert_eq!(f.events.len(), events);
+    assert_eq!(f.engine.waiting_count(), 2);
+    assert_eq!(f.engine.queue_snapshots()[0].counters.refused, 1);
+}
+
+#[test]
+fn bad_input_is_refused_with_the_right_error_and_changes_nothing() {
+    let mut f = Floor::new();
+    f.queue("q", |q| q.channels = vec![Channel::Voice]);
+    f.agent("a", &[("billing", 5)]);
+    let events = f.events.len();
+    let e = f.enqueue_with("nope", Channel::Voice, |_| {}).unwrap_err();
+    assert!(matches!(e, CoreError::NotFound(_)));
+    let e = f.enqueue_with("q", Channel::Chat, |_| {}).unwrap_err();
+    assert!(matches!(e, CoreError::InvalidArgument(_)));
+    let e = f
+        .enqueue_with("q", Channel::Voice, |c| {
+            c.context = (0..100).map(|i| (format!("k{i}"), "v".into())).collect()
+        })
+        .unwrap_err();
+    assert!(matches!(e, CoreError::InvalidArgument(_)));
+    let e = f
+        .enqueue_with("q", Channel::Voice, |c| c.customer_value = f64::NAN)
+        .unwrap_err();
+    assert!(matches!(e, CoreError::InvalidArgument(_)));
+    let e = f.apply(Command::PutAgent(AgentSpec::new(""))).unwrap_err();
+    assert!(matches!(e, CoreError::InvalidArgument(_)));
+    let mut q = QueueConfig::new("x");
+    q.strategy = "psychic".into();
+    let e = f.apply(Command::PutQueue(q)).unwrap_err();
+    assert!(matches!(e, CoreError::InvalidArgument(ref m) if m.contains("psychic")));
+    let e = f
+        .apply(Command::Accept {
+            contact: 99,
+            agent: "a".into(),
+        })
+        .unwrap_err();
+    assert!(matches!(e, CoreError::NotFound(_)));
+    let e = f
+        .apply(Command::SetPresence {
+            agent: "ghost".into(),
+            presence: Presence::Ready,
+        })
+        .unwrap_err();
+    assert!(matches!(e, CoreError::NotFound(_)));
+    assert_eq!(f.events.len(), events);
+    assert_eq!(f.engine.waiting_count(), 0);
+    assert!(f.engine.queue_config("x").is_none());
+}
+
+#[test]
+fn offers_answer_only_to_their_agent() {
+    let mut f = Floor::new();
+    f.queue("q", |_| {});
+    f.agent("a", &[]);
+    f.agent("b", &[]);
+    let c = f.enqueue("q", Channel::Voice);
+    let e = f
+        .apply(Command::Accept {
+            contact: c,
+            agent: "b".into(),
+        })
+        .unwrap_err();
+    assert!(matches!(e, CoreError::FailedPrecondition(_)));
+    let e = f
+        .apply(Command::Complete {
+            contact: c,
+            agent: "a".into(),
+            outcome: Outcome::default(),
+        })
+        .unwrap_err();
+    assert!(matches!(e, CoreError::FailedPrecondition(ref m) if m.contains("accept it first")));
+}
+
+#[test]
+fn cancel_counts_abandons_and_frees_an_offered_agent() {
+    let mut f = Floor::new();
+    f.queue("q", |q| q.sl_threshold_secs = 20);
+    let c1 = f.enqueue("q", Channel::Voice);
+    f.wait(5.0);
+    f.apply(Command::Cancel {
+        contact: c1,
+        reason: CancelReason::Abandoned,
+    })
+    .unwrap();
+    assert_eq!(f.state(c1), ContactState::Abandoned);
+    f.agent("a", &[]);
+    let c2 = f.enqueue("q", Channel::Voice);
+    let c3 = f.enqueue("q", Channel::Voice);
+    f.apply(Command::Cancel {
+        contact: c2,
+        reason: CancelReason::Withdrawn,
+    })
+    .unwrap();
+    assert_eq!(f.state(c2), ContactState::Cancelled);
+    assert_eq!(
+        f.holder(c3).as_deref(),
+        Some("a"),
+        "freed agent takes the next"
+    );
+    f.accept(c3);
+    let e = f
+        .apply(Command::Cancel {
+            contact: c3,
+            reason: CancelReason::Abandoned,
+        })
+        .unwrap_err();
+    assert!(matches!(e, CoreError::FailedPrecondition(_)));
+    let e = f
+        .apply(Command::Cancel {
+            contact: c1,
+            reason: CancelReason::Abandoned,
+        })
+        .unwrap_err();
+    assert!(matches!(e, CoreError::FailedPrecondition(ref m) if m.contains("ended")));
+    let s = &f.engine.queue_snapshots()[0];
+    assert_eq!((s.counters.abandoned, s.counters.withdrawn), (1, 1));
+    assert_eq!(s.counters.abandoned_within_threshold, 1);
+}
+
+#[test]
+fn statistics_and_position_follow_the_queue() {
+    let mut f = Floor::new();
+    f.queue("q", |q| {
+        q.sl_threshold_secs = 20;
+        q.offer_timeout_secs = 60;
+    });
+    f.agent("a", &[]);
+    let c1 = f.enqueue("q", Channel::Voice);
+    let r = f.apply(Command::Enqueue(NewContact::new("q", Channel::Voice)));
+    let Ok(Applied::Enqueued { position, .. }) = r else {
+        panic!()
+    };
+    assert_eq!(position, 1);
+    let mut urgent = NewContact::new("q", Channel::Voice);
+    urgent.priority = 9;
+    let Ok(Applied::Enqueued { position, .. }) = f.apply(Command::Enqueue(urgent)) else {
+        panic!()
+    };
+    assert_eq!(position, 1, "higher priority goes first");
+    f.wait(30.0);
+    f.accept(c1);
+    let s = &f.engine.queue_snapshots()[0];
+    assert_eq!(s.waiting, 2);
+    assert_eq!(s.longest_wait_ms, 30_000);
+    assert_eq!(s.agents_busy, 1);
+    assert_eq!(s.counters.answered, 1);
+    assert_eq!(
+        s.service_level.sl_answered, 0.0,
+        "accepted after 30 s > 20 s"
+    );
+    assert_eq!(s.service_level.asa_ms, 30_000);
+}
+
+#[test]
+fn same_commands_give_the_same_events() {
+    let run = || {
+        let mut f = Floor::new();
+        f.queue("q", |q| q.offer_timeout_secs = 3);
+        for i in 0..5 {
+            f.agent(&format!("a{i}"), &[("s", 1 + i)]);
+        }
+        for i in 0..20u32 {
+            let _ = f.enqueue_with("q", Channel::ALL[i as usize % 7], |c| {
+                c.priority = i % 3;
+                c.required_skills = vec![SkillLevel::new("s", 1 + i % 5).unwrap()];
+                c.context = BTreeMap::from([("order".to_string(), i.to_string())]);
+            });
+            f.wait(0.7);
+        }
+        f.events
+    };
+    assert_eq!(run(), run());
+}
+
+#[test]
+fn removing_an_agent_returns_its_offers_and_refuses_while_it_holds_accepted_work() {
+    let mut f = Floor::new();
+    f.queue("q", |_| {});
+    f.agent("a", &[]);
+    let c1 = f.enqueue("q", Channel::Chat);
+    let c2 = f.enqueue("q", Channel::Chat);
+    f.accept(c1);
+    let e = f
+        .apply(Command::RemoveAgent { id: "a".into() })
+        .unwrap_err();
+    assert!(matches!(e, CoreError::FailedPrecondition(_)));
+    f.complete(c1);
+    f.apply(Command::RemoveAgent { id: "a".into() }).unwrap();
+    assert_eq!(f.state(c2), ContactState::Waiting);
+    assert!(f.engine.agent_view("a").is_none());
+}
+
+#[test]
+fn lowering_capacity_below_load_is_refused() {
+    let mut f = Floor::new();
+    f.queue("q", |_| {});
+    f.agent("a", &[]);
+    let c = f.enqueue("q", Channel::Chat);
+    f.enqueue("q", Channel::Chat);
+    f.accept(c);
+    let mut spec = AgentSpec::new("a");
+    spec.capacity = Some(50);
+    let e = f.apply(Command::PutAgent(spec.clone())).unwrap_err();
+    assert!(matches!(e, CoreError::FailedPrecondition(_)));
+    spec.capacity = Some(200);
+    f.apply(Command::PutAgent(spec)).unwrap();
+    // Room for six chats now: four more are offered at once, the fifth waits.
+    let more: Vec<_> = (0..5).map(|_| f.enqueue("q", Channel::Chat)).collect();
+    assert_eq!(f.engine.agent_view("a").unwrap().load, 6 * 33);
+    assert_eq!(f.state(more[4]), ContactState::Waiting);
+}
+
+#[test]
+fn deleting_a_queue_with_live_contacts_is_refused() {
+    let mut f = Floor::new();
+    f.queue("q", |_| {});
+    let c = f.enqueue("q", Channel::Voice);
+    let e = f
+        .apply(Command::DeleteQueue { name: "q".into() })
+        .unwrap_err();
+    assert!(matches!(e, CoreError::FailedPrecondition(_)));
+    f.apply(Command::Cancel {
+        contact: c,
+        reason: CancelReason::Withdrawn,
+    })
+    .unwrap();
+    f.apply(Command::DeleteQueue { name: "q".into() }).unwrap();
+    assert!(f.engine.queue_configs().is_empty());
+}
