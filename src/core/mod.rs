@@ -26,4 +26,6 @@ pub use queue::QueueConfig;
 pub use types::{Channel, ChannelCosts, ContactId, Level, Millis, SkillLevel, SkillName};
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;

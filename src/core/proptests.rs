@@ -1,0 +1,287 @@
+//! Property test: random command sequences on a small floor, with the invariants in DESIGN.md
+//! checked after every step:
+//! - no contact lost or held twice, no agent over capacity, not-ready agents hold no offer
+//!   (`Engine::check_invariants`, which also checks the indexes and work conservation);
+//! - every decision honours the contact's requirements at their level;
+//! - every contact reaches exactly one terminal state (checked after draining the floor).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use proptest::prelude::*;
+
+use super::*;
+
+const AGENTS: usize = 4;
+const QUEUES: [&str; 2] = ["sales", "support"];
+const SKILLS: [&str; 3] = ["billing", "lang:es", "tech"];
+const CHANNELS: [Channel; 4] = [Channel::Voice, Channel::Chat, Channel::Email, Channel::Sms];
+
+#[derive(Clone, Debug)]
+enum Op {
+    Enqueue {
+        queue: usize,
+        channel: usize,
+        skill: Option<(usize, u32)>,
+        priority: u32,
+    },
+    Cancel(usize, bool),
+    PutAgent {
+        agent: usize,
+        skills: Vec<(usize, u32)>,
+        capacity: u32,
+    },
+    Ready(usize),
+    NotReady(usize),
+    Offline(usize),
+    Remove(usize),
+    Accept(usize),
+    Reject(usize),
+    Complete(usize),
+    Wait(u32),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0..QUEUES.len(), 0..CHANNELS.len(), proptest::option::of((0..SKILLS.len(), 1u32..=10)), 0u32..3)
+            .prop_map(|(queue, channel, skill, priority)| Op::Enqueue { queue, channel, skill, priority }),
+        1 => (any::<usize>(), any::<bool>()).prop_map(|(i, a)| Op::Cancel(i, a)),
+        1 => (0..AGENTS, proptest::collection::vec((0..SKILLS.len(), 1u32..=10), 0..3), prop_oneof![Just(100u32), Just(150), Just(200)])
+            .prop_map(|(agent, skills, capacity)| Op::PutAgent { agent, skills, capacity }),
+        2 => (0..AGENTS).prop_map(Op::Ready),
+        1 => (0..AGENTS).prop_map(Op::NotReady),
+        1 => (0..AGENTS).prop_map(Op::Offline),
+        1 => (0..AGENTS).prop_map(Op::Remove),
+        3 => any::<usize>().prop_map(Op::Accept),
+        1 => any::<usize>().prop_map(Op::Reject),
+        3 => any::<usize>().prop_map(Op::Complete),
+        3 => (0u32..40_000).prop_map(Op::Wait),
+    ]
+}
+
+struct Harness {
+    engine: Engine,
+    now: Millis,
+    enqueued: Vec<ContactId>,
+    ended: BTreeMap<ContactId, ContactState>,
+    events: Vec<Event>,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        let mut engine = Engine::new(EngineConfig::default());
+        for (i, name) in QUEUES.iter().enumerate() {
+            let mut q = QueueConfig::new(name);
+            q.offer_timeout_secs = 10;
+            q.wrap_up_secs = 5 * i as u32;
+            q.max_wait_secs = 120 * i as u32;
+            q.max_length = 6;
+            if i == 1 {
+                q.required_skills = vec![SkillLevel::new("tech", 3).unwrap()];
+            }
+            engine.apply(Command::PutQueue(q), 0).unwrap();
+        }
+        let mut events = Vec::new();
+        engine.drain_events(&mut events);
+        Harness {
+            engine,
+            now: 0,
+            enqueued: Vec::new(),
+            ended: BTreeMap::new(),
+            events,
+        }
+    }
+
+    fn pick(&self, i: usize) -> Option<ContactId> {
+        (!self.enqueued.is_empty()).then(|| self.enqueued[i % self.enqueued.len()])
+    }
+
+    fn holder(&self, id: ContactId) -> String {
+        self.engine
+            .contact_view(id)
+            .and_then(|v| v.state.agent().map(|a| a.to_string()))
+            .unwrap_or_else(|| "a0".into())
+    }
+
+    fn run(&mut self, op: &Op) {
+        let agent = |i: usize| format!("a{i}");
+        let command = match op {
+            Op::Enqueue {
+                queue,
+                channel,
+                skill,
+                priority,
+            } => {
+                let mut c = NewContact::new(QUEUES[*queue], CHANNELS[*channel]);
+                c.priority = *priority;
+                if let Some((s, l)) = skill {
+                    c.required_skills = vec![SkillLevel::new(SKILLS[*s], *l).unwrap()];
+                }
+                Command::Enqueue(c)
+            }
+            Op::Cancel(i, abandoned) => match self.pick(*i) {
+                Some(contact) => Command::Cancel {
+                    contact,
+                    reason: if *abandoned {
+                        CancelReason::Abandoned
+                    } else {
+                        CancelReason::Withdrawn
+                    },
+                },
+                None => return,
+            },
+            Op::PutAgent {
+                agent: a,
+                skills,
+                capacity,
+            } => {
+                let mut spec = AgentSpec::new(&agent(*a));
+                let mut seen = BTreeSet::new();
+                spec.skills = skills
+                    .iter()
+                    .filter(|(s, _)| seen.insert(*s))
+                    .map(|(s, l)| SkillLevel::new(SKILLS[*s], *l).unwrap())
+                    .collect();
+                spec.capacity = Some(*capacity);
+                Command::PutAgent(spec)
+            }
+            Op::Ready(a) | Op::NotReady(a) | Op::Offline(a) => Command::SetPresence {
+                agent: agent(*a),
+                presence: match op {
+                    Op::Ready(_) => Presence::Ready,
+                    Op::NotReady(_) => Presence::NotReady("break".into()),
+                    _ => Presence::Offline,
+                },
+            },
+            Op::Remove(a) => Command::RemoveAgent { id: agent(*a) },
+            Op::Accept(i) | Op::Reject(i) | Op::Complete(i) => {
+                let Some(contact) = self.pick(*i) else { return };
+                let agent = self.holder(contact);
+                match op {
+                    Op::Accept(_) => Command::Accept { contact, agent },
+                    Op::Reject(_) => Command::Reject { contact, agent },
+                    _ => Command::Complete {
+                        contact,
+                        agent,
+                        outcome: Outcome::default(),
+                    },
+                }
+            }
+            Op::Wait(ms) => {
+                self.now += *ms as u64;
+                self.engine.advance(self.now);
+                self.after();
+                return;
+            }
+        };
+        let before = self.events.len();
+        let result = self.engine.apply(command, self.now);
+        if let Ok(Applied::Enqueued { contact, .. }) = &result {
+            self.enqueued.push(contact.id);
+        }
+        self.after();
+        if result.is_err() {
+            // A refused command emits nothing (no deadline was due: time did not move).
+            assert_eq!(self.events.len(), before, "refused command emitted events");
+        }
+    }
+
+    fn after(&mut self) {
+        let start = self.events.len();
+        self.engine.drain_events(&mut self.events);
+        for event in &self.events[start..] {
+            match &event.body {
+                EventBody::ContactEnded { contact, .. } => {
+                    assert!(contact.state.is_terminal());
+                    let again = self.ended.insert(contact.id, contact.state.clone());
+                    assert!(again.is_none(), "contact {} ended twice", contact.id);
+                }
+                EventBody::Decision(d) => {
+                    let agent = self
+                        .engine
+                        .agent_view(&d.agent)
+                        .expect("decided agent exists");
+                    let contact = self.engine.contact_view(d.contact).expect("contact known");
+                    for req in &contact.required_skills {
+                        let have = agent.spec.skills.iter().find(|s| s.skill == req.skill);
+                        assert!(
+                            have.is_some_and(|h| h.level >= req.level),
+                            "decision gave contact {} to {} without {}:{}",
+                            d.contact,
+                            d.agent,
+                            req.skill,
+                            req.level.get()
+                        );
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Err(e) = self.engine.check_invariants() {
+            panic!("invariant broken: {e}");
+        }
+    }
+
+    /// Ends every live contact, then checks each enqueued contact ended exactly once.
+    fn drain(&mut self) {
+        for id in self.enqueued.clone() {
+            let Some(view) = self.engine.contact_view(id) else {
+                continue;
+            };
+            match view.state {
+                ContactState::Waiting | ContactState::Offered { .. } => {
+                    self.engine
+                        .apply(
+                            Command::Cancel {
+                                contact: id,
+                                reason: CancelReason::Withdrawn,
+                            },
+                            self.now,
+                        )
+                        .expect("cancel live contact");
+                }
+                ContactState::Assigned { agent } => {
+                    self.engine
+                        .apply(
+                            Command::Complete {
+                                contact: id,
+                                agent: agent.to_string(),
+                                outcome: Outcome::default(),
+                            },
+                            self.now,
+                        )
+                        .expect("complete assigned contact");
+                }
+                _ => {}
+            }
+            self.after();
+        }
+        // New offers made while draining were cancelled in turn (they are in `enqueued`).
+        let ended: BTreeSet<_> = self.ended.keys().copied().collect();
+        let enqueued: BTreeSet<_> = self.enqueued.iter().copied().collect();
+        assert_eq!(ended, enqueued, "every contact ends exactly once");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn invariants_hold_under_random_commands(ops in proptest::collection::vec(op(), 1..120)) {
+        let mut h = Harness::new();
+        for op in &ops {
+            h.run(op);
+        }
+        h.drain();
+    }
+
+    #[test]
+    fn replaying_the_same_commands_gives_the_same_events(ops in proptest::collection::vec(op(), 1..60)) {
+        let mut a = Harness::new();
+        let mut b = Harness::new();
+        for op in &ops {
+            a.run(op);
+            b.run(op);
+        }
+        prop_assert_eq!(a.events, b.events);
+    }
+}
