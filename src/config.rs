@@ -1,1 +1,267 @@
-//! placeholder
+//! Server configuration: embedded defaults, overridden by a TOML file, overridden by flags.
+//!
+//! Every field has a default, so `routerd serve` runs with no file at all; `routerd
+//! print-config` prints the defaults as a TOML file to start from. Unknown keys are refused, so a
+//! typo never silently falls back to a default.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::contact::ContextLimits;
+use crate::core::{Channel, ChannelCosts, EngineConfig, QueueConfig, SkillLevel};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the gRPC server listens on.
+    pub listen: SocketAddr,
+    /// A `tracing` filter, e.g. `info` or `routerd=debug,info`.
+    pub log_level: String,
+    /// Capacity of an agent that names none.
+    pub agent_capacity: u32,
+    pub channel_costs: ChannelCostsConfig,
+    pub limits: Limits,
+    /// Queues created at start-up.
+    pub queues: Vec<QueueToml>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:50051".parse().expect("valid address"),
+            log_level: "info".into(),
+            agent_capacity: 100,
+            channel_costs: ChannelCostsConfig::default(),
+            limits: Limits::default(),
+            queues: vec![QueueToml {
+                name: "general".into(),
+                ..QueueToml::default()
+            }],
+        }
+    }
+}
+
+/// Capacity cost of one contact per channel.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChannelCostsConfig {
+    pub voice: u32,
+    pub video: u32,
+    pub email: u32,
+    pub chat: u32,
+    pub sms: u32,
+    pub social: u32,
+    pub callback: u32,
+}
+
+impl Default for ChannelCostsConfig {
+    fn default() -> Self {
+        let c = ChannelCosts::default();
+        ChannelCostsConfig {
+            voice: c.cost(Channel::Voice),
+            video: c.cost(Channel::Video),
+            email: c.cost(Channel::Email),
+            chat: c.cost(Channel::Chat),
+            sms: c.cost(Channel::Sms),
+            social: c.cost(Channel::Social),
+            callback: c.cost(Channel::Callback),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    pub max_agents: usize,
+    pub max_queues: usize,
+    /// Live contacts (waiting, offered, assigned) across all queues.
+    pub max_contacts: usize,
+    pub max_skills_per_agent: usize,
+    pub max_context_entries: usize,
+    pub max_context_bytes: usize,
+    /// Ended contacts kept answerable by GetContact.
+    pub ended_history: usize,
+    /// Events kept for supervisors resuming their stream.
+    pub replay_buffer: usize,
+    /// Events a supervisor may fall behind before it is told it lagged.
+    pub subscriber_buffer: usize,
+    /// Requests queued for the engine task before handlers wait.
+    pub command_queue: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        let e = EngineConfig::default();
+        Limits {
+            max_agents: e.max_agents,
+            max_queues: e.max_queues,
+            max_contacts: e.max_contacts,
+            max_skills_per_agent: e.max_skills_per_agent,
+            max_context_entries: e.context.max_entries,
+            max_context_bytes: e.context.max_bytes,
+            ended_history: e.ended_history,
+            replay_buffer: 100_000,
+            subscriber_buffer: 4_096,
+            command_queue: 8_192,
+        }
+    }
+}
+
+/// A queue in the configuration file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueueToml {
+    pub name: String,
+    /// `skill:level`, e.g. `billing:5`.
+    pub skills: Vec<String>,
+    /// Channel names; empty means all.
+    pub channels: Vec<String>,
+    pub sl_threshold_seconds: u32,
+    pub sl_target_percent: f64,
+    pub offer_timeout_seconds: u32,
+    pub wrap_up_seconds: u32,
+    pub max_wait_seconds: u32,
+    pub max_length: u32,
+    pub strategy: String,
+}
+
+impl Default for QueueToml {
+    fn default() -> Self {
+        let q = QueueConfig::new("");
+        QueueToml {
+            name: String::new(),
+            skills: Vec::new(),
+            channels: Vec::new(),
+            sl_threshold_seconds: q.sl_threshold_secs,
+            sl_target_percent: q.sl_target_percent,
+            offer_timeout_seconds: q.offer_timeout_secs,
+            wrap_up_seconds: q.wrap_up_secs,
+            max_wait_seconds: q.max_wait_secs,
+            max_length: q.max_length,
+            strategy: q.strategy,
+        }
+    }
+}
+
+impl QueueToml {
+    pub fn to_config(&self) -> anyhow::Result<QueueConfig> {
+        let mut q = QueueConfig::new(&self.name);
+        q.required_skills = self
+            .skills
+            .iter()
+            .map(|s| s.parse::<SkillLevel>())
+            .collect::<Result<_, _>>()?;
+        q.channels = self
+            .channels
+            .iter()
+            .map(|c| Channel::from_name(c).ok_or_else(|| anyhow::anyhow!("unknown channel {c:?}")))
+            .collect::<Result<_, _>>()?;
+        q.sl_threshold_secs = self.sl_threshold_seconds;
+        q.sl_target_percent = self.sl_target_percent;
+        q.offer_timeout_secs = self.offer_timeout_seconds;
+        q.wrap_up_secs = self.wrap_up_seconds;
+        q.max_wait_secs = self.max_wait_seconds;
+        q.max_length = self.max_length;
+        q.strategy = self.strategy.clone();
+        q.validate()?;
+        Ok(q)
+    }
+}
+
+impl Config {
+    pub fn from_toml(text: &str) -> anyhow::Result<Config> {
+        Ok(toml::from_str(text)?)
+    }
+
+    pub fn load(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+        Config::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("the configuration serialises")
+    }
+
+    pub fn engine_config(&self) -> anyhow::Result<EngineConfig> {
+        if self.agent_capacity == 0 {
+            anyhow::bail!("agent_capacity must be at least 1");
+        }
+        let c = &self.channel_costs;
+        let costs = ChannelCosts::new([
+            c.voice, c.video, c.email, c.chat, c.sms, c.social, c.callback,
+        ]);
+        let l = &self.limits;
+        Ok(EngineConfig {
+            costs,
+            default_capacity: self.agent_capacity,
+            max_agents: l.max_agents,
+            max_queues: l.max_queues,
+            max_contacts: l.max_contacts,
+            max_skills_per_agent: l.max_skills_per_agent,
+            context: ContextLimits {
+                max_entries: l.max_context_entries,
+                max_bytes: l.max_context_bytes,
+            },
+            ended_history: l.ended_history,
+            ..EngineConfig::default()
+        })
+    }
+
+    pub fn startup_queues(&self) -> anyhow::Result<Vec<QueueConfig>> {
+        self.queues
+            .iter()
+            .map(|q| {
+                q.to_config()
+                    .map_err(|e| anyhow::anyhow!("queue {:?}: {e}", q.name))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_round_trip_through_toml() {
+        let c = Config::default();
+        assert_eq!(Config::from_toml(&c.to_toml()).unwrap(), c);
+    }
+
+    #[test]
+    fn a_file_overrides_only_what_it_names() {
+        let c = Config::from_toml(
+            r#"
+            listen = "0.0.0.0:6000"
+            [channel_costs]
+            chat = 25
+            [[queues]]
+            name = "billing"
+            skills = ["billing:5", "lang:es:7"]
+            channels = ["voice", "chat"]
+            wrap_up_seconds = 10
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 6000);
+        assert_eq!(c.channel_costs.chat, 25);
+        assert_eq!(c.channel_costs.voice, 100);
+        let q = &c.startup_queues().unwrap()[0];
+        assert_eq!(q.required_skills.len(), 2);
+        assert_eq!(q.channels, vec![Channel::Voice, Channel::Chat]);
+        assert_eq!(q.wrap_up_secs, 10);
+        assert_eq!(q.offer_timeout_secs, 15);
+    }
+
+    #[test]
+    fn typos_and_bad_values_are_refused() {
+        assert!(Config::from_toml("lisen = \"1.2.3.4:5\"").is_err());
+        let c = Config::from_toml("[[queues]]\nname = \"q\"\nchannels = [\"fax\"]").unwrap();
+        assert!(c.startup_queues().is_err());
+        let c = Config::from_toml("[[queues]]\nname = \"q\"\nstrategy = \"random\"").unwrap();
+        assert!(c.startup_queues().is_err());
+    }
+}

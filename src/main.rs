@@ -1,3 +1,94 @@
-fn main() {
-    println!("Hello, world!");
+//! The `routerd` binary: `serve` runs the routing server; `print-config` prints the embedded
+//! defaults as a TOML file to start from.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use routerd::config::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "routerd",
+    version,
+    about = "Real-time skills-based routing for contact centers"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the gRPC routing server (embedded defaults unless a file or flags override them).
+    Serve {
+        /// TOML configuration file; see `routerd print-config` for every key.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Listen address, e.g. 127.0.0.1:50051.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Log filter, e.g. `info` or `routerd=debug`.
+        #[arg(long)]
+        log_level: Option<String>,
+    },
+    /// Print the embedded default configuration as TOML.
+    PrintConfig,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Cmd::PrintConfig => {
+            print!("{}", Config::default().to_toml());
+            Ok(())
+        }
+        Cmd::Serve {
+            config,
+            listen,
+            log_level,
+        } => {
+            let mut cfg = match config {
+                Some(path) => Config::load(&path)?,
+                None => Config::default(),
+            };
+            if let Some(listen) = listen {
+                cfg.listen = listen;
+            }
+            if let Some(level) = log_level {
+                cfg.log_level = level;
+            }
+            tracing_subscriber::fmt()
+                .with_env_filter(EnvFilter::try_new(&cfg.log_level)?)
+                .init();
+            let listener = tokio::net::TcpListener::bind(cfg.listen)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", cfg.listen))?;
+            routerd::server::serve(&cfg, listener, shutdown_signal()).await
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
 }

@@ -1,1 +1,86 @@
+//! The running server: the engine task (single writer), the event bus, and the gRPC server that
+//! fronts them.
 
+pub mod bus;
+pub mod engine_task;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+use tracing::info;
+
+use crate::config::Config;
+use crate::core::{Command, Engine};
+use crate::grpc;
+use crate::proto;
+pub use bus::EventBus;
+pub use engine_task::{Clock, EngineHandle, ServerError, SessionMessage};
+
+/// Builds the engine from the configuration (queues created at start-up included) and starts the
+/// engine task.
+pub async fn start_engine(config: &Config) -> anyhow::Result<EngineHandle> {
+    let engine = Engine::new(config.engine_config()?);
+    let bus = Arc::new(EventBus::new(
+        config.limits.replay_buffer,
+        config.limits.subscriber_buffer,
+    ));
+    let (handle, _join) =
+        engine_task::spawn(engine, bus, Clock::start(), config.limits.command_queue);
+    for queue in config.startup_queues()? {
+        let name = queue.name.clone();
+        handle
+            .apply(Command::PutQueue(queue))
+            .await
+            .map_err(|e| anyhow::anyhow!("queue {name:?} in the configuration: {e}"))?;
+    }
+    Ok(handle)
+}
+
+/// Serves every routerd gRPC service, plus health and reflection, on `listener` until
+/// `shutdown` completes.
+pub async fn serve(
+    config: &Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let handle = start_engine(config).await?;
+    let addr: SocketAddr = listener.local_addr()?;
+
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    for service in [
+        "routing.v1.QueueService",
+        "routing.v1.AgentService",
+        "routing.v1.ContactService",
+        "routing.v1.SupervisorService",
+    ] {
+        health_reporter
+            .set_service_status(service, tonic_health::ServingStatus::Serving)
+            .await;
+    }
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+
+    info!(%addr, "routerd listening");
+    Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(reflection_alpha)
+        .add_service(grpc::queue_service(handle.clone()))
+        .add_service(grpc::agent_service(handle.clone()))
+        .add_service(grpc::contact_service(handle.clone()))
+        .add_service(grpc::supervisor_service(handle))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await?;
+    info!("routerd stopped");
+    Ok(())
+}

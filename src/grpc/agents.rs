@@ -1,0 +1,253 @@
+//! AgentService: agent administration, and the desktop's session stream.
+//!
+//! A session is attached in the engine task for as long as its stream lives. Requests on the
+//! stream act only as the session's own agent; each is answered on the stream with an `ack` or
+//! an `error` carrying its `request_id`, and a failed request leaves the session open.
+
+use std::pin::Pin;
+
+use tokio::sync::mpsc;
+use tokio_stream::Stream;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::convert::{
+    agent_id, agent_spec_from, agent_to, contact_id, contact_to, outcome_from, presence_from,
+};
+use super::queues::unexpected;
+use crate::core::{Applied, Command, Presence};
+use crate::proto as pb;
+use crate::proto::session_event::Event as Out;
+use crate::proto::session_request::Action;
+use crate::server::engine_task::SESSION_BUFFER;
+use crate::server::{EngineHandle, SessionMessage};
+
+pub struct Agents {
+    pub handle: EngineHandle,
+}
+
+type SessionStream = Pin<Box<dyn Stream<Item = Result<pb::SessionEvent, Status>> + Send>>;
+
+impl Agents {
+    async fn agent_command(&self, command: Command) -> Result<pb::Agent, Status> {
+        match self.handle.apply(command).await? {
+            Applied::Agent { agent, .. } => Ok(agent_to(&agent)),
+            other => Err(unexpected(other)),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl pb::agent_service_server::AgentService for Agents {
+    async fn put_agent(
+        &self,
+        request: Request<pb::PutAgentRequest>,
+    ) -> Result<Response<pb::PutAgentResponse>, Status> {
+        let spec = request
+            .into_inner()
+            .agent
+            .ok_or_else(|| Status::invalid_argument("agent must be set"))?;
+        let spec = agent_spec_from(spec)?;
+        match self.handle.apply(Command::PutAgent(spec)).await? {
+            Applied::Agent { created, agent } => Ok(Response::new(pb::PutAgentResponse {
+                created,
+                agent: Some(agent_to(&agent)),
+            })),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn remove_agent(
+        &self,
+        request: Request<pb::RemoveAgentRequest>,
+    ) -> Result<Response<pb::RemoveAgentResponse>, Status> {
+        let id = agent_id(&request.into_inner().id)?;
+        self.handle.apply(Command::RemoveAgent { id }).await?;
+        Ok(Response::new(pb::RemoveAgentResponse {}))
+    }
+
+    async fn get_agent(
+        &self,
+        request: Request<pb::GetAgentRequest>,
+    ) -> Result<Response<pb::Agent>, Status> {
+        let id = agent_id(&request.into_inner().id)?;
+        let lookup = id.clone();
+        let view = self
+            .handle
+            .query(move |engine| engine.agent_view(&lookup))
+            .await?
+            .ok_or_else(|| Status::not_found(format!("agent {id:?} does not exist")))?;
+        Ok(Response::new(agent_to(&view)))
+    }
+
+    async fn list_agents(
+        &self,
+        _request: Request<pb::ListAgentsRequest>,
+    ) -> Result<Response<pb::ListAgentsResponse>, Status> {
+        let views = self.handle.query(|engine| engine.agent_views()).await?;
+        Ok(Response::new(pb::ListAgentsResponse {
+            agents: views.iter().map(agent_to).collect(),
+        }))
+    }
+
+    async fn set_agent_state(
+        &self,
+        request: Request<pb::SetAgentStateRequest>,
+    ) -> Result<Response<pb::SetAgentStateResponse>, Status> {
+        let r = request.into_inner();
+        let command = Command::SetPresence {
+            agent: agent_id(&r.agent_id)?,
+            presence: presence_from(r.state)?,
+        };
+        let agent = self.agent_command(command).await?;
+        Ok(Response::new(pb::SetAgentStateResponse {
+            agent: Some(agent),
+        }))
+    }
+
+    type AgentSessionStream = SessionStream;
+
+    async fn agent_session(
+        &self,
+        request: Request<Streaming<pb::SessionRequest>>,
+    ) -> Result<Response<SessionStream>, Status> {
+        let mut inbound = request.into_inner();
+        let first = inbound
+            .message()
+            .await?
+            .ok_or_else(|| Status::invalid_argument("the session ended before login"))?;
+        let Some(Action::Login(login)) = first.action else {
+            return Err(Status::invalid_argument("the first message must be login"));
+        };
+        let agent = agent_id(&login.agent_id)?;
+        let (to_session, mut from_engine) = mpsc::channel(SESSION_BUFFER);
+        let (session, view) = self
+            .handle
+            .attach_session(agent.clone(), to_session)
+            .await?;
+        let (out, out_rx) = mpsc::channel(SESSION_BUFFER);
+        let _ = out.send(Ok(event(Out::LoggedIn(agent_to(&view))))).await;
+        let handle = self.handle.clone();
+        if login.ready {
+            let ready = Command::SetPresence {
+                agent: agent.clone(),
+                presence: Presence::Ready,
+            };
+            let reply = reply_for(&handle, first.request_id, ready).await;
+            let _ = out.send(Ok(reply)).await;
+        }
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    message = from_engine.recv() => match message {
+                        Some(SessionMessage::Replaced) => {
+                            let _ = out
+                                .send(Err(Status::aborted("replaced by a newer session for this agent")))
+                                .await;
+                            break;
+                        }
+                        Some(message) => {
+                            if out.send(Ok(session_event(message))).await.is_err() {
+                                break;
+                            }
+                        }
+                        None => break,
+                    },
+                    request = inbound.message() => match request {
+                        Ok(Some(request)) => {
+                            let reply = handle_request(&handle, &agent, request).await;
+                            if out.send(Ok(reply)).await.is_err() {
+                                break;
+                            }
+                        }
+                        // The desktop closed its side, or the connection broke.
+                        Ok(None) | Err(_) => break,
+                    },
+                    _ = out.closed() => break,
+                }
+            }
+            handle.detach_session(agent, session).await;
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(out_rx))))
+    }
+}
+
+fn event(e: Out) -> pb::SessionEvent {
+    pb::SessionEvent { event: Some(e) }
+}
+
+fn session_event(message: SessionMessage) -> pb::SessionEvent {
+    event(match message {
+        SessionMessage::Offer { contact, deadline } => Out::Offer(pb::Offer {
+            contact: Some(contact_to(&contact, true)),
+            deadline_ms: deadline,
+        }),
+        SessionMessage::Withdrawn { contact, reason } => Out::OfferWithdrawn(pb::OfferWithdrawn {
+            contact_id: contact,
+            reason: reason.to_string(),
+        }),
+        SessionMessage::Assigned(contact) => Out::Assigned(contact_to(&contact, true)),
+        SessionMessage::StateChanged(agent) => Out::StateChanged(agent_to(&agent)),
+        SessionMessage::Replaced => Out::Error(pb::SessionError {
+            request_id: 0,
+            code: tonic::Code::Aborted as i32,
+            message: "replaced by a newer session".into(),
+        }),
+    })
+}
+
+/// Runs one desktop request as the session's agent and answers it.
+async fn handle_request(
+    handle: &EngineHandle,
+    agent: &str,
+    request: pb::SessionRequest,
+) -> pb::SessionEvent {
+    let id = request.request_id;
+    let command = (|| -> Result<Command, Status> {
+        let agent = agent.to_string();
+        Ok(match request.action {
+            Some(Action::SetState(change)) => Command::SetPresence {
+                agent,
+                presence: presence_from(Some(change))?,
+            },
+            Some(Action::Accept(a)) => Command::Accept {
+                contact: contact_id(a.contact_id)?,
+                agent,
+            },
+            Some(Action::Reject(a)) => Command::Reject {
+                contact: contact_id(a.contact_id)?,
+                agent,
+            },
+            Some(Action::Complete(c)) => Command::Complete {
+                contact: contact_id(c.contact_id)?,
+                agent,
+                outcome: outcome_from(c.outcome)?,
+            },
+            Some(Action::Login(_)) => {
+                return Err(Status::failed_precondition(
+                    "this session is already logged in",
+                ));
+            }
+            None => return Err(Status::invalid_argument("the request names no action")),
+        })
+    })();
+    match command {
+        Ok(command) => reply_for(handle, id, command).await,
+        Err(status) => error_event(id, status),
+    }
+}
+
+async fn reply_for(handle: &EngineHandle, id: u64, command: Command) -> pb::SessionEvent {
+    match handle.apply(command).await {
+        Ok(_) => event(Out::Ack(pb::Ack { request_id: id })),
+        Err(e) => error_event(id, e.into()),
+    }
+}
+
+fn error_event(id: u64, status: Status) -> pb::SessionEvent {
+    event(Out::Error(pb::SessionError {
+        request_id: id,
+        code: status.code() as i32,
+        message: status.message().to_string(),
+    }))
+}

@@ -1,0 +1,122 @@
+//! ContactService: what ACD / IVR / chat frontends call.
+
+use tonic::{Request, Response, Status};
+
+use super::convert::{
+    agent_id, cancel_reason_from, contact_id, contact_state_to_i32, contact_to, new_contact_from,
+    outcome_from,
+};
+use super::queues::unexpected;
+use crate::core::{Applied, Command};
+use crate::proto as pb;
+use crate::server::EngineHandle;
+
+pub struct Contacts {
+    pub handle: EngineHandle,
+}
+
+impl Contacts {
+    async fn contact_command(&self, command: Command) -> Result<pb::Contact, Status> {
+        match self.handle.apply(command).await? {
+            Applied::Contact(view) => Ok(contact_to(&view, true)),
+            other => Err(unexpected(other)),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl pb::contact_service_server::ContactService for Contacts {
+    async fn enqueue_contact(
+        &self,
+        request: Request<pb::EnqueueContactRequest>,
+    ) -> Result<Response<pb::EnqueueContactResponse>, Status> {
+        let new = new_contact_from(request.into_inner())?;
+        match self.handle.apply(Command::Enqueue(new)).await? {
+            Applied::Enqueued {
+                contact,
+                position,
+                estimated_wait_ms,
+            } => Ok(Response::new(pb::EnqueueContactResponse {
+                contact_id: contact.id,
+                position,
+                estimated_wait_ms,
+                state: contact_state_to_i32(&contact.state),
+            })),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn cancel_contact(
+        &self,
+        request: Request<pb::CancelContactRequest>,
+    ) -> Result<Response<pb::CancelContactResponse>, Status> {
+        let r = request.into_inner();
+        let command = Command::Cancel {
+            contact: contact_id(r.contact_id)?,
+            reason: cancel_reason_from(r.reason)?,
+        };
+        let contact = self.contact_command(command).await?;
+        Ok(Response::new(pb::CancelContactResponse {
+            contact: Some(contact),
+        }))
+    }
+
+    async fn get_contact(
+        &self,
+        request: Request<pb::GetContactRequest>,
+    ) -> Result<Response<pb::Contact>, Status> {
+        let id = contact_id(request.into_inner().contact_id)?;
+        let view = self
+            .handle
+            .query(move |engine| engine.contact_view(id))
+            .await?
+            .ok_or_else(|| Status::not_found(format!("contact {id} is not known")))?;
+        Ok(Response::new(contact_to(&view, true)))
+    }
+
+    async fn accept_offer(
+        &self,
+        request: Request<pb::OfferAnswerRequest>,
+    ) -> Result<Response<pb::OfferAnswerResponse>, Status> {
+        let r = request.into_inner();
+        let command = Command::Accept {
+            contact: contact_id(r.contact_id)?,
+            agent: agent_id(&r.agent_id)?,
+        };
+        let contact = self.contact_command(command).await?;
+        Ok(Response::new(pb::OfferAnswerResponse {
+            contact: Some(contact),
+        }))
+    }
+
+    async fn reject_offer(
+        &self,
+        request: Request<pb::OfferAnswerRequest>,
+    ) -> Result<Response<pb::OfferAnswerResponse>, Status> {
+        let r = request.into_inner();
+        let command = Command::Reject {
+            contact: contact_id(r.contact_id)?,
+            agent: agent_id(&r.agent_id)?,
+        };
+        let contact = self.contact_command(command).await?;
+        Ok(Response::new(pb::OfferAnswerResponse {
+            contact: Some(contact),
+        }))
+    }
+
+    async fn complete_contact(
+        &self,
+        request: Request<pb::CompleteContactRequest>,
+    ) -> Result<Response<pb::CompleteContactResponse>, Status> {
+        let r = request.into_inner();
+        let command = Command::Complete {
+            contact: contact_id(r.contact_id)?,
+            agent: agent_id(&r.agent_id)?,
+            outcome: outcome_from(r.outcome)?,
+        };
+        let contact = self.contact_command(command).await?;
+        Ok(Response::new(pb::CompleteContactResponse {
+            contact: Some(contact),
+        }))
+    }
+}

@@ -1,0 +1,354 @@
+//! Conversions between `routing.v1` messages and core types. Parsing a request validates its
+//! shape (enums, ranges, required fields); the engine validates the rest. Nothing here panics on
+//! client input.
+
+use std::collections::BTreeMap;
+
+use tonic::Status;
+
+use crate::core::{
+    AgentSpec, AgentView, CancelReason, Channel, ContactState, ContactView, CoreError, Decision,
+    EventBody, NewContact, Outcome, Presence, PresenceView, QueueConfig, SkillLevel, Trigger,
+};
+use crate::proto as pb;
+use crate::server::bus::Published;
+
+pub fn channel_from(value: i32) -> Result<Channel, Status> {
+    let channel = match pb::Channel::try_from(value) {
+        Ok(pb::Channel::Voice) => Channel::Voice,
+        Ok(pb::Channel::Video) => Channel::Video,
+        Ok(pb::Channel::Email) => Channel::Email,
+        Ok(pb::Channel::Chat) => Channel::Chat,
+        Ok(pb::Channel::Sms) => Channel::Sms,
+        Ok(pb::Channel::Social) => Channel::Social,
+        Ok(pb::Channel::Callback) => Channel::Callback,
+        Ok(pb::Channel::Unspecified) | Err(_) => {
+            return Err(Status::invalid_argument(format!(
+                "channel {value} is not one of voice, video, email, chat, sms, social, callback"
+            )));
+        }
+    };
+    Ok(channel)
+}
+
+pub fn channel_to(channel: Channel) -> pb::Channel {
+    match channel {
+        Channel::Voice => pb::Channel::Voice,
+        Channel::Video => pb::Channel::Video,
+        Channel::Email => pb::Channel::Email,
+        Channel::Chat => pb::Channel::Chat,
+        Channel::Sms => pb::Channel::Sms,
+        Channel::Social => pb::Channel::Social,
+        Channel::Callback => pb::Channel::Callback,
+    }
+}
+
+pub fn skills_from(skills: &[pb::Skill]) -> Result<Vec<SkillLevel>, Status> {
+    skills
+        .iter()
+        .map(|s| SkillLevel::new(&s.name, s.level).map_err(Status::from))
+        .collect()
+}
+
+pub fn skills_to(skills: &[SkillLevel]) -> Vec<pb::Skill> {
+    skills
+        .iter()
+        .map(|s| pb::Skill {
+            name: s.skill.to_string(),
+            level: s.level.get() as u32,
+        })
+        .collect()
+}
+
+/// Zero-valued numeric fields take the queue defaults (threshold 20 s, target 80 %, offer
+/// timeout 15 s); an empty strategy takes `longest-idle`.
+pub fn queue_from(q: pb::Queue) -> Result<QueueConfig, Status> {
+    let mut config = QueueConfig::new(&q.name);
+    config.required_skills = skills_from(&q.required_skills)?;
+    config.channels = q
+        .channels
+        .iter()
+        .map(|c| channel_from(*c))
+        .collect::<Result<_, _>>()?;
+    if q.sl_threshold_seconds > 0 {
+        config.sl_threshold_secs = q.sl_threshold_seconds;
+    }
+    if q.sl_target_percent != 0.0 {
+        config.sl_target_percent = q.sl_target_percent;
+    }
+    if q.offer_timeout_seconds > 0 {
+        config.offer_timeout_secs = q.offer_timeout_seconds;
+    }
+    config.wrap_up_secs = q.wrap_up_seconds;
+    config.max_wait_secs = q.max_wait_seconds;
+    config.max_length = q.max_length;
+    if !q.strategy.is_empty() {
+        config.strategy = q.strategy;
+    }
+    Ok(config)
+}
+
+pub fn queue_to(q: &QueueConfig) -> pb::Queue {
+    pb::Queue {
+        name: q.name.to_string(),
+        required_skills: skills_to(&q.required_skills),
+        channels: q.channels.iter().map(|c| channel_to(*c) as i32).collect(),
+        sl_threshold_seconds: q.sl_threshold_secs,
+        sl_target_percent: q.sl_target_percent,
+        offer_timeout_seconds: q.offer_timeout_secs,
+        wrap_up_seconds: q.wrap_up_secs,
+        max_wait_seconds: q.max_wait_secs,
+        max_length: q.max_length,
+        strategy: q.strategy.clone(),
+    }
+}
+
+pub fn agent_spec_from(a: pb::AgentSpec) -> Result<AgentSpec, Status> {
+    let mut spec = AgentSpec::new(&a.id);
+    spec.name = a.name;
+    spec.skills = skills_from(&a.skills)?;
+    spec.capacity = (a.capacity > 0).then_some(a.capacity);
+    spec.channel_limits = a
+        .channel_limits
+        .iter()
+        .map(|l| Ok((channel_from(l.channel)?, l.max_contacts)))
+        .collect::<Result<_, Status>>()?;
+    Ok(spec)
+}
+
+pub fn agent_to(a: &AgentView) -> pb::Agent {
+    let (presence, reason) = match &a.presence {
+        PresenceView::Offline => (pb::AgentPresence::Offline, String::new()),
+        PresenceView::Ready => (pb::AgentPresence::Ready, String::new()),
+        PresenceView::NotReady(r) => (pb::AgentPresence::NotReady, r.clone()),
+        PresenceView::WrapUp => (pb::AgentPresence::WrapUp, String::new()),
+    };
+    pb::Agent {
+        spec: Some(pb::AgentSpec {
+            id: a.spec.id.to_string(),
+            name: a.spec.name.clone(),
+            skills: skills_to(&a.spec.skills),
+            capacity: a.capacity,
+            channel_limits: a
+                .spec
+                .channel_limits
+                .iter()
+                .map(|(c, max)| pb::ChannelLimit {
+                    channel: channel_to(*c) as i32,
+                    max_contacts: *max,
+                })
+                .collect(),
+        }),
+        presence: presence as i32,
+        not_ready_reason: reason,
+        load: a.load,
+        offered_contacts: a.offered.clone(),
+        assigned_contacts: a.assigned.clone(),
+        idle_since_ms: a.idle_since,
+        wrap_up_until_ms: a.wrap_up_until.unwrap_or(0),
+        missed_offers_in_row: a.missed_in_row,
+        session_attached: a.session_attached,
+        contacts_handled: a.handled,
+    }
+}
+
+pub fn presence_from(change: Option<pb::AgentStateChange>) -> Result<Presence, Status> {
+    use pb::agent_state_change::State;
+    match change.and_then(|c| c.state) {
+        Some(State::Ready(_)) => Ok(Presence::Ready),
+        Some(State::NotReady(nr)) => Ok(Presence::NotReady(nr.reason)),
+        Some(State::Offline(_)) => Ok(Presence::Offline),
+        None => Err(Status::invalid_argument(
+            "state must be one of ready, not_ready, offline",
+        )),
+    }
+}
+
+pub fn contact_state_to_i32(state: &ContactState) -> i32 {
+    contact_state_to(state) as i32
+}
+
+fn contact_state_to(state: &ContactState) -> pb::ContactState {
+    match state {
+        ContactState::Waiting => pb::ContactState::Waiting,
+        ContactState::Offered { .. } => pb::ContactState::Offered,
+        ContactState::Assigned { .. } => pb::ContactState::Assigned,
+        ContactState::Completed { .. } => pb::ContactState::Completed,
+        ContactState::Abandoned => pb::ContactState::Abandoned,
+        ContactState::Cancelled => pb::ContactState::Cancelled,
+        ContactState::Expired => pb::ContactState::Expired,
+    }
+}
+
+/// A contact as the API shows it; `with_context` false leaves the customer's context out (the
+/// supervisor stream does not carry it).
+pub fn contact_to(c: &ContactView, with_context: bool) -> pb::Contact {
+    pb::Contact {
+        id: c.id,
+        queue: c.queue.to_string(),
+        channel: channel_to(c.channel) as i32,
+        customer_id: c.customer_id.clone(),
+        customer_value: c.customer_value,
+        priority: c.priority,
+        required_skills: skills_to(&c.required_skills),
+        context: if with_context {
+            c.context
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        } else {
+            Default::default()
+        },
+        conversation_id: c.conversation_id.clone(),
+        state: contact_state_to(&c.state) as i32,
+        enqueued_at_ms: c.enqueued_at,
+        agent_id: c.state.agent().map(|a| a.to_string()).unwrap_or_default(),
+        answered_at_ms: c.answered_at.unwrap_or(0),
+        ended_at_ms: c.ended_at.unwrap_or(0),
+    }
+}
+
+pub fn new_contact_from(r: pb::EnqueueContactRequest) -> Result<NewContact, Status> {
+    let mut c = NewContact::new(&r.queue, channel_from(r.channel)?);
+    c.customer_id = r.customer_id;
+    c.customer_value = r.customer_value;
+    c.priority = r.priority;
+    c.required_skills = skills_from(&r.required_skills)?;
+    c.context = r.context.into_iter().collect::<BTreeMap<_, _>>();
+    c.conversation_id = r.conversation_id;
+    Ok(c)
+}
+
+pub fn cancel_reason_from(value: i32) -> Result<CancelReason, Status> {
+    match pb::CancelReason::try_from(value) {
+        Ok(pb::CancelReason::Abandoned) => Ok(CancelReason::Abandoned),
+        Ok(pb::CancelReason::Withdrawn) => Ok(CancelReason::Withdrawn),
+        _ => Err(Status::invalid_argument(
+            "reason must be CANCEL_REASON_ABANDONED or CANCEL_REASON_WITHDRAWN",
+        )),
+    }
+}
+
+pub fn outcome_from(o: Option<pb::Outcome>) -> Result<Outcome, Status> {
+    let o = o.unwrap_or_default();
+    if o.satisfaction > 5 {
+        return Err(CoreError::invalid(format!(
+            "satisfaction {} is out of range 1-5 (0 = not asked)",
+            o.satisfaction
+        ))
+        .into());
+    }
+    Ok(Outcome {
+        handle_secs: o.handle_seconds,
+        resolved: o.resolved,
+        satisfaction: o.satisfaction as u8,
+    })
+}
+
+pub fn contact_id(id: u64) -> Result<u64, Status> {
+    if id == 0 {
+        return Err(Status::invalid_argument("contact_id must be set"));
+    }
+    Ok(id)
+}
+
+pub fn agent_id(id: &str) -> Result<String, Status> {
+    crate::core::types::validate_id(id, "agent id")?;
+    Ok(id.to_string())
+}
+
+fn trigger_to(t: Trigger) -> pb::Trigger {
+    match t {
+        Trigger::ContactArrived => pb::Trigger::ContactArrived,
+        Trigger::AgentReady => pb::Trigger::AgentReady,
+        Trigger::CapacityFreed => pb::Trigger::CapacityFreed,
+        Trigger::WrapUpEnded => pb::Trigger::WrapUpEnded,
+        Trigger::ConfigurationChanged => pb::Trigger::ConfigurationChanged,
+    }
+}
+
+fn decision_to(d: &Decision) -> pb::Decision {
+    pb::Decision {
+        contact_id: d.contact,
+        agent_id: d.agent.to_string(),
+        queue: d.queue.to_string(),
+        strategy: d.strategy.to_string(),
+        trigger: trigger_to(d.trigger) as i32,
+        waited_ms: d.waited_ms,
+        candidates: d
+            .candidates
+            .iter()
+            .map(|c| pb::Candidate {
+                agent_id: c.agent.to_string(),
+                score: c.score,
+                idle_ms: c.idle_ms,
+            })
+            .collect(),
+        considered: d.considered,
+        offer_deadline_ms: d.offer_deadline,
+        channel: channel_to(d.channel) as i32,
+        priority: d.priority,
+    }
+}
+
+/// The kind of a core event, as the API names it.
+pub fn event_kind(body: &EventBody) -> pb::EventKind {
+    match body {
+        EventBody::ContactQueued { .. } => pb::EventKind::ContactQueued,
+        EventBody::Decision(_) => pb::EventKind::Decision,
+        EventBody::OfferAccepted { .. } => pb::EventKind::OfferAccepted,
+        EventBody::OfferRejected { .. } => pb::EventKind::OfferRejected,
+        EventBody::OfferTimedOut { .. } => pb::EventKind::OfferTimedOut,
+        EventBody::OfferReturned { .. } => pb::EventKind::OfferReturned,
+        EventBody::ContactEnded { contact, .. } => match contact.state {
+            ContactState::Abandoned => pb::EventKind::ContactAbandoned,
+            ContactState::Cancelled => pb::EventKind::ContactCancelled,
+            ContactState::Expired => pb::EventKind::ContactExpired,
+            _ => pb::EventKind::ContactCompleted,
+        },
+        EventBody::AgentStateChanged { .. } => pb::EventKind::AgentStateChanged,
+        EventBody::AgentChanged { .. } => pb::EventKind::AgentChanged,
+        EventBody::QueueChanged { .. } => pb::EventKind::QueueChanged,
+    }
+}
+
+pub fn event_to(p: &Published) -> pb::Event {
+    use pb::event::Detail;
+    let e = &p.event;
+    let (detail, reason) = match &e.body {
+        EventBody::ContactQueued { contact } | EventBody::ContactEnded { contact, .. } => {
+            (Some(Detail::Contact(contact_to(contact, false))), "")
+        }
+        EventBody::Decision(d) => (Some(Detail::Decision(decision_to(d))), ""),
+        EventBody::OfferReturned { reason, .. } => (None, reason.code()),
+        EventBody::OfferAccepted { .. }
+        | EventBody::OfferRejected { .. }
+        | EventBody::OfferTimedOut { .. } => (None, ""),
+        EventBody::AgentStateChanged { agent } => (Some(Detail::Agent(agent_to(agent))), ""),
+        EventBody::AgentChanged { agent, removed } => (
+            Some(Detail::Agent(agent_to(agent))),
+            if *removed { "removed" } else { "" },
+        ),
+        EventBody::QueueChanged { queue, deleted } => (
+            Some(Detail::QueueConfig(queue_to(queue))),
+            if *deleted { "deleted" } else { "" },
+        ),
+    };
+    let reason = match &e.body {
+        EventBody::AgentStateChanged { agent } => match &agent.presence {
+            PresenceView::NotReady(r) => r.clone(),
+            _ => String::new(),
+        },
+        _ => reason.to_string(),
+    };
+    pb::Event {
+        sequence: p.sequence,
+        at_ms: e.at,
+        kind: event_kind(&e.body) as i32,
+        queue: e.queue().unwrap_or_default().to_string(),
+        agent_id: e.agent().unwrap_or_default().to_string(),
+        contact_id: e.contact().unwrap_or(0),
+        detail,
+        reason,
+    }
+}

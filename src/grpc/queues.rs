@@ -1,0 +1,72 @@
+//! QueueService: queue administration.
+
+use tonic::{Request, Response, Status};
+
+use super::convert::{queue_from, queue_to};
+use crate::core::{Applied, Command};
+use crate::proto as pb;
+use crate::server::EngineHandle;
+
+pub struct Queues {
+    pub handle: EngineHandle,
+}
+
+#[tonic::async_trait]
+impl pb::queue_service_server::QueueService for Queues {
+    async fn put_queue(
+        &self,
+        request: Request<pb::PutQueueRequest>,
+    ) -> Result<Response<pb::PutQueueResponse>, Status> {
+        let queue = request
+            .into_inner()
+            .queue
+            .ok_or_else(|| Status::invalid_argument("queue must be set"))?;
+        let config = queue_from(queue)?;
+        match self.handle.apply(Command::PutQueue(config)).await? {
+            Applied::Queue { created, config } => Ok(Response::new(pb::PutQueueResponse {
+                created,
+                queue: Some(queue_to(&config)),
+            })),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn delete_queue(
+        &self,
+        request: Request<pb::DeleteQueueRequest>,
+    ) -> Result<Response<pb::DeleteQueueResponse>, Status> {
+        let name = request.into_inner().name;
+        self.handle.apply(Command::DeleteQueue { name }).await?;
+        Ok(Response::new(pb::DeleteQueueResponse {}))
+    }
+
+    async fn get_queue(
+        &self,
+        request: Request<pb::GetQueueRequest>,
+    ) -> Result<Response<pb::Queue>, Status> {
+        let name = request.into_inner().name;
+        let lookup = name.clone();
+        let config = self
+            .handle
+            .query(move |engine| engine.queue_config(&lookup))
+            .await?
+            .ok_or_else(|| Status::not_found(format!("queue {name:?} does not exist")))?;
+        Ok(Response::new(queue_to(&config)))
+    }
+
+    async fn list_queues(
+        &self,
+        _request: Request<pb::ListQueuesRequest>,
+    ) -> Result<Response<pb::ListQueuesResponse>, Status> {
+        let configs = self.handle.query(|engine| engine.queue_configs()).await?;
+        Ok(Response::new(pb::ListQueuesResponse {
+            queues: configs.iter().map(queue_to).collect(),
+        }))
+    }
+}
+
+/// A command answered with the wrong kind of result: a bug in the engine, not the client's fault.
+pub(crate) fn unexpected(applied: Applied) -> Status {
+    tracing::error!(?applied, "engine answered with an unexpected result");
+    Status::internal("the engine answered with an unexpected result")
+}

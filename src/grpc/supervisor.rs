@@ -1,0 +1,181 @@
+//! SupervisorService: the ordered, filterable, resumable event stream and the live snapshot.
+//!
+//! Each stream runs in its own task reading the bus; a stream whose client is slow falls behind
+//! on its own bounded receiver, gets a `lagged` event naming where to resume, and ends. Routing
+//! never waits on a supervisor.
+
+use std::collections::HashSet;
+use std::pin::Pin;
+
+use tokio::sync::{broadcast, mpsc};
+use tokio_stream::Stream;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use super::convert::{event_kind, event_to, queue_to};
+use crate::proto as pb;
+use crate::server::EngineHandle;
+use crate::server::bus::Published;
+
+pub struct Supervisor {
+    pub handle: EngineHandle,
+}
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<pb::Event, Status>> + Send>>;
+
+/// Depth of each stream's outgoing queue (between its task and the transport).
+const STREAM_BUFFER: usize = 256;
+
+struct Filter {
+    queues: HashSet<String>,
+    agents: HashSet<String>,
+    kinds: HashSet<i32>,
+}
+
+impl Filter {
+    fn new(r: &pb::StreamEventsRequest) -> Result<Filter, Status> {
+        for kind in &r.kinds {
+            match pb::EventKind::try_from(*kind) {
+                Ok(pb::EventKind::Unspecified) | Err(_) => {
+                    return Err(Status::invalid_argument(format!(
+                        "event kind {kind} is not a known kind"
+                    )));
+                }
+                Ok(_) => {}
+            }
+        }
+        Ok(Filter {
+            queues: r.queues.iter().cloned().collect(),
+            agents: r.agent_ids.iter().cloned().collect(),
+            kinds: r.kinds.iter().copied().collect(),
+        })
+    }
+
+    fn matches(&self, p: &Published) -> bool {
+        let e = &p.event;
+        (self.kinds.is_empty() || self.kinds.contains(&(event_kind(&e.body) as i32)))
+            && (self.queues.is_empty() || e.queue().is_some_and(|q| self.queues.contains(q)))
+            && (self.agents.is_empty() || e.agent().is_some_and(|a| self.agents.contains(a)))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::supervisor_service_server::SupervisorService for Supervisor {
+    type StreamEventsStream = EventStream;
+
+    async fn stream_events(
+        &self,
+        request: Request<pb::StreamEventsRequest>,
+    ) -> Result<Response<EventStream>, Status> {
+        let r = request.into_inner();
+        let filter = Filter::new(&r)?;
+        let from = (r.from_sequence > 0).then_some(r.from_sequence);
+        let subscription = self.handle.bus().subscribe(from)?;
+        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        tokio::spawn(async move {
+            let mut next = from.unwrap_or(subscription.next);
+            for p in &subscription.replay {
+                next = p.sequence + 1;
+                if filter.matches(p) && tx.send(Ok(event_to(p))).await.is_err() {
+                    return;
+                }
+            }
+            let mut live = subscription.live;
+            loop {
+                tokio::select! {
+                    received = live.recv() => match received {
+                        Ok(p) => {
+                            if p.sequence < next {
+                                continue;
+                            }
+                            next = p.sequence + 1;
+                            if filter.matches(&p) && tx.send(Ok(event_to(&p))).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(broadcast::error::RecvError::Lagged(_)) => {
+                            let lagged = pb::Event {
+                                detail: Some(pb::event::Detail::Lagged(pb::Lagged {
+                                    resume_from: next,
+                                })),
+                                ..Default::default()
+                            };
+                            let _ = tx.send(Ok(lagged)).await;
+                            return;
+                        }
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    },
+                    _ = tx.closed() => return,
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn get_snapshot(
+        &self,
+        _request: Request<pb::SnapshotRequest>,
+    ) -> Result<Response<pb::SnapshotResponse>, Status> {
+        let bus = self.handle.bus().clone();
+        let (at, last_sequence, queues, agents) = self
+            .handle
+            .query(move |engine| {
+                let agents = engine.agent_views();
+                (
+                    engine.now(),
+                    bus.last_sequence(),
+                    engine.queue_snapshots(),
+                    agents,
+                )
+            })
+            .await?;
+        let logged_in = agents
+            .iter()
+            .filter(|a| a.presence != crate::core::PresenceView::Offline)
+            .count();
+        let ready = agents
+            .iter()
+            .filter(|a| a.presence == crate::core::PresenceView::Ready)
+            .count();
+        let waiting: u32 = queues.iter().map(|q| q.waiting).sum();
+        Ok(Response::new(pb::SnapshotResponse {
+            at_ms: at,
+            last_sequence,
+            agents_logged_in: logged_in as u32,
+            agents_ready: ready as u32,
+            contacts_waiting: waiting,
+            queues: queues
+                .iter()
+                .map(|q| {
+                    let c = &q.counters;
+                    let sl = &q.service_level;
+                    let config = queue_to(&q.config);
+                    pb::QueueStats {
+                        queue: config.name,
+                        waiting: q.waiting,
+                        offered_now: q.offered_now,
+                        longest_wait_ms: q.longest_wait_ms,
+                        agents_ready: q.agents_ready,
+                        agents_busy: q.agents_busy,
+                        agents_not_ready: q.agents_not_ready,
+                        agents_wrap_up: q.agents_wrap_up,
+                        offered: c.offered,
+                        answered: c.answered,
+                        abandoned: c.abandoned,
+                        expired: c.expired,
+                        refused: c.refused,
+                        answered_within_threshold: c.answered_within_threshold,
+                        sl_answered: sl.sl_answered,
+                        sl_offered: sl.sl_offered,
+                        sl_excl_short_abandons: sl.sl_excl_short_abandons,
+                        asa_ms: sl.asa_ms,
+                        abandon_rate: sl.abandon_rate,
+                        sl_target_percent: config.sl_target_percent,
+                        sl_threshold_seconds: config.sl_threshold_seconds,
+                        completed: c.completed,
+                    }
+                })
+                .collect(),
+        }))
+    }
+}

@@ -1,0 +1,370 @@
+//! The engine task: the only writer of the routing state.
+//!
+//! Handlers send [`Request`]s over a bounded channel; the task applies them to the
+//! [`Engine`] in arrival order, sleeps until the engine's next deadline when idle (no polling),
+//! publishes the events to the bus, delivers each agent's offers to its desktop session, and only
+//! then answers the callers — so a caller that got its reply can already see the events it caused.
+//!
+//! Sessions live here, not in the core: the task maps agent ids to the session that is attached,
+//! replaces an older session by a newer one, and takes an agent offline when its session ends,
+//! breaks, or stops reading (its bounded queue is full).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::bus::EventBus;
+use crate::core::{
+    AgentView, Applied, Command, ContactState, ContactView, CoreError, Engine, EventBody, Millis,
+};
+
+/// How many queued requests the task applies before it publishes and replies.
+const BATCH: usize = 128;
+
+/// Depth of each desktop session's outgoing queue. Offers per agent are bounded by its capacity,
+/// so a session this far behind has stopped reading.
+pub const SESSION_BUFFER: usize = 256;
+
+/// Why the engine task could not answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    #[error("the routing engine is shutting down")]
+    Stopped,
+}
+
+/// What a desktop session is told.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SessionMessage {
+    Offer {
+        contact: ContactView,
+        deadline: Millis,
+    },
+    /// An offer this agent held is gone; `reason` is a stable code.
+    Withdrawn {
+        contact: u64,
+        reason: &'static str,
+    },
+    /// An offer was accepted (by the desktop or by a frontend on the agent's behalf).
+    Assigned(ContactView),
+    StateChanged(AgentView),
+    /// A newer session for the same agent took over; this one ends.
+    Replaced,
+}
+
+/// One request to the engine task.
+pub enum Request {
+    Apply {
+        command: Command,
+        reply: oneshot::Sender<Result<Applied, CoreError>>,
+    },
+    /// Runs a read-only closure against the engine (the closure carries its own reply channel).
+    Query(Box<dyn FnOnce(&Engine) + Send>),
+    AttachSession {
+        agent: String,
+        tx: mpsc::Sender<SessionMessage>,
+        reply: oneshot::Sender<Result<(u64, AgentView), CoreError>>,
+    },
+    DetachSession {
+        agent: String,
+        session: u64,
+    },
+}
+
+/// Engine time from the wall clock, anchored once so it never goes backwards.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    origin: Instant,
+    origin_ms: Millis,
+}
+
+impl Clock {
+    pub fn start() -> Clock {
+        let origin_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as Millis);
+        Clock {
+            origin: Instant::now(),
+            origin_ms,
+        }
+    }
+
+    pub fn now(&self) -> Millis {
+        self.origin_ms + self.origin.elapsed().as_millis() as Millis
+    }
+
+    pub fn instant_at(&self, at: Millis) -> Instant {
+        self.origin + Duration::from_millis(at.saturating_sub(self.origin_ms))
+    }
+}
+
+/// A cheap, cloneable handle to the engine task.
+#[derive(Clone)]
+pub struct EngineHandle {
+    tx: mpsc::Sender<Request>,
+    bus: Arc<EventBus>,
+}
+
+impl EngineHandle {
+    pub fn bus(&self) -> &Arc<EventBus> {
+        &self.bus
+    }
+
+    pub async fn apply(&self, command: Command) -> Result<Applied, ServerError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Request::Apply { command, reply }).await?;
+        Ok(rx.await.map_err(|_| ServerError::Stopped)??)
+    }
+
+    pub async fn query<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&Engine) -> T + Send + 'static,
+    ) -> Result<T, ServerError> {
+        let (reply, rx) = oneshot::channel();
+        let run = move |engine: &Engine| {
+            let _ = reply.send(read(engine));
+        };
+        self.send(Request::Query(Box::new(run))).await?;
+        rx.await.map_err(|_| ServerError::Stopped)
+    }
+
+    /// Attaches a desktop session; gives its id and the agent's state.
+    pub async fn attach_session(
+        &self,
+        agent: String,
+        tx: mpsc::Sender<SessionMessage>,
+    ) -> Result<(u64, AgentView), ServerError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Request::AttachSession { agent, tx, reply })
+            .await?;
+        Ok(rx.await.map_err(|_| ServerError::Stopped)??)
+    }
+
+    /// Detaches a session (if it is still the agent's current one): the agent goes offline.
+    pub async fn detach_session(&self, agent: String, session: u64) {
+        let _ = self.send(Request::DetachSession { agent, session }).await;
+    }
+
+    async fn send(&self, request: Request) -> Result<(), ServerError> {
+        self.tx
+            .send(request)
+            .await
+            .map_err(|_| ServerError::Stopped)
+    }
+}
+
+struct Session {
+    id: u64,
+    tx: mpsc::Sender<SessionMessage>,
+}
+
+struct EngineTask {
+    engine: Engine,
+    bus: Arc<EventBus>,
+    clock: Clock,
+    sessions: HashMap<String, Session>,
+    next_session: u64,
+    events: Vec<crate::core::Event>,
+    replies: Vec<(
+        oneshot::Sender<Result<Applied, CoreError>>,
+        Result<Applied, CoreError>,
+    )>,
+}
+
+/// Starts the engine task. It ends when every handle is dropped.
+pub fn spawn(
+    engine: Engine,
+    bus: Arc<EventBus>,
+    clock: Clock,
+    queue_depth: usize,
+) -> (EngineHandle, JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(queue_depth.max(1));
+    let task = EngineTask {
+        engine,
+        bus: bus.clone(),
+        clock,
+        sessions: HashMap::new(),
+        next_session: 1,
+        events: Vec::new(),
+        replies: Vec::new(),
+    };
+    let join = tokio::spawn(task.run(rx));
+    (EngineHandle { tx, bus }, join)
+}
+
+impl EngineTask {
+    async fn run(mut self, mut rx: mpsc::Receiver<Request>) {
+        loop {
+            let deadline = self.engine.next_deadline();
+            let wake = deadline.map(|at| self.clock.instant_at(at));
+            let first = tokio::select! {
+                biased;
+                request = rx.recv() => match request {
+                    Some(request) => Some(request),
+                    None => break,
+                },
+                _ = sleep_until(wake), if wake.is_some() => None,
+            };
+            match first {
+                Some(request) => self.handle(request),
+                None => self.engine.advance(self.clock.now()),
+            }
+            for _ in 1..BATCH {
+                match rx.try_recv() {
+                    Ok(request) => self.handle(request),
+                    Err(_) => break,
+                }
+            }
+            self.flush();
+        }
+        // Ending: every session stream closes as its sender drops.
+        self.flush();
+    }
+
+    fn handle(&mut self, request: Request) {
+        match request {
+            Request::Apply { command, reply } => {
+                let result = self.engine.apply(command, self.clock.now());
+                self.replies.push((reply, result));
+            }
+            Request::Query(read) => {
+                // Publish what earlier requests caused first, so a reader sees events and state
+                // that agree (e.g. a snapshot's last sequence number).
+                self.flush();
+                read(&self.engine)
+            }
+            Request::AttachSession { agent, tx, reply } => {
+                let result = self.attach(agent, tx);
+                let _ = reply.send(result);
+            }
+            Request::DetachSession { agent, session } => {
+                if self.sessions.get(&agent).is_some_and(|s| s.id == session) {
+                    self.detach(&agent);
+                }
+            }
+        }
+    }
+
+    fn attach(
+        &mut self,
+        agent: String,
+        tx: mpsc::Sender<SessionMessage>,
+    ) -> Result<(u64, AgentView), CoreError> {
+        let command = Command::Session {
+            agent: agent.clone(),
+            attached: true,
+        };
+        let Applied::Agent { agent: view, .. } = self.engine.apply(command, self.clock.now())?
+        else {
+            unreachable!("a session command answers with the agent");
+        };
+        let id = self.next_session;
+        self.next_session += 1;
+        if let Some(old) = self.sessions.insert(agent, Session { id, tx }) {
+            let _ = old.tx.try_send(SessionMessage::Replaced);
+        }
+        Ok((id, view))
+    }
+
+    fn detach(&mut self, agent: &str) {
+        self.sessions.remove(agent);
+        let command = Command::Session {
+            agent: agent.to_string(),
+            attached: false,
+        };
+        // The agent may have been removed meanwhile; then there is nothing to take offline.
+        let _ = self.engine.apply(command, self.clock.now());
+    }
+
+    /// Publishes what happened, tells the desktops, then answers the callers.
+    fn flush(&mut self) {
+        loop {
+            self.engine.drain_events(&mut self.events);
+            if self.events.is_empty() {
+                break;
+            }
+            let broken = self.deliver_to_sessions();
+            self.bus.publish(self.events.drain(..));
+            // Sessions that stopped reading are detached, which emits more events: loop.
+            for agent in broken {
+                self.detach(&agent);
+            }
+        }
+        for (reply, result) in self.replies.drain(..) {
+            let _ = reply.send(result);
+        }
+    }
+
+    /// Sends each session the events that concern its agent; gives the sessions that are broken.
+    fn deliver_to_sessions(&mut self) -> Vec<String> {
+        let mut broken = Vec::new();
+        if self.sessions.is_empty() {
+            return broken;
+        }
+        for event in &self.events {
+            let Some(agent) = event.agent() else { continue };
+            let Some(session) = self.sessions.get(agent) else {
+                continue;
+            };
+            let message = match &event.body {
+                EventBody::Decision(d) => match self.engine.contact_view(d.contact) {
+                    Some(contact) => SessionMessage::Offer {
+                        contact,
+                        deadline: d.offer_deadline,
+                    },
+                    None => continue,
+                },
+                EventBody::OfferAccepted { contact, .. } => {
+                    match self.engine.contact_view(*contact) {
+                        Some(view) => SessionMessage::Assigned(view),
+                        None => continue,
+                    }
+                }
+                EventBody::OfferTimedOut { contact, .. } => SessionMessage::Withdrawn {
+                    contact: *contact,
+                    reason: "timed-out",
+                },
+                EventBody::OfferRejected { contact, .. } => SessionMessage::Withdrawn {
+                    contact: *contact,
+                    reason: "rejected",
+                },
+                EventBody::OfferReturned {
+                    contact, reason, ..
+                } => SessionMessage::Withdrawn {
+                    contact: *contact,
+                    reason: reason.code(),
+                },
+                EventBody::ContactEnded { contact, .. } => SessionMessage::Withdrawn {
+                    contact: contact.id,
+                    reason: match contact.state {
+                        ContactState::Abandoned => "abandoned",
+                        ContactState::Cancelled => "cancelled",
+                        ContactState::Expired => "expired",
+                        // The agent's own completion (or a frontend's on its behalf).
+                        _ => "completed",
+                    },
+                },
+                EventBody::AgentStateChanged { agent } | EventBody::AgentChanged { agent, .. } => {
+                    SessionMessage::StateChanged(agent.clone())
+                }
+                _ => continue,
+            };
+            if session.tx.try_send(message).is_err() && !broken.iter().any(|b| b == agent) {
+                broken.push(agent.to_string());
+            }
+        }
+        broken
+    }
+}
+
+async fn sleep_until(wake: Option<Instant>) {
+    match wake {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
