@@ -57,11 +57,13 @@ pub enum SessionMessage {
     Replaced,
 }
 
+type ApplyReply = oneshot::Sender<Result<Applied, CoreError>>;
+
 /// One request to the engine task.
 pub enum Request {
     Apply {
         command: Command,
-        reply: oneshot::Sender<Result<Applied, CoreError>>,
+        reply: ApplyReply,
     },
     /// Runs a read-only closure against the engine (the closure carries its own reply channel).
     Query(Box<dyn FnOnce(&Engine) + Send>),
@@ -170,10 +172,7 @@ struct EngineTask {
     sessions: HashMap<String, Session>,
     next_session: u64,
     events: Vec<crate::core::Event>,
-    replies: Vec<(
-        oneshot::Sender<Result<Applied, CoreError>>,
-        Result<Applied, CoreError>,
-    )>,
+    replies: Vec<(ApplyReply, Result<Applied, CoreError>)>,
 }
 
 /// Starts the engine task. It ends when every handle is dropped.
