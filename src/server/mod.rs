@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
 use tracing::info;
 
 use crate::config::Config;
@@ -70,6 +70,8 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
 
+    // Small replies must not wait for Nagle's algorithm.
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     info!(%addr, "routerd listening");
     Server::builder()
         .add_service(health_service)
@@ -79,7 +81,7 @@ pub async fn serve(
         .add_service(grpc::agent_service(handle.clone()))
         .add_service(grpc::contact_service(handle.clone()))
         .add_service(grpc::supervisor_service(handle))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;
     info!("routerd stopped");
     Ok(())

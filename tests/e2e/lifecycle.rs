@@ -1,0 +1,262 @@
+//! Contacts and agents through their whole life, over the session stream and the unary API.
+
+use routerd::proto as pb;
+use routerd::proto::session_event::Event as Out;
+use routerd::proto::session_request::{Action, Complete, OfferAnswer};
+
+use crate::common::{TestServer, event_until};
+
+#[tokio::test]
+async fn full_lifecycle_over_the_agent_session() {
+    let mut s = TestServer::start().await;
+    s.put_queue("billing", |q| {
+        q.required_skills = vec![pb::Skill {
+            name: "billing".into(),
+            level: 5,
+        }];
+        q.wrap_up_seconds = 0;
+    })
+    .await;
+    s.put_agent("alice", &[("billing", 7)]).await;
+
+    let mut session = s.session("alice", true).await;
+    let Out::LoggedIn(agent) = session.next().await else {
+        panic!("first event is logged_in")
+    };
+    assert_eq!(agent.spec.unwrap().id, "alice");
+    assert!(agent.session_attached);
+    // The login's ready request is acknowledged.
+    session
+        .until(|e| matches!(e, Out::Ack(_)).then_some(()))
+        .await;
+
+    let enqueued = s
+        .enqueue("billing", pb::Channel::Voice, &[("order", "A-1001")])
+        .await;
+    assert_eq!(enqueued.position, 0, "offered at once");
+    assert_eq!(enqueued.state, pb::ContactState::Offered as i32);
+
+    let offer = session
+        .until(|e| match e {
+            Out::Offer(o) => Some(o),
+            _ => None,
+        })
+        .await;
+    let contact = offer.contact.unwrap();
+    assert_eq!(contact.id, enqueued.contact_id);
+    assert_eq!(
+        contact.context.get("order").map(String::as_str),
+        Some("A-1001")
+    );
+    assert!(offer.deadline_ms > contact.enqueued_at_ms);
+
+    session
+        .request(Action::Accept(OfferAnswer {
+            contact_id: contact.id,
+        }))
+        .await;
+    assert_eq!(
+        s.contact(contact.id).await.state,
+        pb::ContactState::Assigned as i32
+    );
+    session
+        .request(Action::Complete(Complete {
+            contact_id: contact.id,
+            outcome: Some(pb::Outcome {
+                handle_seconds: 240,
+                resolved: true,
+                satisfaction: 5,
+            }),
+        }))
+        .await;
+    let done = s.contact(contact.id).await;
+    assert_eq!(done.state, pb::ContactState::Completed as i32);
+    assert_eq!(done.agent_id, "alice");
+
+    let stats = s.queue_stats("billing").await;
+    assert_eq!((stats.offered, stats.answered, stats.completed), (1, 1, 1));
+    assert_eq!(stats.sl_answered, 1.0);
+}
+
+#[tokio::test]
+async fn a_request_error_on_the_session_leaves_it_open() {
+    let mut s = TestServer::start().await;
+    s.put_agent("bob", &[]).await;
+    let mut session = s.session("bob", false).await;
+    session.next().await; // logged_in
+    let id = session
+        .send(Action::Accept(OfferAnswer { contact_id: 42 }))
+        .await;
+    let error = session
+        .until(|e| match e {
+            Out::Error(e) if e.request_id == id => Some(e),
+            _ => None,
+        })
+        .await;
+    assert_eq!(error.code, tonic::Code::NotFound as i32);
+    // Still open: a state change works.
+    session
+        .request(Action::SetState(pb::AgentStateChange {
+            state: Some(pb::agent_state_change::State::Ready(Default::default())),
+        }))
+        .await;
+}
+
+#[tokio::test]
+async fn abandon_while_waiting() {
+    let mut s = TestServer::start().await;
+    s.put_queue("sales", |_| {}).await;
+    let first = s.enqueue("sales", pb::Channel::Voice, &[]).await;
+    let second = s.enqueue("sales", pb::Channel::Chat, &[]).await;
+    assert_eq!(first.position, 1);
+    assert_eq!(second.position, 2);
+    assert_eq!(first.state, pb::ContactState::Waiting as i32);
+
+    let cancelled = s
+        .contacts
+        .cancel_contact(pb::CancelContactRequest {
+            contact_id: first.contact_id,
+            reason: pb::CancelReason::Abandoned as i32,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        cancelled.contact.unwrap().state,
+        pb::ContactState::Abandoned as i32
+    );
+    let again = s
+        .contacts
+        .cancel_contact(pb::CancelContactRequest {
+            contact_id: first.contact_id,
+            reason: pb::CancelReason::Abandoned as i32,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), tonic::Code::FailedPrecondition);
+    let stats = s.queue_stats("sales").await;
+    assert_eq!((stats.waiting, stats.abandoned), (1, 1));
+    assert_eq!(stats.abandon_rate, 1.0);
+}
+
+#[tokio::test]
+async fn a_rejected_offer_goes_to_another_agent() {
+    let mut s = TestServer::start().await;
+    s.put_queue("support", |_| {}).await;
+    s.put_agent("a", &[]).await;
+    s.put_agent("b", &[]).await;
+    s.set_ready("a").await;
+    s.set_ready("b").await;
+    let c = s.enqueue("support", pb::Channel::Voice, &[]).await;
+    assert_eq!(s.contact(c.contact_id).await.agent_id, "a", "longest idle");
+    let rejected = s
+        .contacts
+        .reject_offer(pb::OfferAnswerRequest {
+            contact_id: c.contact_id,
+            agent_id: "a".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        rejected.contact.unwrap().state,
+        pb::ContactState::Waiting as i32
+    );
+    let now = s.contact(c.contact_id).await;
+    assert_eq!(now.state, pb::ContactState::Offered as i32);
+    assert_eq!(now.agent_id, "b");
+    // A frontend answering for the wrong agent is refused.
+    let wrong = s
+        .contacts
+        .accept_offer(pb::OfferAnswerRequest {
+            contact_id: c.contact_id,
+            agent_id: "a".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.code(), tonic::Code::FailedPrecondition);
+}
+
+#[tokio::test]
+async fn a_dropped_session_returns_its_offer_and_takes_the_agent_offline() {
+    let mut s = TestServer::start().await;
+    s.put_queue("chat", |_| {}).await;
+    s.put_agent("carol", &[]).await;
+    s.put_agent("dave", &[]).await;
+    let mut events = s
+        .events(pb::StreamEventsRequest {
+            kinds: vec![
+                pb::EventKind::OfferReturned as i32,
+                pb::EventKind::Decision as i32,
+            ],
+            ..Default::default()
+        })
+        .await;
+
+    let mut session = s.session("carol", true).await;
+    let c = s.enqueue("chat", pb::Channel::Chat, &[]).await;
+    let offer = session
+        .until(|e| match e {
+            Out::Offer(o) => Some(o),
+            _ => None,
+        })
+        .await;
+    assert_eq!(offer.contact.unwrap().id, c.contact_id);
+    drop(session);
+
+    let returned = event_until(&mut events, |e| {
+        e.kind == pb::EventKind::OfferReturned as i32 && e.contact_id == c.contact_id
+    })
+    .await;
+    assert_eq!(returned.agent_id, "carol");
+    assert_eq!(returned.reason, "agent-offline");
+    let carol = s
+        .agents
+        .get_agent(pb::GetAgentRequest { id: "carol".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(carol.presence, pb::AgentPresence::Offline as i32);
+    assert!(!carol.session_attached);
+    assert_eq!(
+        s.contact(c.contact_id).await.state,
+        pb::ContactState::Waiting as i32
+    );
+    // Dave becomes ready and gets it.
+    s.set_ready("dave").await;
+    let decision = event_until(&mut events, |e| e.kind == pb::EventKind::Decision as i32).await;
+    assert_eq!(decision.agent_id, "dave");
+    assert_eq!(decision.contact_id, c.contact_id);
+}
+
+#[tokio::test]
+async fn a_newer_session_replaces_an_older_one() {
+    let s = TestServer::start().await;
+    let mut s = s;
+    s.put_agent("erin", &[]).await;
+    let mut old = s.session("erin", false).await;
+    old.next().await;
+    let mut new = s.session("erin", true).await;
+    new.next().await;
+    let status = loop {
+        match tokio::time::timeout(crate::common::PATIENCE, old.inbound.message())
+            .await
+            .expect("old session ends in time")
+        {
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("old session should end with a status"),
+            Err(status) => break status,
+        }
+    };
+    assert_eq!(status.code(), tonic::Code::Aborted);
+    // The new session is the live one: the agent is ready, not taken offline by the old one.
+    new.until(|e| matches!(e, Out::Ack(_)).then_some(())).await;
+    let erin = s
+        .agents
+        .get_agent(pb::GetAgentRequest { id: "erin".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(erin.presence, pb::AgentPresence::Ready as i32);
+    assert!(erin.session_attached);
+}

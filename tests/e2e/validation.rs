@@ -1,0 +1,161 @@
+//! Malformed input gets a clear status and changes nothing.
+
+use routerd::proto as pb;
+use tonic::Code;
+
+use crate::common::{TestServer, enqueue_request};
+
+#[tokio::test]
+async fn malformed_requests_are_refused_and_change_nothing() {
+    let mut s = TestServer::start().await;
+    s.put_queue("q", |_| {}).await;
+    let before = s.snapshot().await;
+
+    // Unknown queue.
+    let e = s
+        .contacts
+        .enqueue_contact(enqueue_request("nope", pb::Channel::Voice, &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    assert!(e.message().contains("nope"));
+
+    // Unknown and unspecified channel.
+    for channel in [0, 99] {
+        let mut r = enqueue_request("q", pb::Channel::Voice, &[]);
+        r.channel = channel;
+        let e = s.contacts.enqueue_contact(r).await.unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "channel {channel}");
+    }
+
+    // Oversized context.
+    let big = "x".repeat(10_000);
+    let e = s
+        .contacts
+        .enqueue_contact(enqueue_request("q", pb::Channel::Voice, &[("notes", &big)]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().contains("context"));
+
+    // Skill levels 0 and 11, on a contact and on an agent.
+    for level in [0, 11] {
+        let mut r = enqueue_request("q", pb::Channel::Voice, &[]);
+        r.required_skills = vec![pb::Skill {
+            name: "billing".into(),
+            level,
+        }];
+        let e = s.contacts.enqueue_contact(r).await.unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "level {level}");
+        let e = s
+            .agents
+            .put_agent(pb::PutAgentRequest {
+                agent: Some(pb::AgentSpec {
+                    id: "x".into(),
+                    skills: vec![pb::Skill {
+                        name: "billing".into(),
+                        level,
+                    }],
+                    ..Default::default()
+                }),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "level {level}");
+    }
+
+    // Empty ids.
+    let e = s
+        .agents
+        .put_agent(pb::PutAgentRequest {
+            agent: Some(pb::AgentSpec::default()),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    let e = s
+        .queues
+        .put_queue(pb::PutQueueRequest {
+            queue: Some(pb::Queue::default()),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    let e = s
+        .contacts
+        .accept_offer(pb::OfferAnswerRequest {
+            contact_id: 1,
+            agent_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+
+    // Unknown strategy, unknown agent, unknown contact, missing oneof.
+    let e = s
+        .queues
+        .put_queue(pb::PutQueueRequest {
+            queue: Some(pb::Queue {
+                name: "q2".into(),
+                strategy: "coin-flip".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    let e = s
+        .agents
+        .set_agent_state(pb::SetAgentStateRequest {
+            agent_id: "ghost".into(),
+            state: Some(pb::AgentStateChange {
+                state: Some(pb::agent_state_change::State::Ready(Default::default())),
+            }),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    let e = s
+        .agents
+        .set_agent_state(pb::SetAgentStateRequest {
+            agent_id: "ghost".into(),
+            state: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    let e = s
+        .contacts
+        .get_contact(pb::GetContactRequest { contact_id: 12345 })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+
+    // Nothing changed: no event published, no agent, no contact, no new queue.
+    let after = s.snapshot().await;
+    assert_eq!(after.last_sequence, before.last_sequence);
+    assert_eq!(after.queues, before.queues);
+    let agents = s
+        .agents
+        .list_agents(pb::ListAgentsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(agents.agents.is_empty());
+}
+
+#[tokio::test]
+async fn a_full_queue_refuses_with_resource_exhausted() {
+    let mut s = TestServer::start().await;
+    s.put_queue("small", |q| q.max_length = 1).await;
+    s.enqueue("small", pb::Channel::Voice, &[]).await;
+    let e = s
+        .contacts
+        .enqueue_contact(enqueue_request("small", pb::Channel::Voice, &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::ResourceExhausted);
+    assert!(e.message().contains("max_length"));
+    let stats = s.queue_stats("small").await;
+    assert_eq!((stats.waiting, stats.refused), (1, 1));
+}
