@@ -232,8 +232,10 @@ impl EngineTask {
                 self.replies.push((reply, result));
             }
             Request::Query(read) => {
-                // Publish what earlier requests caused first, so a reader sees events and state
-                // that agree (e.g. a snapshot's last sequence number).
+                // Bring the engine to the present (deadlines due fire now), and publish what
+                // earlier requests caused, so a reader sees current state and events that agree
+                // with it (e.g. a snapshot's time and last sequence number).
+                self.engine.advance(self.clock.now());
                 self.flush();
                 read(&self.engine)
             }
