@@ -83,8 +83,9 @@ fn decision(c: &mut Criterion) {
                 let skill = &skills[rng.below(SKILLS as u64) as usize];
                 let level = 1 + rng.below(5) as u32;
                 contact.required_skills = vec![SkillLevel::new(skill, level).unwrap()];
-                let Ok(Applied::Enqueued { contact, position, .. }) =
-                    engine.apply(Command::Enqueue(contact), now)
+                let Ok(Applied::Enqueued {
+                    contact, position, ..
+                }) = engine.apply(Command::Enqueue(contact), now)
                 else {
                     panic!("enqueue failed")
                 };
