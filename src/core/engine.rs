@@ -10,7 +10,8 @@
 //!   to one agent, or ended (terminal, in the history) — and reaches exactly one terminal state;
 //! - an agent's load is the sum of the costs of the contacts it holds and never exceeds its
 //!   capacity or a per-channel limit; an agent that is not ready holds no offer;
-//! - every offered or assigned contact's requirements are met by its agent;
+//! - a decision offers a contact only to an agent meeting every requirement at its level (an
+//!   admin may later change the agent's skills; the contact it holds stays with it);
 //! - matching is work-conserving: after every command, no available agent and waiting contact
 //!   that fit each other (and were not excluded by a reject or timeout) are left unmatched.
 //!
@@ -1318,9 +1319,6 @@ impl Engine {
                     };
                     if !state_ok {
                         return Err(format!("agent {id} lists contact {cid} in the wrong state"));
-                    }
-                    if !agent.meets(&c.requirements) {
-                        return Err(format!("agent {id} lacks a skill contact {cid} requires"));
                     }
                     load += c.cost;
                     per_channel[c.channel.index()] += 1;
