@@ -118,7 +118,7 @@ impl Agent {
 
     /// Room for one more contact of `channel` costing `cost`.
     pub fn has_room(&self, channel: Channel, cost: u32) -> bool {
-        self.load + cost <= self.capacity
+        self.load.saturating_add(cost) <= self.capacity
             && self.per_channel[channel.index()] < self.limits[channel.index()]
     }
 

@@ -966,7 +966,7 @@ impl Engine {
         if n == 0 {
             return;
         }
-        // Stable: equal scores keep index order (longest idle, then agent key).
+        // Stable: equal scores keep index order (longest idle, then agent id).
         found[..n].sort_by(|a, b| b.1.total_cmp(&a.1));
         let strategy_name = strategy.name();
         let candidates = found[..n]
@@ -1275,7 +1275,8 @@ impl Engine {
     fn unindex(&mut self, key: AgentKey) {
         let agent = self.agents[key as usize].as_mut().expect("agent present");
         if let Some(at) = agent.indexed_at.take() {
-            self.available.remove(key, at, &agent.skills);
+            self.available
+                .remove(key, &agent.spec.id, at, &agent.skills);
         }
     }
 
@@ -1284,7 +1285,8 @@ impl Engine {
         self.unindex(key);
         let agent = self.agents[key as usize].as_mut().expect("agent present");
         if agent.is_available() {
-            self.available.insert(key, agent.idle_since, &agent.skills);
+            self.available
+                .insert(key, &agent.spec.id, agent.idle_since, &agent.skills);
             agent.indexed_at = Some(agent.idle_since);
         }
     }
@@ -1339,7 +1341,7 @@ impl Engine {
             let should = agent.is_available();
             match agent.indexed_at {
                 Some(at) if should && at == agent.idle_since => {
-                    if !self.available.contains(key, at) {
+                    if !self.available.contains(key, &agent.spec.id, at) {
                         return Err(format!("agent {id} missing from the index"));
                     }
                     indexed += 1;

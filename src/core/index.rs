@@ -2,7 +2,7 @@
 //!
 //! - [`SkillInterner`]: skill names ↔ dense ids.
 //! - [`AgentIndex`]: the *available* agents (ready, not in wrap-up, some capacity left), ordered
-//!   by `(idle_since, agent key)` — longest idle first — once overall and once per
+//!   by `(idle_since, agent id)` — longest idle first, ties by id — once overall and once per
 //!   `(skill, level)`. A contact requiring `skill >= L` walks only the sets for levels `L..=10`
 //!   of its rarest required skill, merged in order, so every agent it sees already meets that
 //!   requirement at its level.
@@ -18,6 +18,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeSet, HashMap, btree_set};
 use std::iter::Peekable;
 use std::ops::ControlFlow;
+use std::sync::Arc;
 
 use super::types::{Channel, ContactId, Level, Millis, SkillName};
 
@@ -56,8 +57,11 @@ impl SkillInterner {
 }
 
 type AgentKey = u32;
-type AgentSet = BTreeSet<(Millis, AgentKey)>;
-type AgentSetIter<'a> = Peekable<btree_set::Iter<'a, (Millis, AgentKey)>>;
+/// `(idle_since, agent id, agent key)`: ordered longest idle first, ties by id; the key finds the
+/// agent without a lookup.
+type Entry = (Millis, Arc<str>, AgentKey);
+type AgentSet = BTreeSet<Entry>;
+type AgentSetIter<'a> = Peekable<btree_set::Iter<'a, Entry>>;
 const LEVELS: usize = Level::MAX as usize;
 
 /// Available agents, ordered longest idle first, overall and per (skill, level).
@@ -68,28 +72,41 @@ pub struct AgentIndex {
 }
 
 impl AgentIndex {
-    pub fn insert(&mut self, key: AgentKey, idle_since: Millis, skills: &[(SkillId, u8)]) {
-        self.all.insert((idle_since, key));
+    pub fn insert(
+        &mut self,
+        key: AgentKey,
+        id: &Arc<str>,
+        idle_since: Millis,
+        skills: &[(SkillId, u8)],
+    ) {
+        self.all.insert((idle_since, id.clone(), key));
         for &(skill, level) in skills {
             let skill = skill as usize;
             if self.by_skill.len() <= skill {
                 self.by_skill.resize_with(skill + 1, Default::default);
             }
-            self.by_skill[skill][level as usize - 1].insert((idle_since, key));
+            self.by_skill[skill][level as usize - 1].insert((idle_since, id.clone(), key));
         }
     }
 
-    pub fn remove(&mut self, key: AgentKey, idle_since: Millis, skills: &[(SkillId, u8)]) {
-        self.all.remove(&(idle_since, key));
+    pub fn remove(
+        &mut self,
+        key: AgentKey,
+        id: &Arc<str>,
+        idle_since: Millis,
+        skills: &[(SkillId, u8)],
+    ) {
+        let entry = (idle_since, id.clone(), key);
+        self.all.remove(&entry);
         for &(skill, level) in skills {
             if let Some(levels) = self.by_skill.get_mut(skill as usize) {
-                levels[level as usize - 1].remove(&(idle_since, key));
+                levels[level as usize - 1].remove(&entry);
             }
         }
     }
 
-    pub fn contains(&self, key: AgentKey, idle_since: Millis) -> bool {
-        self.all.contains(&(idle_since, key))
+    pub fn contains(&self, key: AgentKey, id: &Arc<str>, idle_since: Millis) -> bool {
+        self.all.contains(&(idle_since, id.clone(), key))
     }
 
     pub fn len(&self) -> usize {
@@ -107,7 +124,7 @@ impl AgentIndex {
         })
     }
 
-    /// Calls `visit` with available agents in longest-idle order, each of whom meets the rarest of
+    /// Calls `visit` with available agents in longest-idle order (ties by id), each of whom meets the rarest of
     /// `requirements` (the caller checks the rest), until `visit` breaks.
     pub fn visit_candidates(
         &self,
@@ -118,8 +135,8 @@ impl AgentIndex {
             .iter()
             .min_by_key(|(s, l)| (self.count_at_least(*s, *l), *s));
         let Some(&(skill, level)) = rarest else {
-            for &(_, key) in &self.all {
-                if visit(key).is_break() {
+            for (_, _, key) in &self.all {
+                if visit(*key).is_break() {
                     return;
                 }
             }
@@ -128,7 +145,7 @@ impl AgentIndex {
         let Some(levels) = self.by_skill.get(skill as usize) else {
             return;
         };
-        // k-way merge of the per-level sets (at most 10), smallest (idle_since, key) first.
+        // k-way merge of the per-level sets (at most 10), smallest entry first.
         let mut heads: [Option<AgentSetIter<'_>>; LEVELS] = Default::default();
         for (slot, set) in heads.iter_mut().zip(&levels[level as usize - 1..]) {
             if !set.is_empty() {
@@ -136,15 +153,17 @@ impl AgentIndex {
             }
         }
         loop {
-            let mut best: Option<(usize, (Millis, AgentKey))> = None;
+            let mut best: Option<(usize, &Entry)> = None;
             for (i, head) in heads.iter_mut().enumerate() {
-                if let Some(&&entry) = head.as_mut().and_then(Peekable::peek)
+                if let Some(&entry) = head.as_mut().and_then(Peekable::peek)
                     && best.is_none_or(|(_, b)| entry < b)
                 {
                     best = Some((i, entry));
                 }
             }
-            let Some((i, (_, key))) = best else { return };
+            let Some((i, &(_, _, key))) = best else {
+                return;
+            };
             if let Some(head) = heads[i].as_mut() {
                 head.next();
             }
@@ -259,17 +278,20 @@ mod tests {
     #[test]
     fn candidates_meet_the_level_and_come_longest_idle_first() {
         let mut index = AgentIndex::default();
-        index.insert(1, 300, &[(0, 9)]);
-        index.insert(2, 100, &[(0, 3)]);
-        index.insert(3, 200, &[(0, 7), (1, 5)]);
-        index.insert(4, 50, &[(0, 10)]);
-        assert_eq!(collect(&index, &[(0, 7)]), vec![4, 3, 1]);
-        assert_eq!(collect(&index, &[(0, 1)]), vec![4, 2, 3, 1]);
-        assert_eq!(collect(&index, &[]), vec![4, 2, 3, 1]);
+        let id = |k: u32| -> Arc<str> { format!("agent-{k}").into() };
+        index.insert(1, &id(1), 300, &[(0, 9)]);
+        index.insert(2, &id(2), 100, &[(0, 3)]);
+        index.insert(3, &id(3), 200, &[(0, 7), (1, 5)]);
+        index.insert(4, &id(4), 50, &[(0, 10)]);
+        // Same idle time as agent 4, but a later id.
+        index.insert(5, &"zed".into(), 50, &[(0, 10)]);
+        assert_eq!(collect(&index, &[(0, 7)]), vec![4, 5, 3, 1]);
+        assert_eq!(collect(&index, &[(0, 1)]), vec![4, 5, 2, 3, 1]);
+        assert_eq!(collect(&index, &[]), vec![4, 5, 2, 3, 1]);
         // Skill 1 is rarer, so only agent 3 is walked.
         assert_eq!(collect(&index, &[(0, 1), (1, 1)]), vec![3]);
-        index.remove(4, 50, &[(0, 10)]);
-        assert_eq!(collect(&index, &[(0, 7)]), vec![3, 1]);
+        index.remove(4, &id(4), 50, &[(0, 10)]);
+        assert_eq!(collect(&index, &[(0, 7)]), vec![5, 3, 1]);
         assert_eq!(collect(&index, &[(7, 1)]), Vec::<u32>::new());
     }
 

@@ -10,7 +10,7 @@
 //!   contacts is scored with [`Strategy::contact_score`]; the highest wins, ties to the earlier
 //!   enqueue.
 //! - agent side (a contact arrives): the engine walks eligible agents in its index order
-//!   (longest idle first) and scores the first [`CANDIDATE_WINDOW`] with
+//!   (longest idle first, ties by agent id) and scores the first [`CANDIDATE_WINDOW`] with
 //!   [`Strategy::agent_score`]; the highest wins, ties to index order.
 
 use std::fmt::Debug;
