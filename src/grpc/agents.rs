@@ -20,10 +20,11 @@ use crate::proto as pb;
 use crate::proto::session_event::Event as Out;
 use crate::proto::session_request::Action;
 use crate::server::engine_task::SESSION_BUFFER;
-use crate::server::{EngineHandle, SessionMessage};
+use crate::server::{Drain, EngineHandle, SHUTTING_DOWN, SessionMessage, drained};
 
 pub struct Agents {
     pub handle: EngineHandle,
+    pub drain: Drain,
 }
 
 type SessionStream = Pin<Box<dyn Stream<Item = Result<pb::SessionEvent, Status>> + Send>>;
@@ -128,6 +129,7 @@ impl pb::agent_service_server::AgentService for Agents {
         let (out, out_rx) = mpsc::channel(SESSION_BUFFER);
         let _ = out.send(Ok(event(Out::LoggedIn(agent_to(&view))))).await;
         let handle = self.handle.clone();
+        let mut drain = self.drain.clone();
         if login.ready {
             let ready = Command::SetPresence {
                 agent: agent.clone(),
@@ -140,10 +142,8 @@ impl pb::agent_service_server::AgentService for Agents {
             loop {
                 tokio::select! {
                     message = from_engine.recv() => match message {
-                        Some(SessionMessage::Replaced) => {
-                            let _ = out
-                                .send(Err(Status::aborted("replaced by a newer session for this agent")))
-                                .await;
+                        Some(SessionMessage::Closed { reason }) => {
+                            let _ = out.send(Err(Status::aborted(reason))).await;
                             break;
                         }
                         Some(message) => {
@@ -164,6 +164,10 @@ impl pb::agent_service_server::AgentService for Agents {
                         Ok(None) | Err(_) => break,
                     },
                     _ = out.closed() => break,
+                    _ = drained(&mut drain) => {
+                        let _ = out.send(Err(Status::unavailable(SHUTTING_DOWN))).await;
+                        break;
+                    }
                 }
             }
             handle.detach_session(agent, session).await;
@@ -188,10 +192,10 @@ fn session_event(message: SessionMessage) -> pb::SessionEvent {
         }),
         SessionMessage::Assigned(contact) => Out::Assigned(contact_to(&contact, true)),
         SessionMessage::StateChanged(agent) => Out::StateChanged(agent_to(&agent)),
-        SessionMessage::Replaced => Out::Error(pb::SessionError {
+        SessionMessage::Closed { reason } => Out::Error(pb::SessionError {
             request_id: 0,
             code: tonic::Code::Aborted as i32,
-            message: "replaced by a newer session".into(),
+            message: reason.into(),
         }),
     })
 }

@@ -13,20 +13,23 @@ use crate::proto::agent_service_server::AgentServiceServer;
 use crate::proto::contact_service_server::ContactServiceServer;
 use crate::proto::queue_service_server::QueueServiceServer;
 use crate::proto::supervisor_service_server::SupervisorServiceServer;
-use crate::server::EngineHandle;
+use crate::server::{Drain, EngineHandle};
 
 pub fn queue_service(handle: EngineHandle) -> QueueServiceServer<queues::Queues> {
     QueueServiceServer::new(queues::Queues { handle })
 }
 
-pub fn agent_service(handle: EngineHandle) -> AgentServiceServer<agents::Agents> {
-    AgentServiceServer::new(agents::Agents { handle })
+pub fn agent_service(handle: EngineHandle, drain: Drain) -> AgentServiceServer<agents::Agents> {
+    AgentServiceServer::new(agents::Agents { handle, drain })
 }
 
 pub fn contact_service(handle: EngineHandle) -> ContactServiceServer<contacts::Contacts> {
     ContactServiceServer::new(contacts::Contacts { handle })
 }
 
-pub fn supervisor_service(handle: EngineHandle) -> SupervisorServiceServer<supervisor::Supervisor> {
-    SupervisorServiceServer::new(supervisor::Supervisor { handle })
+pub fn supervisor_service(
+    handle: EngineHandle,
+    drain: Drain,
+) -> SupervisorServiceServer<supervisor::Supervisor> {
+    SupervisorServiceServer::new(supervisor::Supervisor { handle, drain })
 }

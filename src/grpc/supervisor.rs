@@ -2,7 +2,7 @@
 //!
 //! Each stream runs in its own task reading the bus; a stream whose client is slow falls behind
 //! on its own bounded receiver, gets a `lagged` event naming where to resume, and ends. Routing
-//! never waits on a supervisor.
+//! never waits on a supervisor. Every stream ends with UNAVAILABLE when the server drains.
 
 use std::collections::HashSet;
 use std::pin::Pin;
@@ -14,11 +14,12 @@ use tonic::{Request, Response, Status};
 
 use super::convert::{event_kind, event_to, queue_to};
 use crate::proto as pb;
-use crate::server::EngineHandle;
 use crate::server::bus::Published;
+use crate::server::{Drain, EngineHandle, SHUTTING_DOWN, drained};
 
 pub struct Supervisor {
     pub handle: EngineHandle,
+    pub drain: Drain,
 }
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<pb::Event, Status>> + Send>>;
@@ -72,6 +73,7 @@ impl pb::supervisor_service_server::SupervisorService for Supervisor {
         let from = (r.from_sequence > 0).then_some(r.from_sequence);
         let subscription = self.handle.bus().subscribe(from)?;
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        let mut drain = self.drain.clone();
         tokio::spawn(async move {
             let mut next = from.unwrap_or(subscription.next);
             for p in &subscription.replay {
@@ -106,6 +108,10 @@ impl pb::supervisor_service_server::SupervisorService for Supervisor {
                         Err(broadcast::error::RecvError::Closed) => return,
                     },
                     _ = tx.closed() => return,
+                    _ = drained(&mut drain) => {
+                        let _ = tx.send(Err(Status::unavailable(SHUTTING_DOWN))).await;
+                        return;
+                    }
                 }
             }
         });

@@ -53,8 +53,10 @@ pub enum SessionMessage {
     /// An offer was accepted (by the desktop or by a frontend on the agent's behalf).
     Assigned(ContactView),
     StateChanged(AgentView),
-    /// A newer session for the same agent took over; this one ends.
-    Replaced,
+    /// The session ends: a newer session for the same agent took over, or the agent was removed.
+    Closed {
+        reason: &'static str,
+    },
 }
 
 type ApplyReply = oneshot::Sender<Result<Applied, CoreError>>;
@@ -267,7 +269,9 @@ impl EngineTask {
         let id = self.next_session;
         self.next_session += 1;
         if let Some(old) = self.sessions.insert(agent, Session { id, tx }) {
-            let _ = old.tx.try_send(SessionMessage::Replaced);
+            let _ = old.tx.try_send(SessionMessage::Closed {
+                reason: "replaced by a newer session for this agent",
+            });
         }
         Ok((id, view))
     }
@@ -289,7 +293,10 @@ impl EngineTask {
             if self.events.is_empty() {
                 break;
             }
-            let broken = self.deliver_to_sessions();
+            let (broken, removed) = self.deliver_to_sessions();
+            for agent in removed {
+                self.sessions.remove(&agent);
+            }
             self.bus.publish(self.events.drain(..));
             // Sessions that stopped reading are detached, which emits more events: loop.
             for agent in broken {
@@ -301,11 +308,13 @@ impl EngineTask {
         }
     }
 
-    /// Sends each session the events that concern its agent; gives the sessions that are broken.
-    fn deliver_to_sessions(&mut self) -> Vec<String> {
+    /// Sends each session the events that concern its agent; gives the sessions that are broken
+    /// (to detach) and those whose agent was removed (to forget).
+    fn deliver_to_sessions(&mut self) -> (Vec<String>, Vec<String>) {
         let mut broken = Vec::new();
+        let mut removed = Vec::new();
         if self.sessions.is_empty() {
-            return broken;
+            return (broken, removed);
         }
         for event in &self.events {
             let Some(agent) = event.agent() else { continue };
@@ -350,6 +359,12 @@ impl EngineTask {
                         _ => "completed",
                     },
                 },
+                EventBody::AgentChanged { removed: true, .. } => {
+                    removed.push(agent.to_string());
+                    SessionMessage::Closed {
+                        reason: "the agent was removed",
+                    }
+                }
                 EventBody::AgentStateChanged { agent } | EventBody::AgentChanged { agent, .. } => {
                     SessionMessage::StateChanged(agent.clone())
                 }
@@ -359,7 +374,7 @@ impl EngineTask {
                 broken.push(agent.to_string());
             }
         }
-        broken
+        (broken, removed)
     }
 }
 

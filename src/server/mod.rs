@@ -20,6 +20,23 @@ use crate::proto;
 pub use bus::EventBus;
 pub use engine_task::{Clock, EngineHandle, ServerError, SessionMessage};
 
+/// The server's drain signal: `true` once shutdown began. Long-lived streams (sessions,
+/// supervisor streams) watch it and end with UNAVAILABLE, so a graceful shutdown never waits on
+/// a client that would otherwise stay connected forever.
+pub type Drain = tokio::sync::watch::Receiver<bool>;
+
+/// The status message a stream ends with when the server drains.
+pub const SHUTTING_DOWN: &str = "routerd is shutting down";
+
+/// Completes once the server drains (or its drain signal is gone).
+pub async fn drained(drain: &mut Drain) {
+    while !*drain.borrow_and_update() {
+        if drain.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
 /// Builds the engine from the configuration (queues created at start-up included) and starts the
 /// engine task.
 pub async fn start_engine(config: &Config) -> anyhow::Result<EngineHandle> {
@@ -49,6 +66,11 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let handle = start_engine(config).await?;
     let addr: SocketAddr = listener.local_addr()?;
+    let (drain_tx, drain) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        shutdown.await;
+        let _ = drain_tx.send(true);
+    };
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     for service in [
@@ -78,9 +100,9 @@ pub async fn serve(
         .add_service(reflection)
         .add_service(reflection_alpha)
         .add_service(grpc::queue_service(handle.clone()))
-        .add_service(grpc::agent_service(handle.clone()))
+        .add_service(grpc::agent_service(handle.clone(), drain.clone()))
         .add_service(grpc::contact_service(handle.clone()))
-        .add_service(grpc::supervisor_service(handle))
+        .add_service(grpc::supervisor_service(handle, drain))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;
     info!("routerd stopped");

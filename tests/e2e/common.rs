@@ -22,6 +22,7 @@ pub const PATIENCE: Duration = Duration::from_secs(20);
 pub struct TestServer {
     pub addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
     pub queues: QueueServiceClient<Channel>,
     pub agents: AgentServiceClient<Channel>,
     pub contacts: ContactServiceClient<Channel>,
@@ -37,7 +38,7 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(async move {
+        let server = tokio::spawn(async move {
             routerd::server::serve(&config, listener, async {
                 let _ = stopped.await;
             })
@@ -52,10 +53,24 @@ impl TestServer {
         TestServer {
             addr,
             stop: Some(stop),
+            server: Some(server),
             queues: QueueServiceClient::new(channel.clone()),
             agents: AgentServiceClient::new(channel.clone()),
             contacts: ContactServiceClient::new(channel.clone()),
             supervisor: SupervisorServiceClient::new(channel),
+        }
+    }
+
+    /// Asks the server to shut down gracefully and waits until it has stopped.
+    pub async fn shut_down(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            tokio::time::timeout(PATIENCE, server)
+                .await
+                .expect("the server stops in time")
+                .expect("the server task ends cleanly");
         }
     }
 

@@ -260,3 +260,63 @@ async fn a_newer_session_replaces_an_older_one() {
     assert_eq!(erin.presence, pb::AgentPresence::Ready as i32);
     assert!(erin.session_attached);
 }
+
+#[tokio::test]
+async fn removing_the_agent_ends_its_session() {
+    let mut s = TestServer::start().await;
+    s.put_agent("frank", &[]).await;
+    let mut session = s.session("frank", false).await;
+    session.next().await;
+    s.agents
+        .remove_agent(pb::RemoveAgentRequest { id: "frank".into() })
+        .await
+        .unwrap();
+    let status = loop {
+        match tokio::time::timeout(crate::common::PATIENCE, session.inbound.message())
+            .await
+            .expect("session ends in time")
+        {
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("session should end with a status"),
+            Err(status) => break status,
+        }
+    };
+    assert_eq!(status.code(), tonic::Code::Aborted);
+    assert!(status.message().contains("removed"));
+}
+
+#[tokio::test]
+async fn shutdown_ends_open_streams_with_unavailable() {
+    let mut s = TestServer::start().await;
+    s.put_agent("gina", &[]).await;
+    let mut session = s.session("gina", true).await;
+    session.next().await;
+    let mut events = s.events(pb::StreamEventsRequest::default()).await;
+    s.shut_down().await;
+    // Both streams end with UNAVAILABLE (after whatever they still had queued).
+    let mut session_end = tonic::Code::Ok;
+    while session_end == tonic::Code::Ok {
+        let r = session.inbound.message().await;
+        if matches!(r, Ok(None)) {
+            break;
+        }
+        session_end = code_of(r);
+    }
+    let mut stream_end = tonic::Code::Ok;
+    while stream_end == tonic::Code::Ok {
+        let r = events.message().await;
+        if matches!(r, Ok(None)) {
+            break;
+        }
+        stream_end = code_of(r);
+    }
+    assert_eq!(session_end, tonic::Code::Unavailable);
+    assert_eq!(stream_end, tonic::Code::Unavailable);
+}
+
+fn code_of<T>(r: Result<Option<T>, tonic::Status>) -> tonic::Code {
+    match r {
+        Err(status) => status.code(),
+        Ok(_) => tonic::Code::Ok,
+    }
+}
