@@ -39,6 +39,14 @@ enum Op {
     Reject(usize),
     Complete(usize),
     Wait(u32),
+    PutQueue {
+        queue: usize,
+        offer_timeout: u32,
+        wrap_up: u32,
+        max_length: u32,
+    },
+    DeleteQueue(usize),
+    Session(usize, bool),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -56,7 +64,24 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<usize>().prop_map(Op::Reject),
         3 => any::<usize>().prop_map(Op::Complete),
         3 => (0u32..40_000).prop_map(Op::Wait),
+        1 => (0..QUEUES.len(), 1u32..30, 0u32..20, 0u32..8).prop_map(|(queue, offer_timeout, wrap_up, max_length)| {
+            Op::PutQueue { queue, offer_timeout, wrap_up, max_length }
+        }),
+        1 => (0..QUEUES.len()).prop_map(Op::DeleteQueue),
+        1 => (0..AGENTS, any::<bool>()).prop_map(|(a, attached)| Op::Session(a, attached)),
     ]
+}
+
+fn queue(i: usize, offer_timeout: u32, wrap_up: u32, max_length: u32) -> QueueConfig {
+    let mut q = QueueConfig::new(QUEUES[i]);
+    q.offer_timeout_secs = offer_timeout;
+    q.wrap_up_secs = wrap_up;
+    q.max_wait_secs = 120 * i as u32;
+    q.max_length = max_length;
+    if i == 1 {
+        q.required_skills = vec![SkillLevel::new("tech", 3).unwrap()];
+    }
+    q
 }
 
 struct Harness {
@@ -70,16 +95,10 @@ struct Harness {
 impl Harness {
     fn new() -> Harness {
         let mut engine = Engine::new(EngineConfig::default());
-        for (i, name) in QUEUES.iter().enumerate() {
-            let mut q = QueueConfig::new(name);
-            q.offer_timeout_secs = 10;
-            q.wrap_up_secs = 5 * i as u32;
-            q.max_wait_secs = 120 * i as u32;
-            q.max_length = 6;
-            if i == 1 {
-                q.required_skills = vec![SkillLevel::new("tech", 3).unwrap()];
-            }
-            engine.apply(Command::PutQueue(q), 0).unwrap();
+        for i in 0..QUEUES.len() {
+            engine
+                .apply(Command::PutQueue(queue(i, 10, 5 * i as u32, 6)), 0)
+                .unwrap();
         }
         let mut events = Vec::new();
         engine.drain_events(&mut events);
@@ -167,6 +186,19 @@ impl Harness {
                     },
                 }
             }
+            Op::PutQueue {
+                queue: i,
+                offer_timeout,
+                wrap_up,
+                max_length,
+            } => Command::PutQueue(queue(*i, *offer_timeout, *wrap_up, *max_length)),
+            Op::DeleteQueue(i) => Command::DeleteQueue {
+                name: QUEUES[*i].into(),
+            },
+            Op::Session(a, attached) => Command::Session {
+                agent: agent(*a),
+                attached: *attached,
+            },
             Op::Wait(ms) => {
                 self.now += *ms as u64;
                 self.engine.advance(self.now);
