@@ -297,7 +297,8 @@ impl Harness {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 256,
+        // 256 cases in CI; PROPTEST_CASES=N for a longer run.
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(256),
         // Found failures are kept beside this file (src/core/proptests.regressions) and replayed
         // first on every run.
         failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("regressions"))),
