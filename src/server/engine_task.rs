@@ -231,6 +231,9 @@ impl EngineTask {
         match request {
             Request::Apply { command, reply } => {
                 let result = self.engine.apply(command, self.clock.now());
+                if let Err(e) = &result {
+                    tracing::debug!(error = %e, "command refused");
+                }
                 self.replies.push((reply, result));
             }
             Request::Query(read) => {
@@ -268,6 +271,7 @@ impl EngineTask {
         };
         let id = self.next_session;
         self.next_session += 1;
+        tracing::info!(agent = %agent, session = id, "desktop session attached");
         if let Some(old) = self.sessions.insert(agent, Session { id, tx }) {
             let _ = old.tx.try_send(SessionMessage::Closed {
                 reason: "replaced by a newer session for this agent",
@@ -278,6 +282,7 @@ impl EngineTask {
 
     fn detach(&mut self, agent: &str) {
         self.sessions.remove(agent);
+        tracing::info!(agent = %agent, "desktop session ended; agent offline");
         let command = Command::Session {
             agent: agent.to_string(),
             attached: false,

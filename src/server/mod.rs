@@ -96,6 +96,10 @@ pub async fn serve(
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     info!(%addr, "routerd listening");
     Server::builder()
+        // Find dead desktops and supervisors: a connection that stops answering HTTP/2 pings
+        // closes, which ends its session (agent offline, offers back to the queue).
+        .http2_keepalive_interval(Some(std::time::Duration::from_secs(10)))
+        .http2_keepalive_timeout(Some(std::time::Duration::from_secs(20)))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_alpha)
