@@ -1,0 +1,234 @@
+//! Queue and agent administration: create, update, remove, and agent presence.
+
+use super::*;
+
+impl Engine {
+    pub(super) fn put_queue(&mut self, config: QueueConfig) -> Result<Applied, CoreError> {
+        config.validate()?;
+        let strategy = strategy::by_name(&config.strategy)?;
+        let existing = self.queue_ids.get(&*config.name).copied();
+        if existing.is_none() && self.queue_ids.len() >= self.config.max_queues {
+            return Err(CoreError::exhausted(format!(
+                "the queue limit ({}) is reached",
+                self.config.max_queues
+            )));
+        }
+        let requirements = self.intern_requirements(&config.required_skills);
+        let created = match existing {
+            Some(slot) => {
+                let q = self.queues[slot]
+                    .as_mut()
+                    .expect("queue id maps to a queue");
+                q.config = config.clone();
+                q.strategy = strategy;
+                q.requirements = requirements;
+                false
+            }
+            None => {
+                self.queues.push(Some(QueueState {
+                    config: config.clone(),
+                    strategy,
+                    requirements,
+                    counters: QueueCounters::default(),
+                    waiting_by_priority: BTreeMap::new(),
+                    waiting: BTreeSet::new(),
+                    offered_now: 0,
+                    live: 0,
+                }));
+                self.queue_ids
+                    .insert(config.name.clone(), self.queues.len() - 1);
+                true
+            }
+        };
+        self.emit(EventBody::QueueChanged {
+            queue: config.clone(),
+            deleted: false,
+        });
+        Ok(Applied::Queue { created, config })
+    }
+
+    pub(super) fn delete_queue(&mut self, name: &str) -> Result<Applied, CoreError> {
+        let slot = *self
+            .queue_ids
+            .get(name)
+            .ok_or_else(|| CoreError::not_found(format!("queue {name:?} does not exist")))?;
+        let q = self.queues[slot]
+            .as_ref()
+            .expect("queue id maps to a queue");
+        if q.live > 0 {
+            return Err(CoreError::precondition(format!(
+                "queue {name:?} still has {} live contacts; cancel or complete them first",
+                q.live
+            )));
+        }
+        let q = self.queues[slot].take().expect("queue present");
+        self.queue_ids.remove(name);
+        self.emit(EventBody::QueueChanged {
+            queue: q.config,
+            deleted: true,
+        });
+        Ok(Applied::Done)
+    }
+
+    pub(super) fn put_agent(&mut self, spec: AgentSpec) -> Result<Applied, CoreError> {
+        spec.validate(self.config.max_skills_per_agent)?;
+        let capacity = spec.capacity.unwrap_or(self.config.default_capacity);
+        let mut limits = [u32::MAX; Channel::COUNT];
+        for (channel, max) in &spec.channel_limits {
+            limits[channel.index()] = *max;
+        }
+        let existing = self.agent_ids.get(&*spec.id).copied();
+        if let Some(key) = existing {
+            let agent = self.agent(key);
+            if capacity < agent.load {
+                return Err(CoreError::precondition(format!(
+                    "agent {:?} holds {} capacity units; capacity {capacity} is too low",
+                    spec.id, agent.load
+                )));
+            }
+            if let Some(c) = Channel::ALL
+                .into_iter()
+                .find(|c| agent.per_channel[c.index()] > limits[c.index()])
+            {
+                return Err(CoreError::precondition(format!(
+                    "agent {:?} holds {} {c} contacts; the new limit is lower",
+                    spec.id,
+                    agent.per_channel[c.index()]
+                )));
+            }
+        } else if self.agent_ids.len() >= self.config.max_agents {
+            return Err(CoreError::exhausted(format!(
+                "the agent limit ({}) is reached",
+                self.config.max_agents
+            )));
+        }
+        let mut skills = self.intern_requirements(&spec.skills);
+        skills.sort_unstable();
+        let now = self.now;
+        match existing {
+            Some(key) => {
+                self.unindex(key);
+                let agent = self.agent_mut(key);
+                agent.spec = spec;
+                agent.skills = skills;
+                agent.capacity = capacity;
+                agent.limits = limits;
+                self.sync_index(key);
+                let view = self.agent(key).view();
+                self.emit(EventBody::AgentChanged {
+                    agent: view,
+                    removed: false,
+                });
+                self.route_agent(key, Trigger::ConfigurationChanged);
+                Ok(Applied::Agent {
+                    created: false,
+                    agent: self.agent(key).view(),
+                })
+            }
+            None => {
+                let key = self.agents.len() as AgentKey;
+                self.agent_ids.insert(spec.id.clone(), key);
+                self.agents.push(Some(Agent {
+                    spec,
+                    skills,
+                    capacity,
+                    limits,
+                    presence: Presence::Offline,
+                    wrap_up_until: None,
+                    load: 0,
+                    per_channel: [0; Channel::COUNT],
+                    offers: Vec::new(),
+                    assigned: Vec::new(),
+                    idle_since: now,
+                    missed_in_row: 0,
+                    handled: 0,
+                    session_attached: false,
+                    wrap_timer: None,
+                    indexed_at: None,
+                }));
+                let view = self.agent(key).view();
+                self.emit(EventBody::AgentChanged {
+                    agent: view.clone(),
+                    removed: false,
+                });
+                Ok(Applied::Agent {
+                    created: true,
+                    agent: view,
+                })
+            }
+        }
+    }
+
+    pub(super) fn remove_agent(&mut self, id: &str) -> Result<Applied, CoreError> {
+        let key = self.agent_key(id)?;
+        let agent = self.agent(key);
+        if !agent.assigned.is_empty() {
+            return Err(CoreError::precondition(format!(
+                "agent {id:?} holds {} accepted contacts; complete them first",
+                agent.assigned.len()
+            )));
+        }
+        self.agent_mut(key).presence = Presence::Offline;
+        let returned = self.return_all_offers(key, ReturnReason::AgentRemoved);
+        self.unindex(key);
+        if let Some(timer) = self.agent_mut(key).wrap_timer.take() {
+            self.timers.remove(&timer);
+        }
+        let agent = self.agents[key as usize].take().expect("agent present");
+        self.agent_ids.remove(id);
+        self.emit(EventBody::AgentChanged {
+            agent: agent.view(),
+            removed: true,
+        });
+        for contact in returned {
+            self.route_contact(contact, Trigger::ContactArrived);
+        }
+        Ok(Applied::Done)
+    }
+
+    /// Changes an agent's presence; leaving ready returns the offers it holds.
+    pub(super) fn set_presence(&mut self, key: AgentKey, presence: Presence) {
+        let now = self.now;
+        let agent = self.agent_mut(key);
+        if agent.presence == presence {
+            return;
+        }
+        let becomes_ready = presence == Presence::Ready;
+        let reason = match &presence {
+            Presence::Offline => ReturnReason::AgentOffline,
+            _ => ReturnReason::AgentNotReady,
+        };
+        agent.presence = presence;
+        if becomes_ready {
+            agent.idle_since = now;
+            agent.missed_in_row = 0;
+        }
+        let returned = if becomes_ready {
+            Vec::new()
+        } else {
+            self.return_all_offers(key, reason)
+        };
+        self.sync_index(key);
+        let view = self.agent(key).view();
+        self.emit(EventBody::AgentStateChanged { agent: view });
+        for contact in returned {
+            self.route_contact(contact, Trigger::ContactArrived);
+        }
+        if becomes_ready {
+            self.route_agent(key, Trigger::AgentReady);
+        }
+    }
+
+    /// Returns every offer an agent holds to its queue; gives the contacts now waiting again.
+    pub(super) fn return_all_offers(
+        &mut self,
+        key: AgentKey,
+        reason: ReturnReason,
+    ) -> Vec<ContactId> {
+        let offers = self.agent(key).offers.clone();
+        offers
+            .into_iter()
+            .filter(|c| self.end_offer(*c, OfferEnd::Returned(reason)))
+            .collect()
+    }
+}

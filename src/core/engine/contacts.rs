@@ -1,0 +1,292 @@
+//! A contact's commands: enqueue, cancel, accept, reject, complete.
+
+use super::*;
+
+impl Engine {
+    pub(super) fn enqueue(&mut self, new: NewContact) -> Result<Applied, CoreError> {
+        new.validate(self.config.context)?;
+        let slot = *self
+            .queue_ids
+            .get(new.queue.as_str())
+            .ok_or_else(|| CoreError::not_found(format!("queue {:?} does not exist", new.queue)))?;
+        let queue = self.queues[slot]
+            .as_ref()
+            .expect("queue id maps to a queue");
+        if !queue.config.accepts(new.channel) {
+            return Err(CoreError::invalid(format!(
+                "queue {:?} does not accept {} contacts",
+                new.queue, new.channel
+            )));
+        }
+        // Effective requirements: the queue's defaults, raised by the contact's own.
+        let mut required: BTreeMap<&str, SkillLevel> = BTreeMap::new();
+        for s in queue
+            .config
+            .required_skills
+            .iter()
+            .chain(&new.required_skills)
+        {
+            let entry = required
+                .entry(s.skill.as_str())
+                .or_insert_with(|| s.clone());
+            entry.level = entry.level.max(s.level);
+        }
+        if required.len() > self.config.max_skills_per_agent {
+            return Err(CoreError::invalid(format!(
+                "contact requires {} skills; the limit is {}",
+                required.len(),
+                self.config.max_skills_per_agent
+            )));
+        }
+        let required_skills: Vec<SkillLevel> = required.into_values().collect();
+        if queue.config.max_length > 0 && queue.waiting.len() >= queue.config.max_length as usize {
+            let max = queue.config.max_length;
+            let q = self.queues[slot].as_mut().expect("queue present");
+            q.counters.refused += 1;
+            return Err(CoreError::exhausted(format!(
+                "queue {:?} is full: {max} contacts wait (its max_length)",
+                new.queue
+            )));
+        }
+        if self.contacts.len() >= self.config.max_contacts {
+            return Err(CoreError::exhausted(format!(
+                "the live-contact limit ({}) is reached",
+                self.config.max_contacts
+            )));
+        }
+
+        let now = self.now;
+        let mut requirements = self.intern_requirements(&required_skills);
+        requirements.sort_unstable();
+        let id = self.next_contact;
+        self.next_contact += 1;
+        let queue = self.queues[slot].as_mut().expect("queue present");
+        queue.live += 1;
+        queue.counters.offered += 1;
+        let queue_name = queue.config.name.clone();
+        let max_wait = queue.config.max_wait_secs;
+        let contact = Contact {
+            id,
+            queue: queue_name,
+            channel: new.channel,
+            cost: self.config.costs.cost(new.channel),
+            customer_id: new.customer_id,
+            customer_value: new.customer_value,
+            priority: new.priority,
+            requirements,
+            required_skills,
+            context: Arc::new(new.context),
+            conversation_id: new.conversation_id,
+            enqueued_at: now,
+            state: ContactState::Waiting,
+            answered_at: None,
+            excluded: Vec::new(),
+            agent_key: None,
+            wait_expired: false,
+            group: None,
+            offer_timer: None,
+            wait_timer: None,
+        };
+        self.contacts.insert(id, contact);
+        if max_wait > 0 {
+            let timer = self.add_timer(now + max_wait as u64 * 1000, Timer::MaxWait(id));
+            self.contact_mut(id).wait_timer = Some(timer);
+        }
+        self.add_waiting(id);
+        let view = self.contacts[&id].view();
+        self.emit(EventBody::ContactQueued { contact: view });
+        self.route_contact(id, Trigger::ContactArrived);
+
+        let contact = &self.contacts[&id];
+        let queue = self.queues[slot].as_ref().expect("queue present");
+        let position = if contact.state == ContactState::Waiting {
+            queue
+                .waiting_by_priority
+                .range(contact.priority..)
+                .map(|(_, n)| *n)
+                .sum()
+        } else {
+            0
+        };
+        Ok(Applied::Enqueued {
+            contact: contact.view(),
+            position,
+            estimated_wait_ms: queue.counters.estimated_wait(position, now),
+        })
+    }
+
+    pub(super) fn live_contact(&self, id: ContactId) -> Result<&Contact, CoreError> {
+        self.contacts.get(&id).ok_or_else(|| {
+            if self.ended.contains_key(&id) || (id > 0 && id < self.next_contact) {
+                CoreError::precondition(format!("contact {id} has already ended"))
+            } else {
+                CoreError::not_found(format!("contact {id} does not exist"))
+            }
+        })
+    }
+
+    pub(super) fn cancel(
+        &mut self,
+        id: ContactId,
+        reason: CancelReason,
+    ) -> Result<Applied, CoreError> {
+        let contact = self.live_contact(id)?;
+        let waited = self.now.saturating_sub(contact.enqueued_at);
+        let holder = match contact.state {
+            ContactState::Waiting => None,
+            ContactState::Offered { .. } => contact.agent_key,
+            _ => {
+                return Err(CoreError::precondition(format!(
+                    "contact {id} was accepted by an agent; complete it instead"
+                )));
+            }
+        };
+        let slot = self.queue_slot(id);
+        let queue = self.queues[slot].as_mut().expect("queue present");
+        let threshold = queue.config.sl_threshold_secs as u64 * 1000;
+        let terminal = match reason {
+            CancelReason::Abandoned => {
+                queue.counters.record_abandon(waited, threshold);
+                ContactState::Abandoned
+            }
+            CancelReason::Withdrawn => {
+                queue.counters.withdrawn += 1;
+                ContactState::Cancelled
+            }
+        };
+        if holder.is_some() {
+            queue.offered_now -= 1;
+        }
+        let view = self.end_contact(id, terminal);
+        if let Some(key) = holder {
+            self.route_agent(key, Trigger::CapacityFreed);
+        }
+        Ok(Applied::Contact(view))
+    }
+
+    /// The contact must be offered to `agent`; gives the agent's key.
+    pub(super) fn offered_to(&self, id: ContactId, agent: &str) -> Result<AgentKey, CoreError> {
+        let contact = self.live_contact(id)?;
+        let key = self.agent_key(agent)?;
+        match &contact.state {
+            ContactState::Offered { .. } if contact.agent_key == Some(key) => Ok(key),
+            ContactState::Offered { .. } => Err(CoreError::precondition(format!(
+                "contact {id} is offered to another agent"
+            ))),
+            state => Err(CoreError::precondition(format!(
+                "contact {id} is not offered ({})",
+                state_name(state)
+            ))),
+        }
+    }
+
+    pub(super) fn accept(&mut self, id: ContactId, agent: &str) -> Result<Applied, CoreError> {
+        let key = self.offered_to(id, agent)?;
+        let now = self.now;
+        let contact = self.contacts.get_mut(&id).expect("live contact");
+        let timer = contact.offer_timer.take();
+        let agent_name = contact.state.agent().cloned().expect("offered has agent");
+        contact.state = ContactState::Assigned {
+            agent: agent_name.clone(),
+        };
+        contact.answered_at = Some(now);
+        let waited = now.saturating_sub(contact.enqueued_at);
+        let queue_name = contact.queue.clone();
+        if let Some(timer) = timer {
+            self.timers.remove(&timer);
+        }
+        let a = self.agent_mut(key);
+        a.offers.retain(|c| *c != id);
+        a.assigned.push(id);
+        a.missed_in_row = 0;
+        let slot = self.queue_slot(id);
+        let queue = self.queues[slot].as_mut().expect("queue present");
+        queue.offered_now -= 1;
+        let threshold = queue.config.sl_threshold_secs as u64 * 1000;
+        queue.counters.record_answer(waited, threshold, now);
+        self.emit(EventBody::OfferAccepted {
+            contact: id,
+            agent: agent_name,
+            queue: queue_name,
+            waited_ms: waited,
+        });
+        Ok(Applied::Contact(self.contacts[&id].view()))
+    }
+
+    pub(super) fn reject(&mut self, id: ContactId, agent: &str) -> Result<Applied, CoreError> {
+        let key = self.offered_to(id, agent)?;
+        self.end_offer(id, OfferEnd::Rejected);
+        let view = self.contact_view(id).expect("contact known");
+        self.route_contact(id, Trigger::ContactArrived);
+        self.route_agent(key, Trigger::CapacityFreed);
+        Ok(Applied::Contact(view))
+    }
+
+    pub(super) fn complete(
+        &mut self,
+        id: ContactId,
+        agent: &str,
+        outcome: Outcome,
+    ) -> Result<Applied, CoreError> {
+        outcome.validate()?;
+        let contact = self.live_contact(id)?;
+        let key = self.agent_key(agent)?;
+        match &contact.state {
+            ContactState::Assigned { .. } if contact.agent_key == Some(key) => {}
+            ContactState::Assigned { .. } => {
+                return Err(CoreError::precondition(format!(
+                    "contact {id} is assigned to another agent"
+                )));
+            }
+            state => {
+                return Err(CoreError::precondition(format!(
+                    "contact {id} is not assigned ({}); accept it first",
+                    state_name(state)
+                )));
+            }
+        }
+        let now = self.now;
+        let handle_ms = match outcome.handle_secs {
+            0 => now.saturating_sub(contact.answered_at.unwrap_or(now)),
+            secs => secs as u64 * 1000,
+        };
+        let agent_name = contact.state.agent().cloned().expect("assigned has agent");
+        let slot = self.queue_slot(id);
+        let queue = self.queues[slot].as_mut().expect("queue present");
+        queue.counters.completed += 1;
+        queue.counters.total_handle_ms += handle_ms;
+        let wrap_up = queue.config.wrap_up_secs as u64 * 1000;
+        self.end_contact(
+            id,
+            ContactState::Completed {
+                agent: agent_name,
+                outcome,
+            },
+        );
+        let agent = self.agent_mut(key);
+        agent.handled += 1;
+        agent.idle_since = now;
+        let mut wrapping = false;
+        if wrap_up > 0 {
+            let until = agent
+                .wrap_up_until
+                .map_or(now + wrap_up, |t| t.max(now + wrap_up));
+            agent.wrap_up_until = Some(until);
+            if let Some(old) = agent.wrap_timer.take() {
+                self.timers.remove(&old);
+            }
+            let timer = self.add_timer(until, Timer::WrapUpEnd(key));
+            self.agent_mut(key).wrap_timer = Some(timer);
+            wrapping = true;
+        }
+        self.sync_index(key);
+        if wrapping {
+            let view = self.agent(key).view();
+            self.emit(EventBody::AgentStateChanged { agent: view });
+        }
+        self.route_agent(key, Trigger::CapacityFreed);
+        Ok(Applied::Contact(
+            self.contact_view(id).expect("ended contact kept"),
+        ))
+    }
+}

@@ -1,0 +1,129 @@
+//! The invariants of the engine, checked from scratch (for tests).
+
+use super::*;
+
+impl Engine {
+    /// Verifies every invariant in the module documentation from scratch. For tests: it walks
+    /// every agent against every waiting contact.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let mut indexed = 0;
+        for (key, agent) in self.agents.iter().enumerate() {
+            let Some(agent) = agent else { continue };
+            let key = key as AgentKey;
+            let id = &agent.spec.id;
+            let mut load = 0;
+            let mut per_channel = [0u32; Channel::COUNT];
+            for (list, offered) in [(&agent.offers, true), (&agent.assigned, false)] {
+                for cid in list {
+                    let c = self
+                        .contacts
+                        .get(cid)
+                        .ok_or(format!("agent {id} holds unknown contact {cid}"))?;
+                    if c.agent_key != Some(key) {
+                        return Err(format!("agent {id} holds contact {cid} of another agent"));
+                    }
+                    let state_ok = match &c.state {
+                        ContactState::Offered { .. } => offered,
+                        ContactState::Assigned { .. } => !offered,
+                        _ => false,
+                    };
+                    if !state_ok {
+                        return Err(format!("agent {id} lists contact {cid} in the wrong state"));
+                    }
+                    load += c.cost;
+                    per_channel[c.channel.index()] += 1;
+                }
+            }
+            if load != agent.load || per_channel != agent.per_channel {
+                return Err(format!("agent {id} load {} != held {load}", agent.load));
+            }
+            if agent.load > agent.capacity {
+                return Err(format!("agent {id} over capacity"));
+            }
+            if (0..Channel::COUNT).any(|i| per_channel[i] > agent.limits[i]) {
+                return Err(format!("agent {id} over a channel limit"));
+            }
+            if agent.presence != Presence::Ready && !agent.offers.is_empty() {
+                return Err(format!("agent {id} is not ready but holds an offer"));
+            }
+            let should = agent.is_available();
+            match agent.indexed_at {
+                Some(at) if should && at == agent.idle_since => {
+                    if !self.available.contains(key, &agent.spec.id, at) {
+                        return Err(format!("agent {id} missing from the index"));
+                    }
+                    indexed += 1;
+                }
+                None if !should => {}
+                _ => return Err(format!("agent {id} index membership is stale")),
+            }
+        }
+        if indexed != self.available.len() {
+            return Err("the available index holds agents it should not".into());
+        }
+        let mut waiting = 0;
+        for (id, c) in &self.contacts {
+            match &c.state {
+                ContactState::Waiting => {
+                    waiting += 1;
+                    let group = c
+                        .group
+                        .and_then(|g| self.waiting.group(g))
+                        .ok_or(format!("waiting contact {id} is in no group"))?;
+                    if !group.members.contains(&(Reverse(c.priority), *id)) {
+                        return Err(format!("waiting contact {id} missing from its group"));
+                    }
+                    if c.agent_key.is_some() {
+                        return Err(format!("waiting contact {id} has an agent"));
+                    }
+                }
+                ContactState::Offered { .. } | ContactState::Assigned { .. } => {
+                    let key = c.agent_key.ok_or(format!("contact {id} has no agent"))?;
+                    let agent = self.agents[key as usize]
+                        .as_ref()
+                        .ok_or(format!("contact {id} held by a removed agent"))?;
+                    let held = agent.offers.iter().chain(&agent.assigned);
+                    if held.filter(|x| *x == id).count() != 1 {
+                        return Err(format!("contact {id} not held exactly once by its agent"));
+                    }
+                    if c.group.is_some() {
+                        return Err(format!("contact {id} is held and waiting"));
+                    }
+                }
+                terminal => return Err(format!("live contact {id} is {terminal:?}")),
+            }
+        }
+        let grouped: usize = self.waiting.groups().map(|g| g.members.len()).sum();
+        if grouped != waiting || self.waiting_count() != waiting {
+            return Err("waiting index and queues disagree with the live contacts".into());
+        }
+        let held: usize = self
+            .agents
+            .iter()
+            .flatten()
+            .map(|a| a.offers.len() + a.assigned.len())
+            .sum();
+        if held + waiting != self.contacts.len() {
+            return Err("a contact is held twice or lost".into());
+        }
+        // Work conservation.
+        for (key, agent) in self.agents.iter().enumerate() {
+            let Some(agent) = agent.as_ref().filter(|a| a.indexed_at.is_some()) else {
+                continue;
+            };
+            for c in self.contacts.values() {
+                if c.state == ContactState::Waiting
+                    && agent.has_room(c.channel, c.cost)
+                    && agent.meets(&c.requirements)
+                    && !c.excluded.contains(&(key as AgentKey))
+                {
+                    return Err(format!(
+                        "agent {} and contact {} fit but were left unmatched",
+                        agent.spec.id, c.id
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}

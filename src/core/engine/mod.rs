@@ -1,0 +1,393 @@
+//! The routing engine: the single owner of agents, queues and waiting contacts.
+//!
+//! Sans-IO and deterministic: [`Engine::apply`] takes a [`Command`] and the time it happened, and
+//! changes state; [`Engine::drain_events`] hands out what happened; [`Engine::next_deadline`] says
+//! when the engine must be woken ([`Engine::advance`]) for an offer expiry, a wrap-up end or a
+//! maximum wait. No clock, no randomness, no hash-map iteration order in any decision.
+//!
+//! Invariants (DESIGN.md rules 1–5; [`Engine::check_invariants`] verifies them from scratch):
+//! - every contact is in exactly one place: waiting in one group, offered to one agent, assigned
+//!   to one agent, or ended (terminal, in the history) — and reaches exactly one terminal state;
+//! - an agent's load is the sum of the costs of the contacts it holds and never exceeds its
+//!   capacity or a per-channel limit; an agent that is not ready holds no offer;
+//! - a decision offers a contact only to an agent meeting every requirement at its level (an
+//!   admin may later change the agent's skills; the contact it holds stays with it);
+//! - matching is work-conserving: after every command, no available agent and waiting contact
+//!   that fit each other (and were not excluded by a reject or timeout) are left unmatched.
+//!
+//! A refused command returns a [`CoreError`] and changes nothing (due deadlines still fire first,
+//! since time has passed).
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use super::agent::{AgentSpec, AgentView, MISSED_OFFER_REASON, Presence};
+use super::command::{Applied, Command};
+use super::contact::{
+    CancelReason, Contact, ContactState, ContactView, ContextLimits, NewContact, Outcome,
+};
+use super::error::CoreError;
+use super::events::{Candidate, Decision, Event, EventBody, ReturnReason, Trigger};
+use super::index::{AgentIndex, SkillId, SkillInterner, WaitingIndex};
+use super::queue::QueueConfig;
+use super::stats::{QueueCounters, ServiceLevel};
+use super::strategy::{self, AgentFacts, CANDIDATE_WINDOW, ContactFacts, Strategy};
+use super::types::{Channel, ChannelCosts, ContactId, Millis, SkillLevel, TimerKey};
+use crate::core::agent::Agent;
+
+mod admin;
+mod contacts;
+mod invariants;
+mod matching;
+mod queries;
+
+/// Engine-wide settings and limits.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EngineConfig {
+    pub costs: ChannelCosts,
+    /// Capacity of an agent that names none.
+    pub default_capacity: u32,
+    pub max_agents: usize,
+    pub max_queues: usize,
+    /// Live contacts (waiting, offered, assigned) across all queues.
+    pub max_contacts: usize,
+    pub max_skills_per_agent: usize,
+    pub context: ContextLimits,
+    /// How many ended contacts stay answerable by id.
+    pub ended_history: usize,
+    /// Offers in a row an agent may let time out before it is set not ready.
+    pub missed_offers_limit: u32,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            costs: ChannelCosts::default(),
+            default_capacity: 100,
+            max_agents: 200_000,
+            max_queues: 10_000,
+            max_contacts: 1_000_000,
+            max_skills_per_agent: 64,
+            context: ContextLimits::default(),
+            ended_history: 10_000,
+            missed_offers_limit: 2,
+        }
+    }
+}
+
+/// A queue inside the engine.
+#[derive(Debug)]
+struct QueueState {
+    config: QueueConfig,
+    strategy: Arc<dyn Strategy>,
+    requirements: Vec<(SkillId, u8)>,
+    counters: QueueCounters,
+    /// Waiting contacts per priority, for positions.
+    waiting_by_priority: BTreeMap<u32, u32>,
+    /// Waiting contacts by enqueue sequence, for the longest wait.
+    waiting: BTreeSet<ContactId>,
+    offered_now: u32,
+    /// Contacts of this queue not yet ended.
+    live: u32,
+}
+
+/// One queue's live figures.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueueSnapshot {
+    pub config: QueueConfig,
+    pub waiting: u32,
+    pub offered_now: u32,
+    pub longest_wait_ms: u64,
+    pub agents_ready: u32,
+    pub agents_busy: u32,
+    pub agents_not_ready: u32,
+    pub agents_wrap_up: u32,
+    pub counters: QueueCounters,
+    pub service_level: ServiceLevel,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Timer {
+    OfferExpiry(ContactId),
+    WrapUpEnd(u32),
+    MaxWait(ContactId),
+}
+
+/// How an offer came back without being accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OfferEnd {
+    Rejected,
+    TimedOut,
+    Returned(ReturnReason),
+}
+
+type AgentKey = u32;
+
+/// The routing engine. See the module documentation for its contract.
+#[derive(Debug)]
+pub struct Engine {
+    config: EngineConfig,
+    now: Millis,
+    skills: SkillInterner,
+    queues: Vec<Option<QueueState>>,
+    queue_ids: HashMap<Arc<str>, usize>,
+    /// Agents by key; keys are never reused, so a stale key in a contact's exclusions is harmless.
+    agents: Vec<Option<Agent>>,
+    agent_ids: HashMap<Arc<str>, AgentKey>,
+    available: AgentIndex,
+    waiting: WaitingIndex,
+    contacts: HashMap<ContactId, Contact>,
+    ended: BTreeMap<ContactId, ContactView>,
+    next_contact: ContactId,
+    timers: BTreeMap<TimerKey, Timer>,
+    next_timer: u64,
+    events: Vec<Event>,
+}
+
+impl Engine {
+    pub fn new(config: EngineConfig) -> Engine {
+        Engine {
+            config,
+            now: 0,
+            skills: SkillInterner::default(),
+            queues: Vec::new(),
+            queue_ids: HashMap::new(),
+            agents: Vec::new(),
+            agent_ids: HashMap::new(),
+            available: AgentIndex::default(),
+            waiting: WaitingIndex::default(),
+            contacts: HashMap::new(),
+            ended: BTreeMap::new(),
+            next_contact: 1,
+            timers: BTreeMap::new(),
+            next_timer: 0,
+            events: Vec::new(),
+        }
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// The engine's time: the latest `now` it was given or deadline it processed.
+    pub fn now(&self) -> Millis {
+        self.now
+    }
+
+    /// The earliest pending deadline, if any: call [`Engine::advance`] then.
+    pub fn next_deadline(&self) -> Option<Millis> {
+        self.timers.first_key_value().map(|(k, _)| k.0)
+    }
+
+    /// Moves the engine's time to `now`, processing every deadline due by then at its own time.
+    /// Time never goes backwards: an earlier `now` is taken as the engine's current time.
+    pub fn advance(&mut self, now: Millis) {
+        while let Some((&key, &timer)) = self.timers.first_key_value() {
+            if key.0 > now {
+                break;
+            }
+            self.timers.remove(&key);
+            self.now = self.now.max(key.0);
+            self.fire(key, timer);
+        }
+        self.now = self.now.max(now);
+    }
+
+    /// Moves the events emitted since the last call into `out`, in order.
+    pub fn drain_events(&mut self, out: &mut Vec<Event>) {
+        out.append(&mut self.events);
+    }
+
+    /// Applies one command at `now` (after processing deadlines due by then).
+    pub fn apply(&mut self, command: Command, now: Millis) -> Result<Applied, CoreError> {
+        self.advance(now);
+        match command {
+            Command::PutQueue(config) => self.put_queue(config),
+            Command::DeleteQueue { name } => self.delete_queue(&name),
+            Command::PutAgent(spec) => self.put_agent(spec),
+            Command::RemoveAgent { id } => self.remove_agent(&id),
+            Command::SetPresence { agent, presence } => {
+                if let Presence::NotReady(reason) = &presence {
+                    validate_reason(reason)?;
+                }
+                let key = self.agent_key(&agent)?;
+                self.set_presence(key, presence);
+                Ok(self.agent_applied(key))
+            }
+            Command::Session { agent, attached } => {
+                let key = self.agent_key(&agent)?;
+                self.agent_mut(key).session_attached = attached;
+                if attached || self.agent(key).presence == Presence::Offline {
+                    let view = self.agent(key).view();
+                    self.emit(EventBody::AgentStateChanged { agent: view });
+                } else {
+                    self.set_presence(key, Presence::Offline);
+                }
+                Ok(self.agent_applied(key))
+            }
+            Command::Enqueue(new) => self.enqueue(new),
+            Command::Cancel { contact, reason } => self.cancel(contact, reason),
+            Command::Accept { contact, agent } => self.accept(contact, &agent),
+            Command::Reject { contact, agent } => self.reject(contact, &agent),
+            Command::Complete {
+                contact,
+                agent,
+                outcome,
+            } => self.complete(contact, &agent, outcome),
+        }
+    }
+
+    fn add_timer(&mut self, at: Millis, timer: Timer) -> TimerKey {
+        let key = (at, self.next_timer);
+        self.next_timer += 1;
+        self.timers.insert(key, timer);
+        key
+    }
+
+    fn fire(&mut self, key: TimerKey, timer: Timer) {
+        match timer {
+            Timer::OfferExpiry(id) => {
+                let Some(contact) = self.contacts.get_mut(&id) else {
+                    return;
+                };
+                if contact.offer_timer != Some(key) {
+                    return;
+                }
+                contact.offer_timer = None;
+                let Some(agent) = contact.agent_key else {
+                    return;
+                };
+                self.end_offer(id, OfferEnd::TimedOut);
+                let limit = self.config.missed_offers_limit;
+                let a = self.agent_mut(agent);
+                a.missed_in_row += 1;
+                if a.missed_in_row >= limit {
+                    self.set_presence(agent, Presence::NotReady(MISSED_OFFER_REASON.into()));
+                }
+                self.route_contact(id, Trigger::ContactArrived);
+                self.route_agent(agent, Trigger::CapacityFreed);
+            }
+            Timer::WrapUpEnd(agent) => {
+                let Some(a) = self.agents.get_mut(agent as usize).and_then(Option::as_mut) else {
+                    return;
+                };
+                if a.wrap_timer != Some(key) {
+                    return;
+                }
+                a.wrap_timer = None;
+                a.wrap_up_until = None;
+                self.sync_index(agent);
+                let view = self.agent(agent).view();
+                self.emit(EventBody::AgentStateChanged { agent: view });
+                self.route_agent(agent, Trigger::WrapUpEnded);
+            }
+            Timer::MaxWait(id) => {
+                let Some(contact) = self.contacts.get_mut(&id) else {
+                    return;
+                };
+                contact.wait_timer = None;
+                match contact.state {
+                    ContactState::Waiting => self.expire(id),
+                    ContactState::Offered { .. } => contact.wait_expired = true,
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn expire(&mut self, id: ContactId) {
+        let slot = self.queue_slot(id);
+        self.queues[slot]
+            .as_mut()
+            .expect("queue present")
+            .counters
+            .expired += 1;
+        self.end_contact(id, ContactState::Expired);
+    }
+
+    fn emit(&mut self, body: EventBody) {
+        self.events.push(Event { at: self.now, body });
+    }
+
+    fn agent_key(&self, id: &str) -> Result<AgentKey, CoreError> {
+        self.agent_ids
+            .get(id)
+            .copied()
+            .ok_or_else(|| CoreError::not_found(format!("agent {id:?} does not exist")))
+    }
+
+    fn agent(&self, key: AgentKey) -> &Agent {
+        self.agents[key as usize].as_ref().expect("agent present")
+    }
+
+    fn agent_mut(&mut self, key: AgentKey) -> &mut Agent {
+        self.agents[key as usize].as_mut().expect("agent present")
+    }
+
+    fn agent_applied(&self, key: AgentKey) -> Applied {
+        Applied::Agent {
+            created: false,
+            agent: self.agent(key).view(),
+        }
+    }
+
+    fn contact_mut(&mut self, id: ContactId) -> &mut Contact {
+        self.contacts.get_mut(&id).expect("live contact")
+    }
+
+    fn queue_slot(&self, id: ContactId) -> usize {
+        *self
+            .queue_ids
+            .get(&*self.contacts[&id].queue)
+            .expect("queue of live contact")
+    }
+
+    fn intern_requirements(&mut self, skills: &[SkillLevel]) -> Vec<(SkillId, u8)> {
+        skills
+            .iter()
+            .map(|s| (self.skills.intern(&s.skill), s.level.get()))
+            .collect()
+    }
+
+    fn unindex(&mut self, key: AgentKey) {
+        let agent = self.agents[key as usize].as_mut().expect("agent present");
+        if let Some(at) = agent.indexed_at.take() {
+            self.available
+                .remove(key, &agent.spec.id, at, &agent.skills);
+        }
+    }
+
+    /// Puts the agent in the available index under its current key exactly when it is available.
+    fn sync_index(&mut self, key: AgentKey) {
+        self.unindex(key);
+        let agent = self.agents[key as usize].as_mut().expect("agent present");
+        if agent.is_available() {
+            self.available
+                .insert(key, &agent.spec.id, agent.idle_since, &agent.skills);
+            agent.indexed_at = Some(agent.idle_since);
+        }
+    }
+}
+
+pub(super) fn state_name(state: &ContactState) -> &'static str {
+    match state {
+        ContactState::Waiting => "waiting",
+        ContactState::Offered { .. } => "offered",
+        ContactState::Assigned { .. } => "assigned",
+        ContactState::Completed { .. } => "completed",
+        ContactState::Abandoned => "abandoned",
+        ContactState::Cancelled => "cancelled",
+        ContactState::Expired => "expired",
+    }
+}
+
+pub(super) fn validate_reason(reason: &str) -> Result<(), CoreError> {
+    if reason.is_empty() || reason.len() > 64 || reason.chars().any(char::is_control) {
+        return Err(CoreError::invalid(
+            "a not-ready reason must be 1-64 bytes without control characters",
+        ));
+    }
+    Ok(())
+}
