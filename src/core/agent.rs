@@ -131,10 +131,17 @@ impl Agent {
 
     /// Every requirement met at its level.
     pub fn meets(&self, requirements: &[(SkillId, u8)]) -> bool {
-        requirements
-            .iter()
-            .all(|(s, l)| self.level_of(*s).is_some_and(|have| have >= *l))
+        skills_meet(&self.skills, requirements)
     }
+}
+
+/// Whether `skills` (sorted by skill id) meet every requirement at its level.
+pub fn skills_meet(skills: &[(SkillId, u8)], requirements: &[(SkillId, u8)]) -> bool {
+    requirements.iter().all(|(s, l)| {
+        skills
+            .binary_search_by_key(s, |(id, _)| *id)
+            .is_ok_and(|i| skills[i].1 >= *l)
+    })
 }
 
 /// The agent's presence as reported (wrap-up shown as its own state).

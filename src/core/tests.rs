@@ -647,3 +647,53 @@ fn deleting_a_queue_with_live_contacts_is_refused() {
     f.apply(Command::DeleteQueue { name: "q".into() }).unwrap();
     assert!(f.engine.queue_configs().is_empty());
 }
+
+#[test]
+fn snapshot_counts_agents_per_queue_by_presence() {
+    let mut f = Floor::new();
+    f.queue("billing", |q| {
+        q.required_skills = vec![SkillLevel::new("billing", 5).unwrap()];
+        q.wrap_up_secs = 60;
+    });
+    f.queue("any", |_| {});
+    f.agent("busy", &[("billing", 6)]);
+    let c = f.enqueue("billing", Channel::Voice);
+    f.agent("ready", &[("billing", 9)]);
+    f.agent("junior", &[("billing", 2)]);
+    f.agent("break", &[("billing", 6)]);
+    f.presence("break", Presence::NotReady("break".into()));
+    f.apply(Command::PutAgent(AgentSpec::new("offline")))
+        .unwrap();
+    f.agent("wrapping", &[("billing", 6)]);
+    f.presence("ready", Presence::NotReady("x".into()));
+    let c2 = f.enqueue("billing", Channel::Voice);
+    assert_eq!(f.holder(c2).as_deref(), Some("wrapping"));
+    f.accept(c2);
+    f.complete(c2);
+    f.presence("ready", Presence::Ready);
+    assert_eq!(f.holder(c).as_deref(), Some("busy"));
+    let snaps = f.engine.queue_snapshots();
+    let by_name = |n: &str| snaps.iter().find(|s| &*s.config.name == n).unwrap();
+    let b = by_name("billing");
+    assert_eq!(
+        (
+            b.agents_ready,
+            b.agents_busy,
+            b.agents_not_ready,
+            b.agents_wrap_up
+        ),
+        (1, 1, 1, 1),
+        "junior lacks the level; offline is not counted"
+    );
+    let a = by_name("any");
+    assert_eq!(
+        (
+            a.agents_ready,
+            a.agents_busy,
+            a.agents_not_ready,
+            a.agents_wrap_up
+        ),
+        (2, 1, 1, 1)
+    );
+    assert_eq!(f.engine.presence_counts(), (5, 2));
+}

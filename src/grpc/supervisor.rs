@@ -123,32 +123,23 @@ impl pb::supervisor_service_server::SupervisorService for Supervisor {
         _request: Request<pb::SnapshotRequest>,
     ) -> Result<Response<pb::SnapshotResponse>, Status> {
         let bus = self.handle.bus().clone();
-        let (at, last_sequence, queues, agents) = self
+        let (at, last_sequence, queues, (logged_in, ready)) = self
             .handle
             .query(move |engine| {
-                let agents = engine.agent_views();
                 (
                     engine.now(),
                     bus.last_sequence(),
                     engine.queue_snapshots(),
-                    agents,
+                    engine.presence_counts(),
                 )
             })
             .await?;
-        let logged_in = agents
-            .iter()
-            .filter(|a| a.presence != crate::core::PresenceView::Offline)
-            .count();
-        let ready = agents
-            .iter()
-            .filter(|a| a.presence == crate::core::PresenceView::Ready)
-            .count();
         let waiting: u32 = queues.iter().map(|q| q.waiting).sum();
         Ok(Response::new(pb::SnapshotResponse {
             at_ms: at,
             last_sequence,
-            agents_logged_in: logged_in as u32,
-            agents_ready: ready as u32,
+            agents_logged_in: logged_in,
+            agents_ready: ready,
             contacts_waiting: waiting,
             queues: queues
                 .iter()
