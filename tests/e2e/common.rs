@@ -303,3 +303,17 @@ pub async fn event_until(
         }
     }
 }
+
+/// Reads a stream to its end; gives the status it ended with, or `None` if it ended cleanly.
+pub async fn end_of<T>(stream: &mut Streaming<T>) -> Option<tonic::Status> {
+    loop {
+        match tokio::time::timeout(PATIENCE, stream.message())
+            .await
+            .expect("the stream ends in time")
+        {
+            Ok(Some(_)) => continue,
+            Ok(None) => return None,
+            Err(status) => return Some(status),
+        }
+    }
+}

@@ -4,7 +4,7 @@ use routerd::proto as pb;
 use routerd::proto::session_event::Event as Out;
 use routerd::proto::session_request::{Action, Complete, OfferAnswer};
 
-use crate::common::{TestServer, event_until};
+use crate::common::{TestServer, end_of, event_until};
 
 #[tokio::test]
 async fn full_lifecycle_over_the_agent_session() {
@@ -231,23 +231,13 @@ async fn a_dropped_session_returns_its_offer_and_takes_the_agent_offline() {
 
 #[tokio::test]
 async fn a_newer_session_replaces_an_older_one() {
-    let s = TestServer::start().await;
-    let mut s = s;
+    let mut s = TestServer::start().await;
     s.put_agent("erin", &[]).await;
     let mut old = s.session("erin", false).await;
     old.next().await;
     let mut new = s.session("erin", true).await;
     new.next().await;
-    let status = loop {
-        match tokio::time::timeout(crate::common::PATIENCE, old.inbound.message())
-            .await
-            .expect("old session ends in time")
-        {
-            Ok(Some(_)) => continue,
-            Ok(None) => panic!("old session should end with a status"),
-            Err(status) => break status,
-        }
-    };
+    let status = end_of(&mut old.inbound).await.expect("ends with a status");
     assert_eq!(status.code(), tonic::Code::Aborted);
     // The new session is the live one: the agent is ready, not taken offline by the old one.
     new.until(|e| matches!(e, Out::Ack(_)).then_some(())).await;
@@ -271,16 +261,9 @@ async fn removing_the_agent_ends_its_session() {
         .remove_agent(pb::RemoveAgentRequest { id: "frank".into() })
         .await
         .unwrap();
-    let status = loop {
-        match tokio::time::timeout(crate::common::PATIENCE, session.inbound.message())
-            .await
-            .expect("session ends in time")
-        {
-            Ok(Some(_)) => continue,
-            Ok(None) => panic!("session should end with a status"),
-            Err(status) => break status,
-        }
-    };
+    let status = end_of(&mut session.inbound)
+        .await
+        .expect("ends with a status");
     assert_eq!(status.code(), tonic::Code::Aborted);
     assert!(status.message().contains("removed"));
 }
@@ -294,29 +277,8 @@ async fn shutdown_ends_open_streams_with_unavailable() {
     let mut events = s.events(pb::StreamEventsRequest::default()).await;
     s.shut_down().await;
     // Both streams end with UNAVAILABLE (after whatever they still had queued).
-    let mut session_end = tonic::Code::Ok;
-    while session_end == tonic::Code::Ok {
-        let r = session.inbound.message().await;
-        if matches!(r, Ok(None)) {
-            break;
-        }
-        session_end = code_of(r);
-    }
-    let mut stream_end = tonic::Code::Ok;
-    while stream_end == tonic::Code::Ok {
-        let r = events.message().await;
-        if matches!(r, Ok(None)) {
-            break;
-        }
-        stream_end = code_of(r);
-    }
-    assert_eq!(session_end, tonic::Code::Unavailable);
-    assert_eq!(stream_end, tonic::Code::Unavailable);
-}
-
-fn code_of<T>(r: Result<Option<T>, tonic::Status>) -> tonic::Code {
-    match r {
-        Err(status) => status.code(),
-        Ok(_) => tonic::Code::Ok,
-    }
+    let session_end = end_of(&mut session.inbound).await.map(|s| s.code());
+    let stream_end = end_of(&mut events).await.map(|s| s.code());
+    assert_eq!(session_end, Some(tonic::Code::Unavailable));
+    assert_eq!(stream_end, Some(tonic::Code::Unavailable));
 }
