@@ -557,6 +557,11 @@ fn statistics_and_position_follow_the_queue() {
         panic!()
     };
     assert_eq!(position, 1, "higher priority goes first");
+    let waiting: Vec<_> = (2..=3)
+        .map(|id| f.engine.queue_position(id).unwrap().0)
+        .collect();
+    assert_eq!(waiting, vec![2, 1], "the urgent one is now first");
+    assert_eq!(f.engine.queue_position(c1), None, "offered, not waiting");
     f.wait(30.0);
     f.accept(c1);
     let s = &f.engine.queue_snapshots()[0];

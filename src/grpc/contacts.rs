@@ -66,12 +66,17 @@ impl pb::contact_service_server::ContactService for Contacts {
         request: Request<pb::GetContactRequest>,
     ) -> Result<Response<pb::Contact>, Status> {
         let id = contact_id(request.into_inner().contact_id)?;
-        let view = self
+        let (view, place) = self
             .handle
-            .query(move |engine| engine.contact_view(id))
-            .await?
-            .ok_or_else(|| Status::not_found(format!("contact {id} is not known")))?;
-        Ok(Response::new(contact_to(&view, true)))
+            .query(move |engine| (engine.contact_view(id), engine.queue_position(id)))
+            .await?;
+        let view = view.ok_or_else(|| Status::not_found(format!("contact {id} is not known")))?;
+        let mut contact = contact_to(&view, true);
+        if let Some((position, estimated_wait_ms)) = place {
+            contact.position = position;
+            contact.estimated_wait_ms = estimated_wait_ms;
+        }
+        Ok(Response::new(contact))
     }
 
     async fn accept_offer(

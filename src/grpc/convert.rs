@@ -205,6 +205,8 @@ pub fn contact_to(c: &ContactView, with_context: bool) -> pb::Contact {
         agent_id: c.state.agent().map(|a| a.to_string()).unwrap_or_default(),
         answered_at_ms: c.answered_at.unwrap_or(0),
         ended_at_ms: c.ended_at.unwrap_or(0),
+        position: 0,
+        estimated_wait_ms: None,
     }
 }
 

@@ -134,6 +134,8 @@ async fn abandon_while_waiting() {
         .await
         .unwrap_err();
     assert_eq!(again.code(), tonic::Code::FailedPrecondition);
+    // The second moved up to first place.
+    assert_eq!(s.contact(second.contact_id).await.position, 1);
     let stats = s.queue_stats("sales").await;
     assert_eq!((stats.waiting, stats.abandoned), (1, 1));
     assert_eq!(stats.abandon_rate, 1.0);

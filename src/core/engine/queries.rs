@@ -28,6 +28,30 @@ impl Engine {
         }
     }
 
+    /// A waiting contact's 1-based position in its queue (higher priority first, then enqueue
+    /// order) and its estimated wait. Walks the older contacts of its queue: a frontend query.
+    pub fn queue_position(&self, id: ContactId) -> Option<(u32, Option<u64>)> {
+        let contact = self.contacts.get(&id)?;
+        if contact.state != ContactState::Waiting {
+            return None;
+        }
+        let slot = *self.queue_ids.get(&*contact.queue)?;
+        let queue = self.queues[slot].as_ref()?;
+        let p = contact.priority;
+        let ahead: u32 = queue
+            .waiting_by_priority
+            .range(p.saturating_add(1)..)
+            .map(|(_, n)| *n)
+            .sum();
+        let level = queue
+            .waiting
+            .range(..id)
+            .filter(|older| self.contacts.get(older).is_some_and(|c| c.priority == p))
+            .count() as u32;
+        let position = ahead + level + 1;
+        Some((position, queue.counters.estimated_wait(position, self.now)))
+    }
+
     pub fn queue_config(&self, name: &str) -> Option<QueueConfig> {
         let slot = *self.queue_ids.get(name)?;
         self.queues[slot].as_ref().map(|q| q.config.clone())
