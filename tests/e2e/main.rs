@@ -2,5 +2,6 @@
 
 mod common;
 mod lifecycle;
+mod load;
 mod supervisor;
 mod validation;
