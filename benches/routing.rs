@@ -6,6 +6,12 @@
 //! eligible agent through its skill index and offers it — then cancels the contact so the floor
 //! returns to all-idle. The figure is the cost of that pair.
 //!
+//! `routing/agent_frees/N`: an agent becomes ready with a backlog of N waiting voice contacts
+//! (N = 1k, 10k, 100k), each requiring one of 100 skills at a level 1–5 (so up to 500 groups of
+//! waiting contacts). The engine looks at the head of each group the agent can serve and offers
+//! it the best one; the agent then goes not ready, which returns the offer to its place. The
+//! figure is the cost of that pair; it follows the number of groups, not the backlog.
+//!
 //! Run: `cargo bench --bench routing`.
 
 use std::hint::black_box;
@@ -110,5 +116,64 @@ fn decision(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decision);
+/// Backlog sizes, in waiting contacts.
+const BACKLOGS: [usize; 3] = [1_000, 10_000, 100_000];
+
+fn agent_frees(c: &mut Criterion) {
+    let mut group = c.benchmark_group("routing");
+    group.throughput(Throughput::Elements(1));
+    for &backlog in &BACKLOGS {
+        let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+        let mut engine = Engine::new(EngineConfig::default());
+        engine
+            .apply(Command::PutQueue(QueueConfig::new("q")), 0)
+            .unwrap();
+        let skills: Vec<String> = (0..SKILLS).map(|i| format!("skill-{i}")).collect();
+        for _ in 0..backlog {
+            let mut contact = NewContact::new("q", Channel::Voice);
+            let skill = &skills[rng.below(SKILLS as u64) as usize];
+            contact.required_skills =
+                vec![SkillLevel::new(skill, 1 + rng.below(5) as u32).unwrap()];
+            contact.priority = rng.below(3) as u32;
+            engine.apply(Command::Enqueue(contact), 0).unwrap();
+        }
+        let mut spec = AgentSpec::new("agent");
+        for skill in &skills[..3] {
+            spec.skills.push(SkillLevel::new(skill, 10).unwrap());
+        }
+        engine.apply(Command::PutAgent(spec), 0).unwrap();
+        let mut events: Vec<Event> = Vec::with_capacity(64);
+        engine.drain_events(&mut events);
+        events.clear();
+        let mut now = 1_000u64;
+        group.bench_function(BenchmarkId::new("agent_frees", backlog), |b| {
+            b.iter(|| {
+                now += 1;
+                for presence in [Presence::Ready, Presence::NotReady("bench".into())] {
+                    engine
+                        .apply(
+                            Command::SetPresence {
+                                agent: "agent".into(),
+                                presence,
+                            },
+                            now,
+                        )
+                        .unwrap();
+                }
+                engine.drain_events(&mut events);
+                assert!(
+                    events
+                        .iter()
+                        .any(|e| matches!(e.body, routerd::core::EventBody::Decision(_))),
+                    "the agent was offered a contact"
+                );
+                events.clear();
+            })
+        });
+        assert_eq!(engine.waiting_count(), backlog);
+    }
+    group.finish();
+}
+
+criterion_group!(benches, decision, agent_frees);
 criterion_main!(benches);
