@@ -9,6 +9,9 @@ pub mod queues;
 pub mod status;
 pub mod supervisor;
 
+#[cfg(test)]
+mod hostile_input;
+
 use crate::proto::agent_service_server::AgentServiceServer;
 use crate::proto::contact_service_server::ContactServiceServer;
 use crate::proto::queue_service_server::QueueServiceServer;

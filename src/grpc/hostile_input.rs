@@ -1,0 +1,206 @@
+//! Property test: arbitrary request messages, converted and applied to an engine, never panic;
+//! a refused one changes nothing (no event, same counts).
+
+use proptest::prelude::*;
+
+use super::convert::{agent_spec_from, new_contact_from, presence_from, queue_from};
+use crate::core::{Command, Engine, EngineConfig, Presence, QueueConfig};
+use crate::proto as pb;
+
+fn text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just(String::new()),
+        "[a-z:._-]{1,12}",
+        "\\PC{0,8}",
+        "[ -~]{0,200}",
+        Just("q".to_string()),
+        Just("billing".to_string()),
+        Just("a".repeat(129)),
+    ]
+}
+
+fn skills() -> impl Strategy<Value = Vec<pb::Skill>> {
+    proptest::collection::vec(
+        (text(), prop_oneof![0u32..=12, any::<u32>()])
+            .prop_map(|(name, level)| pb::Skill { name, level }),
+        0..4,
+    )
+}
+
+fn channel() -> impl Strategy<Value = i32> {
+    prop_oneof![0i32..=8, any::<i32>()]
+}
+
+fn number() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        Just(f64::NAN),
+        Just(f64::INFINITY),
+        Just(-1.0),
+        Just(0.0),
+        Just(80.0),
+        any::<f64>()
+    ]
+}
+
+fn enqueue() -> impl Strategy<Value = pb::EnqueueContactRequest> {
+    (
+        text(),
+        channel(),
+        text(),
+        number(),
+        prop_oneof![0u32..=101, any::<u32>()],
+        skills(),
+        proptest::collection::hash_map(
+            "[a-z]{0,8}",
+            prop_oneof![9 => "[a-z ]{0,20}", 1 => Just("x".repeat(9_000))],
+            0..70,
+        ),
+        text(),
+    )
+        .prop_map(
+            |(queue, channel, customer_id, value, priority, required_skills, context, conv)| {
+                pb::EnqueueContactRequest {
+                    queue,
+                    channel,
+                    customer_id,
+                    customer_value: value,
+                    priority,
+                    required_skills,
+                    context,
+                    conversation_id: conv,
+                }
+            },
+        )
+}
+
+fn agent() -> impl Strategy<Value = pb::AgentSpec> {
+    (
+        text(),
+        text(),
+        skills(),
+        prop_oneof![0u32..=200, any::<u32>()],
+        proptest::collection::vec((channel(), any::<u32>()), 0..3),
+    )
+        .prop_map(|(id, name, skills, capacity, limits)| pb::AgentSpec {
+            id,
+            name,
+            skills,
+            capacity,
+            channel_limits: limits
+                .into_iter()
+                .map(|(channel, max_contacts)| pb::ChannelLimit {
+                    channel,
+                    max_contacts,
+                })
+                .collect(),
+        })
+}
+
+fn queue() -> impl Strategy<Value = pb::Queue> {
+    (
+        text(),
+        skills(),
+        proptest::collection::vec(channel(), 0..3),
+        any::<u32>(),
+        number(),
+        prop_oneof![0u32..=4000, any::<u32>()],
+        any::<u32>(),
+        any::<u32>(),
+        any::<u32>(),
+        prop_oneof![Just(String::new()), Just("longest-idle".into()), text()],
+    )
+        .prop_map(
+            |(name, required_skills, channels, t, target, offer, wrap, wait, len, strategy)| {
+                pb::Queue {
+                    name,
+                    required_skills,
+                    channels,
+                    sl_threshold_seconds: t,
+                    sl_target_percent: target,
+                    offer_timeout_seconds: offer,
+                    wrap_up_seconds: wrap,
+                    max_wait_seconds: wait,
+                    max_length: len,
+                    strategy,
+                }
+            },
+        )
+}
+
+#[derive(Debug, Clone)]
+enum Request {
+    Enqueue(pb::EnqueueContactRequest),
+    PutAgent(pb::AgentSpec),
+    PutQueue(pb::Queue),
+    SetState(String, u8, String),
+}
+
+fn request() -> impl Strategy<Value = Request> {
+    prop_oneof![
+        enqueue().prop_map(Request::Enqueue),
+        agent().prop_map(Request::PutAgent),
+        queue().prop_map(Request::PutQueue),
+        (text(), 0u8..4, text()).prop_map(|(a, s, r)| Request::SetState(a, s, r)),
+    ]
+}
+
+fn command(request: Request) -> Result<Command, tonic::Status> {
+    use pb::agent_state_change::{NotReady, State};
+    Ok(match request {
+        Request::Enqueue(r) => Command::Enqueue(new_contact_from(r)?),
+        Request::PutAgent(a) => Command::PutAgent(agent_spec_from(a)?),
+        Request::PutQueue(q) => Command::PutQueue(queue_from(q)?),
+        Request::SetState(agent, state, reason) => {
+            let state = match state {
+                0 => None,
+                1 => Some(State::Ready(Default::default())),
+                2 => Some(State::NotReady(NotReady { reason })),
+                _ => Some(State::Offline(Default::default())),
+            };
+            let presence = presence_from(Some(pb::AgentStateChange { state }))?;
+            Command::SetPresence { agent, presence }
+        }
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        // 128 cases in CI; PROPTEST_CASES=N for a longer run.
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(128),
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("regressions"),
+        )),
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn hostile_requests_never_panic_and_refusals_change_nothing(
+        requests in proptest::collection::vec(request(), 1..40)
+    ) {
+        let mut engine = Engine::new(EngineConfig::default());
+        engine.apply(Command::PutQueue(QueueConfig::new("q")), 0).unwrap();
+        engine.apply(Command::PutAgent(crate::core::AgentSpec::new("billing")), 0).unwrap();
+        engine
+            .apply(
+                Command::SetPresence { agent: "billing".into(), presence: Presence::Ready },
+                0,
+            )
+            .unwrap();
+        let mut events = Vec::new();
+        engine.drain_events(&mut events);
+        events.clear();
+        for r in requests {
+            let Ok(command) = command(r) else { continue };
+            let before = (engine.waiting_count(), engine.agent_count(), engine.queue_configs());
+            let result = engine.apply(command, 1);
+            engine.drain_events(&mut events);
+            if result.is_err() {
+                prop_assert!(events.is_empty(), "a refused command emitted {events:?}");
+                let after = (engine.waiting_count(), engine.agent_count(), engine.queue_configs());
+                prop_assert_eq!(before, after);
+            }
+            events.clear();
+            prop_assert_eq!(engine.check_invariants(), Ok(()));
+        }
+    }
+}
