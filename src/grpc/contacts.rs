@@ -16,6 +16,19 @@ pub struct Contacts {
 }
 
 impl Contacts {
+    /// A frontend answering an offer on an agent's behalf (accept or reject).
+    async fn answer(
+        &self,
+        r: pb::OfferAnswerRequest,
+        command: fn(u64, String) -> Command,
+    ) -> Result<Response<pb::OfferAnswerResponse>, Status> {
+        let command = command(contact_id(r.contact_id)?, agent_id(&r.agent_id)?);
+        let contact = self.contact_command(command).await?;
+        Ok(Response::new(pb::OfferAnswerResponse {
+            contact: Some(contact),
+        }))
+    }
+
     async fn contact_command(&self, command: Command) -> Result<pb::Contact, Status> {
         match self.handle.apply(command).await? {
             Applied::Contact(view) => Ok(contact_to(&view, true)),
@@ -83,30 +96,22 @@ impl pb::contact_service_server::ContactService for Contacts {
         &self,
         request: Request<pb::OfferAnswerRequest>,
     ) -> Result<Response<pb::OfferAnswerResponse>, Status> {
-        let r = request.into_inner();
-        let command = Command::Accept {
-            contact: contact_id(r.contact_id)?,
-            agent: agent_id(&r.agent_id)?,
-        };
-        let contact = self.contact_command(command).await?;
-        Ok(Response::new(pb::OfferAnswerResponse {
-            contact: Some(contact),
-        }))
+        self.answer(request.into_inner(), |contact, agent| Command::Accept {
+            contact,
+            agent,
+        })
+        .await
     }
 
     async fn reject_offer(
         &self,
         request: Request<pb::OfferAnswerRequest>,
     ) -> Result<Response<pb::OfferAnswerResponse>, Status> {
-        let r = request.into_inner();
-        let command = Command::Reject {
-            contact: contact_id(r.contact_id)?,
-            agent: agent_id(&r.agent_id)?,
-        };
-        let contact = self.contact_command(command).await?;
-        Ok(Response::new(pb::OfferAnswerResponse {
-            contact: Some(contact),
-        }))
+        self.answer(request.into_inner(), |contact, agent| Command::Reject {
+            contact,
+            agent,
+        })
+        .await
     }
 
     async fn complete_contact(
