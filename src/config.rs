@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::contact::ContextLimits;
 use crate::core::{Channel, ChannelCosts, EngineConfig, QueueConfig, SkillLevel};
+use crate::grpc::auth::TokenConfig;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -25,6 +26,9 @@ pub struct Config {
     pub limits: Limits,
     /// Queues created at start-up.
     pub queues: Vec<QueueToml>,
+    /// Bearer tokens and their roles. None configured: every caller has full access, and the
+    /// server listens on loopback only.
+    pub tokens: Vec<TokenConfig>,
 }
 
 impl Default for Config {
@@ -39,6 +43,7 @@ impl Default for Config {
                 name: "general".into(),
                 ..QueueToml::default()
             }],
+            tokens: Vec::new(),
         }
     }
 }
@@ -210,6 +215,23 @@ impl Config {
         })
     }
 
+    /// The address to bind: the configured one, or — with no tokens configured and a
+    /// non-loopback address asked for — the loopback address on the same port, with a warning to
+    /// log.
+    pub fn bind_address(&self) -> (SocketAddr, Option<String>) {
+        if self.tokens.is_empty() && !self.listen.ip().is_loopback() {
+            let loopback = SocketAddr::from(([127, 0, 0, 1], self.listen.port()));
+            let warning = format!(
+                "no tokens configured: listening on {loopback} instead of {} (configure tokens to \
+                 serve other hosts)",
+                self.listen
+            );
+            (loopback, Some(warning))
+        } else {
+            (self.listen, None)
+        }
+    }
+
     pub fn startup_queues(&self) -> anyhow::Result<Vec<QueueConfig>> {
         self.queues
             .iter()
@@ -254,6 +276,19 @@ mod tests {
         assert_eq!(q.channels, vec![Channel::Voice, Channel::Chat]);
         assert_eq!(q.wrap_up_secs, 10);
         assert_eq!(q.offer_timeout_secs, 15);
+    }
+
+    #[test]
+    fn without_tokens_only_loopback_is_served() {
+        let mut c = Config::from_toml("listen = \"0.0.0.0:7000\"").unwrap();
+        let (addr, warning) = c.bind_address();
+        assert_eq!(addr.to_string(), "127.0.0.1:7000");
+        assert!(warning.is_some());
+        c = Config::from_toml(
+            "listen = \"0.0.0.0:7000\"\n[[tokens]]\ntoken = \"0123456789abcdef\"\nrole = \"admin\"",
+        )
+        .unwrap();
+        assert_eq!(c.bind_address(), ("0.0.0.0:7000".parse().unwrap(), None));
     }
 
     #[test]

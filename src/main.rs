@@ -63,9 +63,13 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::fmt()
                 .with_env_filter(EnvFilter::try_new(&cfg.log_level)?)
                 .init();
-            let listener = tokio::net::TcpListener::bind(cfg.listen)
+            let (addr, warning) = cfg.bind_address();
+            if let Some(warning) = warning {
+                tracing::warn!("{warning}");
+            }
+            let listener = tokio::net::TcpListener::bind(addr)
                 .await
-                .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", cfg.listen))?;
+                .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
             routerd::server::serve(&cfg, listener, shutdown_signal()).await
         }
     }

@@ -11,10 +11,11 @@ use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::auth::{Principal, Role};
 use super::convert::{
     agent_id, agent_spec_from, agent_to, contact_id, contact_to, outcome_from, presence_from,
 };
-use super::queues::unexpected;
+use super::queues::{ADMIN, unexpected};
 use crate::core::{Applied, Command, Presence};
 use crate::proto as pb;
 use crate::proto::session_event::Event as Out;
@@ -44,6 +45,7 @@ impl pb::agent_service_server::AgentService for Agents {
         &self,
         request: Request<pb::PutAgentRequest>,
     ) -> Result<Response<pb::PutAgentResponse>, Status> {
+        Principal::of(&request).allow("PutAgent", ADMIN, None)?;
         let spec = request
             .into_inner()
             .agent
@@ -62,6 +64,7 @@ impl pb::agent_service_server::AgentService for Agents {
         &self,
         request: Request<pb::RemoveAgentRequest>,
     ) -> Result<Response<pb::RemoveAgentResponse>, Status> {
+        Principal::of(&request).allow("RemoveAgent", ADMIN, None)?;
         let id = agent_id(&request.into_inner().id)?;
         self.handle.apply(Command::RemoveAgent { id }).await?;
         Ok(Response::new(pb::RemoveAgentResponse {}))
@@ -71,7 +74,9 @@ impl pb::agent_service_server::AgentService for Agents {
         &self,
         request: Request<pb::GetAgentRequest>,
     ) -> Result<Response<pb::Agent>, Status> {
+        let who = Principal::of(&request);
         let id = agent_id(&request.into_inner().id)?;
+        who.allow("GetAgent", &[Role::Supervisor, Role::Agent], Some(&id))?;
         let lookup = id.clone();
         let view = self
             .handle
@@ -83,8 +88,9 @@ impl pb::agent_service_server::AgentService for Agents {
 
     async fn list_agents(
         &self,
-        _request: Request<pb::ListAgentsRequest>,
+        request: Request<pb::ListAgentsRequest>,
     ) -> Result<Response<pb::ListAgentsResponse>, Status> {
+        Principal::of(&request).allow("ListAgents", &[Role::Supervisor], None)?;
         let views = self.handle.query(|engine| engine.agent_views()).await?;
         Ok(Response::new(pb::ListAgentsResponse {
             agents: views.iter().map(agent_to).collect(),
@@ -95,9 +101,16 @@ impl pb::agent_service_server::AgentService for Agents {
         &self,
         request: Request<pb::SetAgentStateRequest>,
     ) -> Result<Response<pb::SetAgentStateResponse>, Status> {
+        let who = Principal::of(&request);
         let r = request.into_inner();
+        let agent = agent_id(&r.agent_id)?;
+        who.allow(
+            "SetAgentState",
+            &[Role::Supervisor, Role::Agent],
+            Some(&agent),
+        )?;
         let command = Command::SetPresence {
-            agent: agent_id(&r.agent_id)?,
+            agent,
             presence: presence_from(r.state)?,
         };
         let agent = self.agent_command(command).await?;
@@ -112,6 +125,7 @@ impl pb::agent_service_server::AgentService for Agents {
         &self,
         request: Request<Streaming<pb::SessionRequest>>,
     ) -> Result<Response<SessionStream>, Status> {
+        let who = Principal::of(&request);
         let mut inbound = request.into_inner();
         let first = inbound
             .message()
@@ -121,6 +135,7 @@ impl pb::agent_service_server::AgentService for Agents {
             return Err(Status::invalid_argument("the first message must be login"));
         };
         let agent = agent_id(&login.agent_id)?;
+        who.allow("AgentSession", &[Role::Agent], Some(&agent))?;
         let (to_session, mut from_engine) = mpsc::channel(SESSION_BUFFER);
         let (session, view) = self
             .handle

@@ -2,6 +2,7 @@
 
 use tonic::{Request, Response, Status};
 
+use super::auth::{Principal, Role};
 use super::convert::{
     agent_id, cancel_reason_from, contact_id, contact_state_to_i32, contact_to, new_contact_from,
     outcome_from,
@@ -19,10 +20,15 @@ impl Contacts {
     /// A frontend answering an offer on an agent's behalf (accept or reject).
     async fn answer(
         &self,
-        r: pb::OfferAnswerRequest,
+        request: Request<pb::OfferAnswerRequest>,
+        call: &str,
         command: fn(u64, String) -> Command,
     ) -> Result<Response<pb::OfferAnswerResponse>, Status> {
-        let command = command(contact_id(r.contact_id)?, agent_id(&r.agent_id)?);
+        let who = Principal::of(&request);
+        let r = request.into_inner();
+        let agent = agent_id(&r.agent_id)?;
+        who.allow(call, &[Role::Frontend, Role::Agent], Some(&agent))?;
+        let command = command(contact_id(r.contact_id)?, agent);
         let contact = self.contact_command(command).await?;
         Ok(Response::new(pb::OfferAnswerResponse {
             contact: Some(contact),
@@ -43,6 +49,7 @@ impl pb::contact_service_server::ContactService for Contacts {
         &self,
         request: Request<pb::EnqueueContactRequest>,
     ) -> Result<Response<pb::EnqueueContactResponse>, Status> {
+        Principal::of(&request).allow("EnqueueContact", &[Role::Frontend], None)?;
         let new = new_contact_from(request.into_inner())?;
         match self.handle.apply(Command::Enqueue(new)).await? {
             Applied::Enqueued {
@@ -63,6 +70,7 @@ impl pb::contact_service_server::ContactService for Contacts {
         &self,
         request: Request<pb::CancelContactRequest>,
     ) -> Result<Response<pb::CancelContactResponse>, Status> {
+        Principal::of(&request).allow("CancelContact", &[Role::Frontend], None)?;
         let r = request.into_inner();
         let command = Command::Cancel {
             contact: contact_id(r.contact_id)?,
@@ -78,6 +86,7 @@ impl pb::contact_service_server::ContactService for Contacts {
         &self,
         request: Request<pb::GetContactRequest>,
     ) -> Result<Response<pb::Contact>, Status> {
+        Principal::of(&request).allow("GetContact", &[Role::Frontend, Role::Supervisor], None)?;
         let id = contact_id(request.into_inner().contact_id)?;
         let (view, place) = self
             .handle
@@ -96,7 +105,7 @@ impl pb::contact_service_server::ContactService for Contacts {
         &self,
         request: Request<pb::OfferAnswerRequest>,
     ) -> Result<Response<pb::OfferAnswerResponse>, Status> {
-        self.answer(request.into_inner(), |contact, agent| Command::Accept {
+        self.answer(request, "AcceptOffer", |contact, agent| Command::Accept {
             contact,
             agent,
         })
@@ -107,7 +116,7 @@ impl pb::contact_service_server::ContactService for Contacts {
         &self,
         request: Request<pb::OfferAnswerRequest>,
     ) -> Result<Response<pb::OfferAnswerResponse>, Status> {
-        self.answer(request.into_inner(), |contact, agent| Command::Reject {
+        self.answer(request, "RejectOffer", |contact, agent| Command::Reject {
             contact,
             agent,
         })
@@ -118,10 +127,17 @@ impl pb::contact_service_server::ContactService for Contacts {
         &self,
         request: Request<pb::CompleteContactRequest>,
     ) -> Result<Response<pb::CompleteContactResponse>, Status> {
+        let who = Principal::of(&request);
         let r = request.into_inner();
+        let agent = agent_id(&r.agent_id)?;
+        who.allow(
+            "CompleteContact",
+            &[Role::Frontend, Role::Agent],
+            Some(&agent),
+        )?;
         let command = Command::Complete {
             contact: contact_id(r.contact_id)?,
-            agent: agent_id(&r.agent_id)?,
+            agent,
             outcome: outcome_from(r.outcome)?,
         };
         let contact = self.contact_command(command).await?;

@@ -3,6 +3,7 @@
 //! lives here.
 
 pub mod agents;
+pub mod auth;
 pub mod contacts;
 pub mod convert;
 pub mod queues;
@@ -12,27 +13,44 @@ pub mod supervisor;
 #[cfg(test)]
 mod hostile_input;
 
+use tonic::service::interceptor::InterceptedService;
+
 use crate::proto::agent_service_server::AgentServiceServer;
 use crate::proto::contact_service_server::ContactServiceServer;
 use crate::proto::queue_service_server::QueueServiceServer;
 use crate::proto::supervisor_service_server::SupervisorServiceServer;
 use crate::server::{Drain, EngineHandle};
+use auth::Authenticator;
 
-pub fn queue_service(handle: EngineHandle) -> QueueServiceServer<queues::Queues> {
-    QueueServiceServer::new(queues::Queues { handle })
+/// A routing service behind the token check.
+pub type Guarded<S> = InterceptedService<S, Authenticator>;
+
+pub fn queue_service(
+    handle: EngineHandle,
+    auth: Authenticator,
+) -> Guarded<QueueServiceServer<queues::Queues>> {
+    QueueServiceServer::with_interceptor(queues::Queues { handle }, auth)
 }
 
-pub fn agent_service(handle: EngineHandle, drain: Drain) -> AgentServiceServer<agents::Agents> {
-    AgentServiceServer::new(agents::Agents { handle, drain })
+pub fn agent_service(
+    handle: EngineHandle,
+    drain: Drain,
+    auth: Authenticator,
+) -> Guarded<AgentServiceServer<agents::Agents>> {
+    AgentServiceServer::with_interceptor(agents::Agents { handle, drain }, auth)
 }
 
-pub fn contact_service(handle: EngineHandle) -> ContactServiceServer<contacts::Contacts> {
-    ContactServiceServer::new(contacts::Contacts { handle })
+pub fn contact_service(
+    handle: EngineHandle,
+    auth: Authenticator,
+) -> Guarded<ContactServiceServer<contacts::Contacts>> {
+    ContactServiceServer::with_interceptor(contacts::Contacts { handle }, auth)
 }
 
 pub fn supervisor_service(
     handle: EngineHandle,
     drain: Drain,
-) -> SupervisorServiceServer<supervisor::Supervisor> {
-    SupervisorServiceServer::new(supervisor::Supervisor { handle, drain })
+    auth: Authenticator,
+) -> Guarded<SupervisorServiceServer<supervisor::Supervisor>> {
+    SupervisorServiceServer::with_interceptor(supervisor::Supervisor { handle, drain }, auth)
 }

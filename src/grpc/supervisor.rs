@@ -12,6 +12,7 @@ use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
+use super::auth::{Principal, Role};
 use super::convert::{event_kind, event_to, queue_to};
 use crate::proto as pb;
 use crate::server::bus::Published;
@@ -68,6 +69,7 @@ impl pb::supervisor_service_server::SupervisorService for Supervisor {
         &self,
         request: Request<pb::StreamEventsRequest>,
     ) -> Result<Response<EventStream>, Status> {
+        Principal::of(&request).allow("StreamEvents", &[Role::Supervisor], None)?;
         let r = request.into_inner();
         let filter = Filter::new(&r)?;
         let from = (r.from_sequence > 0).then_some(r.from_sequence);
@@ -120,8 +122,9 @@ impl pb::supervisor_service_server::SupervisorService for Supervisor {
 
     async fn get_snapshot(
         &self,
-        _request: Request<pb::SnapshotRequest>,
+        request: Request<pb::SnapshotRequest>,
     ) -> Result<Response<pb::SnapshotResponse>, Status> {
+        Principal::of(&request).allow("GetSnapshot", &[Role::Supervisor], None)?;
         let bus = self.handle.bus().clone();
         let (at, last_sequence, queues, (logged_in, ready)) = self
             .handle

@@ -64,8 +64,12 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
+    let auth = grpc::auth::Authenticator::new(&config.tokens)?;
     let handle = start_engine(config).await?;
     let addr: SocketAddr = listener.local_addr()?;
+    if !auth.is_enforced() {
+        tracing::warn!("no tokens configured: every caller has full access (loopback only)");
+    }
     let (drain_tx, drain) = tokio::sync::watch::channel(false);
     let shutdown = async move {
         shutdown.await;
@@ -103,10 +107,14 @@ pub async fn serve(
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_alpha)
-        .add_service(grpc::queue_service(handle.clone()))
-        .add_service(grpc::agent_service(handle.clone(), drain.clone()))
-        .add_service(grpc::contact_service(handle.clone()))
-        .add_service(grpc::supervisor_service(handle, drain))
+        .add_service(grpc::queue_service(handle.clone(), auth.clone()))
+        .add_service(grpc::agent_service(
+            handle.clone(),
+            drain.clone(),
+            auth.clone(),
+        ))
+        .add_service(grpc::contact_service(handle.clone(), auth.clone()))
+        .add_service(grpc::supervisor_service(handle, drain, auth))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;
     info!("routerd stopped");

@@ -1,5 +1,6 @@
 //! End-to-end tests: a real routerd server on 127.0.0.1:0, driven through tonic clients.
 
+mod access;
 mod common;
 mod lifecycle;
 mod load;
