@@ -38,13 +38,15 @@ fn bearer(token: &str) -> Bearer {
 }
 
 async fn secured() -> (TestServer, Channel) {
-    let mut config = Config::default();
-    config.tokens = vec![
-        token(ADMIN, Role::Admin, None),
-        token(FRONTEND, Role::Frontend, None),
-        token(SUPERVISOR, Role::Supervisor, None),
-        token(ALICE, Role::Agent, Some("alice")),
-    ];
+    let config = Config {
+        tokens: vec![
+            token(ADMIN, Role::Admin, None),
+            token(FRONTEND, Role::Frontend, None),
+            token(SUPERVISOR, Role::Supervisor, None),
+            token(ALICE, Role::Agent, Some("alice")),
+        ],
+        ..Config::default()
+    };
     let s = TestServer::start_with(config).await;
     let channel = s.channel().await;
     (s, channel)
