@@ -29,6 +29,17 @@ pub struct Config {
     /// Bearer tokens and their roles. None configured: every caller has full access, and the
     /// server listens on loopback only.
     pub tokens: Vec<TokenConfig>,
+    /// Serve TLS (rustls) with this certificate chain and private key, both PEM files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
+}
+
+/// Certificate and key for TLS.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
 }
 
 impl Default for Config {
@@ -44,6 +55,7 @@ impl Default for Config {
                 ..QueueToml::default()
             }],
             tokens: Vec::new(),
+            tls: None,
         }
     }
 }

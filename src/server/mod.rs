@@ -11,6 +11,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Identity, ServerTlsConfig};
 use tracing::info;
 
 use crate::config::Config;
@@ -98,8 +99,18 @@ pub async fn serve(
 
     // Small replies must not wait for Nagle's algorithm.
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    info!(%addr, "routerd listening");
-    Server::builder()
+    let mut builder = Server::builder();
+    if let Some(tls) = &config.tls {
+        let read = |path: &std::path::Path| {
+            std::fs::read(path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))
+        };
+        let identity = Identity::from_pem(read(&tls.cert)?, read(&tls.key)?);
+        builder = builder
+            .tls_config(ServerTlsConfig::new().identity(identity))
+            .map_err(|e| anyhow::anyhow!("TLS configuration: {e}"))?;
+    }
+    info!(%addr, tls = config.tls.is_some(), "routerd listening");
+    builder
         // Find dead desktops and supervisors: a connection that stops answering HTTP/2 pings
         // closes, which ends its session (agent offline, offers back to the queue).
         .http2_keepalive_interval(Some(std::time::Duration::from_secs(10)))

@@ -5,4 +5,5 @@ mod common;
 mod lifecycle;
 mod load;
 mod supervisor;
+mod tls;
 mod validation;
