@@ -104,6 +104,8 @@ pub struct Limits {
     pub replay_buffer: usize,
     /// Events a supervisor may fall behind before it is told it lagged.
     pub subscriber_buffer: usize,
+    /// Supervisor streams open at once; past it, StreamEvents is RESOURCE_EXHAUSTED.
+    pub max_subscribers: usize,
     /// Requests queued for the engine task before handlers wait.
     pub command_queue: usize,
 }
@@ -121,6 +123,7 @@ impl Default for Limits {
             ended_history: e.ended_history,
             replay_buffer: 100_000,
             subscriber_buffer: 4_096,
+            max_subscribers: 256,
             command_queue: 8_192,
         }
     }

@@ -51,6 +51,12 @@ pub fn supervisor_service(
     handle: EngineHandle,
     drain: Drain,
     auth: Authenticator,
+    max_subscribers: usize,
 ) -> Guarded<SupervisorServiceServer<supervisor::Supervisor>> {
-    SupervisorServiceServer::with_interceptor(supervisor::Supervisor { handle, drain }, auth)
+    let supervisor = supervisor::Supervisor {
+        handle,
+        drain,
+        subscribers: supervisor::Subscribers::new(max_subscribers),
+    };
+    SupervisorServiceServer::with_interceptor(supervisor, auth)
 }

@@ -6,6 +6,8 @@
 
 use std::collections::HashSet;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::Stream;
@@ -21,6 +23,47 @@ use crate::server::{Drain, EngineHandle, SHUTTING_DOWN, drained};
 pub struct Supervisor {
     pub handle: EngineHandle,
     pub drain: Drain,
+    pub subscribers: Subscribers,
+}
+
+/// Counts open event streams against the configured limit.
+#[derive(Clone, Debug)]
+pub struct Subscribers {
+    open: Arc<AtomicUsize>,
+    max: usize,
+}
+
+/// One open stream's place; given back when the stream's task ends.
+struct Seat(Arc<AtomicUsize>);
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Subscribers {
+    pub fn new(max: usize) -> Subscribers {
+        Subscribers {
+            open: Arc::new(AtomicUsize::new(0)),
+            max,
+        }
+    }
+
+    fn take_seat(&self) -> Result<Seat, Status> {
+        let taken = self
+            .open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max).then_some(n + 1)
+            });
+        match taken {
+            Ok(_) => Ok(Seat(self.open.clone())),
+            Err(_) => Err(Status::resource_exhausted(format!(
+                "{} supervisor streams are open: the max_subscribers limit",
+                self.max
+            ))),
+        }
+    }
 }
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<pb::Event, Status>> + Send>>;
@@ -72,11 +115,13 @@ impl pb::supervisor_service_server::SupervisorService for Supervisor {
         Principal::of(&request).allow("StreamEvents", &[Role::Supervisor], None)?;
         let r = request.into_inner();
         let filter = Filter::new(&r)?;
+        let seat = self.subscribers.take_seat()?;
         let from = (r.from_sequence > 0).then_some(r.from_sequence);
         let subscription = self.handle.bus().subscribe(from)?;
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let mut drain = self.drain.clone();
         tokio::spawn(async move {
+            let _seat = seat;
             let mut next = from.unwrap_or(subscription.next);
             for p in &subscription.replay {
                 next = p.sequence + 1;

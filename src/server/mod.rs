@@ -125,7 +125,12 @@ pub async fn serve(
             auth.clone(),
         ))
         .add_service(grpc::contact_service(handle.clone(), auth.clone()))
-        .add_service(grpc::supervisor_service(handle, drain, auth))
+        .add_service(grpc::supervisor_service(
+            handle,
+            drain,
+            auth,
+            config.limits.max_subscribers,
+        ))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;
     info!("routerd stopped");

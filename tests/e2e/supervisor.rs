@@ -193,6 +193,42 @@ async fn a_slow_subscriber_is_told_it_lagged_and_where_to_resume() {
 }
 
 #[tokio::test]
+async fn supervisor_streams_past_the_limit_are_refused() {
+    let mut config = routerd::config::Config::default();
+    config.limits.max_subscribers = 2;
+    let mut s = TestServer::start_with(config).await;
+    let first = s.events(pb::StreamEventsRequest::default()).await;
+    let _second = s.events(pb::StreamEventsRequest::default()).await;
+    let e = s
+        .supervisor
+        .stream_events(pb::StreamEventsRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::ResourceExhausted);
+    assert!(e.message().contains("max_subscribers"));
+    // A closed stream gives its place back (its task notices the client left).
+    drop(first);
+    let deadline = tokio::time::Instant::now() + crate::common::PATIENCE;
+    loop {
+        match s
+            .supervisor
+            .stream_events(pb::StreamEventsRequest::default())
+            .await
+        {
+            Ok(_) => break,
+            Err(e) if e.code() == tonic::Code::ResourceExhausted => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "the place was never freed"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+#[tokio::test]
 async fn health_reports_serving() {
     let s = TestServer::start().await;
     let mut health = tonic_health::pb::health_client::HealthClient::new(s.channel().await);
