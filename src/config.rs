@@ -108,6 +108,10 @@ pub struct Limits {
     pub max_subscribers: usize,
     /// Requests queued for the engine task before handlers wait.
     pub command_queue: usize,
+    /// HTTP/2 ping interval; a connection (desktop session, supervisor stream) that does not
+    /// answer within `keepalive_timeout_seconds` is closed, which takes its agent offline.
+    pub keepalive_interval_seconds: u64,
+    pub keepalive_timeout_seconds: u64,
 }
 
 impl Default for Limits {
@@ -125,6 +129,8 @@ impl Default for Limits {
             subscriber_buffer: 4_096,
             max_subscribers: 256,
             command_queue: 8_192,
+            keepalive_interval_seconds: 10,
+            keepalive_timeout_seconds: 20,
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod engine_task;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tonic::transport::Server;
@@ -113,8 +114,12 @@ pub async fn serve(
     builder
         // Find dead desktops and supervisors: a connection that stops answering HTTP/2 pings
         // closes, which ends its session (agent offline, offers back to the queue).
-        .http2_keepalive_interval(Some(std::time::Duration::from_secs(10)))
-        .http2_keepalive_timeout(Some(std::time::Duration::from_secs(20)))
+        .http2_keepalive_interval(Some(Duration::from_secs(
+            config.limits.keepalive_interval_seconds.max(1),
+        )))
+        .http2_keepalive_timeout(Some(Duration::from_secs(
+            config.limits.keepalive_timeout_seconds.max(1),
+        )))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_alpha)
