@@ -47,6 +47,8 @@ pub enum Principal {
         role: Role,
         agent: Option<String>,
     },
+    /// The request never passed the interceptor: refused (fail closed).
+    Unchecked,
 }
 
 impl Principal {
@@ -56,9 +58,7 @@ impl Principal {
             .extensions()
             .get::<Principal>()
             .cloned()
-            // Services are always wrapped by the interceptor; a request without a principal
-            // can only come from a test harness calling a handler directly.
-            .unwrap_or(Principal::Open)
+            .unwrap_or(Principal::Unchecked)
     }
 
     /// Allows the call if the principal is open or an admin, has one of `roles`, or — for an
@@ -67,6 +67,11 @@ impl Principal {
         let (role, agent) = match self {
             Principal::Open => return Ok(()),
             Principal::Token { role, agent } => (*role, agent.as_deref()),
+            Principal::Unchecked => {
+                return Err(Status::unauthenticated(format!(
+                    "{call}: the caller's credentials were not checked"
+                )));
+            }
         };
         if role == Role::Admin {
             return Ok(());
@@ -210,6 +215,14 @@ mod tests {
         };
         assert!(admin.allow("x", &[], None).is_ok());
         assert!(Principal::Open.allow("x", &[], None).is_ok());
+        let unchecked = Principal::of(&Request::new(()));
+        assert_eq!(
+            unchecked
+                .allow("x", &[Role::Frontend], None)
+                .unwrap_err()
+                .code(),
+            tonic::Code::Unauthenticated
+        );
     }
 
     #[test]
