@@ -18,7 +18,7 @@ use super::types::{
 pub const MISSED_OFFER_REASON: &str = "missed-offer";
 
 /// An agent as the admin configures it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
 pub struct AgentSpec {
     pub id: Arc<str>,
     pub name: String,
@@ -78,7 +78,7 @@ impl AgentSpec {
 }
 
 /// What an agent asks to be.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
 pub enum Presence {
     Offline,
     Ready,
@@ -86,7 +86,7 @@ pub enum Presence {
 }
 
 /// An agent inside the engine.
-#[derive(Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Debug)]
 pub struct Agent {
     pub spec: AgentSpec,
     /// Interned skills, sorted by skill id, for eligibility checks.

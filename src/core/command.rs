@@ -7,7 +7,7 @@ use super::contact::{CancelReason, ContactView, NewContact, Outcome};
 use super::queue::QueueConfig;
 use super::types::ContactId;
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
 pub enum Command {
     /// Create or update a queue.
     PutQueue(QueueConfig),

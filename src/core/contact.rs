@@ -31,7 +31,7 @@ impl Default for ContextLimits {
 }
 
 /// A frontend's request to route a contact.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
 pub struct NewContact {
     pub queue: String,
     pub channel: Channel,
@@ -101,7 +101,7 @@ impl NewContact {
 }
 
 /// How a contact ended, as the agent or frontend reports it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Outcome {
     /// 0 means: use the router's own measure (accept → complete).
     pub handle_secs: u32,
@@ -123,7 +123,7 @@ impl Outcome {
 }
 
 /// Why a frontend cancels a contact.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CancelReason {
     /// The customer left: counts as abandoned.
     Abandoned,
@@ -132,7 +132,7 @@ pub enum CancelReason {
 }
 
 /// Where a contact is in its life.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
 pub enum ContactState {
     Waiting,
     Offered { agent: Arc<str>, deadline: Millis },
@@ -164,7 +164,7 @@ impl ContactState {
 }
 
 /// A live contact inside the engine.
-#[derive(Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Debug)]
 pub struct Contact {
     pub id: ContactId,
     pub queue: Arc<str>,
@@ -195,7 +195,7 @@ pub struct Contact {
 }
 
 /// A snapshot of one contact.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
 pub struct ContactView {
     pub id: ContactId,
     pub queue: Arc<str>,

@@ -26,7 +26,7 @@ use super::types::{Channel, ContactId, Level, Millis, SkillName};
 pub type SkillId = u32;
 
 /// Skill names ↔ dense ids. Ids are handed out in first-seen order and never reused.
-#[derive(Debug, Default)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Default)]
 pub struct SkillInterner {
     ids: HashMap<SkillName, SkillId>,
     names: Vec<SkillName>,
@@ -65,7 +65,7 @@ type AgentSetIter<'a> = Peekable<btree_set::Iter<'a, Entry>>;
 const LEVELS: usize = Level::MAX as usize;
 
 /// Available agents, ordered longest idle first, overall and per (skill, level).
-#[derive(Debug, Default)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Default)]
 pub struct AgentIndex {
     all: AgentSet,
     by_skill: Vec<[AgentSet; LEVELS]>,
@@ -178,7 +178,7 @@ impl AgentIndex {
 pub type WaitKey = (Reverse<u32>, ContactId);
 
 /// Waiting contacts sharing a queue, a channel and requirements.
-#[derive(Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Debug)]
 pub struct Group {
     pub queue: usize,
     pub channel: Channel,
@@ -189,7 +189,7 @@ pub struct Group {
 type GroupSig = (usize, Channel, Vec<(SkillId, u8)>);
 
 /// Waiting contacts, grouped so an agent looks at each group's head once.
-#[derive(Debug, Default)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Default)]
 pub struct WaitingIndex {
     groups: Vec<Option<Group>>,
     free: Vec<usize>,

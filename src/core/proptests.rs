@@ -324,4 +324,30 @@ proptest! {
         }
         prop_assert_eq!(a.events, b.events);
     }
+
+    #[test]
+    fn an_engine_loaded_from_its_image_continues_exactly_like_the_original(
+        ops in proptest::collection::vec(op(), 1..80),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let cut = cut.index(ops.len());
+        let mut original = Harness::new();
+        let mut restored = Harness::new();
+        for op in &ops[..cut] {
+            original.run(op);
+            restored.run(op);
+        }
+        let image = restored.engine.image();
+        restored.engine = Engine::from_image(EngineConfig::default(), &image).expect("image loads");
+        restored.after();
+        for op in &ops[cut..] {
+            original.run(op);
+            restored.run(op);
+        }
+        prop_assert_eq!(&original.events, &restored.events);
+        // Ending every contact walks the whole state of both: it must agree too.
+        original.drain();
+        restored.drain();
+        prop_assert_eq!(original.events, restored.events);
+    }
 }

@@ -11,7 +11,7 @@ use super::strategy;
 use super::types::{Channel, SkillLevel, ensure_unique_skills, validate_id};
 
 /// A queue as the admin configures it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
 pub struct QueueConfig {
     pub name: Arc<str>,
     /// Skills every contact of this queue requires (merged with the contact's own).

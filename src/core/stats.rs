@@ -22,7 +22,7 @@ use super::types::Millis;
 pub const EWT_WINDOW: usize = 32;
 
 /// Counters of one queue since start.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, Default, PartialEq)]
 pub struct QueueCounters {
     /// Contacts that entered the queue.
     pub offered: u64,

@@ -71,6 +71,11 @@ impl Strategy for LongestIdle {
     }
 }
 
+/// The strategy a queue holds until its configured one is looked up (loading an image).
+pub fn fallback() -> Arc<dyn Strategy> {
+    Arc::new(LongestIdle)
+}
+
 /// Looks a strategy up by its configured name.
 pub fn by_name(name: &str) -> Result<Arc<dyn Strategy>, CoreError> {
     match name {

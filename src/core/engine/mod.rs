@@ -39,6 +39,7 @@ use crate::core::agent::Agent;
 
 mod admin;
 mod contacts;
+mod image;
 mod invariants;
 mod matching;
 mod queries;
@@ -78,9 +79,11 @@ impl Default for EngineConfig {
 }
 
 /// A queue inside the engine.
-#[derive(Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Debug)]
 struct QueueState {
     config: QueueConfig,
+    /// Rebuilt from `config.strategy` when an image is loaded.
+    #[serde(skip, default = "strategy::fallback")]
     strategy: Arc<dyn Strategy>,
     requirements: Vec<(SkillId, u8)>,
     counters: QueueCounters,
@@ -108,7 +111,7 @@ pub struct QueueSnapshot {
     pub service_level: ServiceLevel,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 enum Timer {
     OfferExpiry(ContactId),
     WrapUpEnd(u32),
@@ -126,8 +129,10 @@ enum OfferEnd {
 type AgentKey = u32;
 
 /// The routing engine. See the module documentation for its contract.
-#[derive(Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Debug)]
 pub struct Engine {
+    /// Not part of an image: the loader supplies the configuration of the day.
+    #[serde(skip)]
     config: EngineConfig,
     now: Millis,
     skills: SkillInterner,
@@ -143,6 +148,8 @@ pub struct Engine {
     next_contact: ContactId,
     timers: BTreeMap<TimerKey, Timer>,
     next_timer: u64,
+    /// Drained before an image is taken.
+    #[serde(skip)]
     events: Vec<Event>,
 }
 

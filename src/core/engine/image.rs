@@ -1,0 +1,44 @@
+//! Engine images: the whole routing state as bytes, for snapshots.
+//!
+//! An image holds everything the engine would otherwise rebuild by replaying its commands —
+//! agents, queues, waiting and live contacts with their timers, the ended-contact history,
+//! indexes and counters — but not the [`EngineConfig`] (the loader gives the configuration of the
+//! day) nor undrained events (an image is taken between batches, after they were published).
+//!
+//! Invariant: `Engine::from_image(config, &engine.image())` is the same engine: every later
+//! command gives the same result and the same events. The format is postcard; images are only
+//! read back by builds that share its version tag, which leads the bytes and is checked first.
+
+use super::{Engine, EngineConfig};
+use crate::core::error::CoreError;
+use crate::core::strategy;
+
+/// Bumped whenever a type inside an image changes shape.
+const IMAGE_VERSION: u32 = 1;
+
+impl Engine {
+    /// The engine's state as bytes. Undrained events are not part of it: drain first.
+    pub fn image(&self) -> Vec<u8> {
+        debug_assert!(self.events.is_empty(), "drain events before taking an image");
+        let mut bytes = postcard::to_allocvec(&IMAGE_VERSION).expect("a u32 serialises");
+        postcard::to_io(self, &mut bytes).expect("an engine serialises into memory");
+        bytes
+    }
+
+    /// Rebuilds an engine from [`Engine::image`] bytes, under `config`.
+    pub fn from_image(config: EngineConfig, bytes: &[u8]) -> Result<Engine, CoreError> {
+        let bad = |e: postcard::Error| CoreError::invalid(format!("engine image: {e}"));
+        let (version, rest) = postcard::take_from_bytes::<u32>(bytes).map_err(bad)?;
+        if version != IMAGE_VERSION {
+            return Err(CoreError::invalid(format!(
+                "engine image version {version} is not {IMAGE_VERSION}, the version this build reads"
+            )));
+        }
+        let mut engine: Engine = postcard::from_bytes(rest).map_err(bad)?;
+        engine.config = config;
+        for queue in engine.queues.iter_mut().flatten() {
+            queue.strategy = strategy::by_name(&queue.config.strategy)?;
+        }
+        Ok(engine)
+    }
+}
