@@ -5,13 +5,15 @@
 //! typo never silently falls back to a default.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::core::contact::ContextLimits;
 use crate::core::{Channel, ChannelCosts, EngineConfig, QueueConfig, SkillLevel};
 use crate::grpc::auth::TokenConfig;
+use crate::server::journal::JournalConfig;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -24,6 +26,7 @@ pub struct Config {
     pub agent_capacity: u32,
     pub channel_costs: ChannelCostsConfig,
     pub limits: Limits,
+    pub journal: JournalToml,
     /// Queues created at start-up.
     pub queues: Vec<QueueToml>,
     /// Bearer tokens and their roles. None configured: every caller has full access, and the
@@ -50,6 +53,7 @@ impl Default for Config {
             agent_capacity: 100,
             channel_costs: ChannelCostsConfig::default(),
             limits: Limits::default(),
+            journal: JournalToml::default(),
             queues: vec![QueueToml {
                 name: "general".into(),
                 ..QueueToml::default()
@@ -132,6 +136,44 @@ impl Default for Limits {
             keepalive_interval_seconds: 10,
             keepalive_timeout_seconds: 20,
         }
+    }
+}
+
+/// Where the routing state is kept across restarts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JournalToml {
+    /// Memory only: nothing is written, nothing survives a restart.
+    pub ephemeral: bool,
+    /// The data directory (created if missing): journal segments and snapshots.
+    pub dir: PathBuf,
+    /// 0: every batch of commands is synced to disk before anyone is answered. N > 0: written to
+    /// the operating system before answering (a crash of routerd loses nothing) and synced
+    /// within N ms (a power cut may lose the last N ms).
+    pub fsync_interval_ms: u64,
+    /// Take a snapshot every this many journal records, bounding replay at start-up (0: never).
+    pub snapshot_every: u64,
+}
+
+impl Default for JournalToml {
+    fn default() -> Self {
+        JournalToml {
+            ephemeral: false,
+            dir: PathBuf::from("routerd-data"),
+            fsync_interval_ms: 0,
+            snapshot_every: 100_000,
+        }
+    }
+}
+
+impl JournalToml {
+    /// The journal's settings, or `None` when running memory-only.
+    pub fn config(&self) -> Option<JournalConfig> {
+        (!self.ephemeral).then(|| JournalConfig {
+            dir: self.dir.clone(),
+            fsync_interval: Duration::from_millis(self.fsync_interval_ms),
+            snapshot_every: self.snapshot_every,
+        })
     }
 }
 

@@ -33,6 +33,12 @@ enum Cmd {
         /// Log filter, e.g. `info` or `routerd=debug`.
         #[arg(long)]
         log_level: Option<String>,
+        /// Data directory for the journal and snapshots (default `routerd-data`).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Keep everything in memory only: nothing is written, nothing survives a restart.
+        #[arg(long)]
+        ephemeral: bool,
     },
     /// Print the embedded default configuration as TOML.
     PrintConfig,
@@ -49,6 +55,8 @@ async fn main() -> anyhow::Result<()> {
             config,
             listen,
             log_level,
+            data_dir,
+            ephemeral,
         } => {
             let mut cfg = match config {
                 Some(path) => Config::load(&path)?,
@@ -60,6 +68,10 @@ async fn main() -> anyhow::Result<()> {
             if let Some(level) = log_level {
                 cfg.log_level = level;
             }
+            if let Some(dir) = data_dir {
+                cfg.journal.dir = dir;
+            }
+            cfg.journal.ephemeral |= ephemeral;
             tracing_subscriber::fmt()
                 .with_env_filter(EnvFilter::try_new(&cfg.log_level)?)
                 .init();

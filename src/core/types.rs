@@ -20,7 +20,9 @@ pub type ContactId = u64;
 pub type TimerKey = (Millis, u64);
 
 /// The medium a contact arrives on.
-#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord,
+)]
 pub enum Channel {
     Voice,
     Video,
@@ -96,7 +98,9 @@ impl Default for ChannelCosts {
 }
 
 /// A skill level, 1 (novice) to 10 (expert).
-#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord,
+)]
 pub struct Level(u8);
 
 impl Level {
@@ -118,7 +122,9 @@ impl Level {
 }
 
 /// A skill's name: 1–64 characters of `a-z 0-9 : _ . -`, e.g. `billing` or `lang:es`.
-#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord,
+)]
 pub struct SkillName(Arc<str>);
 
 impl SkillName {
@@ -147,7 +153,9 @@ impl fmt::Display for SkillName {
 }
 
 /// A skill with a level: an agent's proficiency, or a requirement's minimum.
-#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord,
+)]
 pub struct SkillLevel {
     pub skill: SkillName,
     pub level: Level,

@@ -83,6 +83,17 @@ impl EventBus {
         }
     }
 
+    /// Continues numbering after a recovered history: the next event published gets `next`.
+    /// Only before the first publish (a restart recovering its journal calls it once).
+    pub fn start_at(&self, next: u64) {
+        let mut inner = self.inner.lock();
+        assert!(
+            inner.ring.is_empty() && inner.next_sequence == 1,
+            "the bus already published"
+        );
+        inner.next_sequence = next.max(1);
+    }
+
     /// The sequence number of the last published event (0 before the first).
     pub fn last_sequence(&self) -> u64 {
         self.inner.lock().next_sequence - 1

@@ -5,6 +5,11 @@
 //! publishes the events to the bus, delivers each agent's offers to its desktop session, and only
 //! then answers the callers — so a caller that got its reply can already see the events it caused.
 //!
+//! With a journal, every command the engine accepts is appended with the time it was applied at,
+//! and the batch's records are written (and synced, by policy) before its events are published or
+//! its callers answered. A journal that cannot be written stops the task: nothing is acknowledged
+//! that a restart would not bring back.
+//!
 //! Sessions live here, not in the core: the task maps agent ids to the session that is attached,
 //! replaces an older session by a newer one, and takes an agent offline when its session ends,
 //! breaks, or stops reading (its bounded queue is full).
@@ -18,6 +23,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::bus::EventBus;
+use super::journal::{Journal, JournalError};
 use crate::core::{
     AgentView, Applied, Command, ContactState, ContactView, CoreError, Engine, EventBody, Millis,
 };
@@ -89,9 +95,16 @@ pub struct Clock {
 
 impl Clock {
     pub fn start() -> Clock {
+        Clock::start_after(0)
+    }
+
+    /// A clock that starts no earlier than `earliest` (a recovered engine's time), so engine time
+    /// never goes backwards across a restart even if the wall clock did.
+    pub fn start_after(earliest: Millis) -> Clock {
         let origin_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as Millis);
+            .map_or(0, |d| d.as_millis() as Millis)
+            .max(earliest);
         Clock {
             origin: Instant::now(),
             origin_ms,
@@ -175,15 +188,18 @@ struct EngineTask {
     next_session: u64,
     events: Vec<crate::core::Event>,
     replies: Vec<(ApplyReply, Result<Applied, CoreError>)>,
+    journal: Option<Journal>,
 }
 
-/// Starts the engine task. It ends when every handle is dropped.
+/// Starts the engine task. It ends when every handle is dropped, or with an error when its
+/// journal cannot be written.
 pub fn spawn(
     engine: Engine,
+    journal: Option<Journal>,
     bus: Arc<EventBus>,
     clock: Clock,
     queue_depth: usize,
-) -> (EngineHandle, JoinHandle<()>) {
+) -> (EngineHandle, JoinHandle<Result<(), JournalError>>) {
     let (tx, rx) = mpsc::channel(queue_depth.max(1));
     let task = EngineTask {
         engine,
@@ -193,44 +209,80 @@ pub fn spawn(
         next_session: 1,
         events: Vec::new(),
         replies: Vec::new(),
+        journal,
     };
     let join = tokio::spawn(task.run(rx));
     (EngineHandle { tx, bus }, join)
 }
 
 impl EngineTask {
-    async fn run(mut self, mut rx: mpsc::Receiver<Request>) {
+    async fn run(mut self, mut rx: mpsc::Receiver<Request>) -> Result<(), JournalError> {
+        let result = self.serve(&mut rx).await;
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "the journal cannot be written: routing stops");
+            // Unanswered callers hear that the engine stopped; nothing unjournaled is published.
+            self.replies.clear();
+            return result;
+        }
+        // Ending: every session stream closes as its sender drops.
+        self.flush()?;
+        match &mut self.journal {
+            Some(journal) => journal.close(),
+            None => Ok(()),
+        }
+    }
+
+    async fn serve(&mut self, rx: &mut mpsc::Receiver<Request>) -> Result<(), JournalError> {
         loop {
             let deadline = self.engine.next_deadline();
             let wake = deadline.map(|at| self.clock.instant_at(at));
+            let sync = self
+                .journal
+                .as_ref()
+                .and_then(Journal::sync_due)
+                .map(Instant::from_std);
             let first = tokio::select! {
                 biased;
                 request = rx.recv() => match request {
                     Some(request) => Some(request),
-                    None => break,
+                    None => return Ok(()),
                 },
                 _ = sleep_until(wake), if wake.is_some() => None,
+                _ = sleep_until(sync), if sync.is_some() => None,
             };
             match first {
-                Some(request) => self.handle(request),
+                Some(request) => self.handle(request)?,
                 None => self.engine.advance(self.clock.now()),
             }
             for _ in 1..BATCH {
                 match rx.try_recv() {
-                    Ok(request) => self.handle(request),
+                    Ok(request) => self.handle(request)?,
                     Err(_) => break,
                 }
             }
-            self.flush();
+            self.flush()?;
         }
-        // Ending: every session stream closes as its sender drops.
-        self.flush();
     }
 
-    fn handle(&mut self, request: Request) {
+    /// Applies a command now, journaling it if the engine accepts it.
+    fn apply(&mut self, command: Command) -> Result<Applied, CoreError> {
+        let now = self.clock.now();
+        let Some(journal) = &mut self.journal else {
+            return self.engine.apply(command, now);
+        };
+        let mark = journal.mark();
+        journal.append(now, &command);
+        let result = self.engine.apply(command, now);
+        if result.is_err() {
+            journal.rollback(mark);
+        }
+        result
+    }
+
+    fn handle(&mut self, request: Request) -> Result<(), JournalError> {
         match request {
             Request::Apply { command, reply } => {
-                let result = self.engine.apply(command, self.clock.now());
+                let result = self.apply(command);
                 if let Err(e) = &result {
                     tracing::debug!(error = %e, "command refused");
                 }
@@ -241,7 +293,7 @@ impl EngineTask {
                 // earlier requests caused, so a reader sees current state and events that agree
                 // with it (e.g. a snapshot's time and last sequence number).
                 self.engine.advance(self.clock.now());
-                self.flush();
+                self.flush()?;
                 read(&self.engine)
             }
             Request::AttachSession { agent, tx, reply } => {
@@ -254,6 +306,7 @@ impl EngineTask {
                 }
             }
         }
+        Ok(())
     }
 
     fn attach(
@@ -265,8 +318,7 @@ impl EngineTask {
             agent: agent.clone(),
             attached: true,
         };
-        let Applied::Agent { agent: view, .. } = self.engine.apply(command, self.clock.now())?
-        else {
+        let Applied::Agent { agent: view, .. } = self.apply(command)? else {
             unreachable!("a session command answers with the agent");
         };
         let id = self.next_session;
@@ -288,13 +340,17 @@ impl EngineTask {
             attached: false,
         };
         // The agent may have been removed meanwhile; then there is nothing to take offline.
-        let _ = self.engine.apply(command, self.clock.now());
+        let _ = self.apply(command);
     }
 
-    /// Publishes what happened, tells the desktops, then answers the callers.
-    fn flush(&mut self) {
+    /// Journals what was accepted, publishes what happened, tells the desktops, then answers
+    /// the callers.
+    fn flush(&mut self) -> Result<(), JournalError> {
         loop {
             self.engine.drain_events(&mut self.events);
+            if let Some(journal) = &mut self.journal {
+                journal.commit()?;
+            }
             if self.events.is_empty() {
                 break;
             }
@@ -311,6 +367,12 @@ impl EngineTask {
         for (reply, result) in self.replies.drain(..) {
             let _ = reply.send(result);
         }
+        if let Some(journal) = &mut self.journal
+            && journal.wants_snapshot()
+        {
+            journal.snapshot(&self.engine, self.bus.last_sequence() + 1)?;
+        }
+        Ok(())
     }
 
     /// Sends each session the events that concern its agent; gives the sessions that are broken

@@ -3,6 +3,7 @@
 
 pub mod bus;
 pub mod engine_task;
+pub mod journal;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -21,6 +22,7 @@ use crate::grpc;
 use crate::proto;
 pub use bus::EventBus;
 pub use engine_task::{Clock, EngineHandle, ServerError, SessionMessage};
+pub use journal::JournalError;
 
 /// The server's drain signal: `true` once shutdown began. Long-lived streams (sessions,
 /// supervisor streams) watch it and end with UNAVAILABLE, so a graceful shutdown never waits on
@@ -39,24 +41,74 @@ pub async fn drained(drain: &mut Drain) {
     }
 }
 
-/// Builds the engine from the configuration (queues created at start-up included) and starts the
-/// engine task.
-pub async fn start_engine(config: &Config) -> anyhow::Result<EngineHandle> {
-    let engine = Engine::new(config.engine_config()?);
+/// The engine task's join handle: it ends with an error if the journal could not be written.
+pub type EngineTask = tokio::task::JoinHandle<Result<(), JournalError>>;
+
+/// Recovers the engine from the journal (or starts it empty when memory-only), starts the engine
+/// task, takes every agent that was logged in offline (their desktop sessions died with the old
+/// process: offers they held go back to their queues), and applies the configured queues.
+pub async fn start_engine(config: &Config) -> anyhow::Result<(EngineHandle, EngineTask)> {
+    let engine_config = config.engine_config()?;
+    let startup_queues = config.startup_queues()?;
     let bus = Arc::new(EventBus::new(
         config.limits.replay_buffer,
         config.limits.subscriber_buffer,
     ));
-    let (handle, _join) =
-        engine_task::spawn(engine, bus, Clock::start(), config.limits.command_queue);
-    for queue in config.startup_queues()? {
-        let name = queue.name.clone();
+    let (engine, journal) = match config.journal.config() {
+        None => {
+            info!("memory only (journal.ephemeral): nothing survives a restart");
+            (Engine::new(engine_config), None)
+        }
+        Some(journal_config) => {
+            let bus = bus.clone();
+            let dir = journal_config.dir.clone();
+            let opened = tokio::task::spawn_blocking(move || {
+                journal::open(&journal_config, engine_config, &bus)
+            })
+            .await??;
+            let r = &opened.report;
+            if r.refused > 0 {
+                tracing::warn!(
+                    refused = r.refused,
+                    "replayed commands refused: were limits lowered since the last run?"
+                );
+            }
+            info!(
+                dir = %dir.display(),
+                snapshot = ?r.snapshot,
+                replayed = r.replayed,
+                ms = r.elapsed.as_millis() as u64,
+                "routing state recovered"
+            );
+            (opened.engine, Some(opened.journal))
+        }
+    };
+    let logged_in = engine.logged_in_agents();
+    let clock = Clock::start_after(engine.now());
+    let (handle, task) =
+        engine_task::spawn(engine, journal, bus, clock, config.limits.command_queue);
+    for agent in logged_in {
         handle
-            .apply(Command::PutQueue(queue))
-            .await
-            .map_err(|e| anyhow::anyhow!("queue {name:?} in the configuration: {e}"))?;
+            .apply(Command::Session {
+                agent,
+                attached: false,
+            })
+            .await?;
     }
-    Ok(handle)
+    for queue in startup_queues {
+        let name = queue.name.clone();
+        let same = queue.clone();
+        let unchanged = handle
+            .query(move |engine| engine.queue_config(&same.name).as_ref() == Some(&same))
+            .await?;
+        if !unchanged {
+            handle
+                .apply(Command::PutQueue(queue))
+                .await
+                .map_err(|e| anyhow::anyhow!("queue {name:?} in the configuration: {e}"))?;
+        }
+    }
+    Ok((handle, task))
 }
 
 /// Serves every routerd gRPC service, plus health and reflection, on `listener` until
@@ -67,14 +119,24 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let auth = grpc::auth::Authenticator::new(&config.tokens)?;
-    let handle = start_engine(config).await?;
+    let (handle, engine_task) = start_engine(config).await?;
     let addr: SocketAddr = listener.local_addr()?;
     if !auth.is_enforced() {
         tracing::warn!("no tokens configured: every caller has full access (loopback only)");
     }
+    // The engine task ends early only when its journal failed: then the server stops too.
+    let (engine_ended_tx, engine_ended) = tokio::sync::oneshot::channel::<()>();
+    let engine_task = tokio::spawn(async move {
+        let result = engine_task.await;
+        let _ = engine_ended_tx.send(());
+        result
+    });
     let (drain_tx, drain) = tokio::sync::watch::channel(false);
     let shutdown = async move {
-        shutdown.await;
+        tokio::select! {
+            _ = shutdown => {}
+            _ = engine_ended => {}
+        }
         let _ = drain_tx.send(true);
     };
 
@@ -138,6 +200,12 @@ pub async fn serve(
         ))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;
-    info!("routerd stopped");
+    // Every handle is gone with the services: the engine task writes out its journal and ends.
+    match tokio::time::timeout(Duration::from_secs(30), engine_task).await {
+        Ok(Ok(Ok(Ok(())))) => info!("routerd stopped"),
+        Ok(Ok(Ok(Err(e)))) => return Err(e.into()),
+        Ok(Ok(Err(e))) | Ok(Err(e)) => anyhow::bail!("the engine task failed: {e}"),
+        Err(_) => anyhow::bail!("the engine task did not end within 30 s of the server"),
+    }
     Ok(())
 }

@@ -45,7 +45,7 @@ async fn secured() -> (TestServer, Channel) {
             token(SUPERVISOR, Role::Supervisor, None),
             token(ALICE, Role::Agent, Some("alice")),
         ],
-        ..Config::default()
+        ..crate::common::config()
     };
     let s = TestServer::start_with(config).await;
     let channel = s.channel().await;

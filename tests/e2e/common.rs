@@ -29,9 +29,16 @@ pub struct TestServer {
     pub supervisor: SupervisorServiceClient<Channel>,
 }
 
+/// The embedded defaults, memory-only (tests that journal give their own directory).
+pub fn config() -> Config {
+    let mut config = Config::default();
+    config.journal.ephemeral = true;
+    config
+}
+
 impl TestServer {
     pub async fn start() -> TestServer {
-        TestServer::start_with(Config::default()).await
+        TestServer::start_with(config()).await
     }
 
     pub async fn start_with(config: Config) -> TestServer {

@@ -152,7 +152,7 @@ async fn filters_select_queue_agent_and_kind() {
 
 #[tokio::test]
 async fn a_slow_subscriber_is_told_it_lagged_and_where_to_resume() {
-    let mut config = routerd::config::Config::default();
+    let mut config = crate::common::config();
     config.limits.subscriber_buffer = 4;
     let mut s = TestServer::start_with(config).await;
     s.put_queue("q", |_| {}).await;
@@ -194,7 +194,7 @@ async fn a_slow_subscriber_is_told_it_lagged_and_where_to_resume() {
 
 #[tokio::test]
 async fn supervisor_streams_past_the_limit_are_refused() {
-    let mut config = routerd::config::Config::default();
+    let mut config = crate::common::config();
     config.limits.max_subscribers = 2;
     let mut s = TestServer::start_with(config).await;
     let first = s.events(pb::StreamEventsRequest::default()).await;

@@ -19,7 +19,7 @@ async fn the_api_is_served_over_tls() {
     let addr = listener.local_addr().unwrap();
     let config = Config {
         tls: Some(TlsConfig { cert, key }),
-        ..Config::default()
+        ..crate::common::config()
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {

@@ -19,7 +19,10 @@ const IMAGE_VERSION: u32 = 1;
 impl Engine {
     /// The engine's state as bytes. Undrained events are not part of it: drain first.
     pub fn image(&self) -> Vec<u8> {
-        debug_assert!(self.events.is_empty(), "drain events before taking an image");
+        debug_assert!(
+            self.events.is_empty(),
+            "drain events before taking an image"
+        );
         let mut bytes = postcard::to_allocvec(&IMAGE_VERSION).expect("a u32 serialises");
         postcard::to_io(self, &mut bytes).expect("an engine serialises into memory");
         bytes

@@ -16,6 +16,16 @@ impl Engine {
         views
     }
 
+    /// Agents that are not offline or have a desktop session attached, in creation order.
+    pub fn logged_in_agents(&self) -> Vec<String> {
+        self.agents
+            .iter()
+            .flatten()
+            .filter(|a| a.presence != Presence::Offline || a.session_attached)
+            .map(|a| a.spec.id.to_string())
+            .collect()
+    }
+
     pub fn agent_count(&self) -> usize {
         self.agent_ids.len()
     }

@@ -1,0 +1,197 @@
+//! Journal segments: files of numbered command records, each framed and checksummed.
+//!
+//! A segment is the header `RTRDJRN1` + the index of its first record (u64 little-endian), then
+//! records `len: u32 | crc32(payload): u32 | payload`, where the payload is the postcard encoding
+//! of `(at, command)`. A record is whole or it is not there: reading tells a torn tail (the last
+//! write cut short by a crash: cut off with a warning) from corruption with records after it
+//! (start-up stops, naming the offset).
+
+use crate::core::{Command, Millis};
+
+pub const MAGIC: &[u8; 8] = b"RTRDJRN1";
+pub const HEADER_LEN: usize = 16;
+const FRAME: usize = 8;
+/// No command comes near this (gRPC requests are limited far below it): a longer length is
+/// corruption, not a write cut short.
+pub const MAX_RECORD: usize = 64 << 20;
+
+pub fn file_name(start: u64) -> String {
+    format!("journal-{start:020}.log")
+}
+
+/// The first record index of a segment file, from its name.
+pub fn parse_name(name: &str) -> Option<u64> {
+    name.strip_prefix("journal-")?
+        .strip_suffix(".log")?
+        .parse()
+        .ok()
+}
+
+pub fn header(start: u64) -> [u8; HEADER_LEN] {
+    let mut h = [0; HEADER_LEN];
+    h[..8].copy_from_slice(MAGIC);
+    h[8..].copy_from_slice(&start.to_le_bytes());
+    h
+}
+
+/// The first record index a segment's header names.
+pub fn read_header(bytes: &[u8]) -> Result<u64, String> {
+    if bytes.len() < HEADER_LEN || &bytes[..8] != MAGIC {
+        return Err("not a routerd journal segment (bad header)".into());
+    }
+    Ok(u64::from_le_bytes(
+        bytes[8..16].try_into().expect("8 bytes"),
+    ))
+}
+
+/// Appends one framed record to `out`.
+pub fn encode(out: &mut Vec<u8>, at: Millis, command: &Command) {
+    let start = out.len();
+    out.extend_from_slice(&[0; FRAME]);
+    postcard::to_io(&(at, command), &mut *out).expect("a command serialises into memory");
+    let len = (out.len() - start - FRAME) as u32;
+    let crc = crc32fast::hash(&out[start + FRAME..]);
+    out[start..start + 4].copy_from_slice(&len.to_le_bytes());
+    out[start + 4..start + FRAME].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// What [`read`] found at an offset.
+#[derive(Debug)]
+pub enum Read {
+    Record {
+        at: Millis,
+        command: Command,
+        next: usize,
+    },
+    /// The end of the segment, exactly on a record boundary.
+    End,
+    /// The last write was cut short: everything from here on is to be cut off.
+    Torn(String),
+    /// A damaged record with data after it: not a crash artefact.
+    Corrupt(String),
+}
+
+/// Reads the record at `offset` of a segment's bytes.
+pub fn read(bytes: &[u8], offset: usize) -> Read {
+    let rest = &bytes[offset..];
+    if rest.is_empty() {
+        return Read::End;
+    }
+    if rest.len() < FRAME {
+        return Read::Torn(format!(
+            "{} bytes of an incomplete record frame",
+            rest.len()
+        ));
+    }
+    let len = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes")) as usize;
+    let crc = u32::from_le_bytes(rest[4..FRAME].try_into().expect("4 bytes"));
+    if len == 0 {
+        return if rest.iter().all(|b| *b == 0) {
+            Read::Torn(format!("{} zero bytes after the last record", rest.len()))
+        } else {
+            Read::Corrupt("a record of length 0".into())
+        };
+    }
+    if len > MAX_RECORD {
+        return Read::Corrupt(format!("a record length of {len} bytes"));
+    }
+    if FRAME + len > rest.len() {
+        return Read::Torn(format!(
+            "a record of {len} bytes with only {} written",
+            rest.len() - FRAME
+        ));
+    }
+    let payload = &rest[FRAME..FRAME + len];
+    if crc32fast::hash(payload) != crc {
+        return if FRAME + len == rest.len() {
+            Read::Torn("a checksum mismatch in the last record".into())
+        } else {
+            Read::Corrupt("a checksum mismatch".into())
+        };
+    }
+    match postcard::from_bytes::<(Millis, Command)>(payload) {
+        Ok((at, command)) => Read::Record {
+            at,
+            command,
+            next: offset + FRAME + len,
+        },
+        Err(e) => Read::Corrupt(format!(
+            "a record that passes its checksum but does not decode ({e}): written by another version?"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::CancelReason;
+
+    fn cancel(id: u64) -> Command {
+        Command::Cancel {
+            contact: id,
+            reason: CancelReason::Abandoned,
+        }
+    }
+
+    fn segment(records: u64) -> Vec<u8> {
+        let mut bytes = header(7).to_vec();
+        for i in 0..records {
+            encode(&mut bytes, 1000 + i, &cancel(i));
+        }
+        bytes
+    }
+
+    fn records(bytes: &[u8]) -> (Vec<u64>, Read) {
+        let mut offset = HEADER_LEN;
+        let mut ids = Vec::new();
+        loop {
+            match read(bytes, offset) {
+                Read::Record { command, next, at } => {
+                    let Command::Cancel { contact, .. } = command else {
+                        panic!("not what was written")
+                    };
+                    assert_eq!(at, 1000 + contact);
+                    ids.push(contact);
+                    offset = next;
+                }
+                other => return (ids, other),
+            }
+        }
+    }
+
+    #[test]
+    fn records_read_back_in_order() {
+        let bytes = segment(3);
+        assert_eq!(read_header(&bytes), Ok(7));
+        let (ids, end) = records(&bytes);
+        assert_eq!(ids, vec![0, 1, 2]);
+        assert!(matches!(end, Read::End));
+    }
+
+    #[test]
+    fn a_write_cut_anywhere_in_the_last_record_is_a_torn_tail() {
+        let whole = segment(3);
+        let two = segment(2).len();
+        for cut in two + 1..whole.len() {
+            let (ids, end) = records(&whole[..cut]);
+            assert_eq!(ids, vec![0, 1], "cut at {cut}");
+            assert!(matches!(end, Read::Torn(_)), "cut at {cut}: {end:?}");
+        }
+        let mut zeroed = whole.clone();
+        zeroed.extend_from_slice(&[0; 100]);
+        assert!(matches!(records(&zeroed).1, Read::Torn(_)));
+    }
+
+    #[test]
+    fn a_flipped_bit_in_the_last_record_is_torn_but_earlier_it_is_corruption() {
+        let whole = segment(3);
+        let mut last = whole.clone();
+        *last.last_mut().unwrap() ^= 1;
+        assert!(matches!(records(&last).1, Read::Torn(_)));
+        let mut middle = whole.clone();
+        middle[HEADER_LEN + 9] ^= 1;
+        let (ids, end) = records(&middle);
+        assert!(ids.is_empty());
+        assert!(matches!(end, Read::Corrupt(_)), "{end:?}");
+    }
+}
