@@ -175,29 +175,7 @@ impl TestServer {
 
     /// Opens a desktop session and logs in; gives the sender and the server's stream.
     pub async fn session(&self, agent: &str, ready: bool) -> Session {
-        let (tx, rx) = mpsc::channel(16);
-        tx.send(pb::SessionRequest {
-            request_id: 1,
-            action: Some(pb::session_request::Action::Login(
-                pb::session_request::Login {
-                    agent_id: agent.into(),
-                    ready,
-                },
-            )),
-        })
-        .await
-        .unwrap();
-        let mut client = AgentServiceClient::new(self.channel().await);
-        let inbound = client
-            .agent_session(ReceiverStream::new(rx))
-            .await
-            .expect("session opens")
-            .into_inner();
-        Session {
-            tx,
-            inbound,
-            next_request: 2,
-        }
+        open_session(self.channel().await, agent, ready).await
     }
 
     pub async fn events(&mut self, request: pb::StreamEventsRequest) -> Streaming<pb::Event> {
@@ -231,6 +209,32 @@ pub fn enqueue_request(
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect::<HashMap<_, _>>(),
         ..Default::default()
+    }
+}
+
+/// Opens a desktop session on `channel` and logs `agent` in.
+pub async fn open_session(channel: Channel, agent: &str, ready: bool) -> Session {
+    let (tx, rx) = mpsc::channel(16);
+    tx.send(pb::SessionRequest {
+        request_id: 1,
+        action: Some(pb::session_request::Action::Login(
+            pb::session_request::Login {
+                agent_id: agent.into(),
+                ready,
+            },
+        )),
+    })
+    .await
+    .unwrap();
+    let inbound = AgentServiceClient::new(channel)
+        .agent_session(ReceiverStream::new(rx))
+        .await
+        .expect("session opens")
+        .into_inner();
+    Session {
+        tx,
+        inbound,
+        next_request: 2,
     }
 }
 

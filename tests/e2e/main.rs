@@ -2,6 +2,7 @@
 
 mod access;
 mod common;
+mod durability;
 mod lifecycle;
 mod load;
 mod supervisor;

@@ -1,0 +1,286 @@
+//! Durability through the real binary: a `routerd serve` process under load is killed with
+//! SIGKILL and started again on the same data directory. Every contact whose enqueue was
+//! acknowledged is back — waiting, assigned or ended, never lost, never twice — agents are
+//! offline with their offers back in the queue, and event numbers continue where they were, so a
+//! supervisor resumes its stream. A SIGTERM afterwards stops the server cleanly.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tonic::transport::Channel;
+
+use routerd::proto as pb;
+use routerd::proto::agent_service_client::AgentServiceClient;
+use routerd::proto::contact_service_client::ContactServiceClient;
+use routerd::proto::session_event::Event as Out;
+use routerd::proto::session_request::{Action, Complete, OfferAnswer};
+use routerd::proto::supervisor_service_client::SupervisorServiceClient;
+
+use crate::common::{PATIENCE, enqueue_request, next_event, open_session};
+
+/// A routerd process; killed if the test ends early.
+struct Process {
+    child: Child,
+    addr: String,
+}
+
+impl Process {
+    fn start(config: &Path) -> Process {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_routerd"))
+            .args(["serve", "--config"])
+            .arg(config)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("routerd starts");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("routerd logs that it listens")
+                .expect("a log line");
+            if line.contains("routerd listening") {
+                let addr = line
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix("addr="))
+                    .expect("the address in the log line");
+                break addr.to_string();
+            }
+        };
+        // Keep reading, so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Process { child, addr }
+    }
+
+    async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.addr))
+            .unwrap()
+            .connect()
+            .await
+            .expect("connect")
+    }
+
+    async fn wait(&mut self) -> std::process::ExitStatus {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "routerd did not exit"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const AGENTS: usize = 4;
+const FRONTENDS: usize = 4;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_contacts_survive_a_kill_and_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("routerd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\n[journal]\ndir = {:?}\nsnapshot_every = 500\n\
+             [[queues]]\nname = \"general\"\noffer_timeout_seconds = 60\n",
+            dir.path().join("data")
+        ),
+    )
+    .unwrap();
+    let mut server = Process::start(&config);
+    let channel = server.channel().await;
+    let mut agents = AgentServiceClient::new(channel.clone());
+    for a in 0..AGENTS {
+        let spec = pb::AgentSpec {
+            id: format!("agent-{a}"),
+            ..Default::default()
+        };
+        agents
+            .put_agent(pb::PutAgentRequest { agent: Some(spec) })
+            .await
+            .unwrap();
+    }
+    // A supervisor records every event it sees.
+    let seen = Arc::new(Mutex::new(Vec::<pb::Event>::new()));
+    let mut supervisor = SupervisorServiceClient::new(channel.clone());
+    let mut stream = supervisor
+        .stream_events(pb::StreamEventsRequest {
+            from_sequence: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let recorder = seen.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(event)) = stream.message().await {
+            recorder.lock().push(event);
+        }
+    });
+    // Desktops accept every offer and complete every other assignment, so contacts are in
+    // every state when the kill comes.
+    for a in 0..AGENTS {
+        let mut session = open_session(channel.clone(), &format!("agent-{a}"), true).await;
+        tokio::spawn(async move {
+            let mut n = 0;
+            while let Ok(Some(message)) = session.inbound.message().await {
+                match message.event {
+                    Some(Out::Offer(offer)) if n % 3 != 2 => {
+                        let id = offer.contact.map_or(0, |c| c.id);
+                        session
+                            .send(Action::Accept(OfferAnswer { contact_id: id }))
+                            .await;
+                    }
+                    Some(Out::Assigned(contact)) if n % 2 == 0 => {
+                        session
+                            .send(Action::Complete(Complete {
+                                contact_id: contact.id,
+                                outcome: None,
+                            }))
+                            .await;
+                    }
+                    _ => {}
+                }
+                n += 1;
+            }
+        });
+    }
+    // Frontends enqueue chats as fast as they are answered, withdrawing every seventh.
+    let acked = Arc::new(Mutex::new(Vec::<u64>::new()));
+    for _ in 0..FRONTENDS {
+        let mut contacts = ContactServiceClient::new(channel.clone());
+        let acked = acked.clone();
+        tokio::spawn(async move {
+            for i in 0.. {
+                let request = enqueue_request("general", pb::Channel::Chat, &[("order", "A-1")]);
+                let Ok(reply) = contacts.enqueue_contact(request).await else {
+                    return;
+                };
+                let id = reply.into_inner().contact_id;
+                acked.lock().push(id);
+                if i % 7 == 3 {
+                    let cancel = pb::CancelContactRequest {
+                        contact_id: id,
+                        reason: pb::CancelReason::Withdrawn as i32,
+                    };
+                    // It may have ended already (completed): FAILED_PRECONDITION is fine.
+                    if let Err(status) = contacts.cancel_contact(cancel).await
+                        && status.code() != tonic::Code::FailedPrecondition
+                    {
+                        return;
+                    }
+                }
+            }
+        });
+    }
+    // Kill it mid-flight, once it has done real work.
+    let until = tokio::time::Instant::now() + PATIENCE;
+    while acked.lock().len() < 600 && tokio::time::Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    server.child.kill().unwrap();
+    server.wait().await;
+    let acked: Vec<u64> = acked.lock().clone();
+    let last_seen = seen.lock().last().cloned().expect("events before the kill");
+    assert!(
+        acked.len() >= 100,
+        "only {} enqueues before the kill",
+        acked.len()
+    );
+    let distinct: BTreeSet<u64> = acked.iter().copied().collect();
+    assert_eq!(distinct.len(), acked.len(), "an id acknowledged twice");
+
+    // Restart on the same data directory.
+    let mut server = Process::start(&config);
+    let channel = server.channel().await;
+    let mut contacts = ContactServiceClient::new(channel.clone());
+    let mut states = std::collections::BTreeMap::<i32, usize>::new();
+    for id in &acked {
+        let contact = contacts
+            .get_contact(pb::GetContactRequest { contact_id: *id })
+            .await
+            .unwrap_or_else(|e| panic!("contact {id} lost in the restart: {e}"))
+            .into_inner();
+        assert_ne!(
+            contact.state,
+            pb::ContactState::Offered as i32,
+            "contact {id} still offered to an agent whose session died"
+        );
+        *states.entry(contact.state).or_default() += 1;
+    }
+    assert!(states.len() >= 3, "contacts in too few states: {states:?}");
+    // None twice: the queue counted each contact once (plus at most one in flight per frontend
+    // whose acknowledgement the kill swallowed).
+    let snapshot = SupervisorServiceClient::new(channel.clone())
+        .get_snapshot(pb::SnapshotRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let general = snapshot
+        .queues
+        .iter()
+        .find(|q| q.queue == "general")
+        .unwrap();
+    let entered = general.offered as usize;
+    assert!(
+        (acked.len()..=acked.len() + FRONTENDS).contains(&entered),
+        "{entered} contacts entered the queue, {} acknowledged",
+        acked.len()
+    );
+    assert_eq!(general.offered_now, 0);
+    // Agents came back offline: their sessions died with the process.
+    let listed = AgentServiceClient::new(channel.clone())
+        .list_agents(pb::ListAgentsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.agents.len(), AGENTS);
+    for agent in &listed.agents {
+        assert_eq!(agent.presence, pb::AgentPresence::Offline as i32);
+        assert!(agent.offered_contacts.is_empty());
+    }
+    // Event numbers continue: the last event seen before the kill is the same event after it.
+    let mut resumed = SupervisorServiceClient::new(channel.clone())
+        .stream_events(pb::StreamEventsRequest {
+            from_sequence: last_seen.sequence,
+            ..Default::default()
+        })
+        .await
+        .expect("resume from the last sequence seen")
+        .into_inner();
+    assert_eq!(next_event(&mut resumed).await, last_seen);
+    drop(resumed);
+
+    // SIGTERM: a clean stop, and nothing lost by it either.
+    let terminated = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(terminated.success());
+    assert!(server.wait().await.success(), "routerd exits 0 on SIGTERM");
+    let server = Process::start(&config);
+    let mut contacts = ContactServiceClient::new(server.channel().await);
+    for id in [acked[0], *acked.last().unwrap()] {
+        contacts
+            .get_contact(pb::GetContactRequest { contact_id: id })
+            .await
+            .expect("still there after a clean stop");
+    }
+}
