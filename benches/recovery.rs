@@ -51,7 +51,7 @@ fn write_journal(config: &JournalConfig) {
         now += 50;
         let mut contact = NewContact::new("chat", Channel::Chat);
         contact.customer_id = format!("cust-{}", n % 50_000);
-        if n % 3 != 0 {
+        if !n.is_multiple_of(3) {
             contact.context.insert("order".into(), format!("A-{n}"));
         }
         let Applied::Enqueued { contact, .. } = apply(Command::Enqueue(contact), now) else {

@@ -95,11 +95,15 @@ impl Default for ChannelCostsConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
+    /// Largest request accepted, in bytes (RESOURCE_EXHAUSTED beyond).
+    pub max_message_bytes: usize,
     pub max_agents: usize,
     pub max_queues: usize,
     /// Live contacts (waiting, offered, assigned) across all queues.
     pub max_contacts: usize,
     pub max_skills_per_agent: usize,
+    /// Distinct skill names across agents, queues and contacts.
+    pub max_skill_names: usize,
     pub max_context_entries: usize,
     pub max_context_bytes: usize,
     /// Ended contacts kept answerable by GetContact.
@@ -122,10 +126,12 @@ impl Default for Limits {
     fn default() -> Self {
         let e = EngineConfig::default();
         Limits {
+            max_message_bytes: 4 << 20,
             max_agents: e.max_agents,
             max_queues: e.max_queues,
             max_contacts: e.max_contacts,
             max_skills_per_agent: e.max_skills_per_agent,
+            max_skill_names: e.max_skill_names,
             max_context_entries: e.context.max_entries,
             max_context_bytes: e.context.max_bytes,
             ended_history: e.ended_history,
@@ -269,6 +275,7 @@ impl Config {
             max_queues: l.max_queues,
             max_contacts: l.max_contacts,
             max_skills_per_agent: l.max_skills_per_agent,
+            max_skill_names: l.max_skill_names,
             context: ContextLimits {
                 max_entries: l.max_context_entries,
                 max_bytes: l.max_context_bytes,

@@ -43,6 +43,10 @@ impl SkillInterner {
         id
     }
 
+    pub fn contains(&self, name: &SkillName) -> bool {
+        self.ids.contains_key(name)
+    }
+
     pub fn name(&self, id: SkillId) -> &SkillName {
         &self.names[id as usize]
     }

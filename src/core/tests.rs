@@ -702,3 +702,40 @@ fn snapshot_counts_agents_per_queue_by_presence() {
     );
     assert_eq!(f.engine.presence_counts(), (5, 2));
 }
+
+#[test]
+fn new_skill_names_past_the_limit_are_refused_and_change_nothing() {
+    let mut f = Floor::new();
+    f.engine = Engine::new(EngineConfig {
+        max_skill_names: 2,
+        ..EngineConfig::default()
+    });
+    f.queue("q", |_| {});
+    f.agent("ana", &[("sales", 3), ("lang:es", 5)]);
+    let exhausted = |r: Result<Applied, CoreError>| {
+        let e = r.expect_err("refused");
+        assert!(matches!(e, CoreError::ResourceExhausted(_)), "{e}");
+        assert!(e.to_string().contains("skill-name limit (2)"), "{e}");
+    };
+    let before = f.events.len();
+    let bo = AgentSpec::new("bo")
+        .with_skills(&[("sales", 1), ("billing", 1)])
+        .unwrap();
+    exhausted(f.apply(Command::PutAgent(bo)));
+    let mut queue = QueueConfig::new("billing");
+    queue.required_skills = vec![SkillLevel::new("billing", 1).unwrap()];
+    exhausted(f.apply(Command::PutQueue(queue)));
+    let result = f.enqueue_with("q", Channel::Voice, |c| {
+        c.required_skills = vec![SkillLevel::new("billing", 1).unwrap()];
+    });
+    assert!(result.is_err());
+    assert_eq!(f.events.len(), before, "nothing happened");
+    assert!(f.engine.agent_view("bo").is_none());
+    // Names already known stay usable.
+    let c = f
+        .enqueue_with("q", Channel::Voice, |c| {
+            c.required_skills = vec![SkillLevel::new("lang:es", 4).unwrap()];
+        })
+        .unwrap();
+    assert_eq!(f.holder(c).as_deref(), Some("ana"));
+}

@@ -26,6 +26,8 @@ use crate::server::{Drain, EngineHandle, SHUTTING_DOWN, SessionMessage, drained}
 pub struct Agents {
     pub handle: EngineHandle,
     pub drain: Drain,
+    /// limits.max_message_bytes, to name it when a streamed request exceeds it.
+    pub max_message: usize,
 }
 
 type SessionStream = Pin<Box<dyn Stream<Item = Result<pb::SessionEvent, Status>> + Send>>;
@@ -127,9 +129,11 @@ impl pb::agent_service_server::AgentService for Agents {
     ) -> Result<Response<SessionStream>, Status> {
         let who = Principal::of(&request);
         let mut inbound = request.into_inner();
+        let max_message = self.max_message;
         let first = inbound
             .message()
-            .await?
+            .await
+            .map_err(|s| super::limit_status(s, max_message))?
             .ok_or_else(|| Status::invalid_argument("the session ended before login"))?;
         let Some(Action::Login(login)) = first.action else {
             return Err(Status::invalid_argument("the first message must be login"));
@@ -176,7 +180,11 @@ impl pb::agent_service_server::AgentService for Agents {
                             }
                         }
                         // The desktop closed its side, or the connection broke.
-                        Ok(None) | Err(_) => break,
+                        Ok(None) => break,
+                        Err(status) => {
+                            let _ = out.send(Err(super::limit_status(status, max_message))).await;
+                            break;
+                        }
                     },
                     _ = out.closed() => break,
                     _ = drained(&mut drain) => {

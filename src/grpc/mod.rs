@@ -22,29 +22,85 @@ use crate::proto::supervisor_service_server::SupervisorServiceServer;
 use crate::server::{Drain, EngineHandle};
 use auth::Authenticator;
 
+/// Tonic reports a request over the size limit as OUT_OF_RANGE; routerd reports every limit as
+/// RESOURCE_EXHAUSTED naming it. Rewrites that one status on unary responses (a streamed request
+/// over the limit ends its stream; the session handler maps it the same way).
+pub fn message_limit_status(
+    max_message: usize,
+) -> impl Fn(http::Response<tonic::body::Body>) -> http::Response<tonic::body::Body> + Clone {
+    move |mut response| {
+        let headers = response.headers_mut();
+        let too_large = headers.get("grpc-status").is_some_and(|s| s == "11")
+            && headers
+                .get("grpc-message")
+                .and_then(|m| m.to_str().ok())
+                .is_some_and(is_message_too_large);
+        if too_large {
+            let message = too_large_message(max_message);
+            headers.insert("grpc-status", http::HeaderValue::from_static("8"));
+            if let Ok(value) = http::HeaderValue::from_str(&message) {
+                headers.insert("grpc-message", value);
+            }
+        }
+        response
+    }
+}
+
+/// Whether a status message is tonic's "decoded message length too large".
+pub fn is_message_too_large(message: &str) -> bool {
+    message.contains("message length too large")
+        || message.contains("message%20length%20too%20large")
+}
+
+pub fn too_large_message(max_message: usize) -> String {
+    format!("the request is larger than limits.max_message_bytes ({max_message} bytes)")
+}
+
+/// The same rewrite for a status read off a request stream.
+pub fn limit_status(status: tonic::Status, max_message: usize) -> tonic::Status {
+    if status.code() == tonic::Code::OutOfRange && is_message_too_large(status.message()) {
+        tonic::Status::resource_exhausted(too_large_message(max_message))
+    } else {
+        status
+    }
+}
+
 /// A routing service behind the token check.
 pub type Guarded<S> = InterceptedService<S, Authenticator>;
 
 pub fn queue_service(
     handle: EngineHandle,
     auth: Authenticator,
+    max_message: usize,
 ) -> Guarded<QueueServiceServer<queues::Queues>> {
-    QueueServiceServer::with_interceptor(queues::Queues { handle }, auth)
+    let server =
+        QueueServiceServer::new(queues::Queues { handle }).max_decoding_message_size(max_message);
+    InterceptedService::new(server, auth)
 }
 
 pub fn agent_service(
     handle: EngineHandle,
     drain: Drain,
     auth: Authenticator,
+    max_message: usize,
 ) -> Guarded<AgentServiceServer<agents::Agents>> {
-    AgentServiceServer::with_interceptor(agents::Agents { handle, drain }, auth)
+    let server = AgentServiceServer::new(agents::Agents {
+        handle,
+        drain,
+        max_message,
+    })
+    .max_decoding_message_size(max_message);
+    InterceptedService::new(server, auth)
 }
 
 pub fn contact_service(
     handle: EngineHandle,
     auth: Authenticator,
+    max_message: usize,
 ) -> Guarded<ContactServiceServer<contacts::Contacts>> {
-    ContactServiceServer::with_interceptor(contacts::Contacts { handle }, auth)
+    let server = ContactServiceServer::new(contacts::Contacts { handle })
+        .max_decoding_message_size(max_message);
+    InterceptedService::new(server, auth)
 }
 
 pub fn supervisor_service(
@@ -52,11 +108,13 @@ pub fn supervisor_service(
     drain: Drain,
     auth: Authenticator,
     max_subscribers: usize,
+    max_message: usize,
 ) -> Guarded<SupervisorServiceServer<supervisor::Supervisor>> {
     let supervisor = supervisor::Supervisor {
         handle,
         drain,
         subscribers: supervisor::Subscribers::new(max_subscribers),
     };
-    SupervisorServiceServer::with_interceptor(supervisor, auth)
+    let server = SupervisorServiceServer::new(supervisor).max_decoding_message_size(max_message);
+    InterceptedService::new(server, auth)
 }

@@ -75,6 +75,14 @@ pub(crate) const ADMIN: &[Role] = &[];
 
 /// A command answered with the wrong kind of result: a bug in the engine, not the client's fault.
 pub(crate) fn unexpected(applied: Applied) -> Status {
-    tracing::error!(?applied, "engine answered with an unexpected result");
+    // The kind only: a contact's view carries customer context, which stays out of logs.
+    let kind = match applied {
+        Applied::Queue { .. } => "queue",
+        Applied::Agent { .. } => "agent",
+        Applied::Enqueued { .. } => "enqueued",
+        Applied::Contact(_) => "contact",
+        Applied::Done => "done",
+    };
+    tracing::error!(kind, "engine answered with an unexpected result");
     Status::internal("the engine answered with an unexpected result")
 }

@@ -162,6 +162,7 @@ pub async fn serve(
 
     // Small replies must not wait for Nagle's algorithm.
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let max_message = config.limits.max_message_bytes;
     let mut builder = Server::builder();
     if let Some(tls) = &config.tls {
         let read = |path: &std::path::Path| {
@@ -174,6 +175,9 @@ pub async fn serve(
     }
     info!(%addr, tls = config.tls.is_some(), "routerd listening");
     builder
+        .layer(tower::util::MapResponseLayer::new(
+            grpc::message_limit_status(max_message),
+        ))
         // Find dead desktops and supervisors: a connection that stops answering HTTP/2 pings
         // closes, which ends its session (agent offline, offers back to the queue).
         .http2_keepalive_interval(Some(Duration::from_secs(
@@ -185,18 +189,28 @@ pub async fn serve(
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_alpha)
-        .add_service(grpc::queue_service(handle.clone(), auth.clone()))
+        .add_service(grpc::queue_service(
+            handle.clone(),
+            auth.clone(),
+            max_message,
+        ))
         .add_service(grpc::agent_service(
             handle.clone(),
             drain.clone(),
             auth.clone(),
+            max_message,
         ))
-        .add_service(grpc::contact_service(handle.clone(), auth.clone()))
+        .add_service(grpc::contact_service(
+            handle.clone(),
+            auth.clone(),
+            max_message,
+        ))
         .add_service(grpc::supervisor_service(
             handle,
             drain,
             auth,
             config.limits.max_subscribers,
+            max_message,
         ))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;

@@ -159,3 +159,47 @@ async fn a_full_queue_refuses_with_resource_exhausted() {
     let stats = s.queue_stats("small").await;
     assert_eq!((stats.waiting, stats.refused), (1, 1));
 }
+
+#[tokio::test]
+async fn a_request_over_the_message_limit_is_resource_exhausted_naming_the_limit() {
+    let mut config = crate::common::config();
+    config.limits.max_message_bytes = 2_048;
+    let mut s = TestServer::start_with(config).await;
+    let before = s.snapshot().await;
+    let big = "x".repeat(4_000);
+    let e = s
+        .contacts
+        .enqueue_contact(enqueue_request(
+            "general",
+            pb::Channel::Voice,
+            &[("n", &big)],
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
+    assert!(e.message().contains("limits.max_message_bytes"), "{e:?}");
+    assert_eq!(s.snapshot().await.last_sequence, before.last_sequence);
+
+    // The same on a desktop session's stream.
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tx.send(pb::SessionRequest {
+        request_id: 1,
+        action: Some(pb::session_request::Action::Login(
+            pb::session_request::Login {
+                agent_id: big.clone(),
+                ready: true,
+            },
+        )),
+    })
+    .await
+    .unwrap();
+    let e = s
+        .agents
+        .agent_session(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .expect_err("refused");
+    assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
+    assert!(e.message().contains("limits.max_message_bytes"), "{e:?}");
+    // A request under the limit still works.
+    s.enqueue("general", pb::Channel::Voice, &[]).await;
+}

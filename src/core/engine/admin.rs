@@ -13,6 +13,7 @@ impl Engine {
                 self.config.max_queues
             )));
         }
+        self.check_skill_names(&config.required_skills)?;
         let requirements = self.intern_requirements(&config.required_skills);
         let created = match existing {
             Some(slot) => {
@@ -102,6 +103,7 @@ impl Engine {
                 self.config.max_agents
             )));
         }
+        self.check_skill_names(&spec.skills)?;
         let mut skills = self.intern_requirements(&spec.skills);
         skills.sort_unstable();
         let now = self.now;

@@ -39,6 +39,7 @@ impl Engine {
             )));
         }
         let required_skills: Vec<SkillLevel> = required.into_values().collect();
+        self.check_skill_names(&required_skills)?;
         if queue.config.max_length > 0 && queue.waiting.len() >= queue.config.max_length as usize {
             let max = queue.config.max_length;
             let q = self.queues[slot].as_mut().expect("queue present");

@@ -55,6 +55,8 @@ pub struct EngineConfig {
     /// Live contacts (waiting, offered, assigned) across all queues.
     pub max_contacts: usize,
     pub max_skills_per_agent: usize,
+    /// Distinct skill names across agents, queues and contacts (names are never forgotten).
+    pub max_skill_names: usize,
     pub context: ContextLimits,
     /// How many ended contacts stay answerable by id.
     pub ended_history: usize,
@@ -71,6 +73,7 @@ impl Default for EngineConfig {
             max_queues: 10_000,
             max_contacts: 1_000_000,
             max_skills_per_agent: 64,
+            max_skill_names: 10_000,
             context: ContextLimits::default(),
             ended_history: 10_000,
             missed_offers_limit: 2,
@@ -349,6 +352,21 @@ impl Engine {
             .queue_ids
             .get(&*self.contacts[&id].queue)
             .expect("queue of live contact")
+    }
+
+    /// Refuses skills whose new names would take the engine past its skill-name limit.
+    fn check_skill_names(&self, skills: &[SkillLevel]) -> Result<(), CoreError> {
+        let new = skills
+            .iter()
+            .filter(|s| !self.skills.contains(&s.skill))
+            .count();
+        if new > 0 && self.skills.len() + new > self.config.max_skill_names {
+            return Err(CoreError::exhausted(format!(
+                "the skill-name limit ({}) is reached",
+                self.config.max_skill_names
+            )));
+        }
+        Ok(())
     }
 
     fn intern_requirements(&mut self, skills: &[SkillLevel]) -> Vec<(SkillId, u8)> {

@@ -6,7 +6,8 @@
 //! their own time, not when the task woke), so the same commands at the same times rebuild the
 //! same state *and* regenerate the same events with the same sequence numbers — supervisors
 //! resume their streams across a restart — while the log stays a fraction of the event volume.
-//! Refused commands change nothing and are not written.
+//! Refused commands change nothing and are not written, except enqueues: a contact refused at a
+//! full queue counts in the queue's figures, and replaying the refusal counts it again.
 //!
 //! Invariants:
 //! - a command's record is handed to the operating system — and, with `fsync_interval_ms = 0`,
@@ -78,7 +79,8 @@ pub struct RecoveryReport {
     pub snapshot: Option<u64>,
     /// Records re-applied after the snapshot.
     pub replayed: u64,
-    /// Replayed records the engine refused (only when limits were lowered between runs).
+    /// Replayed records other than enqueues the engine refused (only when limits were lowered
+    /// between runs).
     pub refused: u64,
     /// Bytes cut off the end of the last segment, and why.
     pub cut: Option<(u64, String)>,
@@ -368,7 +370,9 @@ pub fn open(
             match segment::read(&bytes, offset) {
                 segment::Read::Record { at, command, next } => {
                     if index >= base {
-                        if engine.apply(command, at).is_err() {
+                        // Refused enqueues are journaled on purpose (they count as refused).
+                        let enqueue = matches!(command, Command::Enqueue(_));
+                        if engine.apply(command, at).is_err() && !enqueue {
                             report.refused += 1;
                         }
                         report.replayed += 1;

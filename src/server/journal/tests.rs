@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::*;
+use crate::core::stats::QueueCounters;
 use crate::core::{
     AgentSpec, AgentView, Channel, ContactView, NewContact, Presence, QueueConfig, SkillLevel,
 };
@@ -25,6 +26,7 @@ fn config(dir: &Path, snapshot_every: u64) -> JournalConfig {
 struct Seen {
     agents: Vec<AgentView>,
     contacts: Vec<Option<ContactView>>,
+    counters: Vec<QueueCounters>,
     /// Every event the bus still holds: (sequence, event).
     events: Vec<(u64, Event)>,
 }
@@ -39,11 +41,13 @@ async fn run(journal: &JournalConfig, commands: Vec<Command>) -> (Seen, Recovery
     for command in commands {
         let _ = handle.apply(command).await;
     }
-    let (agents, contacts) = handle
+    let (agents, contacts, counters) = handle
         .query(|e| {
+            let counters = e.queue_snapshots().into_iter().map(|q| q.counters);
             (
                 e.agent_views(),
                 (1..=8).map(|id| e.contact_view(id)).collect(),
+                counters.collect(),
             )
         })
         .await
@@ -64,6 +68,7 @@ async fn run(journal: &JournalConfig, commands: Vec<Command>) -> (Seen, Recovery
     let seen = Seen {
         agents,
         contacts,
+        counters,
         events,
     };
     (seen, opened.report)
@@ -73,6 +78,7 @@ async fn run(journal: &JournalConfig, commands: Vec<Command>) -> (Seen, Recovery
 fn floor() -> Vec<Command> {
     let mut queue = QueueConfig::new("sales");
     queue.required_skills = vec![SkillLevel::new("sales", 2).unwrap()];
+    queue.max_length = 2;
     let mut commands = vec![Command::PutQueue(queue)];
     for id in ["ana", "bo"] {
         let spec = AgentSpec::new(id).with_skills(&[("sales", 5)]).unwrap();
@@ -87,7 +93,12 @@ fn floor() -> Vec<Command> {
         contact.context.insert("order".into(), "A-17".into());
         commands.push(Command::Enqueue(contact));
     }
-    // Refused (unknown queue): changes nothing and is not journaled.
+    // Refused: an unknown agent (not journaled) and a queue that does not exist (journaled, as
+    // every enqueue is, and refused again by replay).
+    commands.push(Command::SetPresence {
+        agent: "nobody".into(),
+        presence: Presence::Ready,
+    });
     commands.push(Command::Enqueue(NewContact::new("nowhere", Channel::Voice)));
     commands.push(Command::Accept {
         contact: 1,
@@ -110,9 +121,13 @@ async fn a_restart_brings_back_the_state_and_the_numbered_events() {
     let journal = config(dir.path(), 0);
     let (before, report) = run(&journal, floor()).await;
     assert_eq!(report.replayed, 0);
-    assert!(before.contacts[0].is_some() && before.contacts[4].is_none());
+    assert!(before.contacts[2].is_some() && before.contacts[3].is_none());
+    assert_eq!(
+        before.counters[0].refused, 1,
+        "the fourth contact found the queue full"
+    );
     let (after, report) = run(&journal, Vec::new()).await;
-    assert_eq!(report.replayed, 9, "the refused command was not journaled");
+    assert_eq!(report.replayed, 10, "the refused enqueue is journaled too");
     assert_eq!(report.refused, 0);
     assert_eq!(after, before);
 }
@@ -127,8 +142,8 @@ async fn a_snapshot_bounds_the_replay_and_retires_older_files() {
     let (after, report) = run(&journal, Vec::new()).await;
     // One every 4 records, unless the previous one was still being written.
     let at = report.snapshot.expect("recovered from a snapshot");
-    assert!((4..=9).contains(&at), "snapshot at {at}");
-    assert_eq!(report.replayed, 9 - at);
+    assert!((4..=10).contains(&at), "snapshot at {at}");
+    assert_eq!(report.replayed, 10 - at);
     // Events before the snapshot are not regenerated; those after carry their old numbers.
     let tail = &before.events[before.events.len() - after.events.len()..];
     assert_eq!(after.events, tail);
