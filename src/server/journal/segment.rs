@@ -194,4 +194,33 @@ mod tests {
         assert!(ids.is_empty());
         assert!(matches!(end, Read::Corrupt(_)), "{end:?}");
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            failure_persistence: Some(Box::new(
+                proptest::test_runner::FileFailurePersistence::WithSource("regressions"),
+            )),
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// Reading damaged bytes never panics: every offset yields a record, the end, a torn
+        /// tail or corruption, and records only ever move forward.
+        #[test]
+        fn damaged_segments_never_panic(
+            flips in proptest::collection::vec((0usize..4096, 0u8..8), 0..6),
+            cut in 0usize..4096,
+        ) {
+            let mut bytes = segment(12);
+            for (at, bit) in flips {
+                let at = at % bytes.len();
+                bytes[at] ^= 1 << bit;
+            }
+            bytes.truncate(cut.max(HEADER_LEN).min(bytes.len()));
+            let mut offset = HEADER_LEN;
+            while let Read::Record { next, .. } = read(&bytes, offset) {
+                proptest::prop_assert!(next > offset);
+                offset = next;
+            }
+        }
+    }
 }
