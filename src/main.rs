@@ -74,6 +74,8 @@ async fn main() -> anyhow::Result<()> {
             cfg.journal.ephemeral |= ephemeral;
             tracing_subscriber::fmt()
                 .with_env_filter(EnvFilter::try_new(&cfg.log_level)?)
+                // Colours for a terminal only, not for journald or a log file.
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
                 .init();
             let (addr, warning) = cfg.bind_address();
             if let Some(warning) = warning {
