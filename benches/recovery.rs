@@ -8,7 +8,12 @@
 //! recovers from the same files into a new engine and event bus (events are regenerated and
 //! numbered, as in a real start).
 //!
-//! Run: `cargo bench --bench recovery` (about a minute: ten recoveries after writing the journal).
+//! `journal/image/100000` and `journal/load_image/100000`: taking a snapshot's engine image (done
+//! on the engine task, so routing pauses for it) and loading it at start-up, for a floor of
+//! 100,000 agents (3 of 100 skills each, all ready) with 100,000 waiting contacts (one skill
+//! each, at a level no agent has, so none is offered).
+//!
+//! Run: `cargo bench --bench recovery` (a few minutes: ten recoveries after writing the journal).
 
 use std::time::Duration;
 
@@ -104,5 +109,47 @@ fn recover(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, recover);
+fn images(c: &mut Criterion) {
+    const FLOOR: usize = 100_000;
+    let mut engine = routerd::core::Engine::new(EngineConfig::default());
+    let mut q = QueueConfig::new("q");
+    q.offer_timeout_secs = 60;
+    engine.apply(Command::PutQueue(q), 0).unwrap();
+    let skill = |i: usize| format!("skill-{}", i % 100);
+    for a in 0..FLOOR {
+        let spec = AgentSpec::new(&format!("agent-{a}"))
+            .with_skills(&[(&skill(a), 5), (&skill(a + 1), 5), (&skill(a + 2), 5)])
+            .unwrap();
+        engine.apply(Command::PutAgent(spec), 0).unwrap();
+        let ready = Command::SetPresence {
+            agent: format!("agent-{a}"),
+            presence: Presence::Ready,
+        };
+        engine.apply(ready, 0).unwrap();
+    }
+    for n in 0..FLOOR {
+        let mut contact = NewContact::new("q", Channel::Voice);
+        contact.required_skills = vec![routerd::core::SkillLevel::new(&skill(n), 9).unwrap()];
+        contact.context.insert("order".into(), format!("A-{n}"));
+        engine.apply(Command::Enqueue(contact), 1).unwrap();
+    }
+    engine.drain_events(&mut Vec::new());
+    let image = engine.image();
+    eprintln!(
+        "image: {FLOOR} agents and {FLOOR} waiting contacts, {} bytes",
+        image.len()
+    );
+    let mut group = c.benchmark_group("journal");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(FLOOR as u64));
+    group.bench_function(BenchmarkId::new("image", FLOOR), |b| {
+        b.iter(|| engine.image())
+    });
+    group.bench_function(BenchmarkId::new("load_image", FLOOR), |b| {
+        b.iter(|| routerd::core::Engine::from_image(EngineConfig::default(), &image).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, images, recover);
 criterion_main!(benches);
