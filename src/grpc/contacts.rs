@@ -12,6 +12,25 @@ use crate::core::{Applied, Command};
 use crate::proto as pb;
 use crate::server::EngineHandle;
 
+/// Most contacts one EnqueueContacts call may carry.
+pub const MAX_BATCH: usize = 1_000;
+
+fn enqueued(applied: Applied) -> Result<pb::EnqueueContactResponse, Status> {
+    match applied {
+        Applied::Enqueued {
+            contact,
+            position,
+            estimated_wait_ms,
+        } => Ok(pb::EnqueueContactResponse {
+            contact_id: contact.id,
+            position,
+            estimated_wait_ms,
+            state: contact_state_to_i32(&contact.state),
+        }),
+        other => Err(unexpected(other)),
+    }
+}
+
 pub struct Contacts {
     pub handle: EngineHandle,
 }
@@ -51,19 +70,55 @@ impl pb::contact_service_server::ContactService for Contacts {
     ) -> Result<Response<pb::EnqueueContactResponse>, Status> {
         Principal::of(&request).allow("EnqueueContact", &[Role::Frontend], None)?;
         let new = new_contact_from(request.into_inner())?;
-        match self.handle.apply(Command::Enqueue(new)).await? {
-            Applied::Enqueued {
-                contact,
-                position,
-                estimated_wait_ms,
-            } => Ok(Response::new(pb::EnqueueContactResponse {
-                contact_id: contact.id,
-                position,
-                estimated_wait_ms,
-                state: contact_state_to_i32(&contact.state),
-            })),
-            other => Err(unexpected(other)),
+        let applied = self.handle.apply(Command::Enqueue(new)).await?;
+        enqueued(applied).map(Response::new)
+    }
+
+    async fn enqueue_contacts(
+        &self,
+        request: Request<pb::EnqueueContactsRequest>,
+    ) -> Result<Response<pb::EnqueueContactsResponse>, Status> {
+        Principal::of(&request).allow("EnqueueContacts", &[Role::Frontend], None)?;
+        let requests = request.into_inner().contacts;
+        if requests.is_empty() || requests.len() > MAX_BATCH {
+            return Err(Status::invalid_argument(format!(
+                "a batch holds 1 to {MAX_BATCH} contacts, not {}",
+                requests.len()
+            )));
         }
+        // Items that do not convert are refused on their own; the rest go in one engine request.
+        let converted: Vec<Result<Command, Status>> = requests
+            .into_iter()
+            .map(|r| new_contact_from(r).map(Command::Enqueue))
+            .collect();
+        let commands = converted
+            .iter()
+            .filter_map(|c| c.as_ref().ok().cloned())
+            .collect();
+        let mut applied = self.handle.apply_many(commands).await?.into_iter();
+        let results = converted
+            .into_iter()
+            .map(|c| {
+                let outcome = match c {
+                    Ok(_) => match applied.next() {
+                        Some(Ok(a)) => enqueued(a),
+                        Some(Err(e)) => Err(Status::from(e)),
+                        None => Err(Status::internal("the engine answered too few results")),
+                    },
+                    Err(status) => Err(status),
+                };
+                pb::EnqueueResult {
+                    result: Some(match outcome {
+                        Ok(r) => pb::enqueue_result::Result::Enqueued(r),
+                        Err(s) => pb::enqueue_result::Result::Refused(pb::Refusal {
+                            code: s.code() as i32,
+                            message: s.message().to_string(),
+                        }),
+                    }),
+                }
+            })
+            .collect();
+        Ok(Response::new(pb::EnqueueContactsResponse { results }))
     }
 
     async fn cancel_contact(

@@ -66,12 +66,24 @@ pub enum SessionMessage {
 }
 
 type ApplyReply = oneshot::Sender<Result<Applied, CoreError>>;
+type ApplyManyReply = oneshot::Sender<Vec<Result<Applied, CoreError>>>;
+
+/// A reply held until the batch's journal records are written and its events published.
+enum Reply {
+    One(ApplyReply, Result<Applied, CoreError>),
+    Many(ApplyManyReply, Vec<Result<Applied, CoreError>>),
+}
 
 /// One request to the engine task.
 pub enum Request {
     Apply {
         command: Command,
         reply: ApplyReply,
+    },
+    /// Several commands applied in order, answered together (each with its own result).
+    ApplyMany {
+        commands: Vec<Command>,
+        reply: ApplyManyReply,
     },
     /// Runs a read-only closure against the engine (the closure carries its own reply channel).
     Query(Box<dyn FnOnce(&Engine) + Send>),
@@ -138,6 +150,16 @@ impl EngineHandle {
         Ok(rx.await.map_err(|_| ServerError::Stopped)??)
     }
 
+    /// Applies commands in order in one request to the engine task; one result per command.
+    pub async fn apply_many(
+        &self,
+        commands: Vec<Command>,
+    ) -> Result<Vec<Result<Applied, CoreError>>, ServerError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Request::ApplyMany { commands, reply }).await?;
+        rx.await.map_err(|_| ServerError::Stopped)
+    }
+
     pub async fn query<T: Send + 'static>(
         &self,
         read: impl FnOnce(&Engine) -> T + Send + 'static,
@@ -187,7 +209,7 @@ struct EngineTask {
     sessions: HashMap<String, Session>,
     next_session: u64,
     events: Vec<crate::core::Event>,
-    replies: Vec<(ApplyReply, Result<Applied, CoreError>)>,
+    replies: Vec<Reply>,
     journal: Option<Journal>,
 }
 
@@ -289,7 +311,11 @@ impl EngineTask {
                 if let Err(e) = &result {
                     tracing::debug!(error = %e, "command refused");
                 }
-                self.replies.push((reply, result));
+                self.replies.push(Reply::One(reply, result));
+            }
+            Request::ApplyMany { commands, reply } => {
+                let results = commands.into_iter().map(|c| self.apply(c)).collect();
+                self.replies.push(Reply::Many(reply, results));
             }
             Request::Query(read) => {
                 // Bring the engine to the present (deadlines due fire now), and publish what
@@ -367,8 +393,15 @@ impl EngineTask {
                 self.detach(&agent);
             }
         }
-        for (reply, result) in self.replies.drain(..) {
-            let _ = reply.send(result);
+        for reply in self.replies.drain(..) {
+            match reply {
+                Reply::One(reply, result) => {
+                    let _ = reply.send(result);
+                }
+                Reply::Many(reply, results) => {
+                    let _ = reply.send(results);
+                }
+            }
         }
         if let Some(journal) = &mut self.journal
             && journal.wants_snapshot()

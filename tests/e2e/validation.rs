@@ -203,3 +203,62 @@ async fn a_request_over_the_message_limit_is_resource_exhausted_naming_the_limit
     // A request under the limit still works.
     s.enqueue("general", pb::Channel::Voice, &[]).await;
 }
+
+#[tokio::test]
+async fn a_batch_enqueue_answers_each_contact_on_its_own() {
+    let mut s = TestServer::start().await;
+    s.put_queue("q", |_| {}).await;
+    let mut bad_channel = enqueue_request("q", pb::Channel::Voice, &[]);
+    bad_channel.channel = 0;
+    let batch = vec![
+        enqueue_request("q", pb::Channel::Voice, &[]),
+        enqueue_request("nope", pb::Channel::Voice, &[]),
+        bad_channel,
+        enqueue_request("q", pb::Channel::Chat, &[]),
+    ];
+    let results = s
+        .contacts
+        .enqueue_contacts(pb::EnqueueContactsRequest { contacts: batch })
+        .await
+        .unwrap()
+        .into_inner()
+        .results;
+    use pb::enqueue_result::Result as R;
+    let codes: Vec<Option<i32>> = results
+        .iter()
+        .map(|r| match r.result.as_ref().unwrap() {
+            R::Enqueued(_) => None,
+            R::Refused(refusal) => Some(refusal.code),
+        })
+        .collect();
+    assert_eq!(
+        codes,
+        vec![
+            None,
+            Some(Code::NotFound as i32),
+            Some(Code::InvalidArgument as i32),
+            None
+        ]
+    );
+    let ids: Vec<u64> = results
+        .iter()
+        .filter_map(|r| match r.result.as_ref().unwrap() {
+            R::Enqueued(e) => Some(e.contact_id),
+            R::Refused(_) => None,
+        })
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert!(ids[0] < ids[1], "routed in order");
+    for id in ids {
+        assert_eq!(s.contact(id).await.state, pb::ContactState::Waiting as i32);
+    }
+    for size in [0, 1_001] {
+        let contacts = vec![enqueue_request("q", pb::Channel::Voice, &[]); size];
+        let e = s
+            .contacts
+            .enqueue_contacts(pb::EnqueueContactsRequest { contacts })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "batch of {size}");
+    }
+}
