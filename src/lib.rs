@@ -9,6 +9,7 @@
 pub mod config;
 pub mod core;
 pub mod grpc;
+pub mod loadgen;
 pub mod server;
 
 /// Generated protobuf and tonic code for `routing.v1`.

@@ -1,5 +1,5 @@
 //! The `routerd` binary: `serve` runs the routing server; `print-config` prints the embedded
-//! defaults as a TOML file to start from.
+//! defaults as a TOML file to start from; `loadgen` load-tests a running server.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -42,6 +42,8 @@ enum Cmd {
     },
     /// Print the embedded default configuration as TOML.
     PrintConfig,
+    /// Play frontends and agent desktops against a running server and report what it sustained.
+    Loadgen(routerd::loadgen::LoadgenConfig),
 }
 
 #[tokio::main]
@@ -49,6 +51,20 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Cmd::PrintConfig => {
             print!("{}", Config::default().to_toml());
+            Ok(())
+        }
+        Cmd::Loadgen(config) => {
+            let json = match config.format.as_str() {
+                "json" => true,
+                "table" => false,
+                other => anyhow::bail!("--format is table or json, not {other:?}"),
+            };
+            let report = routerd::loadgen::run(config).await?;
+            if json {
+                println!("{}", report.to_json());
+            } else {
+                print!("{}", report.to_table());
+            }
             Ok(())
         }
         Cmd::Serve {

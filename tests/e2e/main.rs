@@ -5,6 +5,7 @@ mod common;
 mod durability;
 mod lifecycle;
 mod load;
+mod loadgen;
 mod supervisor;
 mod tls;
 mod validation;
