@@ -12,6 +12,18 @@
 //! it the best one; the agent then goes not ready, which returns the offer to its place. The
 //! figure is the cost of that pair; it follows the number of groups, not the backlog.
 //!
+//! `routing/decision_skills/S`: as `decision` at 10k agents, with S = 100 or 1,000 distinct skills
+//! on the floor (each agent still holds 3).
+//!
+//! `routing/full_cycle/10000`: one contact's whole life on a 10k-agent floor — enqueue (offered to
+//! the longest-idle eligible agent), accept, complete (no wrap-up, the agent is free again).
+//!
+//! `routing/state_churn/10000`: an agent goes not ready and back to ready on a 10k-agent floor
+//! with nobody waiting (index removal and insertion, events).
+//!
+//! `strategy/<name>/10000`: the `decision` cycle at 10k agents under each agent-side strategy
+//! the engine knows (today: `longest-idle`).
+//!
 //! Run: `cargo bench --bench routing`.
 
 use std::hint::black_box;
@@ -19,8 +31,11 @@ use std::hint::black_box;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use routerd::core::{
     AgentSpec, Applied, CancelReason, Channel, Command, Engine, EngineConfig, Event, NewContact,
-    Presence, QueueConfig, SkillLevel,
+    Outcome, Presence, QueueConfig, SkillLevel,
 };
+
+/// Every agent-side strategy the engine knows.
+const STRATEGIES: &[&str] = &["longest-idle"];
 
 /// Floor sizes, in agents.
 const SIZES: [usize; 3] = [1_000, 10_000, 100_000];
@@ -42,15 +57,26 @@ impl Rng {
 }
 
 fn floor(agents: usize, rng: &mut Rng) -> (Engine, Vec<String>) {
+    floor_with(agents, SKILLS, "longest-idle", rng)
+}
+
+/// `agents` ready agents, each with 3 of `skills` skills at random levels 1–10, and queue `q`
+/// routed by `strategy`.
+fn floor_with(
+    agents: usize,
+    skills: usize,
+    strategy: &str,
+    rng: &mut Rng,
+) -> (Engine, Vec<String>) {
     let mut engine = Engine::new(EngineConfig::default());
-    engine
-        .apply(Command::PutQueue(QueueConfig::new("q")), 0)
-        .unwrap();
-    let names: Vec<String> = (0..SKILLS).map(|i| format!("skill-{i}")).collect();
+    let mut queue = QueueConfig::new("q");
+    queue.strategy = strategy.into();
+    engine.apply(Command::PutQueue(queue), 0).unwrap();
+    let names: Vec<String> = (0..skills).map(|i| format!("skill-{i}")).collect();
     for a in 0..agents {
         let mut spec = AgentSpec::new(&format!("agent-{a}"));
         while spec.skills.len() < 3 {
-            let skill = &names[rng.below(SKILLS as u64) as usize];
+            let skill = &names[rng.below(skills as u64) as usize];
             if spec.skills.iter().all(|s| s.skill.as_str() != skill) {
                 let level = 1 + rng.below(10) as u32;
                 spec.skills.push(SkillLevel::new(skill, level).unwrap());
@@ -77,16 +103,57 @@ fn decision(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     for &size in &SIZES {
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-        let (mut engine, skills) = floor(size, &mut rng);
+        let (engine, skills) = floor(size, &mut rng);
+        decision_cycle(
+            &mut group,
+            BenchmarkId::new("decision", size),
+            engine,
+            skills,
+            rng,
+        );
+    }
+    for skill_count in [100, 1_000] {
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let (engine, skills) = floor_with(10_000, skill_count, "longest-idle", &mut rng);
+        let id = BenchmarkId::new("decision_skills", skill_count);
+        decision_cycle(&mut group, id, engine, skills, rng);
+    }
+    group.finish();
+    let mut group = c.benchmark_group("strategy");
+    group.throughput(Throughput::Elements(1));
+    for &strategy in STRATEGIES {
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let (engine, skills) = floor_with(10_000, SKILLS, strategy, &mut rng);
+        decision_cycle(
+            &mut group,
+            BenchmarkId::new(strategy, 10_000),
+            engine,
+            skills,
+            rng,
+        );
+    }
+    group.finish();
+}
+
+/// Enqueue a contact requiring one random skill at a level 1–5, then cancel it.
+fn decision_cycle(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    id: BenchmarkId,
+    mut engine: Engine,
+    skills: Vec<String>,
+    mut rng: Rng,
+) {
+    {
         let mut now = 1_000_000u64;
         let mut events: Vec<Event> = Vec::with_capacity(64);
         let mut offered = 0u64;
         let mut tried = 0u64;
-        group.bench_function(BenchmarkId::new("decision", size), |b| {
+        let skill_count = skills.len() as u64;
+        group.bench_function(id, |b| {
             b.iter(|| {
                 now += 1;
                 let mut contact = NewContact::new("q", Channel::Voice);
-                let skill = &skills[rng.below(SKILLS as u64) as usize];
+                let skill = &skills[rng.below(skill_count) as usize];
                 let level = 1 + rng.below(5) as u32;
                 contact.required_skills = vec![SkillLevel::new(skill, level).unwrap()];
                 let Ok(Applied::Enqueued {
@@ -113,11 +180,10 @@ fn decision(c: &mut Criterion) {
         // Almost every contact finds an agent: the bench measures decisions, not empty searches.
         assert!(offered * 10 >= tried * 9, "{offered} of {tried} offered");
     }
-    group.finish();
 }
 
 /// Backlog sizes, in waiting contacts.
-const BACKLOGS: [usize; 3] = [1_000, 10_000, 100_000];
+const BACKLOGS: [usize; 4] = [0, 1_000, 10_000, 100_000];
 
 fn agent_frees(c: &mut Criterion) {
     let mut group = c.benchmark_group("routing");
@@ -161,11 +227,12 @@ fn agent_frees(c: &mut Criterion) {
                         .unwrap();
                 }
                 engine.drain_events(&mut events);
-                assert!(
+                assert_eq!(
                     events
                         .iter()
                         .any(|e| matches!(e.body, routerd::core::EventBody::Decision(_))),
-                    "the agent was offered a contact"
+                    backlog > 0,
+                    "the agent is offered a contact exactly when some wait"
                 );
                 events.clear();
             })
@@ -175,5 +242,59 @@ fn agent_frees(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decision, agent_frees);
+fn full_cycle_and_churn(c: &mut Criterion) {
+    let mut group = c.benchmark_group("routing");
+    group.throughput(Throughput::Elements(1));
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let (mut engine, skills) = floor(10_000, &mut rng);
+    let mut now = 1_000_000u64;
+    let mut events: Vec<Event> = Vec::with_capacity(64);
+    group.bench_function(BenchmarkId::new("full_cycle", 10_000), |b| {
+        b.iter(|| {
+            now += 1;
+            let mut contact = NewContact::new("q", Channel::Voice);
+            let skill = &skills[rng.below(SKILLS as u64) as usize];
+            contact.required_skills = vec![SkillLevel::new(skill, 1).unwrap()];
+            let Ok(Applied::Enqueued { contact, .. }) =
+                engine.apply(Command::Enqueue(contact), now)
+            else {
+                panic!("enqueue failed")
+            };
+            let agent = contact.state.agent().expect("offered at once").to_string();
+            let id = contact.id;
+            let accept = Command::Accept {
+                contact: id,
+                agent: agent.clone(),
+            };
+            engine.apply(accept, now).unwrap();
+            let complete = Command::Complete {
+                contact: id,
+                agent,
+                outcome: Outcome::default(),
+            };
+            engine.apply(complete, now).unwrap();
+            engine.drain_events(&mut events);
+            events.clear();
+        })
+    });
+    let names: Vec<String> = (0..10_000).map(|a| format!("agent-{a}")).collect();
+    group.bench_function(BenchmarkId::new("state_churn", 10_000), |b| {
+        b.iter(|| {
+            now += 1;
+            let agent = names[rng.below(10_000) as usize].clone();
+            for presence in [Presence::NotReady("lunch".into()), Presence::Ready] {
+                let command = Command::SetPresence {
+                    agent: agent.clone(),
+                    presence,
+                };
+                engine.apply(command, now).unwrap();
+            }
+            engine.drain_events(&mut events);
+            events.clear();
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, decision, agent_frees, full_cycle_and_churn);
 criterion_main!(benches);
