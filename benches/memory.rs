@@ -72,7 +72,11 @@ fn skill(i: usize) -> String {
 
 fn agent(a: usize) -> AgentSpec {
     AgentSpec::new(&format!("agent-{a}"))
-        .with_skills(&[(&skill(a * 7), 5), (&skill(a * 7 + 1), 7), (&skill(a * 7 + 2), 3)])
+        .with_skills(&[
+            (&skill(a * 7), 5),
+            (&skill(a * 7 + 1), 7),
+            (&skill(a * 7 + 2), 3),
+        ])
         .unwrap()
 }
 

@@ -234,7 +234,7 @@ impl Harness {
                         .agent_view(&d.agent)
                         .expect("decided agent exists");
                     let contact = self.engine.contact_view(d.contact).expect("contact known");
-                    for req in &contact.required_skills {
+                    for req in contact.required_skills.iter() {
                         let have = agent.spec.skills.iter().find(|s| s.skill == req.skill);
                         assert!(
                             have.is_some_and(|h| h.level >= req.level),

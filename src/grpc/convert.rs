@@ -187,7 +187,7 @@ pub fn contact_to(c: &ContactView, with_context: bool) -> pb::Contact {
         id: c.id,
         queue: c.queue.to_string(),
         channel: channel_to(c.channel) as i32,
-        customer_id: c.customer_id.clone(),
+        customer_id: c.customer_id.to_string(),
         customer_value: c.customer_value,
         priority: c.priority,
         required_skills: skills_to(&c.required_skills),
@@ -199,7 +199,7 @@ pub fn contact_to(c: &ContactView, with_context: bool) -> pb::Contact {
         } else {
             Default::default()
         },
-        conversation_id: c.conversation_id.clone(),
+        conversation_id: c.conversation_id.to_string(),
         state: contact_state_to(&c.state) as i32,
         enqueued_at_ms: c.enqueued_at,
         agent_id: c.state.agent().map(|a| a.to_string()).unwrap_or_default(),
