@@ -18,7 +18,6 @@ use tonic::service::interceptor::InterceptedService;
 use crate::proto::agent_service_server::AgentServiceServer;
 use crate::proto::contact_service_server::ContactServiceServer;
 use crate::proto::queue_service_server::QueueServiceServer;
-use crate::proto::supervisor_service_server::SupervisorServiceServer;
 use crate::server::{Drain, EngineHandle};
 use auth::Authenticator;
 
@@ -109,12 +108,12 @@ pub fn supervisor_service(
     auth: Authenticator,
     max_subscribers: usize,
     max_message: usize,
-) -> Guarded<SupervisorServiceServer<supervisor::Supervisor>> {
+) -> Guarded<supervisor::SupervisorEndpoint> {
     let supervisor = supervisor::Supervisor {
         handle,
         drain,
         subscribers: supervisor::Subscribers::new(max_subscribers),
     };
-    let server = SupervisorServiceServer::new(supervisor).max_decoding_message_size(max_message);
-    InterceptedService::new(server, auth)
+    let endpoint = supervisor::SupervisorEndpoint::new(supervisor, max_message);
+    InterceptedService::new(endpoint, auth)
 }

@@ -1,5 +1,10 @@
 //! SupervisorService: the ordered, filterable, resumable event stream and the live snapshot.
 //!
+//! Served by [`SupervisorEndpoint`], a hand-written tonic service rather than the generated one:
+//! StreamEvents sends each event's encoding, made once and shared by every stream (the generated
+//! service would convert and encode every event once per subscriber). The wire format is exactly
+//! the proto's `Event`; clients use the generated client as usual.
+//!
 //! Each stream runs in its own task reading the bus; a stream whose client is slow falls behind
 //! on its own bounded receiver, gets a `lagged` event naming where to resume, and ends. Routing
 //! never waits on a supervisor. Every stream ends with UNAVAILABLE when the server drains.
@@ -9,9 +14,13 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use bytes::{BufMut, Bytes};
+use prost::Message;
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::codec::{Codec, EncodeBuf, Encoder};
+use tonic::codegen::{BoxFuture, Context, Poll, http};
 use tonic::{Request, Response, Status};
 
 use super::auth::{Principal, Role};
@@ -66,7 +75,8 @@ impl Subscribers {
     }
 }
 
-type EventStream = Pin<Box<dyn Stream<Item = Result<pb::Event, Status>> + Send>>;
+/// Encoded `pb::Event`s: each event is encoded once, whatever the number of streams.
+type EventStream = Pin<Box<dyn Stream<Item = Result<Bytes, Status>> + Send>>;
 
 /// Depth of each stream's outgoing queue (between its task and the transport).
 const STREAM_BUFFER: usize = 256;
@@ -104,10 +114,12 @@ impl Filter {
     }
 }
 
-#[tonic::async_trait]
-impl pb::supervisor_service_server::SupervisorService for Supervisor {
-    type StreamEventsStream = EventStream;
+/// An event's wire form.
+fn wire(p: &Published) -> Bytes {
+    p.wire(|p| Bytes::from(event_to(p).encode_to_vec()))
+}
 
+impl Supervisor {
     async fn stream_events(
         &self,
         request: Request<pb::StreamEventsRequest>,
@@ -125,7 +137,7 @@ impl pb::supervisor_service_server::SupervisorService for Supervisor {
             let mut next = from.unwrap_or(subscription.next);
             for p in &subscription.replay {
                 next = p.sequence + 1;
-                if filter.matches(p) && tx.send(Ok(event_to(p))).await.is_err() {
+                if filter.matches(p) && tx.send(Ok(wire(p))).await.is_err() {
                     return;
                 }
             }
@@ -138,7 +150,7 @@ impl pb::supervisor_service_server::SupervisorService for Supervisor {
                                 continue;
                             }
                             next = p.sequence + 1;
-                            if filter.matches(&p) && tx.send(Ok(event_to(&p))).await.is_err() {
+                            if filter.matches(&p) && tx.send(Ok(wire(&p))).await.is_err() {
                                 return;
                             }
                         }
@@ -149,7 +161,7 @@ impl pb::supervisor_service_server::SupervisorService for Supervisor {
                                 })),
                                 ..Default::default()
                             };
-                            let _ = tx.send(Ok(lagged)).await;
+                            let _ = tx.send(Ok(Bytes::from(lagged.encode_to_vec()))).await;
                             return;
                         }
                         Err(broadcast::error::RecvError::Closed) => return,
@@ -222,5 +234,144 @@ impl pb::supervisor_service_server::SupervisorService for Supervisor {
                 })
                 .collect(),
         }))
+    }
+}
+
+/// The SupervisorService endpoint (both methods), behind the token check like every service.
+#[derive(Clone)]
+pub struct SupervisorEndpoint {
+    supervisor: Arc<Supervisor>,
+    max_message: usize,
+}
+
+impl SupervisorEndpoint {
+    pub fn new(supervisor: Supervisor, max_message: usize) -> SupervisorEndpoint {
+        SupervisorEndpoint {
+            supervisor: Arc::new(supervisor),
+            max_message,
+        }
+    }
+}
+
+impl tonic::server::NamedService for SupervisorEndpoint {
+    const NAME: &'static str = "routing.v1.SupervisorService";
+}
+
+struct StreamEvents(Arc<Supervisor>);
+
+impl tonic::server::ServerStreamingService<pb::StreamEventsRequest> for StreamEvents {
+    type Response = Bytes;
+    type ResponseStream = EventStream;
+    type Future = BoxFuture<Response<EventStream>, Status>;
+    fn call(&mut self, request: Request<pb::StreamEventsRequest>) -> Self::Future {
+        let supervisor = self.0.clone();
+        Box::pin(async move { supervisor.stream_events(request).await })
+    }
+}
+
+struct GetSnapshot(Arc<Supervisor>);
+
+impl tonic::server::UnaryService<pb::SnapshotRequest> for GetSnapshot {
+    type Response = pb::SnapshotResponse;
+    type Future = BoxFuture<Response<pb::SnapshotResponse>, Status>;
+    fn call(&mut self, request: Request<pb::SnapshotRequest>) -> Self::Future {
+        let supervisor = self.0.clone();
+        Box::pin(async move { supervisor.get_snapshot(request).await })
+    }
+}
+
+impl<B> tower::Service<http::Request<B>> for SupervisorEndpoint
+where
+    B: tonic::codegen::Body + Send + 'static,
+    B::Error: Into<tonic::codegen::StdError> + Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = std::convert::Infallible;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let supervisor = self.supervisor.clone();
+        let limit = Some(self.max_message);
+        match request.uri().path() {
+            "/routing.v1.SupervisorService/StreamEvents" => Box::pin(async move {
+                let mut grpc = tonic::server::Grpc::new(WireCodec::default())
+                    .apply_max_message_size_config(limit, None);
+                Ok(grpc
+                    .server_streaming(StreamEvents(supervisor), request)
+                    .await)
+            }),
+            "/routing.v1.SupervisorService/GetSnapshot" => Box::pin(async move {
+                let codec =
+                    tonic_prost::ProstCodec::<pb::SnapshotResponse, pb::SnapshotRequest>::default();
+                let mut grpc =
+                    tonic::server::Grpc::new(codec).apply_max_message_size_config(limit, None);
+                Ok(grpc.unary(GetSnapshot(supervisor), request).await)
+            }),
+            _ => Box::pin(async move {
+                Ok(
+                    Status::unimplemented("no such method in routing.v1.SupervisorService")
+                        .into_http(),
+                )
+            }),
+        }
+    }
+}
+
+/// Decodes a `StreamEventsRequest`; sends already-encoded `Event`s as they are.
+#[derive(Default)]
+struct WireCodec(tonic_prost::ProstCodec<(), pb::StreamEventsRequest>);
+
+impl Codec for WireCodec {
+    type Encode = Bytes;
+    type Decode = pb::StreamEventsRequest;
+    type Encoder = WireEncoder;
+    type Decoder = <tonic_prost::ProstCodec<(), pb::StreamEventsRequest> as Codec>::Decoder;
+
+    fn encoder(&mut self) -> WireEncoder {
+        WireEncoder
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        self.0.decoder()
+    }
+}
+
+struct WireEncoder;
+
+impl Encoder for WireEncoder {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::{Event, EventBody, QueueConfig};
+
+    #[test]
+    fn the_shared_encoding_is_the_events_own() {
+        let p = Published {
+            sequence: 7,
+            event: Event {
+                at: 42,
+                body: EventBody::QueueChanged {
+                    queue: QueueConfig::new("sales"),
+                    deleted: false,
+                },
+            },
+            wire: Default::default(),
+        };
+        let bytes = wire(&p);
+        assert_eq!(pb::Event::decode(bytes.clone()).unwrap(), event_to(&p));
+        assert_eq!(wire(&p), bytes, "encoded once, shared after");
     }
 }

@@ -7,7 +7,9 @@
 //! fan-out is a `tokio::sync::broadcast` channel whose slow receivers lag instead of blocking.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
 
 use parking_lot::Mutex;
 use tokio::sync::broadcast;
@@ -19,6 +21,16 @@ use crate::core::Event;
 pub struct Published {
     pub sequence: u64,
     pub event: Event,
+    /// The event as supervisor streams send it, encoded by the first stream that sends it; every
+    /// other stream sends the same bytes (fan-out costs a reference count, not an encoding).
+    pub wire: OnceLock<Bytes>,
+}
+
+impl Published {
+    /// The wire form, encoding it with `encode` if no stream has yet.
+    pub fn wire(&self, encode: impl FnOnce(&Published) -> Bytes) -> Bytes {
+        self.wire.get_or_init(|| encode(self)).clone()
+    }
 }
 
 /// Why a subscription was refused.
@@ -72,6 +84,7 @@ impl EventBus {
             let published = Arc::new(Published {
                 sequence: inner.next_sequence,
                 event,
+                wire: OnceLock::new(),
             });
             inner.next_sequence += 1;
             if inner.ring.len() == inner.capacity {
