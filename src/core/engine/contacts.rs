@@ -18,27 +18,24 @@ impl Engine {
                 new.queue, new.channel
             )));
         }
-        // Effective requirements: the queue's defaults, raised by the contact's own.
-        let mut required: BTreeMap<&str, SkillLevel> = BTreeMap::new();
-        for s in queue
+        // Effective requirements: the queue's defaults, raised by the contact's own; sorted by
+        // name, one entry per skill at the highest level asked.
+        let mut required_skills: Vec<SkillLevel> = queue
             .config
             .required_skills
             .iter()
             .chain(&new.required_skills)
-        {
-            let entry = required
-                .entry(s.skill.as_str())
-                .or_insert_with(|| s.clone());
-            entry.level = entry.level.max(s.level);
-        }
-        if required.len() > self.config.max_skills_per_agent {
+            .cloned()
+            .collect();
+        required_skills.sort_by(|a, b| a.skill.cmp(&b.skill).then(b.level.cmp(&a.level)));
+        required_skills.dedup_by(|later, kept| later.skill == kept.skill);
+        if required_skills.len() > self.config.max_skills_per_agent {
             return Err(CoreError::invalid(format!(
                 "contact requires {} skills; the limit is {}",
-                required.len(),
+                required_skills.len(),
                 self.config.max_skills_per_agent
             )));
         }
-        let required_skills: Vec<SkillLevel> = required.into_values().collect();
         self.check_skill_names(&required_skills)?;
         if queue.config.max_length > 0 && queue.waiting.len() >= queue.config.max_length as usize {
             let max = queue.config.max_length;
@@ -71,13 +68,13 @@ impl Engine {
             queue: queue_name,
             channel: new.channel,
             cost: self.config.costs.cost(new.channel),
-            customer_id: new.customer_id.into(),
+            customer_id: shared(new.customer_id),
             customer_value: new.customer_value,
             priority: new.priority,
             requirements,
             required_skills: required_skills.into(),
             context: Arc::new(new.context),
-            conversation_id: new.conversation_id.into(),
+            conversation_id: shared(new.conversation_id),
             enqueued_at: now,
             state: ContactState::Waiting,
             answered_at: None,
@@ -93,10 +90,13 @@ impl Engine {
             let timer = self.add_timer(now + max_wait as u64 * 1000, Timer::MaxWait(id));
             self.contact_mut(id).wait_timer = Some(timer);
         }
-        self.add_waiting(id);
         let view = self.contacts[&id].view();
         self.emit(EventBody::ContactQueued { contact: view });
+        // Routed before it is indexed: a contact offered at once never enters the waiting index.
         self.route_contact(id, Trigger::ContactArrived);
+        if self.contacts[&id].state == ContactState::Waiting {
+            self.add_waiting(id);
+        }
 
         let contact = &self.contacts[&id];
         let queue = self.queues[slot].as_ref().expect("queue present");
@@ -289,5 +289,15 @@ impl Engine {
         Ok(Applied::Contact(
             self.contact_view(id).expect("ended contact kept"),
         ))
+    }
+}
+
+/// A string for sharing between a contact and its views; the empty string is allocated once.
+fn shared(s: String) -> Arc<str> {
+    static EMPTY: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| Arc::from(""));
+    if s.is_empty() {
+        EMPTY.clone()
+    } else {
+        s.into()
     }
 }
