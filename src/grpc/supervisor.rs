@@ -14,7 +14,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use bytes::{BufMut, Bytes};
+use bytes::{BufMut, Bytes, BytesMut};
 use prost::Message;
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::Stream;
@@ -119,12 +119,77 @@ fn wire(p: &Published) -> Bytes {
     p.wire(|p| Bytes::from(event_to(p).encode_to_vec()))
 }
 
+/// Most events one `EventBatch` carries.
+const MAX_BATCH_EVENTS: usize = 512;
+
+/// What a stream sends next: one event per message, or every ready event as one `EventBatch`
+/// (its bytes are the events' own encodings, each framed as field 1).
+struct Outbox {
+    batched: bool,
+    batch: BytesMut,
+    count: usize,
+}
+
+impl Outbox {
+    fn new(batched: bool) -> Outbox {
+        Outbox {
+            batched,
+            batch: BytesMut::new(),
+            count: 0,
+        }
+    }
+
+    /// Gives the message to send now (one event) or keeps the event for the batch.
+    fn push(&mut self, event: Bytes) -> Option<Bytes> {
+        if !self.batched {
+            return Some(event);
+        }
+        prost::encoding::encode_key(
+            1,
+            prost::encoding::WireType::LengthDelimited,
+            &mut self.batch,
+        );
+        prost::encoding::encode_varint(event.len() as u64, &mut self.batch);
+        self.batch.put_slice(&event);
+        self.count += 1;
+        None
+    }
+
+    fn full(&self) -> bool {
+        self.count >= MAX_BATCH_EVENTS
+    }
+
+    /// The batch gathered so far, if any.
+    fn take(&mut self) -> Option<Bytes> {
+        if self.count == 0 {
+            return None;
+        }
+        self.count = 0;
+        Some(self.batch.split().freeze())
+    }
+}
+
+fn lagged_notice(resume_from: u64) -> Bytes {
+    let lagged = pb::Event {
+        detail: Some(pb::event::Detail::Lagged(pb::Lagged { resume_from })),
+        ..Default::default()
+    };
+    Bytes::from(lagged.encode_to_vec())
+}
+
 impl Supervisor {
+    /// StreamEvents (one event per message) and StreamEventBatches (ready events together).
     async fn stream_events(
         &self,
         request: Request<pb::StreamEventsRequest>,
+        batched: bool,
     ) -> Result<Response<EventStream>, Status> {
-        Principal::of(&request).allow("StreamEvents", &[Role::Supervisor], None)?;
+        let call = if batched {
+            "StreamEventBatches"
+        } else {
+            "StreamEvents"
+        };
+        Principal::of(&request).allow(call, &[Role::Supervisor], None)?;
         let r = request.into_inner();
         let filter = Filter::new(&r)?;
         let seat = self.subscribers.take_seat()?;
@@ -134,34 +199,71 @@ impl Supervisor {
         let mut drain = self.drain.clone();
         tokio::spawn(async move {
             let _seat = seat;
+            let mut out = Outbox::new(batched);
             let mut next = from.unwrap_or(subscription.next);
-            for p in &subscription.replay {
-                next = p.sequence + 1;
-                if filter.matches(p) && tx.send(Ok(wire(p))).await.is_err() {
-                    return;
-                }
+            // Queues `p` if it is new and passes the filter; false once the client is gone.
+            macro_rules! offer {
+                ($p:expr) => {{
+                    let p = $p;
+                    if p.sequence >= next {
+                        next = p.sequence + 1;
+                        if filter.matches(&p) {
+                            if let Some(message) = out.push(wire(&p)) {
+                                if tx.send(Ok(message)).await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                    if out.full() {
+                        if let Some(batch) = out.take() {
+                            if tx.send(Ok(batch)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }};
             }
+            macro_rules! flush {
+                () => {
+                    if let Some(batch) = out.take() {
+                        if tx.send(Ok(batch)).await.is_err() {
+                            return;
+                        }
+                    }
+                };
+            }
+            for p in &subscription.replay {
+                offer!(p);
+            }
+            flush!();
             let mut live = subscription.live;
             loop {
                 tokio::select! {
                     received = live.recv() => match received {
                         Ok(p) => {
-                            if p.sequence < next {
-                                continue;
+                            offer!(p);
+                            // Batched: take what else is ready, then send it as one message.
+                            if batched {
+                                loop {
+                                    match live.try_recv() {
+                                        Ok(p) => offer!(p),
+                                        Err(broadcast::error::TryRecvError::Lagged(_)) => {
+                                            let _ = out.push(lagged_notice(next));
+                                            flush!();
+                                            return;
+                                        }
+                                        Err(_) => break,
+                                    }
+                                }
                             }
-                            next = p.sequence + 1;
-                            if filter.matches(&p) && tx.send(Ok(wire(&p))).await.is_err() {
-                                return;
-                            }
+                            flush!();
                         }
                         Err(broadcast::error::RecvError::Lagged(_)) => {
-                            let lagged = pb::Event {
-                                detail: Some(pb::event::Detail::Lagged(pb::Lagged {
-                                    resume_from: next,
-                                })),
-                                ..Default::default()
-                            };
-                            let _ = tx.send(Ok(Bytes::from(lagged.encode_to_vec()))).await;
+                            if let Some(notice) = out.push(lagged_notice(next)) {
+                                let _ = tx.send(Ok(notice)).await;
+                            }
+                            flush!();
                             return;
                         }
                         Err(broadcast::error::RecvError::Closed) => return,
@@ -257,15 +359,16 @@ impl tonic::server::NamedService for SupervisorEndpoint {
     const NAME: &'static str = "routing.v1.SupervisorService";
 }
 
-struct StreamEvents(Arc<Supervisor>);
+/// StreamEvents, or StreamEventBatches when `.1` is true.
+struct StreamEvents(Arc<Supervisor>, bool);
 
 impl tonic::server::ServerStreamingService<pb::StreamEventsRequest> for StreamEvents {
     type Response = Bytes;
     type ResponseStream = EventStream;
     type Future = BoxFuture<Response<EventStream>, Status>;
     fn call(&mut self, request: Request<pb::StreamEventsRequest>) -> Self::Future {
-        let supervisor = self.0.clone();
-        Box::pin(async move { supervisor.stream_events(request).await })
+        let (supervisor, batched) = (self.0.clone(), self.1);
+        Box::pin(async move { supervisor.stream_events(request, batched).await })
     }
 }
 
@@ -301,7 +404,14 @@ where
                 let mut grpc = tonic::server::Grpc::new(WireCodec::default())
                     .apply_max_message_size_config(limit, None);
                 Ok(grpc
-                    .server_streaming(StreamEvents(supervisor), request)
+                    .server_streaming(StreamEvents(supervisor, false), request)
+                    .await)
+            }),
+            "/routing.v1.SupervisorService/StreamEventBatches" => Box::pin(async move {
+                let mut grpc = tonic::server::Grpc::new(WireCodec::default())
+                    .apply_max_message_size_config(limit, None);
+                Ok(grpc
+                    .server_streaming(StreamEvents(supervisor, true), request)
                     .await)
             }),
             "/routing.v1.SupervisorService/GetSnapshot" => Box::pin(async move {

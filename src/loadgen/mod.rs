@@ -72,6 +72,9 @@ pub struct LoadgenConfig {
     /// Supervisor streams following every event.
     #[arg(long, default_value_t = 0)]
     pub subscribers: usize,
+    /// Subscribers use StreamEventBatches (ready events together) instead of StreamEvents.
+    #[arg(long)]
+    pub batched_subscribers: bool,
     /// The queue the run creates and uses.
     #[arg(long, default_value = "loadgen")]
     pub queue: String,
@@ -204,7 +207,11 @@ pub async fn run(config: LoadgenConfig) -> anyhow::Result<Report> {
         desktops.push(desktop(agent, client(a), config.handle_ms, shared.clone()).await?);
     }
     for s in 0..config.subscribers {
-        tokio::spawn(subscriber(client(s), shared.clone()));
+        tokio::spawn(subscriber(
+            client(s),
+            shared.clone(),
+            config.batched_subscribers,
+        ));
     }
 
     let duration = Duration::from_secs_f64(config.duration.max(0.1));
@@ -357,25 +364,77 @@ async fn desktop(
     Ok(tx)
 }
 
+/// The part of a supervisor `Event` the load generator reads: prost skips the other fields
+/// without building them, so measuring subscribers costs the machine little beyond the server's
+/// own work (a real supervisor decodes everything; it runs elsewhere).
+#[derive(Clone, PartialEq, prost::Message)]
+struct EventHeader {
+    #[prost(uint64, tag = "1")]
+    sequence: u64,
+    #[prost(uint64, tag = "2")]
+    at_ms: u64,
+    #[prost(message, optional, tag = "14")]
+    lagged: Option<pb::Lagged>,
+}
+
+/// An `EventBatch`, read the same way.
+#[derive(Clone, PartialEq, prost::Message)]
+struct EventHeaders {
+    #[prost(message, repeated, tag = "1")]
+    events: Vec<EventHeader>,
+}
+
+impl Shared {
+    /// Records one received event; false if it was a lag notice (the stream ends).
+    fn received(&self, event: &EventHeader) -> bool {
+        if event.lagged.is_some() {
+            self.lagged.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        self.events.fetch_add(1, Ordering::Relaxed);
+        let lag = now_ms().saturating_sub(event.at_ms);
+        self.lag_ms.lock().record_value(lag);
+        true
+    }
+}
+
 /// A supervisor following every event live; resubscribes after a lag notice.
-async fn subscriber(channel: Authed, shared: Arc<Shared>) {
-    let mut client = SupervisorServiceClient::new(channel);
+async fn subscriber(channel: Authed, shared: Arc<Shared>, batched: bool) {
+    let mut client = tonic::client::Grpc::new(channel);
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static(if batched {
+        "/routing.v1.SupervisorService/StreamEventBatches"
+    } else {
+        "/routing.v1.SupervisorService/StreamEvents"
+    });
     while !shared.stop.load(Ordering::Relaxed) {
-        let Ok(stream) = client
-            .stream_events(pb::StreamEventsRequest::default())
-            .await
-        else {
+        if client.ready().await.is_err() {
             return;
-        };
-        let mut stream = stream.into_inner();
-        while let Ok(Some(event)) = stream.message().await {
-            if matches!(event.detail, Some(pb::event::Detail::Lagged(_))) {
-                shared.lagged.fetch_add(1, Ordering::Relaxed);
-                break;
+        }
+        let request = tonic::Request::new(pb::StreamEventsRequest::default());
+        if batched {
+            let codec = tonic_prost::ProstCodec::<pb::StreamEventsRequest, EventHeaders>::default();
+            let Ok(stream) = client.server_streaming(request, path.clone(), codec).await else {
+                return;
+            };
+            let mut stream = stream.into_inner();
+            'stream: while let Ok(Some(batch)) = stream.message().await {
+                for event in &batch.events {
+                    if !shared.received(event) {
+                        break 'stream;
+                    }
+                }
             }
-            shared.events.fetch_add(1, Ordering::Relaxed);
-            let lag = now_ms().saturating_sub(event.at_ms);
-            shared.lag_ms.lock().record_value(lag);
+        } else {
+            let codec = tonic_prost::ProstCodec::<pb::StreamEventsRequest, EventHeader>::default();
+            let Ok(stream) = client.server_streaming(request, path.clone(), codec).await else {
+                return;
+            };
+            let mut stream = stream.into_inner();
+            while let Ok(Some(event)) = stream.message().await {
+                if !shared.received(&event) {
+                    break;
+                }
+            }
         }
     }
 }

@@ -244,3 +244,59 @@ async fn health_reports_serving() {
         tonic_health::pb::health_check_response::ServingStatus::Serving as i32
     );
 }
+
+#[tokio::test]
+async fn batches_carry_the_same_events_as_the_single_stream() {
+    let mut s = TestServer::start().await;
+    busy_floor(&mut s).await;
+    let last = s.snapshot().await.last_sequence;
+    let mut single = s
+        .events(pb::StreamEventsRequest {
+            from_sequence: 1,
+            ..Default::default()
+        })
+        .await;
+    let mut expected = Vec::new();
+    for _ in 1..=last {
+        expected.push(next_event(&mut single).await);
+    }
+    let decision = pb::EventKind::Decision as i32;
+    for kinds in [vec![], vec![decision]] {
+        let mut batches = s
+            .supervisor
+            .stream_event_batches(pb::StreamEventsRequest {
+                from_sequence: 1,
+                kinds: kinds.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let wanted: Vec<pb::Event> = expected
+            .iter()
+            .filter(|e| kinds.is_empty() || kinds.contains(&e.kind))
+            .cloned()
+            .collect();
+        let mut got = Vec::new();
+        while got.len() < wanted.len() {
+            let batch = next_batch(&mut batches).await;
+            assert!(!batch.events.is_empty(), "no empty batches");
+            got.extend(batch.events);
+        }
+        assert_eq!(got, wanted, "filter {kinds:?}");
+        if kinds.is_empty() {
+            // Live events follow in later batches, numbered on.
+            s.put_queue("late", |_| {}).await;
+            let batch = next_batch(&mut batches).await;
+            assert_eq!(batch.events[0].sequence, last + 1);
+        }
+    }
+}
+
+async fn next_batch(stream: &mut tonic::Streaming<pb::EventBatch>) -> pb::EventBatch {
+    tokio::time::timeout(crate::common::PATIENCE, stream.message())
+        .await
+        .expect("a batch in time")
+        .expect("stream ok")
+        .expect("stream open")
+}
