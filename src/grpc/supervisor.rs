@@ -5,20 +5,21 @@
 //! service would convert and encode every event once per subscriber). The wire format is exactly
 //! the proto's `Event`; clients use the generated client as usual.
 //!
-//! Each stream runs in its own task reading the bus; a stream whose client is slow falls behind
-//! on its own bounded receiver, gets a `lagged` event naming where to resume, and ends. Routing
-//! never waits on a supervisor. Every stream ends with UNAVAILABLE when the server drains.
+//! Each stream is read straight off the bus by the transport (no task or queue per stream); a
+//! stream whose client is slow falls behind on its own bounded receiver, gets a `lagged` event
+//! naming where to resume, and ends. Routing never waits on a supervisor. Every stream ends with UNAVAILABLE when the server drains.
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use prost::Message;
-use tokio::sync::{broadcast, mpsc};
 use tokio_stream::Stream;
-use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tonic::codec::{Codec, EncodeBuf, Encoder};
 use tonic::codegen::{BoxFuture, Context, Poll, http};
 use tonic::{Request, Response, Status};
@@ -77,9 +78,6 @@ impl Subscribers {
 
 /// Encoded `pb::Event`s: each event is encoded once, whatever the number of streams.
 type EventStream = Pin<Box<dyn Stream<Item = Result<Bytes, Status>> + Send>>;
-
-/// Depth of each stream's outgoing queue (between its task and the transport).
-const STREAM_BUFFER: usize = 256;
 
 struct Filter {
     queues: HashSet<String>,
@@ -177,6 +175,92 @@ fn lagged_notice(resume_from: u64) -> Bytes {
     Bytes::from(lagged.encode_to_vec())
 }
 
+/// One subscriber's stream, read straight off the bus by the transport (no task, no extra
+/// queue): replayed events, then live ones, filtered; a lag notice and the end if the subscriber
+/// fell `subscriber_buffer` events behind; UNAVAILABLE when the server drains.
+struct Feed {
+    next: u64,
+    replay: std::vec::IntoIter<Arc<Published>>,
+    live: BroadcastStream<Arc<Published>>,
+    filter: Filter,
+    out: Outbox,
+    drained: Pin<Box<dyn Future<Output = ()> + Send>>,
+    done: bool,
+    /// Given back when the stream is dropped.
+    _seat: Seat,
+}
+
+impl Feed {
+    /// Takes `p` if it is new and passes the filter; gives a message to send now, if any.
+    fn take(&mut self, p: &Published) -> Option<Bytes> {
+        if p.sequence < self.next {
+            return None;
+        }
+        self.next = p.sequence + 1;
+        if !self.filter.matches(p) {
+            return None;
+        }
+        let message = self.out.push(wire(p));
+        if message.is_none() && self.out.full() {
+            return self.out.take();
+        }
+        message
+    }
+
+    /// The last message: what is gathered plus the lag notice.
+    fn lagged(&mut self) -> Option<Bytes> {
+        self.done = true;
+        let notice = lagged_notice(self.next);
+        match self.out.push(notice) {
+            Some(single) => Some(single),
+            None => self.out.take(),
+        }
+    }
+}
+
+impl Stream for Feed {
+    type Item = Result<Bytes, Status>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.done {
+            return Poll::Ready(None);
+        }
+        if this.drained.as_mut().poll(cx).is_ready() {
+            this.done = true;
+            return Poll::Ready(Some(Err(Status::unavailable(SHUTTING_DOWN))));
+        }
+        while let Some(p) = this.replay.next() {
+            if let Some(message) = this.take(&p) {
+                return Poll::Ready(Some(Ok(message)));
+            }
+        }
+        loop {
+            match Pin::new(&mut this.live).poll_next(cx) {
+                Poll::Ready(Some(Ok(p))) => {
+                    if let Some(message) = this.take(&p) {
+                        return Poll::Ready(Some(Ok(message)));
+                    }
+                }
+                Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(_)))) => {
+                    return Poll::Ready(this.lagged().map(Ok));
+                }
+                Poll::Ready(None) => {
+                    this.done = true;
+                    return Poll::Ready(this.out.take().map(Ok));
+                }
+                // Nothing more ready: send what a batch gathered, or wait.
+                Poll::Pending => {
+                    return match this.out.take() {
+                        Some(batch) => Poll::Ready(Some(Ok(batch))),
+                        None => Poll::Pending,
+                    };
+                }
+            }
+        }
+    }
+}
+
 impl Supervisor {
     /// StreamEvents (one event per message) and StreamEventBatches (ready events together).
     async fn stream_events(
@@ -195,88 +279,18 @@ impl Supervisor {
         let seat = self.subscribers.take_seat()?;
         let from = (r.from_sequence > 0).then_some(r.from_sequence);
         let subscription = self.handle.bus().subscribe(from)?;
-        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let mut drain = self.drain.clone();
-        tokio::spawn(async move {
-            let _seat = seat;
-            let mut out = Outbox::new(batched);
-            let mut next = from.unwrap_or(subscription.next);
-            // Queues `p` if it is new and passes the filter; false once the client is gone.
-            macro_rules! offer {
-                ($p:expr) => {{
-                    let p = $p;
-                    if p.sequence >= next {
-                        next = p.sequence + 1;
-                        if filter.matches(&p) {
-                            if let Some(message) = out.push(wire(&p)) {
-                                if tx.send(Ok(message)).await.is_err() {
-                                    return;
-                                }
-                            }
-                        }
-                    }
-                    if out.full() {
-                        if let Some(batch) = out.take() {
-                            if tx.send(Ok(batch)).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                }};
-            }
-            macro_rules! flush {
-                () => {
-                    if let Some(batch) = out.take() {
-                        if tx.send(Ok(batch)).await.is_err() {
-                            return;
-                        }
-                    }
-                };
-            }
-            for p in &subscription.replay {
-                offer!(p);
-            }
-            flush!();
-            let mut live = subscription.live;
-            loop {
-                tokio::select! {
-                    received = live.recv() => match received {
-                        Ok(p) => {
-                            offer!(p);
-                            // Batched: take what else is ready, then send it as one message.
-                            if batched {
-                                loop {
-                                    match live.try_recv() {
-                                        Ok(p) => offer!(p),
-                                        Err(broadcast::error::TryRecvError::Lagged(_)) => {
-                                            let _ = out.push(lagged_notice(next));
-                                            flush!();
-                                            return;
-                                        }
-                                        Err(_) => break,
-                                    }
-                                }
-                            }
-                            flush!();
-                        }
-                        Err(broadcast::error::RecvError::Lagged(_)) => {
-                            if let Some(notice) = out.push(lagged_notice(next)) {
-                                let _ = tx.send(Ok(notice)).await;
-                            }
-                            flush!();
-                            return;
-                        }
-                        Err(broadcast::error::RecvError::Closed) => return,
-                    },
-                    _ = tx.closed() => return,
-                    _ = drained(&mut drain) => {
-                        let _ = tx.send(Err(Status::unavailable(SHUTTING_DOWN))).await;
-                        return;
-                    }
-                }
-            }
-        });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        let feed = Feed {
+            next: from.unwrap_or(subscription.next),
+            replay: subscription.replay.into_iter(),
+            live: BroadcastStream::new(subscription.live),
+            filter,
+            out: Outbox::new(batched),
+            drained: Box::pin(async move { drained(&mut drain).await }),
+            done: false,
+            _seat: seat,
+        };
+        Ok(Response::new(Box::pin(feed)))
     }
 
     async fn get_snapshot(
