@@ -67,11 +67,13 @@ pub enum SessionMessage {
 
 type ApplyReply = oneshot::Sender<Result<Applied, CoreError>>;
 type ApplyManyReply = oneshot::Sender<Vec<Result<Applied, CoreError>>>;
+type AttachReply = oneshot::Sender<Result<(u64, AgentView), CoreError>>;
 
 /// A reply held until the batch's journal records are written and its events published.
 enum Reply {
     One(ApplyReply, Result<Applied, CoreError>),
     Many(ApplyManyReply, Vec<Result<Applied, CoreError>>),
+    Attached(AttachReply, Result<(u64, AgentView), CoreError>),
 }
 
 /// One request to the engine task.
@@ -90,7 +92,7 @@ pub enum Request {
     AttachSession {
         agent: String,
         tx: mpsc::Sender<SessionMessage>,
-        reply: oneshot::Sender<Result<(u64, AgentView), CoreError>>,
+        reply: AttachReply,
     },
     DetachSession {
         agent: String,
@@ -327,7 +329,7 @@ impl EngineTask {
             }
             Request::AttachSession { agent, tx, reply } => {
                 let result = self.attach(agent, tx);
-                let _ = reply.send(result);
+                self.replies.push(Reply::Attached(reply, result));
             }
             Request::DetachSession { agent, session } => {
                 if self.sessions.get(&agent).is_some_and(|s| s.id == session) {
@@ -400,6 +402,9 @@ impl EngineTask {
                 }
                 Reply::Many(reply, results) => {
                     let _ = reply.send(results);
+                }
+                Reply::Attached(reply, result) => {
+                    let _ = reply.send(result);
                 }
             }
         }
