@@ -328,3 +328,37 @@ pub async fn end_of<T>(stream: &mut Streaming<T>) -> Option<tonic::Status> {
         }
     }
 }
+
+/// A desktop that answers on its own: the n-th message from the server, if an offer, is accepted
+/// when `accept(n)`; if an assignment, completed when `complete(n)`. Ends with the session.
+pub fn auto_answer(
+    mut session: Session,
+    accept: fn(usize) -> bool,
+    complete: fn(usize) -> bool,
+) -> tokio::task::JoinHandle<()> {
+    use pb::session_event::Event as Out;
+    use pb::session_request::{Action, Complete, OfferAnswer};
+    tokio::spawn(async move {
+        let mut n = 0;
+        while let Ok(Some(message)) = session.inbound.message().await {
+            match message.event {
+                Some(Out::Offer(offer)) if accept(n) => {
+                    let id = offer.contact.map_or(0, |c| c.id);
+                    session
+                        .send(Action::Accept(OfferAnswer { contact_id: id }))
+                        .await;
+                }
+                Some(Out::Assigned(contact)) if complete(n) => {
+                    session
+                        .send(Action::Complete(Complete {
+                            contact_id: contact.id,
+                            outcome: None,
+                        }))
+                        .await;
+                }
+                _ => {}
+            }
+            n += 1;
+        }
+    })
+}

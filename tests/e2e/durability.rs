@@ -17,11 +17,9 @@ use tonic::transport::Channel;
 use routerd::proto as pb;
 use routerd::proto::agent_service_client::AgentServiceClient;
 use routerd::proto::contact_service_client::ContactServiceClient;
-use routerd::proto::session_event::Event as Out;
-use routerd::proto::session_request::{Action, Complete, OfferAnswer};
 use routerd::proto::supervisor_service_client::SupervisorServiceClient;
 
-use crate::common::{PATIENCE, enqueue_request, next_event, open_session};
+use crate::common::{PATIENCE, auto_answer, enqueue_request, next_event, open_session};
 
 /// A routerd process; killed if the test ends early.
 struct Process {
@@ -137,30 +135,8 @@ async fn acknowledged_contacts_survive_a_kill_and_restart() {
     // Desktops accept every offer and complete every other assignment, so contacts are in
     // every state when the kill comes.
     for a in 0..AGENTS {
-        let mut session = open_session(channel.clone(), &format!("agent-{a}"), true).await;
-        tokio::spawn(async move {
-            let mut n = 0;
-            while let Ok(Some(message)) = session.inbound.message().await {
-                match message.event {
-                    Some(Out::Offer(offer)) if n % 3 != 2 => {
-                        let id = offer.contact.map_or(0, |c| c.id);
-                        session
-                            .send(Action::Accept(OfferAnswer { contact_id: id }))
-                            .await;
-                    }
-                    Some(Out::Assigned(contact)) if n % 2 == 0 => {
-                        session
-                            .send(Action::Complete(Complete {
-                                contact_id: contact.id,
-                                outcome: None,
-                            }))
-                            .await;
-                    }
-                    _ => {}
-                }
-                n += 1;
-            }
-        });
+        let session = open_session(channel.clone(), &format!("agent-{a}"), true).await;
+        auto_answer(session, |n| n % 3 != 2, |n| n % 2 == 0);
     }
     // Frontends enqueue chats as fast as they are answered, withdrawing every seventh.
     let acked = Arc::new(Mutex::new(Vec::<u64>::new()));

@@ -5,10 +5,8 @@
 use std::collections::HashMap;
 
 use routerd::proto as pb;
-use routerd::proto::session_event::Event as Out;
-use routerd::proto::session_request::{Action, Complete, OfferAnswer};
 
-use crate::common::{PATIENCE, TestServer, enqueue_request, next_event};
+use crate::common::{PATIENCE, TestServer, auto_answer, enqueue_request, next_event};
 
 const AGENTS: usize = 8;
 const FRONTENDS: usize = 4;
@@ -24,31 +22,8 @@ async fn every_contact_ends_exactly_once_under_concurrent_load() {
     // Desktops: accept every offer, complete every assignment.
     let mut desktops = Vec::new();
     for a in 0..AGENTS {
-        let mut session = s.session(&format!("agent-{a}"), true).await;
-        desktops.push(tokio::spawn(async move {
-            loop {
-                let Ok(Some(message)) = session.inbound.message().await else {
-                    return;
-                };
-                match message.event {
-                    Some(Out::Offer(offer)) => {
-                        let id = offer.contact.map_or(0, |c| c.id);
-                        session
-                            .send(Action::Accept(OfferAnswer { contact_id: id }))
-                            .await;
-                    }
-                    Some(Out::Assigned(contact)) => {
-                        session
-                            .send(Action::Complete(Complete {
-                                contact_id: contact.id,
-                                outcome: None,
-                            }))
-                            .await;
-                    }
-                    _ => {}
-                }
-            }
-        }));
+        let session = s.session(&format!("agent-{a}"), true).await;
+        desktops.push(auto_answer(session, |_| true, |_| true));
     }
     // Frontends: enqueue voice and chat contacts; withdraw every fifth right away.
     let mut frontends = Vec::new();
