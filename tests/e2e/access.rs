@@ -140,6 +140,50 @@ async fn each_role_does_its_own_work_only() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied);
+    // The event streams and the batch enqueue keep to the same roles.
+    for batched in [false, true] {
+        let request = pb::StreamEventsRequest {
+            from_sequence: 1,
+            ..Default::default()
+        };
+        let (watcher, stranger) = if batched {
+            (
+                supervisor
+                    .stream_event_batches(request.clone())
+                    .await
+                    .map(|_| ()),
+                frontend_supervisor
+                    .stream_event_batches(request)
+                    .await
+                    .map(|_| ()),
+            )
+        } else {
+            (
+                supervisor.stream_events(request.clone()).await.map(|_| ()),
+                frontend_supervisor.stream_events(request).await.map(|_| ()),
+            )
+        };
+        watcher.expect("a supervisor streams events");
+        assert_eq!(stranger.unwrap_err().code(), Code::PermissionDenied);
+    }
+    let mut anonymous = SupervisorServiceClient::new(channel.clone());
+    let e = anonymous
+        .stream_event_batches(pb::StreamEventsRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated);
+    let batch = pb::EnqueueContactsRequest {
+        contacts: vec![enqueue_request("sales", pb::Channel::Chat, &[])],
+    };
+    let e = supervisor_contacts
+        .enqueue_contacts(batch.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    frontend
+        .enqueue_contacts(batch)
+        .await
+        .expect("a frontend enqueues batches");
 
     // An agent token acts only as its own agent.
     let mut alice = AgentServiceClient::new(with(&channel, ALICE));
