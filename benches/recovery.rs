@@ -146,7 +146,7 @@ fn images(c: &mut Criterion) {
         b.iter(|| engine.image())
     });
     group.bench_function(BenchmarkId::new("load_image", FLOOR), |b| {
-        b.iter(|| routerd::core::Engine::from_image(EngineConfig::default(), &image).unwrap())
+        b.iter(|| routerd::core::Engine::from_image(&image).unwrap())
     });
     group.finish();
 }

@@ -46,6 +46,10 @@ pub enum Command {
         agent: String,
         outcome: Outcome,
     },
+    /// New engine-wide settings and limits (the server applies its configuration file at every
+    /// start, so the journal replays each command under the settings it first ran under).
+    /// Last among the variants: a journal record's encoding names the variant by position.
+    Configure(super::engine::EngineConfig),
 }
 
 /// What an accepted command returns to its caller.

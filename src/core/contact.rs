@@ -15,7 +15,7 @@ use super::types::{
 };
 
 /// Limits on a contact's free-form context.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ContextLimits {
     pub max_entries: usize,
     pub max_bytes: usize,

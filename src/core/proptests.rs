@@ -338,7 +338,7 @@ proptest! {
             restored.run(op);
         }
         let image = restored.engine.image();
-        restored.engine = Engine::from_image(EngineConfig::default(), &image).expect("image loads");
+        restored.engine = Engine::from_image(&image).expect("image loads");
         restored.after();
         for op in &ops[cut..] {
             original.run(op);

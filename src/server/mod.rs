@@ -45,7 +45,7 @@ pub async fn drained(drain: &mut Drain) {
 pub type EngineTask = tokio::task::JoinHandle<Result<(), JournalError>>;
 
 /// Recovers the engine from the journal (or starts it empty when memory-only), starts the engine
-/// task, takes every agent that was logged in offline (their desktop sessions died with the old
+/// task, journals the configuration's engine settings, takes every agent that was logged in offline (their desktop sessions died with the old
 /// process: offers they held go back to their queues), and applies the configured queues.
 pub async fn start_engine(config: &Config) -> anyhow::Result<(EngineHandle, EngineTask)> {
     let engine_config = config.engine_config()?;
@@ -70,7 +70,7 @@ pub async fn start_engine(config: &Config) -> anyhow::Result<(EngineHandle, Engi
             if r.refused > 0 {
                 tracing::warn!(
                     refused = r.refused,
-                    "replayed commands refused: were limits lowered since the last run?"
+                    "replayed commands refused: the journal does not replay as it ran (written by another build?)"
                 );
             }
             info!(
@@ -85,8 +85,16 @@ pub async fn start_engine(config: &Config) -> anyhow::Result<(EngineHandle, Engi
     };
     let logged_in = engine.logged_in_agents();
     let clock = Clock::start_after(engine.now());
+    let journaled = journal.is_some();
     let (handle, task) =
         engine_task::spawn(engine, journal, bus, clock, config.limits.command_queue);
+    if journaled {
+        // Today's settings, journaled: commands from here on replay under them, and those
+        // before under the settings they first ran under.
+        handle
+            .apply(Command::Configure(config.engine_config()?))
+            .await?;
+    }
     for agent in logged_in {
         handle
             .apply(Command::Session {

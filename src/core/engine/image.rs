@@ -1,20 +1,20 @@
 //! Engine images: the whole routing state as bytes, for snapshots.
 //!
 //! An image holds everything the engine would otherwise rebuild by replaying its commands —
-//! agents, queues, waiting and live contacts with their timers, the ended-contact history,
-//! indexes and counters — but not the [`EngineConfig`] (the loader gives the configuration of the
-//! day) nor undrained events (an image is taken between batches, after they were published).
+//! its configuration, agents, queues, waiting and live contacts with their timers, the
+//! ended-contact history, indexes and counters — but not undrained events (an image is taken
+//! between batches, after they were published).
 //!
-//! Invariant: `Engine::from_image(config, &engine.image())` is the same engine: every later
+//! Invariant: `Engine::from_image(&engine.image())` is the same engine: every later
 //! command gives the same result and the same events. The format is postcard; images are only
 //! read back by builds that share its version tag, which leads the bytes and is checked first.
 
-use super::{Engine, EngineConfig};
+use super::Engine;
 use crate::core::error::CoreError;
 use crate::core::strategy;
 
 /// Bumped whenever a type inside an image changes shape.
-const IMAGE_VERSION: u32 = 1;
+const IMAGE_VERSION: u32 = 2;
 
 impl Engine {
     /// The engine's state as bytes. Undrained events are not part of it: drain first.
@@ -28,8 +28,8 @@ impl Engine {
         bytes
     }
 
-    /// Rebuilds an engine from [`Engine::image`] bytes, under `config`.
-    pub fn from_image(config: EngineConfig, bytes: &[u8]) -> Result<Engine, CoreError> {
+    /// Rebuilds an engine from [`Engine::image`] bytes, with the configuration it had.
+    pub fn from_image(bytes: &[u8]) -> Result<Engine, CoreError> {
         let bad = |e: postcard::Error| CoreError::invalid(format!("engine image: {e}"));
         let (version, rest) = postcard::take_from_bytes::<u32>(bytes).map_err(bad)?;
         if version != IMAGE_VERSION {
@@ -38,7 +38,6 @@ impl Engine {
             )));
         }
         let mut engine: Engine = postcard::from_bytes(rest).map_err(bad)?;
-        engine.config = config;
         for queue in engine.queues.iter_mut().flatten() {
             queue.strategy = strategy::by_name(&queue.config.strategy)?;
         }

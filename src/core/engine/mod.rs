@@ -45,7 +45,7 @@ mod matching;
 mod queries;
 
 /// Engine-wide settings and limits.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
 pub struct EngineConfig {
     pub costs: ChannelCosts,
     /// Capacity of an agent that names none.
@@ -134,8 +134,8 @@ type AgentKey = u32;
 /// The routing engine. See the module documentation for its contract.
 #[derive(serde::Serialize, serde::Deserialize, Debug)]
 pub struct Engine {
-    /// Not part of an image: the loader supplies the configuration of the day.
-    #[serde(skip)]
+    /// Part of the state: changed only by [`Command::Configure`], so a replay applies each
+    /// command under the configuration it was first applied under.
     config: EngineConfig,
     now: Millis,
     skills: SkillInterner,
@@ -246,6 +246,12 @@ impl Engine {
                 agent,
                 outcome,
             } => self.complete(contact, &agent, outcome),
+            Command::Configure(config) => {
+                // Costs are fixed per contact at enqueue and capacities per agent at
+                // PutAgent: contacts and agents already in the engine keep theirs.
+                self.config = config;
+                Ok(Applied::Done)
+            }
         }
     }
 

@@ -79,8 +79,8 @@ pub struct RecoveryReport {
     pub snapshot: Option<u64>,
     /// Records re-applied after the snapshot.
     pub replayed: u64,
-    /// Replayed records other than enqueues the engine refused (only when limits were lowered
-    /// between runs).
+    /// Replayed records other than enqueues the engine refused (none, unless the journal was
+    /// written by a build that routes differently).
     pub refused: u64,
     /// Bytes cut off the end of the last segment, and why.
     pub cut: Option<(u64, String)>,
@@ -304,7 +304,7 @@ pub fn open(
             if snap.index != index {
                 return Err(format!("its header says record {}", snap.index));
             }
-            Engine::from_image(engine_config.clone(), snap.image)
+            Engine::from_image(snap.image)
                 .map(|e| (e, snap.next_sequence))
                 .map_err(|e| e.to_string())
         });

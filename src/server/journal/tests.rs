@@ -9,7 +9,8 @@ use std::time::Duration;
 use super::*;
 use crate::core::stats::QueueCounters;
 use crate::core::{
-    AgentSpec, AgentView, Channel, ContactView, NewContact, Presence, QueueConfig, SkillLevel,
+    AgentSpec, AgentView, Channel, ContactState, ContactView, NewContact, Presence, QueueConfig,
+    SkillLevel,
 };
 use crate::server::engine_task::{self, Clock};
 
@@ -222,4 +223,49 @@ async fn a_missing_segment_is_a_gap_not_a_silent_loss() {
         matches!(error, JournalError::Gap { from: 0, .. }),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn the_past_replays_under_the_settings_it_ran_under() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = |max_contacts: usize| {
+        let mut c = crate::config::Config::default();
+        c.journal.dir = dir.path().to_path_buf();
+        c.limits.max_contacts = max_contacts;
+        c
+    };
+    let enqueue = || Command::Enqueue(NewContact::new("general", Channel::Voice));
+    let (handle, task) = crate::server::start_engine(&config(3)).await.unwrap();
+    for _ in 0..3 {
+        handle.apply(enqueue()).await.expect("under the limit of 3");
+    }
+    assert!(
+        handle.apply(enqueue()).await.is_err(),
+        "a fourth is refused"
+    );
+    drop(handle);
+    task.await.unwrap().unwrap();
+
+    // Restarted with a lower limit: the three accepted contacts replay as they ran.
+    let (handle, task) = crate::server::start_engine(&config(2)).await.unwrap();
+    let waiting = handle
+        .query(|e| {
+            (1..=3)
+                .map(|id| e.contact_view(id).map(|c| c.state))
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap();
+    assert_eq!(waiting, vec![Some(ContactState::Waiting); 3]);
+    // Today's limit applies from now on.
+    let refused = handle
+        .apply(enqueue())
+        .await
+        .expect_err("over today's limit of 2");
+    assert!(
+        refused.to_string().contains("live-contact limit (2)"),
+        "{refused}"
+    );
+    drop(handle);
+    task.await.unwrap().unwrap();
 }
