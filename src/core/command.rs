@@ -52,6 +52,15 @@ pub enum Command {
     Configure(super::engine::EngineConfig),
 }
 
+impl Command {
+    /// Whether refusing this command still changes the engine: an enqueue refused at a full
+    /// queue counts as a contact refused at the door in the queue's figures. Every other refusal
+    /// changes nothing. A journal keeps such commands even when refused, so replay counts alike.
+    pub fn counts_when_refused(&self) -> bool {
+        matches!(self, Command::Enqueue(_))
+    }
+}
+
 /// What an accepted command returns to its caller.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Applied {

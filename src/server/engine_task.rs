@@ -296,9 +296,8 @@ impl EngineTask {
         };
         let mark = journal.mark();
         journal.append(now, &command);
-        // A refused command changes nothing and is not kept — except an enqueue, whose refusal
-        // at a full queue is counted in the queue's figures: replay refuses it again, the same.
-        let counted = matches!(command, Command::Enqueue(_));
+        // A refused command is not kept unless its refusal counts (Command::counts_when_refused).
+        let counted = command.counts_when_refused();
         let result = self.engine.apply(command, now);
         if result.is_err() && !counted {
             journal.rollback(mark);

@@ -370,9 +370,9 @@ pub fn open(
             match segment::read(&bytes, offset) {
                 segment::Read::Record { at, command, next } => {
                     if index >= base {
-                        // Refused enqueues are journaled on purpose (they count as refused).
-                        let enqueue = matches!(command, Command::Enqueue(_));
-                        if engine.apply(command, at).is_err() && !enqueue {
+                        // Kept refusals (Command::counts_when_refused) are refused again.
+                        let counted = command.counts_when_refused();
+                        if engine.apply(command, at).is_err() && !counted {
                             report.refused += 1;
                         }
                         report.replayed += 1;
