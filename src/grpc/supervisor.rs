@@ -15,7 +15,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes};
 use prost::Message;
 use tokio_stream::Stream;
 use tokio_stream::wrappers::BroadcastStream;
@@ -117,56 +117,6 @@ fn wire(p: &Published) -> Bytes {
     p.wire(|p| Bytes::from(event_to(p).encode_to_vec()))
 }
 
-/// Most events one `EventBatch` carries.
-const MAX_BATCH_EVENTS: usize = 512;
-
-/// What a stream sends next: one event per message, or every ready event as one `EventBatch`
-/// (its bytes are the events' own encodings, each framed as field 1).
-struct Outbox {
-    batched: bool,
-    batch: BytesMut,
-    count: usize,
-}
-
-impl Outbox {
-    fn new(batched: bool) -> Outbox {
-        Outbox {
-            batched,
-            batch: BytesMut::new(),
-            count: 0,
-        }
-    }
-
-    /// Gives the message to send now (one event) or keeps the event for the batch.
-    fn push(&mut self, event: Bytes) -> Option<Bytes> {
-        if !self.batched {
-            return Some(event);
-        }
-        prost::encoding::encode_key(
-            1,
-            prost::encoding::WireType::LengthDelimited,
-            &mut self.batch,
-        );
-        prost::encoding::encode_varint(event.len() as u64, &mut self.batch);
-        self.batch.put_slice(&event);
-        self.count += 1;
-        None
-    }
-
-    fn full(&self) -> bool {
-        self.count >= MAX_BATCH_EVENTS
-    }
-
-    /// The batch gathered so far, if any.
-    fn take(&mut self) -> Option<Bytes> {
-        if self.count == 0 {
-            return None;
-        }
-        self.count = 0;
-        Some(self.batch.split().freeze())
-    }
-}
-
 fn lagged_notice(resume_from: u64) -> Bytes {
     let lagged = pb::Event {
         detail: Some(pb::event::Detail::Lagged(pb::Lagged { resume_from })),
@@ -183,7 +133,6 @@ struct Feed {
     replay: std::vec::IntoIter<Arc<Published>>,
     live: BroadcastStream<Arc<Published>>,
     filter: Filter,
-    out: Outbox,
     drained: Pin<Box<dyn Future<Output = ()> + Send>>,
     done: bool,
     /// Given back when the stream is dropped.
@@ -191,30 +140,13 @@ struct Feed {
 }
 
 impl Feed {
-    /// Takes `p` if it is new and passes the filter; gives a message to send now, if any.
+    /// The message for `p`, if it is new and passes the filter.
     fn take(&mut self, p: &Published) -> Option<Bytes> {
         if p.sequence < self.next {
             return None;
         }
         self.next = p.sequence + 1;
-        if !self.filter.matches(p) {
-            return None;
-        }
-        let message = self.out.push(wire(p));
-        if message.is_none() && self.out.full() {
-            return self.out.take();
-        }
-        message
-    }
-
-    /// The last message: what is gathered plus the lag notice.
-    fn lagged(&mut self) -> Option<Bytes> {
-        self.done = true;
-        let notice = lagged_notice(self.next);
-        match self.out.push(notice) {
-            Some(single) => Some(single),
-            None => self.out.take(),
-        }
+        self.filter.matches(p).then(|| wire(p))
     }
 }
 
@@ -243,37 +175,22 @@ impl Stream for Feed {
                     }
                 }
                 Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(_)))) => {
-                    return Poll::Ready(this.lagged().map(Ok));
-                }
-                Poll::Ready(None) => {
                     this.done = true;
-                    return Poll::Ready(this.out.take().map(Ok));
+                    return Poll::Ready(Some(Ok(lagged_notice(this.next))));
                 }
-                // Nothing more ready: send what a batch gathered, or wait.
-                Poll::Pending => {
-                    return match this.out.take() {
-                        Some(batch) => Poll::Ready(Some(Ok(batch))),
-                        None => Poll::Pending,
-                    };
-                }
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
             }
         }
     }
 }
 
 impl Supervisor {
-    /// StreamEvents (one event per message) and StreamEventBatches (ready events together).
     async fn stream_events(
         &self,
         request: Request<pb::StreamEventsRequest>,
-        batched: bool,
     ) -> Result<Response<EventStream>, Status> {
-        let call = if batched {
-            "StreamEventBatches"
-        } else {
-            "StreamEvents"
-        };
-        Principal::of(&request).allow(call, &[Role::Supervisor], None)?;
+        Principal::of(&request).allow("StreamEvents", &[Role::Supervisor], None)?;
         let r = request.into_inner();
         let filter = Filter::new(&r)?;
         let seat = self.subscribers.take_seat()?;
@@ -285,7 +202,6 @@ impl Supervisor {
             replay: subscription.replay.into_iter(),
             live: BroadcastStream::new(subscription.live),
             filter,
-            out: Outbox::new(batched),
             drained: Box::pin(async move { drained(&mut drain).await }),
             done: false,
             _seat: seat,
@@ -373,16 +289,15 @@ impl tonic::server::NamedService for SupervisorEndpoint {
     const NAME: &'static str = "routing.v1.SupervisorService";
 }
 
-/// StreamEvents, or StreamEventBatches when `.1` is true.
-struct StreamEvents(Arc<Supervisor>, bool);
+struct StreamEvents(Arc<Supervisor>);
 
 impl tonic::server::ServerStreamingService<pb::StreamEventsRequest> for StreamEvents {
     type Response = Bytes;
     type ResponseStream = EventStream;
     type Future = BoxFuture<Response<EventStream>, Status>;
     fn call(&mut self, request: Request<pb::StreamEventsRequest>) -> Self::Future {
-        let (supervisor, batched) = (self.0.clone(), self.1);
-        Box::pin(async move { supervisor.stream_events(request, batched).await })
+        let supervisor = self.0.clone();
+        Box::pin(async move { supervisor.stream_events(request).await })
     }
 }
 
@@ -418,14 +333,7 @@ where
                 let mut grpc = tonic::server::Grpc::new(WireCodec::default())
                     .apply_max_message_size_config(limit, None);
                 Ok(grpc
-                    .server_streaming(StreamEvents(supervisor, false), request)
-                    .await)
-            }),
-            "/routing.v1.SupervisorService/StreamEventBatches" => Box::pin(async move {
-                let mut grpc = tonic::server::Grpc::new(WireCodec::default())
-                    .apply_max_message_size_config(limit, None);
-                Ok(grpc
-                    .server_streaming(StreamEvents(supervisor, true), request)
+                    .server_streaming(StreamEvents(supervisor), request)
                     .await)
             }),
             "/routing.v1.SupervisorService/GetSnapshot" => Box::pin(async move {

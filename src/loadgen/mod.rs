@@ -72,9 +72,6 @@ pub struct LoadgenConfig {
     /// Supervisor streams following every event.
     #[arg(long, default_value_t = 0)]
     pub subscribers: usize,
-    /// Subscribers use StreamEventBatches (ready events together) instead of StreamEvents.
-    #[arg(long)]
-    pub batched_subscribers: bool,
     /// The queue the run creates and uses.
     #[arg(long, default_value = "loadgen")]
     pub queue: String,
@@ -207,11 +204,7 @@ pub async fn run(config: LoadgenConfig) -> anyhow::Result<Report> {
         desktops.push(desktop(agent, client(a), config.handle_ms, shared.clone()).await?);
     }
     for s in 0..config.subscribers {
-        tokio::spawn(subscriber(
-            client(s),
-            shared.clone(),
-            config.batched_subscribers,
-        ));
+        tokio::spawn(subscriber(client(s), shared.clone()));
     }
 
     let duration = Duration::from_secs_f64(config.duration.max(0.1));
@@ -377,13 +370,6 @@ struct EventHeader {
     lagged: Option<pb::Lagged>,
 }
 
-/// An `EventBatch`, read the same way.
-#[derive(Clone, PartialEq, prost::Message)]
-struct EventHeaders {
-    #[prost(message, repeated, tag = "1")]
-    events: Vec<EventHeader>,
-}
-
 impl Shared {
     /// Records one received event; false if it was a lag notice (the stream ends).
     fn received(&self, event: &EventHeader) -> bool {
@@ -399,41 +385,24 @@ impl Shared {
 }
 
 /// A supervisor following every event live; resubscribes after a lag notice.
-async fn subscriber(channel: Authed, shared: Arc<Shared>, batched: bool) {
+async fn subscriber(channel: Authed, shared: Arc<Shared>) {
     let mut client = tonic::client::Grpc::new(channel);
-    let path = tonic::codegen::http::uri::PathAndQuery::from_static(if batched {
-        "/routing.v1.SupervisorService/StreamEventBatches"
-    } else {
-        "/routing.v1.SupervisorService/StreamEvents"
-    });
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static(
+        "/routing.v1.SupervisorService/StreamEvents",
+    );
     while !shared.stop.load(Ordering::Relaxed) {
         if client.ready().await.is_err() {
             return;
         }
         let request = tonic::Request::new(pb::StreamEventsRequest::default());
-        if batched {
-            let codec = tonic_prost::ProstCodec::<pb::StreamEventsRequest, EventHeaders>::default();
-            let Ok(stream) = client.server_streaming(request, path.clone(), codec).await else {
-                return;
-            };
-            let mut stream = stream.into_inner();
-            'stream: while let Ok(Some(batch)) = stream.message().await {
-                for event in &batch.events {
-                    if !shared.received(event) {
-                        break 'stream;
-                    }
-                }
-            }
-        } else {
-            let codec = tonic_prost::ProstCodec::<pb::StreamEventsRequest, EventHeader>::default();
-            let Ok(stream) = client.server_streaming(request, path.clone(), codec).await else {
-                return;
-            };
-            let mut stream = stream.into_inner();
-            while let Ok(Some(event)) = stream.message().await {
-                if !shared.received(&event) {
-                    break;
-                }
+        let codec = tonic_prost::ProstCodec::<pb::StreamEventsRequest, EventHeader>::default();
+        let Ok(stream) = client.server_streaming(request, path.clone(), codec).await else {
+            return;
+        };
+        let mut stream = stream.into_inner();
+        while let Ok(Some(event)) = stream.message().await {
+            if !shared.received(&event) {
+                break;
             }
         }
     }

@@ -78,7 +78,6 @@ pub struct Report {
     pub rate: Option<f64>,
     pub batch: usize,
     pub subscribers: usize,
-    pub batched_subscribers: bool,
     pub enqueued: u64,
     pub completed: u64,
     pub contacts_per_second: f64,
@@ -108,7 +107,6 @@ impl Report {
             rate: config.rate,
             batch: config.batch,
             subscribers: config.subscribers,
-            batched_subscribers: config.batched_subscribers,
             enqueued,
             completed: shared.completed.load(Ordering::Relaxed),
             contacts_per_second: enqueued as f64 / elapsed.as_secs_f64(),
@@ -151,17 +149,8 @@ impl Report {
             _ => String::new(),
         };
         let mut out = format!(
-            "routerd loadgen against {}: {:.1} s, {} agents, {mode}, batch {}, {} subscribers{}\n\n",
-            self.target,
-            self.seconds,
-            self.agents,
-            self.batch,
-            self.subscribers,
-            if self.batched_subscribers {
-                " (batched)"
-            } else {
-                ""
-            }
+            "routerd loadgen against {}: {:.1} s, {} agents, {mode}, batch {}, {} subscribers\n\n",
+            self.target, self.seconds, self.agents, self.batch, self.subscribers
         );
         out += &format!(
             "{:<22} {:.0} contacts/s ({} enqueued, {} completed)\n",
