@@ -83,7 +83,7 @@ fn agent(a: usize) -> AgentSpec {
 fn floor(agents: usize) -> Engine {
     let mut engine = Engine::new(EngineConfig::default());
     engine
-        .apply(Command::PutQueue(QueueConfig::new("q")), 0)
+        .apply(Command::PutQueue(Box::new(QueueConfig::new("q"))), 0)
         .unwrap();
     for a in 0..agents {
         engine.apply(Command::PutAgent(agent(a)), 0).unwrap();
@@ -145,7 +145,7 @@ fn main() {
 
     let mut engine = Engine::new(EngineConfig::default());
     engine
-        .apply(Command::PutQueue(QueueConfig::new("q")), 0)
+        .apply(Command::PutQueue(Box::new(QueueConfig::new("q"))), 0)
         .unwrap();
     let contacts: Vec<NewContact> = (0..N).map(|n| contact(n, 5)).collect();
     let (bytes, resident) = (live(), rss());

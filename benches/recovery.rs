@@ -41,7 +41,7 @@ fn write_journal(config: &JournalConfig) {
         }
         applied
     };
-    apply(Command::PutQueue(QueueConfig::new("chat")), now);
+    apply(Command::PutQueue(Box::new(QueueConfig::new("chat"))), now);
     for a in 0..AGENTS {
         let id = format!("agent-{a}");
         apply(Command::PutAgent(AgentSpec::new(&id)), now);
@@ -114,7 +114,7 @@ fn images(c: &mut Criterion) {
     let mut engine = routerd::core::Engine::new(EngineConfig::default());
     let mut q = QueueConfig::new("q");
     q.offer_timeout_secs = 60;
-    engine.apply(Command::PutQueue(q), 0).unwrap();
+    engine.apply(Command::PutQueue(Box::new(q)), 0).unwrap();
     let skill = |i: usize| format!("skill-{}", i % 100);
     for a in 0..FLOOR {
         let spec = AgentSpec::new(&format!("agent-{a}"))

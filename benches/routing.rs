@@ -22,20 +22,53 @@
 //! with nobody waiting (index removal and insertion, events).
 //!
 //! `strategy/<name>/10000`: the `decision` cycle at 10k agents under each agent-side strategy
-//! the engine knows (today: `longest-idle`).
+//! (a `weighted` mix of idle, performance and skill; `affinity` is longest-idle with a 30 s
+//! affinity wait, every contact from one of 1,000 customers whose last contact an agent of the
+//! floor handled).
+//!
+//! `strategy/contact:<name>/10000`: the `agent_frees` cycle with 10k waiting contacts (priorities
+//! 0–2, customer values 0–9) under each contact-side strategy.
 //!
 //! Run: `cargo bench --bench routing`.
 
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use routerd::core::strategy::{AGENT_STRATEGIES, CONTACT_STRATEGIES, WEIGHTED};
 use routerd::core::{
     AgentSpec, Applied, CancelReason, Channel, Command, Engine, EngineConfig, Event, NewContact,
-    Outcome, Presence, QueueConfig, SkillLevel,
+    Outcome, Presence, QueueConfig, SkillLevel, StrategyConfig,
 };
 
-/// Every agent-side strategy the engine knows.
-const STRATEGIES: &[&str] = &["longest-idle"];
+/// Every agent-side strategy, by bench name.
+fn agent_strategies() -> Vec<(String, StrategyConfig)> {
+    let mut out: Vec<(String, StrategyConfig)> = AGENT_STRATEGIES
+        .iter()
+        .map(|name| {
+            let mut s = StrategyConfig {
+                agent: name.to_string(),
+                ..StrategyConfig::default()
+            };
+            if *name == WEIGHTED {
+                s.agent_weights = vec![
+                    ("idle".into(), 0.01),
+                    ("performance".into(), 1.0),
+                    ("skill".into(), 0.1),
+                ];
+            }
+            (name.to_string(), s)
+        })
+        .collect();
+    let affinity = StrategyConfig {
+        affinity_wait_secs: 30,
+        ..StrategyConfig::default()
+    };
+    out.push(("affinity".into(), affinity));
+    out
+}
+
+/// Customers of the `affinity` bench.
+const CUSTOMERS: u64 = 1_000;
 
 /// Floor sizes, in agents.
 const SIZES: [usize; 3] = [1_000, 10_000, 100_000];
@@ -57,7 +90,7 @@ impl Rng {
 }
 
 fn floor(agents: usize, rng: &mut Rng) -> (Engine, Vec<String>) {
-    floor_with(agents, SKILLS, "longest-idle", rng)
+    floor_with(agents, SKILLS, &StrategyConfig::default(), rng)
 }
 
 /// `agents` ready agents, each with 3 of `skills` skills at random levels 1–10, and queue `q`
@@ -65,13 +98,13 @@ fn floor(agents: usize, rng: &mut Rng) -> (Engine, Vec<String>) {
 fn floor_with(
     agents: usize,
     skills: usize,
-    strategy: &str,
+    strategy: &StrategyConfig,
     rng: &mut Rng,
 ) -> (Engine, Vec<String>) {
     let mut engine = Engine::new(EngineConfig::default());
     let mut queue = QueueConfig::new("q");
-    queue.strategy = strategy.into();
-    engine.apply(Command::PutQueue(queue), 0).unwrap();
+    queue.strategy = strategy.clone();
+    engine.apply(Command::PutQueue(Box::new(queue)), 0).unwrap();
     let names: Vec<String> = (0..skills).map(|i| format!("skill-{i}")).collect();
     for a in 0..agents {
         let mut spec = AgentSpec::new(&format!("agent-{a}"));
@@ -110,29 +143,68 @@ fn decision(c: &mut Criterion) {
             engine,
             skills,
             rng,
+            false,
         );
     }
     for skill_count in [100, 1_000] {
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-        let (engine, skills) = floor_with(10_000, skill_count, "longest-idle", &mut rng);
+        let defaults = StrategyConfig::default();
+        let (engine, skills) = floor_with(10_000, skill_count, &defaults, &mut rng);
         let id = BenchmarkId::new("decision_skills", skill_count);
-        decision_cycle(&mut group, id, engine, skills, rng);
+        decision_cycle(&mut group, id, engine, skills, rng, false);
     }
     group.finish();
     let mut group = c.benchmark_group("strategy");
     group.throughput(Throughput::Elements(1));
-    for &strategy in STRATEGIES {
+    for (name, strategy) in agent_strategies() {
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-        let (engine, skills) = floor_with(10_000, SKILLS, strategy, &mut rng);
-        decision_cycle(
-            &mut group,
-            BenchmarkId::new(strategy, 10_000),
-            engine,
-            skills,
-            rng,
-        );
+        let (mut engine, skills) = floor_with(10_000, SKILLS, &strategy, &mut rng);
+        if strategy.affinity_wait_secs > 0 {
+            handle_one_contact_per_customer(&mut engine);
+        }
+        let id = BenchmarkId::new(name, 10_000);
+        let with_customers = strategy.affinity_wait_secs > 0;
+        decision_cycle(&mut group, id, engine, skills, rng, with_customers);
+    }
+    for name in CONTACT_STRATEGIES {
+        let strategy = StrategyConfig {
+            contact: name.to_string(),
+            contact_weights: if *name == WEIGHTED {
+                vec![("wait".into(), 1.0), ("value".into(), 5.0)]
+            } else {
+                Vec::new()
+            },
+            ..StrategyConfig::default()
+        };
+        agent_frees_with(&mut group, &format!("contact:{name}"), 10_000, &strategy);
     }
     group.finish();
+}
+
+/// Each customer's first contact is accepted and completed by the agent it is offered to, so
+/// the customers' next contacts have an agent to prefer.
+fn handle_one_contact_per_customer(engine: &mut Engine) {
+    for customer in 0..CUSTOMERS {
+        let mut contact = NewContact::new("q", Channel::Voice);
+        contact.customer_id = format!("customer-{customer}");
+        let Ok(Applied::Enqueued { contact, .. }) = engine.apply(Command::Enqueue(contact), 1)
+        else {
+            panic!("enqueue failed")
+        };
+        let agent = contact.state.agent().expect("offered").to_string();
+        let accept = Command::Accept {
+            contact: contact.id,
+            agent: agent.clone(),
+        };
+        engine.apply(accept, 1).unwrap();
+        let complete = Command::Complete {
+            contact: contact.id,
+            agent,
+            outcome: Outcome::default(),
+        };
+        engine.apply(complete, 1).unwrap();
+    }
+    engine.drain_events(&mut Vec::new());
 }
 
 /// Enqueue a contact requiring one random skill at a level 1–5, then cancel it.
@@ -142,6 +214,7 @@ fn decision_cycle(
     mut engine: Engine,
     skills: Vec<String>,
     mut rng: Rng,
+    with_customers: bool,
 ) {
     {
         let mut now = 1_000_000u64;
@@ -156,6 +229,9 @@ fn decision_cycle(
                 let skill = &skills[rng.below(skill_count) as usize];
                 let level = 1 + rng.below(5) as u32;
                 contact.required_skills = vec![SkillLevel::new(skill, level).unwrap()];
+                if with_customers {
+                    contact.customer_id = format!("customer-{}", rng.below(CUSTOMERS));
+                }
                 let Ok(Applied::Enqueued {
                     contact, position, ..
                 }) = engine.apply(Command::Enqueue(contact), now)
@@ -189,57 +265,74 @@ fn agent_frees(c: &mut Criterion) {
     let mut group = c.benchmark_group("routing");
     group.throughput(Throughput::Elements(1));
     for &backlog in &BACKLOGS {
-        let mut rng = Rng(0x2545_F491_4F6C_DD1D);
-        let mut engine = Engine::new(EngineConfig::default());
-        engine
-            .apply(Command::PutQueue(QueueConfig::new("q")), 0)
-            .unwrap();
-        let skills: Vec<String> = (0..SKILLS).map(|i| format!("skill-{i}")).collect();
-        for _ in 0..backlog {
-            let mut contact = NewContact::new("q", Channel::Voice);
-            let skill = &skills[rng.below(SKILLS as u64) as usize];
-            contact.required_skills =
-                vec![SkillLevel::new(skill, 1 + rng.below(5) as u32).unwrap()];
-            contact.priority = rng.below(3) as u32;
-            engine.apply(Command::Enqueue(contact), 0).unwrap();
-        }
-        let mut spec = AgentSpec::new("agent");
-        for skill in &skills[..3] {
-            spec.skills.push(SkillLevel::new(skill, 10).unwrap());
-        }
-        engine.apply(Command::PutAgent(spec), 0).unwrap();
-        let mut events: Vec<Event> = Vec::with_capacity(64);
-        engine.drain_events(&mut events);
-        events.clear();
-        let mut now = 1_000u64;
-        group.bench_function(BenchmarkId::new("agent_frees", backlog), |b| {
-            b.iter(|| {
-                now += 1;
-                for presence in [Presence::Ready, Presence::NotReady("bench".into())] {
-                    engine
-                        .apply(
-                            Command::SetPresence {
-                                agent: "agent".into(),
-                                presence,
-                            },
-                            now,
-                        )
-                        .unwrap();
-                }
-                engine.drain_events(&mut events);
-                assert_eq!(
-                    events
-                        .iter()
-                        .any(|e| matches!(e.body, routerd::core::EventBody::Decision(_))),
-                    backlog > 0,
-                    "the agent is offered a contact exactly when some wait"
-                );
-                events.clear();
-            })
-        });
-        assert_eq!(engine.waiting_count(), backlog);
+        agent_frees_with(
+            &mut group,
+            "agent_frees",
+            backlog,
+            &StrategyConfig::default(),
+        );
     }
     group.finish();
+}
+
+/// An agent becomes ready with `backlog` contacts waiting in queue `q` routed by `strategy`,
+/// takes the best one, and goes not ready (the offer returns to its place).
+fn agent_frees_with(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    backlog: usize,
+    strategy: &StrategyConfig,
+) {
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    let mut engine = Engine::new(EngineConfig::default());
+    let mut queue = QueueConfig::new("q");
+    queue.strategy = strategy.clone();
+    engine.apply(Command::PutQueue(Box::new(queue)), 0).unwrap();
+    let skills: Vec<String> = (0..SKILLS).map(|i| format!("skill-{i}")).collect();
+    for i in 0..backlog {
+        let mut contact = NewContact::new("q", Channel::Voice);
+        let skill = &skills[rng.below(SKILLS as u64) as usize];
+        contact.required_skills = vec![SkillLevel::new(skill, 1 + rng.below(5) as u32).unwrap()];
+        contact.priority = rng.below(3) as u32;
+        contact.customer_value = rng.below(10) as f64;
+        contact.customer_id = format!("customer-{i}");
+        engine.apply(Command::Enqueue(contact), 0).unwrap();
+    }
+    let mut spec = AgentSpec::new("agent");
+    for skill in &skills[..3] {
+        spec.skills.push(SkillLevel::new(skill, 10).unwrap());
+    }
+    engine.apply(Command::PutAgent(spec), 0).unwrap();
+    let mut events: Vec<Event> = Vec::with_capacity(64);
+    engine.drain_events(&mut events);
+    events.clear();
+    let mut now = 1_000u64;
+    group.bench_function(BenchmarkId::new(name, backlog), |b| {
+        b.iter(|| {
+            now += 1;
+            for presence in [Presence::Ready, Presence::NotReady("bench".into())] {
+                engine
+                    .apply(
+                        Command::SetPresence {
+                            agent: "agent".into(),
+                            presence,
+                        },
+                        now,
+                    )
+                    .unwrap();
+            }
+            engine.drain_events(&mut events);
+            assert_eq!(
+                events
+                    .iter()
+                    .any(|e| matches!(e.body, routerd::core::EventBody::Decision(_))),
+                backlog > 0,
+                "the agent is offered a contact exactly when some wait"
+            );
+            events.clear();
+        })
+    });
+    assert_eq!(engine.waiting_count(), backlog);
 }
 
 fn full_cycle_and_churn(c: &mut Criterion) {

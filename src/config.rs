@@ -4,6 +4,7 @@
 //! print-config` prints the defaults as a TOML file to start from. Unknown keys are refused, so a
 //! typo never silently falls back to a default.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -11,7 +12,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::core::contact::ContextLimits;
-use crate::core::{Channel, ChannelCosts, EngineConfig, QueueConfig, SkillLevel};
+use crate::core::{
+    Channel, ChannelCosts, EngineConfig, QueueConfig, Relax, RelaxStep, SkillLevel, SkillName,
+    StrategyConfig,
+};
 use crate::grpc::auth::TokenConfig;
 use crate::server::journal::JournalConfig;
 
@@ -24,6 +28,8 @@ pub struct Config {
     pub log_level: String,
     /// Capacity of an agent that names none.
     pub agent_capacity: u32,
+    /// The period `fewest-handled` routing counts contacts in, in seconds.
+    pub handled_period_seconds: u32,
     pub channel_costs: ChannelCostsConfig,
     pub limits: Limits,
     pub journal: JournalToml,
@@ -51,6 +57,7 @@ impl Default for Config {
             listen: "127.0.0.1:50051".parse().expect("valid address"),
             log_level: "info".into(),
             agent_capacity: 100,
+            handled_period_seconds: 3600,
             channel_costs: ChannelCostsConfig::default(),
             limits: Limits::default(),
             journal: JournalToml::default(),
@@ -108,6 +115,9 @@ pub struct Limits {
     pub max_context_bytes: usize,
     /// Ended contacts kept answerable by GetContact.
     pub ended_history: usize,
+    /// Customers (and, separately, conversations) whose recent contacts are remembered for
+    /// affinity routing and the offer's history.
+    pub customer_history: usize,
     /// Events kept for supervisors resuming their stream.
     pub replay_buffer: usize,
     /// Events a supervisor may fall behind before it is told it lagged.
@@ -135,6 +145,7 @@ impl Default for Limits {
             max_context_entries: e.context.max_entries,
             max_context_bytes: e.context.max_bytes,
             ended_history: e.ended_history,
+            customer_history: e.history_keys,
             replay_buffer: 100_000,
             subscriber_buffer: 4_096,
             max_subscribers: 256,
@@ -198,7 +209,55 @@ pub struct QueueToml {
     pub wrap_up_seconds: u32,
     pub max_wait_seconds: u32,
     pub max_length: u32,
+    /// Agent-side strategy (see the README's routing section).
     pub strategy: String,
+    /// Contact-side strategy.
+    pub contact_strategy: String,
+    /// Term → weight, overriding the strategies' weights term by term.
+    pub agent_weights: BTreeMap<String, f64>,
+    pub contact_weights: BTreeMap<String, f64>,
+    /// Eligible agents a decision scores (1–64; 0: the strategy's default).
+    pub window: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub band: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score_cap: Option<f64>,
+    pub affinity_wait_seconds: u32,
+    pub affinity_horizon_seconds: u32,
+    pub relaxation: Vec<RelaxToml>,
+}
+
+/// One relaxation step: after `after_seconds`, `lower = "skill:level"` or `drop = "skill"`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RelaxToml {
+    pub after_seconds: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lower: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drop: Option<String>,
+}
+
+impl RelaxToml {
+    fn to_step(&self) -> anyhow::Result<RelaxStep> {
+        let action = match (&self.lower, &self.drop) {
+            (Some(lower), None) => {
+                let s: SkillLevel = lower.parse()?;
+                Relax::Lower {
+                    skill: s.skill,
+                    level: s.level,
+                }
+            }
+            (None, Some(drop)) => Relax::Drop {
+                skill: SkillName::new(drop)?,
+            },
+            _ => anyhow::bail!("a relaxation step takes exactly one of lower or drop"),
+        };
+        Ok(RelaxStep {
+            after_secs: self.after_seconds,
+            action,
+        })
+    }
 }
 
 impl Default for QueueToml {
@@ -214,7 +273,16 @@ impl Default for QueueToml {
             wrap_up_seconds: q.wrap_up_secs,
             max_wait_seconds: q.max_wait_secs,
             max_length: q.max_length,
-            strategy: q.strategy,
+            strategy: q.strategy.agent,
+            contact_strategy: q.strategy.contact,
+            agent_weights: BTreeMap::new(),
+            contact_weights: BTreeMap::new(),
+            window: q.strategy.window,
+            band: None,
+            score_cap: None,
+            affinity_wait_seconds: q.strategy.affinity_wait_secs,
+            affinity_horizon_seconds: q.strategy.affinity_horizon_secs,
+            relaxation: Vec::new(),
         }
     }
 }
@@ -238,7 +306,23 @@ impl QueueToml {
         q.wrap_up_secs = self.wrap_up_seconds;
         q.max_wait_secs = self.max_wait_seconds;
         q.max_length = self.max_length;
-        q.strategy = self.strategy.clone();
+        let weights = |w: &BTreeMap<String, f64>| w.iter().map(|(t, w)| (t.clone(), *w)).collect();
+        q.strategy = StrategyConfig {
+            agent: self.strategy.clone(),
+            contact: self.contact_strategy.clone(),
+            agent_weights: weights(&self.agent_weights),
+            contact_weights: weights(&self.contact_weights),
+            window: self.window,
+            band: self.band,
+            score_cap: self.score_cap,
+            affinity_wait_secs: self.affinity_wait_seconds,
+            affinity_horizon_secs: self.affinity_horizon_seconds,
+        };
+        q.relaxation = self
+            .relaxation
+            .iter()
+            .map(RelaxToml::to_step)
+            .collect::<Result<_, _>>()?;
         q.validate()?;
         Ok(q)
     }
@@ -263,6 +347,9 @@ impl Config {
         if self.agent_capacity == 0 {
             anyhow::bail!("agent_capacity must be at least 1");
         }
+        if self.handled_period_seconds == 0 {
+            anyhow::bail!("handled_period_seconds must be at least 1");
+        }
         let c = &self.channel_costs;
         let costs = ChannelCosts::new([
             c.voice, c.video, c.email, c.chat, c.sms, c.social, c.callback,
@@ -281,7 +368,9 @@ impl Config {
                 max_bytes: l.max_context_bytes,
             },
             ended_history: l.ended_history,
-            ..EngineConfig::default()
+            history_keys: l.customer_history,
+            period_secs: self.handled_period_seconds,
+            missed_offers_limit: EngineConfig::default().missed_offers_limit,
         })
     }
 

@@ -4,6 +4,7 @@
 //! - [`core`]: the sans-IO, deterministic domain (engine, strategies, statistics).
 //! - [`server`]: the engine task (single writer) and the event bus.
 //! - [`grpc`]: thin tonic handlers: validate, convert, send the command, map errors.
+//! - [`sim`]: the core engine on virtual time, driven by generated traffic.
 //! - [`config`]: embedded defaults, TOML file and flags.
 
 pub mod config;
@@ -11,6 +12,7 @@ pub mod core;
 pub mod grpc;
 pub mod loadgen;
 pub mod server;
+pub mod sim;
 
 /// Generated protobuf and tonic code for `routing.v1`.
 pub mod proto {

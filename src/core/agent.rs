@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use super::error::CoreError;
 use super::index::SkillId;
+use super::strategy::Performance;
 use super::types::{
     Channel, ContactId, Millis, SkillLevel, TimerKey, ensure_unique_skills, validate_id,
 };
@@ -102,10 +103,31 @@ pub struct Agent {
     pub idle_since: Millis,
     pub missed_in_row: u32,
     pub handled: u64,
+    /// When the agent was last offered a contact (or created): the round-robin turn.
+    pub last_offered_at: Millis,
+    /// `(period number, contacts handled in it)`; the period length is engine configuration.
+    pub handled_in_period: (u64, u32),
+    /// Learnt from completed outcomes.
+    pub performance: Performance,
     pub session_attached: bool,
     pub wrap_timer: Option<TimerKey>,
     /// The `idle_since` under which the agent sits in the available index, if it does.
     pub indexed_at: Option<Millis>,
+    /// The staffing class the agent is counted under in the engine's pool counts.
+    pub counted: Option<Staffing>,
+}
+
+/// How a logged-in agent who cannot take work right now is counted (per skill, for a
+/// decision's exclusion counts).
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Staffing {
+    NotReady = 0,
+    WrapUp = 1,
+    Full = 2,
+}
+
+impl Staffing {
+    pub const COUNT: usize = 3;
 }
 
 impl Agent {
@@ -120,6 +142,26 @@ impl Agent {
     pub fn has_room(&self, channel: Channel, cost: u32) -> bool {
         self.load.saturating_add(cost) <= self.capacity
             && self.per_channel[channel.index()] < self.limits[channel.index()]
+    }
+
+    /// Which count the agent belongs in: none when offline or available.
+    pub fn staffing(&self) -> Option<Staffing> {
+        match self.presence {
+            Presence::Offline => None,
+            Presence::NotReady(_) => Some(Staffing::NotReady),
+            Presence::Ready if self.wrap_up_until.is_some() => Some(Staffing::WrapUp),
+            Presence::Ready if self.load >= self.capacity => Some(Staffing::Full),
+            Presence::Ready => None,
+        }
+    }
+
+    /// Contacts handled in the period numbered `period`.
+    pub fn handled_in(&self, period: u64) -> u32 {
+        if self.handled_in_period.0 == period {
+            self.handled_in_period.1
+        } else {
+            0
+        }
     }
 
     pub fn level_of(&self, skill: SkillId) -> Option<u8> {
@@ -167,6 +209,8 @@ pub struct AgentView {
     pub missed_in_row: u32,
     pub session_attached: bool,
     pub handled: u64,
+    /// The overall performance estimate, 0–1.
+    pub performance: f64,
 }
 
 impl Agent {
@@ -189,6 +233,7 @@ impl Agent {
             missed_in_row: self.missed_in_row,
             session_attached: self.session_attached,
             handled: self.handled,
+            performance: self.performance.overall.estimate(),
         }
     }
 }

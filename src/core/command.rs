@@ -10,7 +10,7 @@ use super::types::ContactId;
 #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
 pub enum Command {
     /// Create or update a queue.
-    PutQueue(QueueConfig),
+    PutQueue(Box<QueueConfig>),
     DeleteQueue {
         name: String,
     },

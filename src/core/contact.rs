@@ -189,10 +189,24 @@ pub struct Contact {
     pub agent_key: Option<u32>,
     /// The max-wait deadline passed while the contact was offered: expire it if it comes back.
     pub wait_expired: bool,
-    /// The slot of the waiting group holding it, while waiting.
+    /// The slot of the waiting group holding it, while waiting (and not reserved).
     pub group: Option<usize>,
+    /// Its key among waiting contacts: the strategy's score terms fixed at enqueue.
+    pub rank: f64,
+    /// A first contact, or the customer's last contact was abandoned or expired.
+    pub new_customer: bool,
+    /// The agent (engine key) who handled this customer or conversation recently, if any.
+    pub preferred: Option<u32>,
+    /// Until when the contact waits for its preferred agent only (0: it does not).
+    pub affinity_until: Millis,
+    /// Held for its preferred agent (out of the groups), while waiting.
+    pub reserved: bool,
+    /// Relaxation steps applied so far.
+    pub relax_step: u32,
     pub offer_timer: Option<TimerKey>,
     pub wait_timer: Option<TimerKey>,
+    pub relax_timer: Option<TimerKey>,
+    pub affinity_timer: Option<TimerKey>,
 }
 
 /// A snapshot of one contact.

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use super::agent::AgentView;
 use super::contact::ContactView;
+use super::history::Interaction;
 use super::queue::QueueConfig;
+use super::strategy::{AgentTerms, ContactTerms, Strategy};
 use super::types::{Channel, ContactId, Millis};
 
 /// Why a decision was taken now.
@@ -19,14 +21,51 @@ pub enum Trigger {
     CapacityFreed,
     WrapUpEnded,
     ConfigurationChanged,
+    /// A relaxation step loosened the contact's requirements.
+    RequirementsRelaxed,
+    /// The contact stopped waiting for its preferred (affinity) agent.
+    AffinityWaitEnded,
 }
 
-/// One agent a decision weighed.
+/// What a decision compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// A contact arrived (or came back): eligible agents were compared.
+    AgentChosen,
+    /// An agent had room: the waiting contacts it can serve were compared.
+    ContactChosen,
+}
+
+/// The value of every score term for one candidate (weights are on the decision's strategy).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Terms {
+    Agent(AgentTerms),
+    Contact(ContactTerms),
+}
+
+/// One (agent, contact) pair a decision weighed: agents for an arriving contact, contacts for an
+/// agent with room.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Candidate {
     pub agent: Arc<str>,
+    pub contact: ContactId,
     pub score: f64,
     pub idle_ms: u64,
+    pub terms: Terms,
+}
+
+/// Agents a decision could not offer the contact to, by reason. `not_ready`, `wrap_up` and
+/// `no_capacity` (full) count logged-in agents holding the contact's rarest required skill (every
+/// logged-in agent when it requires none); `missing_skill`, `declined` and the rest of
+/// `no_capacity` (no room for this channel) count agents the decision walked past.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Exclusions {
+    pub not_ready: u32,
+    pub wrap_up: u32,
+    pub no_capacity: u32,
+    pub missing_skill: u32,
+    /// Agents that rejected this contact or let its offer time out.
+    pub declined: u32,
 }
 
 /// The record of one match: who got what, and why.
@@ -35,13 +74,22 @@ pub struct Decision {
     pub contact: ContactId,
     pub agent: Arc<str>,
     pub queue: Arc<str>,
-    pub strategy: &'static str,
+    /// The queue's strategy (its label, configuration version and weights) at the decision.
+    pub strategy: Arc<Strategy>,
+    pub side: Side,
     pub trigger: Trigger,
     pub waited_ms: u64,
-    /// The chosen agent first, then runners-up, best first.
+    /// The chosen pair first, then runners-up, best first (at most
+    /// [`super::strategy::CANDIDATES_RECORDED`]).
     pub candidates: Vec<Candidate>,
-    /// Eligible agents (agent side) or waiting-contact heads (contact side) looked at.
+    /// Agents walked (agent side) or waiting-contact heads scored (contact side).
     pub considered: u32,
+    pub excluded: Exclusions,
+    /// Relaxation steps in force for the contact (0: its requirements as enqueued).
+    pub relaxation_step: u32,
+    /// The customer's recent interactions (the conversation's, when no customer id), oldest
+    /// first: the context the agent sees with the offer.
+    pub history: Arc<[Interaction]>,
     pub offer_deadline: Millis,
     pub channel: Channel,
     pub priority: u32,

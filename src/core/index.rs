@@ -7,7 +7,7 @@
 //!   of its rarest required skill, merged in order, so every agent it sees already meets that
 //!   requirement at its level.
 //! - [`WaitingIndex`]: waiting contacts grouped by `(queue, channel, requirements)`, each group
-//!   ordered by `(priority desc, enqueue sequence)`. An agent who frees up looks at each group's
+//!   ordered by `(rank desc, enqueue sequence)`, the rank being the queue's contact-strategy key. An agent who frees up looks at each group's
 //!   head once, so its cost grows with the number of distinct groups, not with the backlog.
 //!
 //! Invariant (checked by `Engine::check_invariants`): an agent is in the index exactly when it is
@@ -45,6 +45,10 @@ impl SkillInterner {
 
     pub fn contains(&self, name: &SkillName) -> bool {
         self.ids.contains_key(name)
+    }
+
+    pub fn id_of(&self, name: &SkillName) -> Option<SkillId> {
+        self.ids.get(name).copied()
     }
 
     pub fn name(&self, id: SkillId) -> &SkillName {
@@ -128,17 +132,47 @@ impl AgentIndex {
         })
     }
 
-    /// Calls `visit` with available agents in longest-idle order (ties by id), each of whom meets the rarest of
-    /// `requirements` (the caller checks the rest), until `visit` breaks.
-    pub fn visit_candidates(
+    /// Calls `visit` with available agents holding `rarest` (see [`AgentIndex::rarest`]), highest level of
+    /// that skill first and longest idle within a level (the caller checks the rest), until
+    /// `visit` breaks. With no requirements, the longest-idle order.
+    pub fn visit_by_level(
         &self,
-        requirements: &[(SkillId, u8)],
+        rarest: Option<(SkillId, u8)>,
         mut visit: impl FnMut(AgentKey) -> ControlFlow<()>,
     ) {
-        let rarest = requirements
+        let Some((skill, level)) = rarest else {
+            return self.visit_candidates(None, visit);
+        };
+        let Some(levels) = self.by_skill.get(skill as usize) else {
+            return;
+        };
+        for set in levels[level as usize - 1..].iter().rev() {
+            for (_, _, key) in set {
+                if visit(*key).is_break() {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The requirement fewest available agents meet (ties to the lower skill id): the one whose
+    /// agents a decision walks.
+    pub fn rarest(&self, requirements: &[(SkillId, u8)]) -> Option<(SkillId, u8)> {
+        requirements
             .iter()
-            .min_by_key(|(s, l)| (self.count_at_least(*s, *l), *s));
-        let Some(&(skill, level)) = rarest else {
+            .min_by_key(|(s, l)| (self.count_at_least(*s, *l), *s))
+            .copied()
+    }
+
+    /// Calls `visit` with available agents in longest-idle order (ties by id), each of whom meets
+    /// `rarest` (the caller checks the other requirements; `None`: every available agent), until
+    /// `visit` breaks.
+    pub fn visit_candidates(
+        &self,
+        rarest: Option<(SkillId, u8)>,
+        mut visit: impl FnMut(AgentKey) -> ControlFlow<()>,
+    ) {
+        let Some((skill, level)) = rarest else {
             for (_, _, key) in &self.all {
                 if visit(*key).is_break() {
                     return;
@@ -178,8 +212,19 @@ impl AgentIndex {
     }
 }
 
-/// Ordering of contacts inside a group: higher priority first, then earlier enqueue.
-pub type WaitKey = (Reverse<u32>, ContactId);
+/// Ordering of contacts inside a group: higher rank (the strategy's key) first, then earlier
+/// enqueue.
+pub type WaitKey = (Reverse<u64>, ContactId);
+
+/// Maps a rank to bits that order as the numbers do (a total order: -0.0 < 0.0).
+pub fn rank_bits(rank: f64) -> u64 {
+    let bits = rank.to_bits();
+    if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | (1 << 63)
+    }
+}
 
 /// Waiting contacts sharing a queue, a channel and requirements.
 #[derive(serde::Serialize, serde::Deserialize, Debug)]
@@ -272,7 +317,7 @@ mod tests {
 
     fn collect(index: &AgentIndex, reqs: &[(SkillId, u8)]) -> Vec<u32> {
         let mut out = Vec::new();
-        index.visit_candidates(reqs, |k| {
+        index.visit_candidates(index.rarest(reqs), |k| {
             out.push(k);
             ControlFlow::Continue(())
         });
@@ -297,6 +342,29 @@ mod tests {
         index.remove(4, &id(4), 50, &[(0, 10)]);
         assert_eq!(collect(&index, &[(0, 7)]), vec![5, 3, 1]);
         assert_eq!(collect(&index, &[(7, 1)]), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn by_level_walks_the_highest_level_first() {
+        let mut index = AgentIndex::default();
+        let id = |k: u32| -> Arc<str> { format!("agent-{k}").into() };
+        index.insert(1, &id(1), 300, &[(0, 9)]);
+        index.insert(2, &id(2), 100, &[(0, 3)]);
+        index.insert(3, &id(3), 200, &[(0, 9)]);
+        let mut out = Vec::new();
+        index.visit_by_level(index.rarest(&[(0, 2)]), |k| {
+            out.push(k);
+            ControlFlow::Continue(())
+        });
+        assert_eq!(out, vec![3, 1, 2]);
+    }
+
+    #[test]
+    fn rank_bits_order_like_the_numbers() {
+        let ranks = [f64::NEG_INFINITY, -1e9, -1.5, -0.0, 0.0, 1e-9, 2.0, 1e300];
+        for pair in ranks.windows(2) {
+            assert!(rank_bits(pair[0]) < rank_bits(pair[1]), "{pair:?}");
+        }
     }
 
     #[test]

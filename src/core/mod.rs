@@ -10,6 +10,7 @@ pub mod contact;
 pub mod engine;
 pub mod error;
 pub mod events;
+pub mod history;
 pub mod index;
 pub mod queue;
 pub mod stats;
@@ -21,11 +22,17 @@ pub use command::{Applied, Command};
 pub use contact::{CancelReason, ContactState, ContactView, NewContact, Outcome};
 pub use engine::{Engine, EngineConfig, QueueSnapshot};
 pub use error::CoreError;
-pub use events::{Candidate, Decision, Event, EventBody, ReturnReason, Trigger};
-pub use queue::QueueConfig;
+pub use events::{
+    Candidate, Decision, Event, EventBody, Exclusions, ReturnReason, Side, Terms, Trigger,
+};
+pub use history::{Interaction, InteractionOutcome};
+pub use queue::{QueueConfig, Relax, RelaxStep};
+pub use strategy::{AgentTerm, ContactTerm, Strategy, StrategyConfig};
 pub use types::{Channel, ChannelCosts, ContactId, Level, Millis, SkillLevel, SkillName};
 
 #[cfg(test)]
 mod proptests;
+#[cfg(test)]
+mod strategy_tests;
 #[cfg(test)]
 mod tests;

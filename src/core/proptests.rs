@@ -10,7 +10,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 
-use super::*;
+use super::{
+    AgentSpec, Applied, CancelReason, Channel, Command, ContactState, Engine, EngineConfig, Event,
+    EventBody, NewContact, Outcome, Presence, QueueConfig, SkillLevel,
+};
+use crate::core::strategy;
+use crate::core::{ContactId, Level, Millis, Relax, RelaxStep, SkillName, StrategyConfig};
 
 const AGENTS: usize = 4;
 const QUEUES: [&str; 2] = ["sales", "support"];
@@ -24,6 +29,7 @@ enum Op {
         channel: usize,
         skill: Option<(usize, u32)>,
         priority: u32,
+        customer: Option<u8>,
     },
     Cancel(usize, bool),
     PutAgent {
@@ -44,6 +50,7 @@ enum Op {
         offer_timeout: u32,
         wrap_up: u32,
         max_length: u32,
+        style: usize,
     },
     DeleteQueue(usize),
     Session(usize, bool),
@@ -51,8 +58,8 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => (0..QUEUES.len(), 0..CHANNELS.len(), proptest::option::of((0..SKILLS.len(), 1u32..=10)), 0u32..3)
-            .prop_map(|(queue, channel, skill, priority)| Op::Enqueue { queue, channel, skill, priority }),
+        4 => (0..QUEUES.len(), 0..CHANNELS.len(), proptest::option::of((0..SKILLS.len(), 1u32..=10)), 0u32..3, proptest::option::weighted(0.8, 0u8..2))
+            .prop_map(|(queue, channel, skill, priority, customer)| Op::Enqueue { queue, channel, skill, priority, customer }),
         1 => (any::<usize>(), any::<bool>()).prop_map(|(i, a)| Op::Cancel(i, a)),
         1 => (0..AGENTS, proptest::collection::vec((0..SKILLS.len(), 1u32..=10), 0..3), prop_oneof![Just(100u32), Just(150), Just(200)])
             .prop_map(|(agent, skills, capacity)| Op::PutAgent { agent, skills, capacity }),
@@ -64,22 +71,56 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<usize>().prop_map(Op::Reject),
         3 => any::<usize>().prop_map(Op::Complete),
         3 => (0u32..40_000).prop_map(Op::Wait),
-        1 => (0..QUEUES.len(), 1u32..30, 0u32..20, 0u32..8).prop_map(|(queue, offer_timeout, wrap_up, max_length)| {
-            Op::PutQueue { queue, offer_timeout, wrap_up, max_length }
+        1 => (0..QUEUES.len(), 1u32..30, 0u32..20, 0u32..8, any::<usize>()).prop_map(|(queue, offer_timeout, wrap_up, max_length, style)| {
+            Op::PutQueue { queue, offer_timeout, wrap_up, max_length, style }
         }),
         1 => (0..QUEUES.len()).prop_map(Op::DeleteQueue),
         1 => (0..AGENTS, any::<bool>()).prop_map(|(a, attached)| Op::Session(a, attached)),
     ]
 }
 
-fn queue(i: usize, offer_timeout: u32, wrap_up: u32, max_length: u32) -> QueueConfig {
+/// Queue `i`; `style` picks its strategies (every agent and contact strategy), affinity on or
+/// off and, for the queue requiring `tech`, relaxation steps.
+fn queue(i: usize, offer_timeout: u32, wrap_up: u32, max_length: u32, style: usize) -> QueueConfig {
     let mut q = QueueConfig::new(QUEUES[i]);
     q.offer_timeout_secs = offer_timeout;
     q.wrap_up_secs = wrap_up;
     q.max_wait_secs = 120 * i as u32;
     q.max_length = max_length;
+    let agents = strategy::AGENT_STRATEGIES;
+    let contacts = strategy::CONTACT_STRATEGIES;
+    q.strategy = StrategyConfig {
+        agent: agents[style % agents.len()].into(),
+        contact: contacts[(style / agents.len()) % contacts.len()].into(),
+        window: 1 + (style % 4) as u32,
+        affinity_wait_secs: if style.is_multiple_of(2) { 20 } else { 0 },
+        ..StrategyConfig::default()
+    };
+    if q.strategy.agent == strategy::WEIGHTED {
+        q.strategy.agent_weights = vec![("performance".into(), 1.0), ("idle".into(), 0.01)];
+    }
+    if q.strategy.contact == strategy::WEIGHTED {
+        q.strategy.contact_weights = vec![("wait".into(), 1.0), ("sl-risk".into(), 5.0)];
+    }
     if i == 1 {
         q.required_skills = vec![SkillLevel::new("tech", 3).unwrap()];
+        if style.is_multiple_of(3) {
+            q.relaxation = vec![
+                RelaxStep {
+                    after_secs: 10,
+                    action: Relax::Lower {
+                        skill: SkillName::new("tech").unwrap(),
+                        level: Level::new(1).unwrap(),
+                    },
+                },
+                RelaxStep {
+                    after_secs: 30,
+                    action: Relax::Drop {
+                        skill: SkillName::new("tech").unwrap(),
+                    },
+                },
+            ];
+        }
     }
     q
 }
@@ -97,7 +138,10 @@ impl Harness {
         let mut engine = Engine::new(EngineConfig::default());
         for i in 0..QUEUES.len() {
             engine
-                .apply(Command::PutQueue(queue(i, 10, 5 * i as u32, 6)), 0)
+                .apply(
+                    Command::PutQueue(Box::new(queue(i, 10, 5 * i as u32, 6, 2 + 13 * i))),
+                    0,
+                )
                 .unwrap();
         }
         let mut events = Vec::new();
@@ -130,9 +174,14 @@ impl Harness {
                 channel,
                 skill,
                 priority,
+                customer,
             } => {
                 let mut c = NewContact::new(QUEUES[*queue], CHANNELS[*channel]);
                 c.priority = *priority;
+                if let Some(n) = customer {
+                    c.customer_id = format!("customer-{n}");
+                    c.customer_value = *n as f64;
+                }
                 if let Some((s, l)) = skill {
                     c.required_skills = vec![SkillLevel::new(SKILLS[*s], *l).unwrap()];
                 }
@@ -191,7 +240,14 @@ impl Harness {
                 offer_timeout,
                 wrap_up,
                 max_length,
-            } => Command::PutQueue(queue(*i, *offer_timeout, *wrap_up, *max_length)),
+                style,
+            } => Command::PutQueue(Box::new(queue(
+                *i,
+                *offer_timeout,
+                *wrap_up,
+                *max_length,
+                *style,
+            ))),
             Op::DeleteQueue(i) => Command::DeleteQueue {
                 name: QUEUES[*i].into(),
             },

@@ -1,87 +1,641 @@
 //! Routing strategies: the pluggable part of a decision.
 //!
-//! A strategy scores, never filters: the engine hands it only eligible pairs (ready, room for the
-//! channel, every requirement met, not excluded by an earlier reject), so no strategy can break
-//! the routing invariants. Scores are compared higher-first and ties break on explicit keys
-//! (the agent's index order, the contact's enqueue sequence), never on map order.
+//! A strategy is a weighted sum of named **score terms**, so that every decision can list each
+//! term's value and weight and a supervisor can read why one agent (or contact) beat another.
+//! The named strategies are presets — documented term weights and parameters — and `weighted`
+//! is a sum the operator writes. A queue chooses one strategy per side:
 //!
-//! How the engine uses a strategy:
-//! - contact side of a decision (an agent frees): the head of each eligible group of waiting
-//!   contacts is scored with [`Strategy::contact_score`]; the highest wins, ties to the earlier
-//!   enqueue.
-//! - agent side (a contact arrives): the engine walks eligible agents in its index order
-//!   (longest idle first, ties by agent id) and scores the first [`CANDIDATE_WINDOW`] with
-//!   [`Strategy::agent_score`]; the highest wins, ties to index order.
+//! Agent side (which eligible agent gets an arriving contact; ties to longest idle, then id):
+//! - `longest-idle`: `idle` (seconds since the agent last got or finished work).
+//! - `round-robin`: `since-offer` (seconds since the agent was last offered a contact): agents
+//!   take turns whatever their handle times.
+//! - `least-occupied`: `free-capacity` (share of capacity unused), ties to longest idle.
+//! - `fewest-handled`: `fewest-handled` (minus contacts handled in the current period).
+//! - `most-skilled`: `skill` (sum of the agent's levels on the contact's required skills) plus
+//!   `specialist` × 0.5 (1 / number of skills the agent has): specialists first on ties. Walks the
+//!   rarest required skill's agents from the highest level down.
+//! - `performance`: `performance` (0–1, learnt from outcomes: see [`Performance`]), with a
+//!   default fairness band of 0.05.
+//!
+//! Contact side (which waiting contact a freed agent takes; ties to the earlier enqueue):
+//! - `priority-fifo`: `priority`.
+//! - `wait-ageing`: `priority` + `wait` × 0.1 (one priority point per 10 s), capped at 100.
+//! - `customer-value`: `value` + `wait` × 0.1 (one unit of value = 10 s of waiting): a contact of
+//!   value `v` waits at most `(v_max − v) × 10` s longer than one of value `v_max`.
+//! - `new-customer`: `priority` + `new-customer` × 10 (a first contact, or a returning customer
+//!   whose last contact was abandoned or expired, gets ten priority points).
+//! - `service-level`: `sl-risk` (the queue's oldest wait ÷ its service-level threshold) +
+//!   `priority` × 0.01: a pool shared by several queues serves the one closest to missing its
+//!   target first.
+//!
+//! Parameters: weights given for a preset override its weights term by term (`wait-ageing` with
+//! `wait = 0.5` ages five times faster); `weighted` starts from zero. `window` is how many eligible
+//! agents a decision scores (1–64; default 4 for `longest-idle` and `most-skilled`, whose walk
+//! order is their main key, else 8): agent-side decisions never walk the whole floor.
+//! `band`: agents scoring within `band` of the best count as tied and the longest idle of them
+//! wins — the fairness guard that keeps the best agent from taking every contact. `score_cap`
+//! caps a contact's score (at the cap, ties go to the higher uncapped score, then the earlier
+//! enqueue). Affinity (omnichannel continuity) is a layer over any agent strategy, switched on by
+//! `affinity_wait_secs`: see the engine's matching.
+//!
+//! A contact's score is `key + w_wait × now + w_sl × risk(queue)`, where `key` holds every term
+//! fixed at enqueue (`priority`, `value`, `new-customer`, minus `w_wait` × enqueue time). Waiting
+//! contacts are kept ordered by `key`, so the head of each group is its best contact at any time
+//! and a decision looks at heads only.
+//!
+//! Invariant: a compiled [`Strategy`] has finite, validated weights and parameters; scores are
+//! compared higher-first and ties break on explicit keys, never on map order.
 
-use std::fmt::Debug;
 use std::sync::Arc;
 
 use super::error::CoreError;
-use super::types::{Channel, Millis};
+use super::types::Millis;
 
-/// The strategy a queue gets when it names none.
+/// Agent-side strategy of a queue that names none.
 pub const DEFAULT: &str = "longest-idle";
+/// Contact-side strategy of a queue that names none.
+pub const DEFAULT_CONTACT: &str = "priority-fifo";
+/// The name of the strategy whose terms are all given by the operator.
+pub const WEIGHTED: &str = "weighted";
 
-/// How many eligible agents a decision scores (the chosen one and its runners-up).
-pub const CANDIDATE_WINDOW: usize = 4;
+/// How many eligible agents a decision scores, unless the queue or its preset says otherwise.
+pub const DEFAULT_WINDOW: u32 = 8;
+/// The window of strategies whose walk order is already their main key.
+pub const ORDERED_WINDOW: u32 = 4;
+pub const MAX_WINDOW: u32 = 64;
+/// How many candidates a decision records (the chosen one and its runners-up).
+pub const CANDIDATES_RECORDED: usize = 4;
 
-/// What a strategy may read about an eligible agent.
-#[derive(Clone, Copy, Debug)]
-pub struct AgentFacts {
-    /// When the agent last got or finished work, or became ready.
-    pub idle_since: Millis,
-    pub load: u32,
-    pub capacity: u32,
-    pub handled: u64,
+/// Scores agents for a contact; higher is better.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AgentTerm {
+    Idle,
+    SinceOffer,
+    FreeCapacity,
+    FewestHandled,
+    Skill,
+    Specialist,
+    Performance,
+    Affinity,
 }
 
-/// What a strategy may read about a waiting contact.
+impl AgentTerm {
+    pub const ALL: [AgentTerm; 8] = [
+        AgentTerm::Idle,
+        AgentTerm::SinceOffer,
+        AgentTerm::FreeCapacity,
+        AgentTerm::FewestHandled,
+        AgentTerm::Skill,
+        AgentTerm::Specialist,
+        AgentTerm::Performance,
+        AgentTerm::Affinity,
+    ];
+    pub const COUNT: usize = 8;
+
+    pub fn name(self) -> &'static str {
+        match self {
+            AgentTerm::Idle => "idle",
+            AgentTerm::SinceOffer => "since-offer",
+            AgentTerm::FreeCapacity => "free-capacity",
+            AgentTerm::FewestHandled => "fewest-handled",
+            AgentTerm::Skill => "skill",
+            AgentTerm::Specialist => "specialist",
+            AgentTerm::Performance => "performance",
+            AgentTerm::Affinity => "affinity",
+        }
+    }
+}
+
+/// Scores waiting contacts for an agent; higher is served first.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ContactTerm {
+    Priority,
+    Wait,
+    Value,
+    NewCustomer,
+    SlRisk,
+}
+
+impl ContactTerm {
+    pub const ALL: [ContactTerm; 5] = [
+        ContactTerm::Priority,
+        ContactTerm::Wait,
+        ContactTerm::Value,
+        ContactTerm::NewCustomer,
+        ContactTerm::SlRisk,
+    ];
+    pub const COUNT: usize = 5;
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ContactTerm::Priority => "priority",
+            ContactTerm::Wait => "wait",
+            ContactTerm::Value => "value",
+            ContactTerm::NewCustomer => "new-customer",
+            ContactTerm::SlRisk => "sl-risk",
+        }
+    }
+}
+
+/// A queue's strategy as the admin configures it.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+pub struct StrategyConfig {
+    /// Agent-side preset, or `weighted`.
+    pub agent: String,
+    /// Contact-side preset, or `weighted`.
+    pub contact: String,
+    /// Term name → weight; overrides the preset's weight for that term.
+    pub agent_weights: Vec<(String, f64)>,
+    pub contact_weights: Vec<(String, f64)>,
+    /// Eligible agents scored per decision, 1–64; 0 takes the preset's (4 for `longest-idle`
+    /// and `most-skilled`, whose walk order is their main key; else 8).
+    pub window: u32,
+    /// Fairness band; `None` takes the preset's (0.05 for `performance`, else 0).
+    pub band: Option<f64>,
+    /// Cap on a contact's score; `None` takes the preset's (100 for `wait-ageing`, else none).
+    pub score_cap: Option<f64>,
+    /// 0 = no affinity. Otherwise a contact whose customer or conversation was recently handled
+    /// waits up to this long for that agent before the strategy picks another.
+    pub affinity_wait_secs: u32,
+    /// How far back an earlier interaction counts for affinity and for `new-customer`.
+    pub affinity_horizon_secs: u32,
+}
+
+impl Default for StrategyConfig {
+    fn default() -> Self {
+        StrategyConfig {
+            agent: DEFAULT.into(),
+            contact: DEFAULT_CONTACT.into(),
+            agent_weights: Vec::new(),
+            contact_weights: Vec::new(),
+            window: 0,
+            band: None,
+            score_cap: None,
+            affinity_wait_secs: 0,
+            affinity_horizon_secs: 86_400,
+        }
+    }
+}
+
+/// Which order the agent index is walked in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Walk {
+    /// Longest idle first, ties by agent id.
+    LongestIdle,
+    /// Highest level of the rarest required skill first, then longest idle.
+    HighestLevel,
+}
+
+/// A compiled strategy: weights per term and parameters, shared by a queue and its decisions.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Strategy {
+    /// `agent/contact`, with `affinity+` in front when affinity is on.
+    pub label: Arc<str>,
+    /// The queue's configuration version this strategy came from.
+    pub version: u64,
+    pub agent_weights: [f64; AgentTerm::COUNT],
+    pub contact_weights: [f64; ContactTerm::COUNT],
+    pub window: usize,
+    pub band: f64,
+    pub score_cap: f64,
+    pub walk: Walk,
+    pub affinity_wait_ms: u64,
+    pub horizon_ms: u64,
+}
+
+type AgentPreset = ([f64; AgentTerm::COUNT], f64, Walk);
+
+fn agent_preset(name: &str) -> Option<AgentPreset> {
+    let mut w = [0.0; AgentTerm::COUNT];
+    let mut band = 0.0;
+    let mut walk = Walk::LongestIdle;
+    match name {
+        "" | "longest-idle" => w[AgentTerm::Idle as usize] = 1.0,
+        "round-robin" => w[AgentTerm::SinceOffer as usize] = 1.0,
+        "least-occupied" => w[AgentTerm::FreeCapacity as usize] = 1.0,
+        "fewest-handled" => w[AgentTerm::FewestHandled as usize] = 1.0,
+        "most-skilled" => {
+            w[AgentTerm::Skill as usize] = 1.0;
+            w[AgentTerm::Specialist as usize] = 0.5;
+            walk = Walk::HighestLevel;
+        }
+        "performance" => {
+            w[AgentTerm::Performance as usize] = 1.0;
+            band = 0.05;
+        }
+        WEIGHTED => {}
+        _ => return None,
+    }
+    Some((w, band, walk))
+}
+
+fn contact_preset(name: &str) -> Option<([f64; ContactTerm::COUNT], f64)> {
+    let mut w = [0.0; ContactTerm::COUNT];
+    let mut cap = f64::INFINITY;
+    match name {
+        "" | "priority-fifo" => w[ContactTerm::Priority as usize] = 1.0,
+        "wait-ageing" => {
+            w[ContactTerm::Priority as usize] = 1.0;
+            w[ContactTerm::Wait as usize] = 0.1;
+            cap = 100.0;
+        }
+        "customer-value" => {
+            w[ContactTerm::Value as usize] = 1.0;
+            w[ContactTerm::Wait as usize] = 0.1;
+        }
+        "new-customer" => {
+            w[ContactTerm::Priority as usize] = 1.0;
+            w[ContactTerm::NewCustomer as usize] = 10.0;
+        }
+        "service-level" => {
+            w[ContactTerm::SlRisk as usize] = 1.0;
+            w[ContactTerm::Priority as usize] = 0.01;
+        }
+        WEIGHTED => {}
+        _ => return None,
+    }
+    Some((w, cap))
+}
+
+pub const AGENT_STRATEGIES: &[&str] = &[
+    "longest-idle",
+    "round-robin",
+    "least-occupied",
+    "fewest-handled",
+    "most-skilled",
+    "performance",
+    WEIGHTED,
+];
+pub const CONTACT_STRATEGIES: &[&str] = &[
+    "priority-fifo",
+    "wait-ageing",
+    "customer-value",
+    "new-customer",
+    "service-level",
+    WEIGHTED,
+];
+
+fn weight(term: &str, w: f64) -> Result<f64, CoreError> {
+    if !w.is_finite() || w.abs() > 1e9 {
+        return Err(CoreError::invalid(format!(
+            "weight {w} of term {term:?} must be a finite number within ±1e9"
+        )));
+    }
+    Ok(w)
+}
+
+impl Strategy {
+    /// Checks a configuration and compiles it; every error names the bad name or value.
+    pub fn compile(config: &StrategyConfig, version: u64) -> Result<Strategy, CoreError> {
+        let (mut agent_weights, preset_band, walk) =
+            agent_preset(&config.agent).ok_or_else(|| {
+                CoreError::invalid(format!(
+                    "unknown agent strategy {:?}; known: {}",
+                    config.agent,
+                    AGENT_STRATEGIES.join(", ")
+                ))
+            })?;
+        let (mut contact_weights, preset_cap) =
+            contact_preset(&config.contact).ok_or_else(|| {
+                CoreError::invalid(format!(
+                    "unknown contact strategy {:?}; known: {}",
+                    config.contact,
+                    CONTACT_STRATEGIES.join(", ")
+                ))
+            })?;
+        for (name, w) in &config.agent_weights {
+            let term = AgentTerm::ALL
+                .into_iter()
+                .find(|t| t.name() == name)
+                .ok_or_else(|| {
+                    let known: Vec<_> = AgentTerm::ALL.iter().map(|t| t.name()).collect();
+                    CoreError::invalid(format!(
+                        "unknown agent term {name:?}; known: {}",
+                        known.join(", ")
+                    ))
+                })?;
+            agent_weights[term as usize] = weight(name, *w)?;
+        }
+        for (name, w) in &config.contact_weights {
+            let term = ContactTerm::ALL
+                .into_iter()
+                .find(|t| t.name() == name)
+                .ok_or_else(|| {
+                    let known: Vec<_> = ContactTerm::ALL.iter().map(|t| t.name()).collect();
+                    CoreError::invalid(format!(
+                        "unknown contact term {name:?}; known: {}",
+                        known.join(", ")
+                    ))
+                })?;
+            contact_weights[term as usize] = weight(name, *w)?;
+        }
+        let window = match config.window {
+            0 if matches!(config.agent.as_str(), "" | "longest-idle" | "most-skilled") => {
+                ORDERED_WINDOW
+            }
+            0 => DEFAULT_WINDOW,
+            w if w <= MAX_WINDOW => w,
+            w => {
+                return Err(CoreError::invalid(format!(
+                    "window {w} must be 1-{MAX_WINDOW} agents (0: the strategy's default)"
+                )));
+            }
+        };
+        let band = config.band.unwrap_or(preset_band);
+        if !(band.is_finite() && band >= 0.0) {
+            return Err(CoreError::invalid(format!(
+                "band {band} must be a finite number >= 0"
+            )));
+        }
+        let score_cap = config.score_cap.unwrap_or(preset_cap);
+        if score_cap.is_nan() || score_cap == f64::NEG_INFINITY {
+            return Err(CoreError::invalid("score cap must be a number"));
+        }
+        if config.affinity_wait_secs > 3600 || config.affinity_horizon_secs > 30 * 86_400 {
+            return Err(CoreError::invalid(
+                "affinity wait is limited to one hour and its horizon to 30 days",
+            ));
+        }
+        let affinity = if config.affinity_wait_secs > 0 {
+            "affinity+"
+        } else {
+            ""
+        };
+        let agent = if config.agent.is_empty() {
+            DEFAULT
+        } else {
+            &config.agent
+        };
+        let contact = if config.contact.is_empty() {
+            DEFAULT_CONTACT
+        } else {
+            &config.contact
+        };
+        Ok(Strategy {
+            label: format!("{affinity}{agent}/{contact}").into(),
+            version,
+            agent_weights,
+            contact_weights,
+            window: window as usize,
+            band,
+            score_cap,
+            walk,
+            affinity_wait_ms: config.affinity_wait_secs as u64 * 1000,
+            horizon_ms: config.affinity_horizon_secs as u64 * 1000,
+        })
+    }
+
+    /// The default strategy (a placeholder until an image's queues are recompiled).
+    pub fn fallback() -> Arc<Strategy> {
+        Arc::new(Strategy::compile(&StrategyConfig::default(), 0).expect("defaults compile"))
+    }
+
+    pub fn agent_score(&self, terms: &AgentTerms) -> f64 {
+        dot(&self.agent_weights, &terms.0)
+    }
+
+    /// The part of a contact's score fixed at enqueue; orders contacts within a group.
+    pub fn contact_key(&self, facts: &ContactFacts) -> f64 {
+        let w = &self.contact_weights;
+        w[ContactTerm::Priority as usize] * facts.priority as f64
+            + w[ContactTerm::Value as usize] * facts.customer_value
+            + w[ContactTerm::NewCustomer as usize] * f64::from(u8::from(facts.new_customer))
+            - w[ContactTerm::Wait as usize] * secs(facts.enqueued_at)
+    }
+
+    /// A contact's score at `now`, from its key and its queue's service-level risk.
+    pub fn contact_score(&self, key: f64, now: Millis, sl_risk: f64) -> f64 {
+        let w = &self.contact_weights;
+        let score = key
+            + w[ContactTerm::Wait as usize] * secs(now)
+            + w[ContactTerm::SlRisk as usize] * sl_risk;
+        score.min(self.score_cap)
+    }
+
+    /// Whether any agent term needs per-candidate work beyond the index order.
+    pub fn uses(&self, term: AgentTerm) -> bool {
+        self.agent_weights[term as usize] != 0.0
+    }
+
+    pub fn uses_contact(&self, term: ContactTerm) -> bool {
+        self.contact_weights[term as usize] != 0.0
+    }
+}
+
+fn dot<const N: usize>(w: &[f64; N], v: &[f64; N]) -> f64 {
+    w.iter().zip(v).map(|(w, v)| w * v).sum()
+}
+
+/// Milliseconds as seconds.
+pub fn secs(ms: Millis) -> f64 {
+    ms as f64 / 1000.0
+}
+
+/// The value of every agent term for one (agent, contact) pair.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct AgentTerms(pub [f64; AgentTerm::COUNT]);
+
+/// The value of every contact term for one contact at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ContactTerms(pub [f64; ContactTerm::COUNT]);
+
+/// What the contact side knows about a waiting contact at enqueue.
 #[derive(Clone, Copy, Debug)]
 pub struct ContactFacts {
-    pub sequence: u64,
     pub enqueued_at: Millis,
     pub priority: u32,
     pub customer_value: f64,
-    pub channel: Channel,
+    pub new_customer: bool,
 }
 
-pub trait Strategy: Send + Sync + Debug {
-    fn name(&self) -> &'static str;
-    /// Higher is better.
-    fn agent_score(&self, agent: &AgentFacts, contact: &ContactFacts, now: Millis) -> f64;
-    /// Higher is served first.
-    fn contact_score(&self, contact: &ContactFacts, now: Millis) -> f64;
-}
-
-/// Longest-idle agent first; contacts by priority, then enqueue order (priority-FIFO).
-#[derive(Debug, Default)]
-pub struct LongestIdle;
-
-impl Strategy for LongestIdle {
-    fn name(&self) -> &'static str {
-        "longest-idle"
-    }
-    /// Seconds since the agent last got or finished work.
-    fn agent_score(&self, agent: &AgentFacts, _contact: &ContactFacts, now: Millis) -> f64 {
-        now.saturating_sub(agent.idle_since) as f64 / 1000.0
-    }
-    /// The priority; equal priorities fall back to the enqueue sequence.
-    fn contact_score(&self, contact: &ContactFacts, _now: Millis) -> f64 {
-        contact.priority as f64
+impl ContactFacts {
+    pub fn terms(&self, now: Millis, sl_risk: f64) -> ContactTerms {
+        let mut v = [0.0; ContactTerm::COUNT];
+        v[ContactTerm::Priority as usize] = self.priority as f64;
+        v[ContactTerm::Wait as usize] = secs(now.saturating_sub(self.enqueued_at));
+        v[ContactTerm::Value as usize] = self.customer_value;
+        v[ContactTerm::NewCustomer as usize] = f64::from(u8::from(self.new_customer));
+        v[ContactTerm::SlRisk as usize] = sl_risk;
+        ContactTerms(v)
     }
 }
 
-/// The strategy a queue holds until its configured one is looked up (loading an image).
-pub fn fallback() -> Arc<dyn Strategy> {
-    Arc::new(LongestIdle)
+/// Prior weight of the neutral 0.5 in a performance estimate: a new agent scores 0.5, and one
+/// outcome moves the estimate by at most 1 / (PRIOR + 1).
+pub const PERFORMANCE_PRIOR: f64 = 5.0;
+/// Each new outcome multiplies the weight of the older ones by this (memory ≈ 50 outcomes).
+pub const PERFORMANCE_DECAY: f64 = 0.98;
+/// Outcomes on a skill before its own estimate is used instead of the agent's overall one.
+pub const PERFORMANCE_MIN_PER_SKILL: f64 = 3.0;
+
+/// A smoothed mean of outcome qualities (0–1): exponentially decayed sums shrunk towards 0.5.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, Default, PartialEq)]
+pub struct Smoothed {
+    pub sum: f64,
+    pub weight: f64,
 }
 
-/// Looks a strategy up by its configured name.
-pub fn by_name(name: &str) -> Result<Arc<dyn Strategy>, CoreError> {
-    match name {
-        "" | "longest-idle" => Ok(Arc::new(LongestIdle)),
-        other => Err(CoreError::invalid(format!(
-            "unknown strategy {other:?}; known: longest-idle"
-        ))),
+impl Smoothed {
+    pub fn record(&mut self, quality: f64) {
+        self.sum = self.sum * PERFORMANCE_DECAY + quality;
+        self.weight = self.weight * PERFORMANCE_DECAY + 1.0;
+    }
+    pub fn estimate(&self) -> f64 {
+        (PERFORMANCE_PRIOR * 0.5 + self.sum) / (PERFORMANCE_PRIOR + self.weight)
+    }
+}
+
+/// An agent's performance learnt from completed outcomes, overall and per skill.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct Performance {
+    pub overall: Smoothed,
+    /// Sorted by skill id.
+    pub by_skill: Vec<(u32, Smoothed)>,
+}
+
+impl Performance {
+    /// Records one outcome's quality against the agent and each of the contact's skills the
+    /// agent holds.
+    pub fn record(&mut self, quality: f64, skills: impl Iterator<Item = u32>) {
+        self.overall.record(quality);
+        for skill in skills {
+            let i = match self.by_skill.binary_search_by_key(&skill, |(s, _)| *s) {
+                Ok(i) => i,
+                Err(i) => {
+                    self.by_skill.insert(i, (skill, Smoothed::default()));
+                    i
+                }
+            };
+            self.by_skill[i].1.record(quality);
+        }
+    }
+
+    /// The estimate for a contact requiring `skills`: the mean of the per-skill estimates with
+    /// enough data, or the overall estimate when none has.
+    pub fn for_skills(&self, skills: impl Iterator<Item = u32>) -> f64 {
+        let (mut total, mut n) = (0.0, 0u32);
+        for skill in skills {
+            if let Ok(i) = self.by_skill.binary_search_by_key(&skill, |(s, _)| *s)
+                && self.by_skill[i].1.weight >= PERFORMANCE_MIN_PER_SKILL
+            {
+                total += self.by_skill[i].1.estimate();
+                n += 1;
+            }
+        }
+        if n == 0 {
+            self.overall.estimate()
+        } else {
+            total / n as f64
+        }
+    }
+}
+
+/// The quality of one outcome, 0–1: resolution (weight 0.5), satisfaction 1–5 when asked (0.3),
+/// and handle time against the queue's mean so far (0.2: at the mean 0.5, twice as fast 1.0).
+pub fn outcome_quality(resolved: bool, satisfaction: u8, handle_ms: u64, mean_ms: u64) -> f64 {
+    let mut total = 0.5 * f64::from(u8::from(resolved));
+    let mut weight = 0.5;
+    if satisfaction > 0 {
+        total += 0.3 * (satisfaction.saturating_sub(1) as f64 / 4.0);
+        weight += 0.3;
+    }
+    if mean_ms > 0 && handle_ms > 0 {
+        total += 0.2 * ((mean_ms as f64 / handle_ms as f64).min(2.0) / 2.0);
+        weight += 0.2;
+    }
+    total / weight
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(agent: &str, contact: &str) -> StrategyConfig {
+        StrategyConfig {
+            agent: agent.into(),
+            contact: contact.into(),
+            ..StrategyConfig::default()
+        }
+    }
+
+    #[test]
+    fn every_named_strategy_compiles_and_unknown_names_are_refused() {
+        for agent in AGENT_STRATEGIES {
+            for contact in CONTACT_STRATEGIES {
+                let s = Strategy::compile(&config(agent, contact), 1).unwrap();
+                assert_eq!(&*s.label, format!("{agent}/{contact}"));
+            }
+        }
+        let err = Strategy::compile(&config("coin-flip", ""), 1).unwrap_err();
+        assert!(err.to_string().contains("coin-flip"), "{err}");
+        let err = Strategy::compile(&config("", "lifo"), 1).unwrap_err();
+        assert!(err.to_string().contains("lifo"), "{err}");
+        let mut bad = config("weighted", "");
+        bad.agent_weights = vec![("charm".into(), 1.0)];
+        assert!(Strategy::compile(&bad, 1).is_err());
+        bad.agent_weights = vec![("idle".into(), f64::NAN)];
+        assert!(Strategy::compile(&bad, 1).is_err());
+        let mut bad = config("", "");
+        bad.window = 65;
+        assert!(Strategy::compile(&bad, 1).is_err());
+        bad.window = 8;
+        bad.band = Some(-1.0);
+        assert!(Strategy::compile(&bad, 1).is_err());
+    }
+
+    #[test]
+    fn weights_override_a_preset_term_by_term() {
+        let mut c = config("", "wait-ageing");
+        c.contact_weights = vec![("wait".into(), 0.5)];
+        let s = Strategy::compile(&c, 1).unwrap();
+        assert_eq!(s.contact_weights[ContactTerm::Wait as usize], 0.5);
+        assert_eq!(s.contact_weights[ContactTerm::Priority as usize], 1.0);
+        assert_eq!(s.score_cap, 100.0);
+    }
+
+    #[test]
+    fn contact_key_orders_as_the_score_at_any_time() {
+        let s = Strategy::compile(&config("", "customer-value"), 1).unwrap();
+        let old_cheap = ContactFacts {
+            enqueued_at: 0,
+            priority: 0,
+            customer_value: 0.0,
+            new_customer: false,
+        };
+        let new_rich = ContactFacts {
+            enqueued_at: 30_000,
+            customer_value: 5.0,
+            ..old_cheap
+        };
+        for now in [30_000, 60_000, 600_000] {
+            let a = s.contact_score(s.contact_key(&old_cheap), now, 0.0);
+            let b = s.contact_score(s.contact_key(&new_rich), now, 0.0);
+            // 30 s of extra waiting is worth 3 units of value: the rich newcomer leads by 2.
+            assert!((b - a - 2.0).abs() < 1e-9, "{a} {b}");
+        }
+    }
+
+    #[test]
+    fn performance_starts_neutral_and_one_outcome_cannot_swing_it() {
+        let mut p = Performance::default();
+        assert_eq!(p.for_skills([1].into_iter()), 0.5);
+        p.record(1.0, [1].into_iter());
+        let after = p.for_skills([1].into_iter());
+        assert!(after > 0.5 && after <= 0.5 + 1.0 / (PERFORMANCE_PRIOR + 1.0) + 1e-9);
+        for _ in 0..50 {
+            p.record(1.0, [1].into_iter());
+        }
+        assert!(p.for_skills([1].into_iter()) > 0.9);
+        // Skill 2 has no data of its own: the overall estimate stands in.
+        assert_eq!(p.for_skills([2].into_iter()), p.overall.estimate());
+    }
+
+    #[test]
+    fn outcome_quality_weighs_resolution_satisfaction_and_speed() {
+        assert_eq!(outcome_quality(true, 5, 0, 0), 1.0);
+        assert_eq!(outcome_quality(false, 1, 0, 0), 0.0);
+        let fast = outcome_quality(true, 0, 50_000, 100_000);
+        let slow = outcome_quality(true, 0, 200_000, 100_000);
+        assert!(fast > slow);
     }
 }

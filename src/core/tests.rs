@@ -38,7 +38,7 @@ impl Floor {
     pub fn queue(&mut self, name: &str, edit: impl FnOnce(&mut QueueConfig)) {
         let mut q = QueueConfig::new(name);
         edit(&mut q);
-        self.apply(Command::PutQueue(q)).expect("queue");
+        self.apply(Command::PutQueue(Box::new(q))).expect("queue");
     }
 
     /// Creates an agent and makes it ready.
@@ -136,7 +136,7 @@ fn a_contact_goes_to_the_longest_idle_agent() {
     assert_eq!(f.holder(c).as_deref(), Some("a"));
     let d = f.decisions()[0];
     assert_eq!(d.trigger, Trigger::ContactArrived);
-    assert_eq!(d.strategy, "longest-idle");
+    assert_eq!(&*d.strategy.label, "longest-idle/priority-fifo");
     assert_eq!(d.candidates.len(), 2);
     assert_eq!(&*d.candidates[0].agent, "a");
     assert_eq!(d.candidates[0].idle_ms, 10_000);
@@ -445,8 +445,8 @@ fn bad_input_is_refused_with_the_right_error_and_changes_nothing() {
     let e = f.apply(Command::PutAgent(AgentSpec::new(""))).unwrap_err();
     assert!(matches!(e, CoreError::InvalidArgument(_)));
     let mut q = QueueConfig::new("x");
-    q.strategy = "psychic".into();
-    let e = f.apply(Command::PutQueue(q)).unwrap_err();
+    q.strategy.agent = "psychic".into();
+    let e = f.apply(Command::PutQueue(Box::new(q))).unwrap_err();
     assert!(matches!(e, CoreError::InvalidArgument(ref m) if m.contains("psychic")));
     let e = f
         .apply(Command::Accept {
@@ -724,7 +724,7 @@ fn new_skill_names_past_the_limit_are_refused_and_change_nothing() {
     exhausted(f.apply(Command::PutAgent(bo)));
     let mut queue = QueueConfig::new("billing");
     queue.required_skills = vec![SkillLevel::new("billing", 1).unwrap()];
-    exhausted(f.apply(Command::PutQueue(queue)));
+    exhausted(f.apply(Command::PutQueue(Box::new(queue))));
     let result = f.enqueue_with("q", Channel::Voice, |c| {
         c.required_skills = vec![SkillLevel::new("billing", 1).unwrap()];
     });

@@ -205,9 +205,14 @@ fn event(e: Out) -> pb::SessionEvent {
 
 fn session_event(message: SessionMessage) -> pb::SessionEvent {
     event(match message {
-        SessionMessage::Offer { contact, deadline } => Out::Offer(pb::Offer {
+        SessionMessage::Offer {
+            contact,
+            deadline,
+            history,
+        } => Out::Offer(pb::Offer {
             contact: Some(contact_to(&contact, true)),
             deadline_ms: deadline,
+            history: history.iter().map(super::convert::interaction_to).collect(),
         }),
         SessionMessage::Withdrawn { contact, reason } => Out::OfferWithdrawn(pb::OfferWithdrawn {
             contact_id: contact,

@@ -7,8 +7,10 @@ use std::collections::BTreeMap;
 use tonic::Status;
 
 use crate::core::{
-    AgentSpec, AgentView, CancelReason, Channel, ContactState, ContactView, CoreError, Decision,
-    EventBody, NewContact, Outcome, Presence, PresenceView, QueueConfig, SkillLevel, Trigger,
+    AgentSpec, AgentTerm, AgentView, CancelReason, Channel, ContactState, ContactTerm, ContactView,
+    CoreError, Decision, EventBody, Interaction, Level, NewContact, Outcome, Presence,
+    PresenceView, QueueConfig, Relax, RelaxStep, Side, SkillLevel, SkillName, StrategyConfig,
+    Terms, Trigger,
 };
 use crate::proto as pb;
 use crate::server::bus::Published;
@@ -61,7 +63,8 @@ pub fn skills_to(skills: &[SkillLevel]) -> Vec<pb::Skill> {
 }
 
 /// Zero-valued numeric fields take the queue defaults (threshold 20 s, target 80 %, offer
-/// timeout 15 s); an empty strategy takes `longest-idle`.
+/// timeout 15 s, the strategy's window, affinity horizon one day); empty strategies take `longest-idle` and
+/// `priority-fifo`. The engine checks names, weights and ranges.
 pub fn queue_from(q: pb::Queue) -> Result<QueueConfig, Status> {
     let mut config = QueueConfig::new(&q.name);
     config.required_skills = skills_from(&q.required_skills)?;
@@ -82,10 +85,69 @@ pub fn queue_from(q: pb::Queue) -> Result<QueueConfig, Status> {
     config.wrap_up_secs = q.wrap_up_seconds;
     config.max_wait_secs = q.max_wait_seconds;
     config.max_length = q.max_length;
-    if !q.strategy.is_empty() {
-        config.strategy = q.strategy;
-    }
+    let defaults = StrategyConfig::default();
+    let weights = |w: &[pb::Weight]| w.iter().map(|w| (w.term.clone(), w.weight)).collect();
+    config.strategy = StrategyConfig {
+        agent: non_empty(q.strategy, defaults.agent),
+        contact: non_empty(q.contact_strategy, defaults.contact),
+        agent_weights: weights(&q.agent_weights),
+        contact_weights: weights(&q.contact_weights),
+        window: q.window,
+        band: q.band,
+        score_cap: q.score_cap,
+        affinity_wait_secs: q.affinity_wait_seconds,
+        affinity_horizon_secs: if q.affinity_horizon_seconds == 0 {
+            defaults.affinity_horizon_secs
+        } else {
+            q.affinity_horizon_seconds
+        },
+    };
+    config.relaxation = q
+        .relaxation
+        .iter()
+        .map(relax_from)
+        .collect::<Result<_, _>>()?;
     Ok(config)
+}
+
+fn non_empty(s: String, default: String) -> String {
+    if s.is_empty() { default } else { s }
+}
+
+fn relax_from(step: &pb::RelaxStep) -> Result<RelaxStep, Status> {
+    use pb::relax_step::Action;
+    let action = match &step.action {
+        Some(Action::Lower(skill)) => Relax::Lower {
+            skill: SkillName::new(&skill.name)?,
+            level: Level::new(skill.level)?,
+        },
+        Some(Action::Drop(skill)) => Relax::Drop {
+            skill: SkillName::new(skill)?,
+        },
+        None => {
+            return Err(Status::invalid_argument(
+                "a relaxation step needs an action: lower or drop",
+            ));
+        }
+    };
+    Ok(RelaxStep {
+        after_secs: step.after_seconds,
+        action,
+    })
+}
+
+fn relax_to(step: &RelaxStep) -> pb::RelaxStep {
+    use pb::relax_step::Action;
+    pb::RelaxStep {
+        after_seconds: step.after_secs,
+        action: Some(match &step.action {
+            Relax::Lower { skill, level } => Action::Lower(pb::Skill {
+                name: skill.to_string(),
+                level: level.get() as u32,
+            }),
+            Relax::Drop { skill } => Action::Drop(skill.to_string()),
+        }),
+    }
 }
 
 pub fn queue_to(q: &QueueConfig) -> pb::Queue {
@@ -99,7 +161,37 @@ pub fn queue_to(q: &QueueConfig) -> pb::Queue {
         wrap_up_seconds: q.wrap_up_secs,
         max_wait_seconds: q.max_wait_secs,
         max_length: q.max_length,
-        strategy: q.strategy.clone(),
+        strategy: q.strategy.agent.clone(),
+        contact_strategy: q.strategy.contact.clone(),
+        agent_weights: weights_to(&q.strategy.agent_weights),
+        contact_weights: weights_to(&q.strategy.contact_weights),
+        window: q.strategy.window,
+        band: q.strategy.band,
+        score_cap: q.strategy.score_cap,
+        affinity_wait_seconds: q.strategy.affinity_wait_secs,
+        affinity_horizon_seconds: q.strategy.affinity_horizon_secs,
+        relaxation: q.relaxation.iter().map(relax_to).collect(),
+        version: q.version,
+    }
+}
+
+fn weights_to(w: &[(String, f64)]) -> Vec<pb::Weight> {
+    w.iter()
+        .map(|(term, weight)| pb::Weight {
+            term: term.clone(),
+            weight: *weight,
+        })
+        .collect()
+}
+
+pub fn interaction_to(i: &Interaction) -> pb::Interaction {
+    pb::Interaction {
+        contact_id: i.contact,
+        at_ms: i.at,
+        channel: channel_to(i.channel) as i32,
+        queue: i.queue.to_string(),
+        agent_id: i.agent.as_deref().unwrap_or("").to_string(),
+        outcome: i.outcome.name().to_string(),
     }
 }
 
@@ -149,6 +241,7 @@ pub fn agent_to(a: &AgentView) -> pb::Agent {
         missed_offers_in_row: a.missed_in_row,
         session_attached: a.session_attached,
         contacts_handled: a.handled,
+        performance: a.performance,
     }
 }
 
@@ -266,6 +359,8 @@ fn trigger_to(t: Trigger) -> pb::Trigger {
         Trigger::CapacityFreed => pb::Trigger::CapacityFreed,
         Trigger::WrapUpEnded => pb::Trigger::WrapUpEnded,
         Trigger::ConfigurationChanged => pb::Trigger::ConfigurationChanged,
+        Trigger::RequirementsRelaxed => pb::Trigger::RequirementsRelaxed,
+        Trigger::AffinityWaitEnded => pb::Trigger::AffinityWaitEnded,
     }
 }
 
@@ -274,7 +369,7 @@ fn decision_to(d: &Decision) -> pb::Decision {
         contact_id: d.contact,
         agent_id: d.agent.to_string(),
         queue: d.queue.to_string(),
-        strategy: d.strategy.to_string(),
+        strategy: d.strategy.label.to_string(),
         trigger: trigger_to(d.trigger) as i32,
         waited_ms: d.waited_ms,
         candidates: d
@@ -284,12 +379,50 @@ fn decision_to(d: &Decision) -> pb::Decision {
                 agent_id: c.agent.to_string(),
                 score: c.score,
                 idle_ms: c.idle_ms,
+                contact_id: c.contact,
+                terms: terms_to(d, &c.terms),
             })
             .collect(),
         considered: d.considered,
         offer_deadline_ms: d.offer_deadline,
         channel: channel_to(d.channel) as i32,
         priority: d.priority,
+        side: match d.side {
+            Side::AgentChosen => pb::DecisionSide::AgentChosen,
+            Side::ContactChosen => pb::DecisionSide::ContactChosen,
+        } as i32,
+        strategy_version: d.strategy.version,
+        relaxation_step: d.relaxation_step,
+        excluded: (d.side == Side::AgentChosen).then_some(pb::Exclusions {
+            not_ready: d.excluded.not_ready,
+            wrap_up: d.excluded.wrap_up,
+            no_capacity: d.excluded.no_capacity,
+            missing_skill: d.excluded.missing_skill,
+            declined: d.excluded.declined,
+        }),
+    }
+}
+
+/// A candidate's weighted terms, named, in the strategy's term order.
+fn terms_to(d: &Decision, terms: &Terms) -> Vec<pb::ScoreTerm> {
+    let term = |name: &str, value: f64, weight: f64| pb::ScoreTerm {
+        name: name.to_string(),
+        value,
+        weight,
+    };
+    match terms {
+        Terms::Agent(v) => AgentTerm::ALL
+            .iter()
+            .zip(d.strategy.agent_weights)
+            .filter(|(_, w)| *w != 0.0)
+            .map(|(t, w)| term(t.name(), v.0[*t as usize], w))
+            .collect(),
+        Terms::Contact(v) => ContactTerm::ALL
+            .iter()
+            .zip(d.strategy.contact_weights)
+            .filter(|(_, w)| *w != 0.0)
+            .map(|(t, w)| term(t.name(), v.0[*t as usize], w))
+            .collect(),
     }
 }
 

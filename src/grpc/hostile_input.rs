@@ -108,9 +108,12 @@ fn queue() -> impl Strategy<Value = pb::Queue> {
         any::<u32>(),
         any::<u32>(),
         prop_oneof![Just(String::new()), Just("longest-idle".into()), text()],
+        routing(),
     )
         .prop_map(
-            |(name, required_skills, channels, t, target, offer, wrap, wait, len, strategy)| {
+            |(name, required_skills, channels, t, target, offer, wrap, wait, len, strategy, r)| {
+                let (contact_strategy, (agent_weights, contact_weights), window, band, cap) = r.0;
+                let (affinity_wait_seconds, affinity_horizon_seconds, relaxation) = r.1;
                 pb::Queue {
                     name,
                     required_skills,
@@ -122,9 +125,77 @@ fn queue() -> impl Strategy<Value = pb::Queue> {
                     max_wait_seconds: wait,
                     max_length: len,
                     strategy,
+                    contact_strategy,
+                    agent_weights,
+                    contact_weights,
+                    window,
+                    band,
+                    score_cap: cap,
+                    affinity_wait_seconds,
+                    affinity_horizon_seconds,
+                    relaxation,
+                    version: 0,
                 }
             },
         )
+}
+
+type Routing = (
+    (
+        String,
+        (Vec<pb::Weight>, Vec<pb::Weight>),
+        u32,
+        Option<f64>,
+        Option<f64>,
+    ),
+    (u32, u32, Vec<pb::RelaxStep>),
+);
+
+/// A queue's strategy fields: known and unknown names, weights of any number, windows and
+/// times in and out of range, relaxation steps with and without actions.
+fn routing() -> impl Strategy<Value = Routing> {
+    let name = || {
+        prop_oneof![
+            Just(String::new()),
+            Just("performance".to_string()),
+            Just("service-level".to_string()),
+            Just("weighted".to_string()),
+            text()
+        ]
+    };
+    let weights = || {
+        let weight = (
+            prop_oneof![Just("idle".to_string()), Just("wait".to_string()), text()],
+            number(),
+        )
+            .prop_map(|(term, weight)| pb::Weight { term, weight });
+        proptest::collection::vec(weight, 0..3)
+    };
+    let action = prop_oneof![
+        Just(None),
+        (text(), any::<u32>()).prop_map(|(name, level)| Some(pb::relax_step::Action::Lower(
+            pb::Skill { name, level }
+        ))),
+        text().prop_map(|s| Some(pb::relax_step::Action::Drop(s))),
+    ];
+    let step = (any::<u32>(), action).prop_map(|(after_seconds, action)| pb::RelaxStep {
+        after_seconds,
+        action,
+    });
+    (
+        (
+            name(),
+            (weights(), weights()),
+            prop_oneof![0u32..=70, any::<u32>()],
+            proptest::option::of(number()),
+            proptest::option::of(number()),
+        ),
+        (
+            prop_oneof![0u32..=4000, any::<u32>()],
+            any::<u32>(),
+            proptest::collection::vec(step, 0..3),
+        ),
+    )
 }
 
 #[derive(Debug, Clone)]
@@ -149,7 +220,7 @@ fn command(request: Request) -> Result<Command, tonic::Status> {
     Ok(match request {
         Request::Enqueue(r) => Command::Enqueue(new_contact_from(r)?),
         Request::PutAgent(a) => Command::PutAgent(agent_spec_from(a)?),
-        Request::PutQueue(q) => Command::PutQueue(queue_from(q)?),
+        Request::PutQueue(q) => Command::PutQueue(Box::new(queue_from(q)?)),
         Request::SetState(agent, state, reason) => {
             let state = match state {
                 0 => None,
@@ -178,7 +249,7 @@ proptest! {
         requests in proptest::collection::vec(request(), 1..40)
     ) {
         let mut engine = Engine::new(EngineConfig::default());
-        engine.apply(Command::PutQueue(QueueConfig::new("q")), 0).unwrap();
+        engine.apply(Command::PutQueue(Box::new(QueueConfig::new("q"))), 0).unwrap();
         engine.apply(Command::PutAgent(crate::core::AgentSpec::new("billing")), 0).unwrap();
         engine
             .apply(

@@ -24,7 +24,11 @@ impl pb::queue_service_server::QueueService for Queues {
             .queue
             .ok_or_else(|| Status::invalid_argument("queue must be set"))?;
         let config = queue_from(queue)?;
-        match self.handle.apply(Command::PutQueue(config)).await? {
+        match self
+            .handle
+            .apply(Command::PutQueue(Box::new(config)))
+            .await?
+        {
             Applied::Queue { created, config } => Ok(Response::new(pb::PutQueueResponse {
                 created,
                 queue: Some(queue_to(&config)),

@@ -25,7 +25,8 @@ use tokio::time::Instant;
 use super::bus::EventBus;
 use super::journal::{Journal, JournalError};
 use crate::core::{
-    AgentView, Applied, Command, ContactState, ContactView, CoreError, Engine, EventBody, Millis,
+    AgentView, Applied, Command, ContactState, ContactView, CoreError, Engine, EventBody,
+    Interaction, Millis,
 };
 
 /// How many queued requests the task applies before it publishes and replies.
@@ -50,6 +51,8 @@ pub enum SessionMessage {
     Offer {
         contact: ContactView,
         deadline: Millis,
+        /// The customer's recent interactions, oldest first.
+        history: Arc<[Interaction]>,
     },
     /// An offer this agent held is gone; `reason` is a stable code.
     Withdrawn {
@@ -433,6 +436,7 @@ impl EngineTask {
                     Some(contact) => SessionMessage::Offer {
                         contact,
                         deadline: d.offer_deadline,
+                        history: d.history.clone(),
                     },
                     None => continue,
                 },

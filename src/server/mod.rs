@@ -111,7 +111,7 @@ pub async fn start_engine(config: &Config) -> anyhow::Result<(EngineHandle, Engi
             .await?;
         if !unchanged {
             handle
-                .apply(Command::PutQueue(queue))
+                .apply(Command::PutQueue(Box::new(queue)))
                 .await
                 .map_err(|e| anyhow::anyhow!("queue {name:?} in the configuration: {e}"))?;
         }

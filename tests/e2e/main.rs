@@ -6,6 +6,7 @@ mod durability;
 mod lifecycle;
 mod load;
 mod loadgen;
+mod strategies;
 mod supervisor;
 mod tls;
 mod validation;

@@ -76,10 +76,20 @@ async fn events_arrive_in_sequence_and_resume_from_a_sequence_number() {
         panic!("decision detail")
     };
     assert_eq!(d.agent_id, "a");
-    assert_eq!(d.strategy, "longest-idle");
+    assert_eq!(d.strategy, "longest-idle/priority-fifo");
+    assert_eq!(d.strategy_version, 1);
+    assert_eq!(d.side, pb::DecisionSide::AgentChosen as i32);
     assert_eq!(d.trigger, pb::Trigger::ContactArrived as i32);
     assert_eq!(d.candidates.len(), 1);
     assert_eq!(d.candidates[0].agent_id, "a");
+    assert_eq!(d.candidates[0].contact_id, first_contact);
+    let terms: Vec<(&str, f64)> = d.candidates[0]
+        .terms
+        .iter()
+        .map(|t| (t.name.as_str(), t.weight))
+        .collect();
+    assert_eq!(terms, vec![("idle", 1.0)]);
+    assert!(d.excluded.is_some());
 
     // Live events continue on the same stream after the replay.
     s.enqueue("q1", pb::Channel::Email, &[]).await;

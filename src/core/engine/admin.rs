@@ -3,10 +3,21 @@
 use super::*;
 
 impl Engine {
-    pub(super) fn put_queue(&mut self, config: QueueConfig) -> Result<Applied, CoreError> {
+    /// Creates or updates a queue. An update takes effect for the next decision: waiting
+    /// contacts keep their place and requirements, are re-ranked under the new contact
+    /// strategy, and stop waiting for a preferred agent if affinity was switched off.
+    pub(super) fn put_queue(&mut self, mut config: QueueConfig) -> Result<Applied, CoreError> {
         config.validate()?;
-        let strategy = strategy::by_name(&config.strategy)?;
         let existing = self.queue_ids.get(&*config.name).copied();
+        config.version = existing.map_or(1, |slot| {
+            self.queues[slot]
+                .as_ref()
+                .expect("queue present")
+                .config
+                .version
+                + 1
+        });
+        let strategy = Arc::new(Strategy::compile(&config.strategy, config.version)?);
         if existing.is_none() && self.queue_ids.len() >= self.config.max_queues {
             return Err(CoreError::exhausted(format!(
                 "the queue limit ({}) is reached",
@@ -21,8 +32,26 @@ impl Engine {
                     .as_mut()
                     .expect("queue id maps to a queue");
                 q.config = config.clone();
-                q.strategy = strategy;
+                q.strategy = strategy.clone();
                 q.requirements = requirements;
+                let waiting: Vec<ContactId> = q.waiting.iter().copied().collect();
+                let mut released = Vec::new();
+                for id in waiting {
+                    self.remove_waiting(id);
+                    let contact = self.contact_mut(id);
+                    contact.rank = strategy.contact_key(&matching::contact_facts(contact));
+                    if strategy.affinity_wait_ms == 0 && contact.affinity_until > 0 {
+                        contact.affinity_until = 0;
+                        if let Some(timer) = contact.affinity_timer.take() {
+                            self.timers.remove(&timer);
+                        }
+                        released.push(id);
+                    }
+                    self.add_waiting(id);
+                }
+                for id in released {
+                    self.route_contact(id, Trigger::ConfigurationChanged);
+                }
                 false
             }
             None => {
@@ -110,6 +139,7 @@ impl Engine {
         match existing {
             Some(key) => {
                 self.unindex(key);
+                self.uncount(key);
                 let agent = self.agent_mut(key);
                 agent.spec = spec;
                 agent.skills = skills;
@@ -144,9 +174,13 @@ impl Engine {
                     idle_since: now,
                     missed_in_row: 0,
                     handled: 0,
+                    last_offered_at: now,
+                    handled_in_period: (0, 0),
+                    performance: Default::default(),
                     session_attached: false,
                     wrap_timer: None,
                     indexed_at: None,
+                    counted: None,
                 }));
                 let view = self.agent(key).view();
                 self.emit(EventBody::AgentChanged {
@@ -171,8 +205,19 @@ impl Engine {
             )));
         }
         self.agent_mut(key).presence = Presence::Offline;
-        let returned = self.return_all_offers(key, ReturnReason::AgentRemoved);
+        let mut returned = self.return_all_offers(key, ReturnReason::AgentRemoved);
         self.unindex(key);
+        self.uncount(key);
+        // Contacts waiting for this agent stop waiting for it.
+        let held: Vec<ContactId> = self
+            .reserved
+            .range((key, 0)..=(key, ContactId::MAX))
+            .map(|(_, id)| *id)
+            .collect();
+        for id in held {
+            self.end_affinity_wait(id);
+            returned.push(id);
+        }
         if let Some(timer) = self.agent_mut(key).wrap_timer.take() {
             self.timers.remove(&timer);
         }

@@ -58,23 +58,53 @@ impl Engine {
         requirements.sort_unstable();
         let id = self.next_contact;
         self.next_contact += 1;
+        let customer_id = shared(new.customer_id);
+        let conversation_id = shared(new.conversation_id);
         let queue = self.queues[slot].as_mut().expect("queue present");
         queue.live += 1;
         queue.counters.offered += 1;
         let queue_name = queue.config.name.clone();
         let max_wait = queue.config.max_wait_secs;
+        let first_step = queue.config.relaxation.first().map(|s| s.after_secs);
+        let strategy = queue.strategy.clone();
+        // What the engine remembers of this customer (or, without an id, this conversation).
+        let since = now.saturating_sub(strategy.horizon_ms);
+        let by_customer = self.customers.get(&customer_id);
+        let by_conversation = self.conversations.get(&conversation_id);
+        let new_customer = !customer_id.is_empty()
+            && by_customer.and_then(|h| h.last()).is_none_or(|last| {
+                last.at >= since
+                    && matches!(
+                        last.outcome,
+                        InteractionOutcome::Abandoned | InteractionOutcome::Expired
+                    )
+            });
+        let preferred = by_conversation
+            .and_then(|h| history::last_agent(h, since))
+            .or_else(|| by_customer.and_then(|h| history::last_agent(h, since)))
+            .and_then(|agent| self.agent_ids.get(agent).copied());
+        let affinity_until = match preferred {
+            Some(_) if strategy.affinity_wait_ms > 0 => now + strategy.affinity_wait_ms,
+            _ => 0,
+        };
+        let facts = ContactFacts {
+            enqueued_at: now,
+            priority: new.priority,
+            customer_value: new.customer_value,
+            new_customer,
+        };
         let contact = Contact {
             id,
             queue: queue_name,
             channel: new.channel,
             cost: self.config.costs.cost(new.channel),
-            customer_id: shared(new.customer_id),
+            customer_id,
             customer_value: new.customer_value,
             priority: new.priority,
             requirements,
             required_skills: required_skills.into(),
             context: Arc::new(new.context),
-            conversation_id: shared(new.conversation_id),
+            conversation_id,
             enqueued_at: now,
             state: ContactState::Waiting,
             answered_at: None,
@@ -82,13 +112,29 @@ impl Engine {
             agent_key: None,
             wait_expired: false,
             group: None,
+            rank: strategy.contact_key(&facts),
+            new_customer,
+            preferred,
+            affinity_until,
+            reserved: false,
+            relax_step: 0,
             offer_timer: None,
             wait_timer: None,
+            relax_timer: None,
+            affinity_timer: None,
         };
         self.contacts.insert(id, contact);
         if max_wait > 0 {
             let timer = self.add_timer(now + max_wait as u64 * 1000, Timer::MaxWait(id));
             self.contact_mut(id).wait_timer = Some(timer);
+        }
+        if let Some(after) = first_step {
+            let timer = self.add_timer(now + after as u64 * 1000, Timer::Relax(id));
+            self.contact_mut(id).relax_timer = Some(timer);
+        }
+        if affinity_until > 0 {
+            let timer = self.add_timer(affinity_until, Timer::AffinityEnd(id));
+            self.contact_mut(id).affinity_timer = Some(timer);
         }
         let view = self.contacts[&id].view();
         self.emit(EventBody::ContactQueued { contact: view });
@@ -158,6 +204,9 @@ impl Engine {
         if holder.is_some() {
             queue.offered_now -= 1;
         }
+        if terminal == ContactState::Abandoned {
+            self.remember(id, None, InteractionOutcome::Abandoned);
+        }
         let view = self.end_contact(id, terminal);
         if let Some(key) = holder {
             self.route_agent(key, Trigger::CapacityFreed);
@@ -205,6 +254,7 @@ impl Engine {
         queue.offered_now -= 1;
         let threshold = queue.config.sl_threshold_secs as u64 * 1000;
         queue.counters.record_answer(waited, threshold, now);
+        self.remember(id, Some(agent_name.clone()), InteractionOutcome::Handling);
         self.emit(EventBody::OfferAccepted {
             contact: id,
             agent: agent_name,
@@ -252,11 +302,27 @@ impl Engine {
             secs => secs as u64 * 1000,
         };
         let agent_name = contact.state.agent().cloned().expect("assigned has agent");
+        let skills: Vec<SkillId> = contact.requirements.iter().map(|(s, _)| *s).collect();
         let slot = self.queue_slot(id);
         let queue = self.queues[slot].as_mut().expect("queue present");
+        let mean_ms = queue
+            .counters
+            .total_handle_ms
+            .checked_div(queue.counters.completed)
+            .unwrap_or(0);
         queue.counters.completed += 1;
         queue.counters.total_handle_ms += handle_ms;
         let wrap_up = queue.config.wrap_up_secs as u64 * 1000;
+        let quality =
+            strategy::outcome_quality(outcome.resolved, outcome.satisfaction, handle_ms, mean_ms);
+        self.remember(
+            id,
+            Some(agent_name.clone()),
+            InteractionOutcome::Completed {
+                resolved: outcome.resolved,
+                satisfaction: outcome.satisfaction,
+            },
+        );
         self.end_contact(
             id,
             ContactState::Completed {
@@ -264,8 +330,11 @@ impl Engine {
                 outcome,
             },
         );
+        let period = self.period(now);
         let agent = self.agent_mut(key);
         agent.handled += 1;
+        agent.handled_in_period = (period, agent.handled_in(period) + 1);
+        agent.performance.record(quality, skills.into_iter());
         agent.idle_since = now;
         let mut wrapping = false;
         if wrap_up > 0 {
@@ -290,6 +359,111 @@ impl Engine {
             self.contact_view(id).expect("ended contact kept"),
         ))
     }
+}
+
+impl Engine {
+    /// Records a contact's interaction under its customer and its conversation.
+    pub(super) fn remember(
+        &mut self,
+        id: ContactId,
+        agent: Option<Arc<str>>,
+        outcome: InteractionOutcome,
+    ) {
+        let c = &self.contacts[&id];
+        if c.customer_id.is_empty() && c.conversation_id.is_empty() {
+            return;
+        }
+        let interaction = Interaction {
+            contact: id,
+            at: self.now,
+            channel: c.channel,
+            queue: c.queue.clone(),
+            agent,
+            outcome,
+        };
+        let limit = self.config.history_keys;
+        let (customer, conversation) = (c.customer_id.clone(), c.conversation_id.clone());
+        self.customers.record(&customer, interaction.clone(), limit);
+        self.conversations.record(&conversation, interaction, limit);
+    }
+
+    /// Applies a contact's next relaxation step and schedules the one after; a waiting contact
+    /// is routed again under its looser requirements.
+    pub(super) fn relax(&mut self, id: ContactId) {
+        let Some(contact) = self.contacts.get_mut(&id) else {
+            return;
+        };
+        contact.relax_timer = None;
+        let step = contact.relax_step as usize;
+        let slot = self.queue_slot(id);
+        let steps = &self.queues[slot]
+            .as_ref()
+            .expect("queue present")
+            .config
+            .relaxation;
+        let Some(action) = steps.get(step).map(|s| s.action.clone()) else {
+            return;
+        };
+        let next = steps.get(step + 1).map(|s| s.after_secs);
+        let waiting = self.contacts[&id].state == ContactState::Waiting;
+        if waiting {
+            self.remove_waiting(id);
+        }
+        let skill = match &action {
+            Relax::Lower { skill, .. } | Relax::Drop { skill } => self.skills.id_of(skill),
+        };
+        let contact = self.contact_mut(id);
+        contact.relax_step += 1;
+        if let Some(skill) = skill {
+            match &action {
+                Relax::Lower { level, .. } => {
+                    for (s, l) in &mut contact.requirements {
+                        if *s == skill {
+                            *l = (*l).min(level.get());
+                        }
+                    }
+                }
+                Relax::Drop { .. } => contact.requirements.retain(|(s, _)| *s != skill),
+            }
+            let named: Vec<SkillLevel> = contact
+                .required_skills
+                .iter()
+                .filter_map(|s| match &action {
+                    Relax::Lower { skill, level } if s.skill == *skill => Some(SkillLevel {
+                        skill: s.skill.clone(),
+                        level: s.level.min(*level),
+                    }),
+                    Relax::Drop { skill } if s.skill == *skill => None,
+                    _ => Some(s.clone()),
+                })
+                .collect();
+            contact.required_skills = named.into();
+        }
+        if let Some(after) = next {
+            let at = self.contacts[&id].enqueued_at + after as u64 * 1000;
+            let timer = self.add_timer(at, Timer::Relax(id));
+            self.contact_mut(id).relax_timer = Some(timer);
+        }
+        if waiting {
+            self.route_contact(id, Trigger::RequirementsRelaxed);
+            if self.contacts[&id].state == ContactState::Waiting {
+                self.add_waiting(id);
+            }
+        }
+    }
+}
+
+/// The recent interactions of a contact's customer (of its conversation, without a customer
+/// id), oldest first.
+pub(super) fn history_of(engine: &Engine, contact: &Contact) -> Arc<[Interaction]> {
+    static EMPTY: std::sync::LazyLock<Arc<[Interaction]>> =
+        std::sync::LazyLock::new(|| Arc::from(Vec::new()));
+    let found = if contact.customer_id.is_empty() {
+        engine.conversations.get(&contact.conversation_id)
+    } else {
+        engine.customers.get(&contact.customer_id)
+    };
+    found.cloned().unwrap_or_else(|| EMPTY.clone())
 }
 
 /// A string for sharing between a contact and its views; the empty string is allocated once.

@@ -9,12 +9,14 @@
 //! command gives the same result and the same events. The format is postcard; images are only
 //! read back by builds that share its version tag, which leads the bytes and is checked first.
 
+use std::sync::Arc;
+
 use super::Engine;
 use crate::core::error::CoreError;
-use crate::core::strategy;
+use crate::core::strategy::Strategy;
 
 /// Bumped whenever a type inside an image changes shape.
-const IMAGE_VERSION: u32 = 2;
+const IMAGE_VERSION: u32 = 3;
 
 impl Engine {
     /// The engine's state as bytes. Undrained events are not part of it: drain first.
@@ -39,7 +41,10 @@ impl Engine {
         }
         let mut engine: Engine = postcard::from_bytes(rest).map_err(bad)?;
         for queue in engine.queues.iter_mut().flatten() {
-            queue.strategy = strategy::by_name(&queue.config.strategy)?;
+            queue.strategy = Arc::new(Strategy::compile(
+                &queue.config.strategy,
+                queue.config.version,
+            )?);
         }
         Ok(engine)
     }

@@ -66,12 +66,22 @@ impl Engine {
             match &c.state {
                 ContactState::Waiting => {
                     waiting += 1;
-                    let group = c
-                        .group
-                        .and_then(|g| self.waiting.group(g))
-                        .ok_or(format!("waiting contact {id} is in no group"))?;
-                    if !group.members.contains(&(Reverse(c.priority), *id)) {
-                        return Err(format!("waiting contact {id} missing from its group"));
+                    if c.reserved {
+                        let pref = c.preferred.ok_or(format!("contact {id} held for no one"))?;
+                        if c.group.is_some() || !self.reserved.contains(&(pref, *id)) {
+                            return Err(format!("held contact {id} is not held exactly once"));
+                        }
+                        if c.affinity_until <= self.now {
+                            return Err(format!("contact {id} held after its affinity wait"));
+                        }
+                    } else {
+                        let group = c
+                            .group
+                            .and_then(|g| self.waiting.group(g))
+                            .ok_or(format!("waiting contact {id} is in no group"))?;
+                        if !group.members.contains(&(Reverse(rank_bits(c.rank)), *id)) {
+                            return Err(format!("waiting contact {id} missing from its group"));
+                        }
                     }
                     if c.agent_key.is_some() {
                         return Err(format!("waiting contact {id} has an agent"));
@@ -94,7 +104,7 @@ impl Engine {
             }
         }
         let grouped: usize = self.waiting.groups().map(|g| g.members.len()).sum();
-        if grouped != waiting || self.waiting_count() != waiting {
+        if grouped + self.reserved.len() != waiting || self.waiting_count() != waiting {
             return Err("waiting index and queues disagree with the live contacts".into());
         }
         let held: usize = self
@@ -106,13 +116,34 @@ impl Engine {
         if held + waiting != self.contacts.len() {
             return Err("a contact is held twice or lost".into());
         }
-        // Work conservation.
+        // Staffing counts.
+        let mut floor = [0u32; Staffing::COUNT];
+        let mut pool = vec![[0u32; Staffing::COUNT]; self.pool.len()];
+        for agent in self.agents.iter().flatten() {
+            if agent.counted != agent.staffing() {
+                return Err(format!(
+                    "agent {} counted under a stale class",
+                    agent.spec.id
+                ));
+            }
+            if let Some(class) = agent.counted {
+                floor[class as usize] += 1;
+                for (skill, _) in &agent.skills {
+                    pool[*skill as usize][class as usize] += 1;
+                }
+            }
+        }
+        if floor != self.floor || pool != self.pool {
+            return Err("staffing counts disagree with the agents".into());
+        }
+        // Work conservation (a contact held for its preferred agent waits for that one only).
         for (key, agent) in self.agents.iter().enumerate() {
             let Some(agent) = agent.as_ref().filter(|a| a.indexed_at.is_some()) else {
                 continue;
             };
             for c in self.contacts.values() {
                 if c.state == ContactState::Waiting
+                    && (!c.reserved || c.preferred == Some(key as AgentKey))
                     && agent.has_room(c.channel, c.cost)
                     && agent.meets(&c.requirements)
                     && !c.excluded.contains(&(key as AgentKey))

@@ -1,5 +1,17 @@
 //! Matching: a waiting contact finds an agent, a freed agent finds contacts; offers are made,
 //! ended and released, and contacts enter and leave the waiting index.
+//!
+//! Agent side: the index is walked in the strategy's order (longest idle, or highest level of the
+//! rarest required skill) and the first `window` eligible agents are scored; the best wins, and
+//! within the strategy's `band` of the best the earliest in walk order wins. Never the whole floor.
+//!
+//! Contact side: the agent looks at the head of each group of waiting contacts it can serve
+//! (heads are each group's best, see [`crate::core::strategy`]) and at contacts reserved for it.
+//!
+//! Affinity: a contact whose customer or conversation was handled recently by an agent who still
+//! exists prefers that agent. With the queue's `affinity_wait_secs`, it is offered only to that
+//! agent until the wait ends (held out of the groups, in `reserved`), then routed as any other;
+//! an agent who declines it ends the wait at once.
 
 use super::*;
 
@@ -16,60 +28,178 @@ impl Engine {
         let Some(slot) = self.queue_ids.get(&*contact.queue).copied() else {
             return;
         };
-        let strategy = &self.queues[slot].as_ref().expect("queue present").strategy;
-        let facts = contact_facts(contact);
-        let mut found = [(0 as AgentKey, 0f64); CANDIDATE_WINDOW];
+        let strategy = self.queues[slot]
+            .as_ref()
+            .expect("queue present")
+            .strategy
+            .clone();
+        if let Some(pref) = contact.preferred
+            && contact.affinity_until > now
+        {
+            let agent = self.agents.get(pref as usize).and_then(Option::as_ref);
+            if let Some(agent) = agent
+                && !contact.excluded.contains(&pref)
+            {
+                if agent.indexed_at.is_some()
+                    && agent.has_room(contact.channel, contact.cost)
+                    && agent.meets(&contact.requirements)
+                {
+                    let terms = self.agent_terms(pref, agent, contact, &strategy);
+                    let candidates = vec![Candidate {
+                        agent: agent.spec.id.clone(),
+                        contact: id,
+                        score: strategy.agent_score(&terms),
+                        idle_ms: now.saturating_sub(agent.idle_since),
+                        terms: Terms::Agent(terms),
+                    }];
+                    let side = Side::AgentChosen;
+                    let excluded = Exclusions::default();
+                    self.offer(id, pref, trigger, strategy, side, candidates, 1, excluded);
+                }
+                // Otherwise it keeps waiting for its agent.
+                return;
+            }
+            self.end_affinity_wait(id);
+        }
+        let contact = &self.contacts[&id];
+        let window = strategy.window;
+        let mut found = [(0 as AgentKey, 0f64, AgentTerms::default()); MAX_WINDOW as usize];
         let mut n = 0;
         let mut considered = 0u32;
-        let agents = &self.agents;
-        self.available
-            .visit_candidates(&contact.requirements, |key| {
-                considered += 1;
-                let Some(agent) = agents[key as usize].as_ref() else {
-                    return ControlFlow::Continue(());
-                };
-                if !agent.has_room(contact.channel, contact.cost)
-                    || !agent.meets(&contact.requirements)
-                    || contact.excluded.contains(&key)
-                {
-                    return ControlFlow::Continue(());
-                }
-                found[n] = (key, strategy.agent_score(&agent_facts(agent), &facts, now));
+        let mut excluded = Exclusions::default();
+        let visit = |key: AgentKey| {
+            considered += 1;
+            let Some(agent) = self.agents[key as usize].as_ref() else {
+                return ControlFlow::Continue(());
+            };
+            if contact.excluded.contains(&key) {
+                excluded.declined += 1;
+            } else if !agent.has_room(contact.channel, contact.cost) {
+                excluded.no_capacity += 1;
+            } else if !agent.meets(&contact.requirements) {
+                excluded.missing_skill += 1;
+            } else {
+                let terms = self.agent_terms(key, agent, contact, &strategy);
+                found[n] = (key, strategy.agent_score(&terms), terms);
                 n += 1;
-                if n == CANDIDATE_WINDOW {
-                    ControlFlow::Break(())
-                } else {
-                    ControlFlow::Continue(())
+                if n == window {
+                    return ControlFlow::Break(());
                 }
-            });
+            }
+            ControlFlow::Continue(())
+        };
+        let rarest = self.available.rarest(&contact.requirements);
+        match strategy.walk {
+            Walk::LongestIdle => self.available.visit_candidates(rarest, visit),
+            Walk::HighestLevel => self.available.visit_by_level(rarest, visit),
+        }
         if n == 0 {
             return;
         }
-        // Stable: equal scores keep index order (longest idle, then agent id).
-        found[..n].sort_by(|a, b| b.1.total_cmp(&a.1));
-        let strategy_name = strategy.name();
-        let candidates = found[..n]
+        let pool = match rarest {
+            None => self.floor,
+            Some((skill, _)) => self
+                .pool
+                .get(skill as usize)
+                .copied()
+                .unwrap_or([0; Staffing::COUNT]),
+        };
+        excluded.not_ready = pool[Staffing::NotReady as usize];
+        excluded.wrap_up = pool[Staffing::WrapUp as usize];
+        excluded.no_capacity += pool[Staffing::Full as usize];
+        // The best score wins; within the band of it, the earliest in walk order.
+        let found = &mut found[..n];
+        let best = found.iter().map(|f| f.1).fold(f64::NEG_INFINITY, f64::max);
+        let chosen = found
             .iter()
-            .map(|&(key, score)| {
+            .position(|f| f.1 >= best - strategy.band)
+            .expect("the best is within its own band");
+        found.swap(0, chosen);
+        // Runners-up best first; equal scores keep walk order.
+        found[1..].sort_by(|a, b| b.1.total_cmp(&a.1));
+        let candidates = found
+            .iter()
+            .take(CANDIDATES_RECORDED)
+            .map(|&(key, score, terms)| {
                 let agent = self.agent(key);
                 Candidate {
                     agent: agent.spec.id.clone(),
+                    contact: id,
                     score,
                     idle_ms: now.saturating_sub(agent.idle_since),
+                    terms: Terms::Agent(terms),
                 }
             })
             .collect();
+        let side = Side::AgentChosen;
+        let key = found[0].0;
         self.offer(
-            id,
-            found[0].0,
-            trigger,
-            strategy_name,
-            candidates,
-            considered,
+            id, key, trigger, strategy, side, candidates, considered, excluded,
         );
     }
 
-    /// An agent with room takes the best waiting contacts it can serve, while any fits.
+    /// The contact stops waiting for its preferred agent (it may still score on `affinity`).
+    pub(super) fn end_affinity_wait(&mut self, id: ContactId) {
+        let contact = self.contact_mut(id);
+        contact.affinity_until = 0;
+        if let Some(timer) = contact.affinity_timer.take() {
+            self.timers.remove(&timer);
+        }
+        if self.contacts[&id].reserved {
+            self.remove_waiting(id);
+            self.add_waiting(id);
+        }
+    }
+
+    /// The agent terms the strategy weighs for one (agent, contact) pair; the others are 0.
+    fn agent_terms(
+        &self,
+        key: AgentKey,
+        agent: &Agent,
+        contact: &Contact,
+        strategy: &Strategy,
+    ) -> AgentTerms {
+        let now = self.now;
+        let mut v = [0.0; AgentTerm::COUNT];
+        let skills = || contact.requirements.iter().map(|(s, _)| *s);
+        for term in AgentTerm::ALL {
+            if !strategy.uses(term) {
+                continue;
+            }
+            v[term as usize] = match term {
+                AgentTerm::Idle => strategy::secs(now.saturating_sub(agent.idle_since)),
+                AgentTerm::SinceOffer => strategy::secs(now.saturating_sub(agent.last_offered_at)),
+                AgentTerm::FreeCapacity => 1.0 - agent.load as f64 / agent.capacity.max(1) as f64,
+                AgentTerm::FewestHandled => -(agent.handled_in(self.period(now)) as f64),
+                AgentTerm::Skill => skills()
+                    .map(|s| agent.level_of(s).unwrap_or(0) as f64)
+                    .sum(),
+                AgentTerm::Specialist => 1.0 / agent.skills.len().max(1) as f64,
+                AgentTerm::Performance => agent.performance.for_skills(skills()),
+                AgentTerm::Affinity => f64::from(u8::from(contact.preferred == Some(key))),
+            };
+        }
+        AgentTerms(v)
+    }
+
+    /// The number of the `fewest-handled` period `now` falls in.
+    pub(super) fn period(&self, now: Millis) -> u64 {
+        now / (self.config.period_secs.max(1) as u64 * 1000)
+    }
+
+    /// How close a queue is to missing its target: its oldest wait over its threshold.
+    fn sl_risk(&self, slot: usize) -> f64 {
+        let queue = self.queues[slot].as_ref().expect("queue present");
+        let oldest = queue
+            .waiting
+            .first()
+            .and_then(|id| self.contacts.get(id))
+            .map_or(0, |c| self.now.saturating_sub(c.enqueued_at));
+        oldest as f64 / (queue.config.sl_threshold_secs.max(1) as f64 * 1000.0)
+    }
+
+    /// An agent with room takes the best waiting contacts it can serve, while any fits:
+    /// contacts held for it first, then the best group head.
     pub(super) fn route_agent(&mut self, key: AgentKey, trigger: Trigger) {
         let now = self.now;
         loop {
@@ -79,7 +209,35 @@ impl Engine {
             if agent.indexed_at.is_none() {
                 return;
             }
-            let mut best: Option<(f64, ContactId, usize)> = None;
+            let held = self
+                .reserved
+                .range((key, 0)..=(key, ContactId::MAX))
+                .map(|(_, id)| &self.contacts[id])
+                .find(|c| {
+                    agent.has_room(c.channel, c.cost)
+                        && agent.meets(&c.requirements)
+                        && !c.excluded.contains(&key)
+                });
+            if let Some(contact) = held {
+                let slot = self.queue_ids[&*contact.queue];
+                let strategy = self.queues[slot].as_ref().expect("queue").strategy.clone();
+                let terms = self.agent_terms(key, agent, contact, &strategy);
+                let candidates = vec![Candidate {
+                    agent: agent.spec.id.clone(),
+                    contact: contact.id,
+                    score: strategy.agent_score(&terms),
+                    idle_ms: now.saturating_sub(agent.idle_since),
+                    terms: Terms::Agent(terms),
+                }];
+                let (id, side) = (contact.id, Side::AgentChosen);
+                let excluded = Exclusions::default();
+                self.offer(id, key, trigger, strategy, side, candidates, 1, excluded);
+                continue;
+            }
+            // The best heads, best first: (score, contact, queue slot).
+            let mut top: [(f64, ContactId, usize); CANDIDATES_RECORDED] =
+                [(f64::NEG_INFINITY, 0, 0); CANDIDATES_RECORDED];
+            let mut n = 0;
             let mut considered = 0u32;
             for group in self.waiting.groups() {
                 let cost = self.config.costs.cost(group.channel);
@@ -94,37 +252,74 @@ impl Engine {
                     .find(|c| !c.excluded.contains(&key));
                 let Some(contact) = head else { continue };
                 considered += 1;
-                let score = queue.strategy.contact_score(&contact_facts(contact), now);
-                if best.is_none_or(|(s, id, _)| score > s || (score == s && contact.id < id)) {
-                    best = Some((score, contact.id, group.queue));
+                let risk = if queue.strategy.uses_contact(ContactTerm::SlRisk) {
+                    self.sl_risk(group.queue)
+                } else {
+                    0.0
+                };
+                let entry = (
+                    queue.strategy.contact_score(contact.rank, now, risk),
+                    contact.id,
+                    group.queue,
+                );
+                let better = |a: &(f64, ContactId, usize), b: &(f64, ContactId, usize)| {
+                    a.0 > b.0 || (a.0 == b.0 && a.1 < b.1)
+                };
+                let mut i = n.min(CANDIDATES_RECORDED);
+                while i > 0 && better(&entry, &top[i - 1]) {
+                    if i < CANDIDATES_RECORDED {
+                        top[i] = top[i - 1];
+                    }
+                    i -= 1;
+                }
+                if i < CANDIDATES_RECORDED {
+                    top[i] = entry;
+                    n += 1;
                 }
             }
-            let Some((_, id, slot)) = best else { return };
-            let strategy = &self.queues[slot].as_ref().expect("queue present").strategy;
-            let score = strategy.agent_score(
-                &agent_facts(agent),
-                &contact_facts(&self.contacts[&id]),
-                now,
+            if n == 0 {
+                return;
+            }
+            let n = n.min(CANDIDATES_RECORDED);
+            let strategy = self.queues[top[0].2]
+                .as_ref()
+                .expect("queue present")
+                .strategy
+                .clone();
+            let candidates = top[..n]
+                .iter()
+                .map(|&(score, id, slot)| {
+                    let c = &self.contacts[&id];
+                    let risk = self.sl_risk(slot);
+                    Candidate {
+                        agent: agent.spec.id.clone(),
+                        contact: id,
+                        score,
+                        idle_ms: now.saturating_sub(agent.idle_since),
+                        terms: Terms::Contact(contact_facts(c).terms(now, risk)),
+                    }
+                })
+                .collect();
+            let (id, side) = (top[0].1, Side::ContactChosen);
+            let excluded = Exclusions::default();
+            self.offer(
+                id, key, trigger, strategy, side, candidates, considered, excluded,
             );
-            let candidates = vec![Candidate {
-                agent: agent.spec.id.clone(),
-                score,
-                idle_ms: now.saturating_sub(agent.idle_since),
-            }];
-            let strategy_name = strategy.name();
-            self.offer(id, key, trigger, strategy_name, candidates, considered);
         }
     }
 
     /// Reserves a waiting contact for an agent until the queue's offer timeout.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn offer(
         &mut self,
         id: ContactId,
         key: AgentKey,
         trigger: Trigger,
-        strategy: &'static str,
+        strategy: Arc<Strategy>,
+        side: Side,
         candidates: Vec<Candidate>,
         considered: u32,
+        excluded: Exclusions,
     ) {
         let now = self.now;
         self.remove_waiting(id);
@@ -135,11 +330,14 @@ impl Engine {
         let timer = self.add_timer(deadline, Timer::OfferExpiry(id));
         let agent = self.agents[key as usize].as_mut().expect("agent present");
         let agent_name = agent.spec.id.clone();
+        let history = contacts::history_of(self, &self.contacts[&id]);
+        let agent = self.agents[key as usize].as_mut().expect("agent present");
         let contact = self.contacts.get_mut(&id).expect("live contact");
         agent.load += contact.cost;
         agent.per_channel[contact.channel.index()] += 1;
         agent.offers.push(id);
         agent.idle_since = now;
+        agent.last_offered_at = now;
         contact.state = ContactState::Offered {
             agent: agent_name.clone(),
             deadline,
@@ -151,10 +349,14 @@ impl Engine {
             agent: agent_name,
             queue: contact.queue.clone(),
             strategy,
+            side,
             trigger,
             waited_ms: now.saturating_sub(contact.enqueued_at),
             candidates,
             considered,
+            excluded,
+            relaxation_step: contact.relax_step,
+            history,
             offer_deadline: deadline,
             channel: contact.channel,
             priority: contact.priority,
@@ -245,10 +447,13 @@ impl Engine {
         let slot = self.queue_slot(id);
         self.queues[slot].as_mut().expect("queue present").live -= 1;
         let mut contact = self.contacts.remove(&id).expect("live contact");
-        for timer in [contact.offer_timer.take(), contact.wait_timer.take()]
-            .into_iter()
-            .flatten()
-        {
+        let timers = [
+            contact.offer_timer.take(),
+            contact.wait_timer.take(),
+            contact.relax_timer.take(),
+            contact.affinity_timer.take(),
+        ];
+        for timer in timers.into_iter().flatten() {
             self.timers.remove(&timer);
         }
         contact.state = terminal;
@@ -265,32 +470,50 @@ impl Engine {
         view
     }
 
+    /// Puts a waiting contact in its group — or, while it waits for its preferred agent, in
+    /// that agent's reserved contacts — and in its queue's counts.
     pub(super) fn add_waiting(&mut self, id: ContactId) {
+        let now = self.now;
         let contact = self.contacts.get_mut(&id).expect("live contact");
         let slot = *self
             .queue_ids
             .get(&*contact.queue)
             .expect("queue of live contact");
-        let group = self.waiting.insert(
-            slot,
-            contact.channel,
-            &contact.requirements,
-            (Reverse(contact.priority), id),
-        );
-        contact.group = Some(group);
+        match contact.preferred {
+            Some(pref) if contact.affinity_until > now => {
+                self.reserved.insert((pref, id));
+                contact.reserved = true;
+            }
+            _ => {
+                let group = self.waiting.insert(
+                    slot,
+                    contact.channel,
+                    &contact.requirements,
+                    (Reverse(rank_bits(contact.rank)), id),
+                );
+                contact.group = Some(group);
+            }
+        }
         let priority = contact.priority;
         let queue = self.queues[slot].as_mut().expect("queue present");
         *queue.waiting_by_priority.entry(priority).or_default() += 1;
         queue.waiting.insert(id);
     }
 
+    /// Takes a contact out of the waiting index and its queue's counts, if it is in them.
     pub(super) fn remove_waiting(&mut self, id: ContactId) {
         let contact = self.contacts.get_mut(&id).expect("live contact");
-        let Some(group) = contact.group.take() else {
+        if contact.reserved {
+            contact.reserved = false;
+            let pref = contact.preferred.expect("a reserved contact has an agent");
+            self.reserved.remove(&(pref, id));
+        } else if let Some(group) = contact.group.take() {
+            self.waiting
+                .remove(group, (Reverse(rank_bits(contact.rank)), id));
+        } else {
             return;
-        };
-        let priority = contact.priority;
-        self.waiting.remove(group, (Reverse(priority), id));
+        }
+        let priority = self.contacts[&id].priority;
         let slot = self.queue_slot(id);
         let queue = self.queues[slot].as_mut().expect("queue present");
         if let Some(n) = queue.waiting_by_priority.get_mut(&priority) {
@@ -303,21 +526,11 @@ impl Engine {
     }
 }
 
-pub(super) fn agent_facts(agent: &Agent) -> AgentFacts {
-    AgentFacts {
-        idle_since: agent.idle_since,
-        load: agent.load,
-        capacity: agent.capacity,
-        handled: agent.handled,
-    }
-}
-
 pub(super) fn contact_facts(contact: &Contact) -> ContactFacts {
     ContactFacts {
-        sequence: contact.id,
         enqueued_at: contact.enqueued_at,
         priority: contact.priority,
         customer_value: contact.customer_value,
-        channel: contact.channel,
+        new_customer: contact.new_customer,
     }
 }

@@ -23,17 +23,23 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use super::agent::{AgentSpec, AgentView, MISSED_OFFER_REASON, Presence};
+use super::agent::{AgentSpec, AgentView, MISSED_OFFER_REASON, Presence, Staffing};
 use super::command::{Applied, Command};
 use super::contact::{
     CancelReason, Contact, ContactState, ContactView, ContextLimits, NewContact, Outcome,
 };
 use super::error::CoreError;
-use super::events::{Candidate, Decision, Event, EventBody, ReturnReason, Trigger};
-use super::index::{AgentIndex, SkillId, SkillInterner, WaitingIndex};
-use super::queue::QueueConfig;
+use super::events::{
+    Candidate, Decision, Event, EventBody, Exclusions, ReturnReason, Side, Terms, Trigger,
+};
+use super::history::{self, History, Interaction, InteractionOutcome};
+use super::index::{AgentIndex, SkillId, SkillInterner, WaitingIndex, rank_bits};
+use super::queue::{QueueConfig, Relax};
 use super::stats::{QueueCounters, ServiceLevel};
-use super::strategy::{self, AgentFacts, CANDIDATE_WINDOW, ContactFacts, Strategy};
+use super::strategy::{
+    self, AgentTerm, AgentTerms, CANDIDATES_RECORDED, ContactFacts, ContactTerm, MAX_WINDOW,
+    Strategy, Walk,
+};
 use super::types::{Channel, ChannelCosts, ContactId, Millis, SkillLevel, TimerKey};
 use crate::core::agent::Agent;
 
@@ -62,6 +68,10 @@ pub struct EngineConfig {
     pub ended_history: usize,
     /// Offers in a row an agent may let time out before it is set not ready.
     pub missed_offers_limit: u32,
+    /// Customers (and, separately, conversations) whose recent interactions are remembered.
+    pub history_keys: usize,
+    /// Length of the period `fewest-handled` counts contacts in, in seconds.
+    pub period_secs: u32,
 }
 
 impl Default for EngineConfig {
@@ -77,6 +87,8 @@ impl Default for EngineConfig {
             context: ContextLimits::default(),
             ended_history: 10_000,
             missed_offers_limit: 2,
+            history_keys: 50_000,
+            period_secs: 3600,
         }
     }
 }
@@ -85,9 +97,9 @@ impl Default for EngineConfig {
 #[derive(serde::Serialize, serde::Deserialize, Debug)]
 struct QueueState {
     config: QueueConfig,
-    /// Rebuilt from `config.strategy` when an image is loaded.
-    #[serde(skip, default = "strategy::fallback")]
-    strategy: Arc<dyn Strategy>,
+    /// Compiled from `config.strategy` (again when an image is loaded).
+    #[serde(skip, default = "Strategy::fallback")]
+    strategy: Arc<Strategy>,
     requirements: Vec<(SkillId, u8)>,
     counters: QueueCounters,
     /// Waiting contacts per priority, for positions.
@@ -119,6 +131,10 @@ enum Timer {
     OfferExpiry(ContactId),
     WrapUpEnd(u32),
     MaxWait(ContactId),
+    /// The contact's next relaxation step is due.
+    Relax(ContactId),
+    /// The contact stops waiting for its preferred agent.
+    AffinityEnd(ContactId),
 }
 
 /// How an offer came back without being accepted.
@@ -147,6 +163,14 @@ pub struct Engine {
     available: AgentIndex,
     waiting: WaitingIndex,
     contacts: HashMap<ContactId, Contact>,
+    /// Waiting contacts held for their preferred agent: `(agent key, contact)`.
+    reserved: BTreeSet<(AgentKey, ContactId)>,
+    /// Logged-in agents who cannot take work, per skill id and over the whole floor, by
+    /// [`Staffing`] class: a decision's exclusion counts without walking the floor.
+    pool: Vec<[u32; Staffing::COUNT]>,
+    floor: [u32; Staffing::COUNT],
+    customers: History,
+    conversations: History,
     ended: BTreeMap<ContactId, ContactView>,
     next_contact: ContactId,
     timers: BTreeMap<TimerKey, Timer>,
@@ -169,6 +193,11 @@ impl Engine {
             available: AgentIndex::default(),
             waiting: WaitingIndex::default(),
             contacts: HashMap::new(),
+            reserved: BTreeSet::new(),
+            pool: Vec::new(),
+            floor: [0; Staffing::COUNT],
+            customers: History::default(),
+            conversations: History::default(),
             ended: BTreeMap::new(),
             next_contact: 1,
             timers: BTreeMap::new(),
@@ -214,7 +243,7 @@ impl Engine {
     pub fn apply(&mut self, command: Command, now: Millis) -> Result<Applied, CoreError> {
         self.advance(now);
         match command {
-            Command::PutQueue(config) => self.put_queue(config),
+            Command::PutQueue(config) => self.put_queue(*config),
             Command::DeleteQueue { name } => self.delete_queue(&name),
             Command::PutAgent(spec) => self.put_agent(spec),
             Command::RemoveAgent { id } => self.remove_agent(&id),
@@ -298,6 +327,21 @@ impl Engine {
                 let view = self.agent(agent).view();
                 self.emit(EventBody::AgentStateChanged { agent: view });
                 self.route_agent(agent, Trigger::WrapUpEnded);
+            }
+            Timer::Relax(id) => self.relax(id),
+            Timer::AffinityEnd(id) => {
+                let Some(contact) = self.contacts.get_mut(&id) else {
+                    return;
+                };
+                contact.affinity_timer = None;
+                contact.affinity_until = 0;
+                if contact.reserved {
+                    self.remove_waiting(id);
+                    self.route_contact(id, Trigger::AffinityWaitEnded);
+                    if self.contacts[&id].state == ContactState::Waiting {
+                        self.add_waiting(id);
+                    }
+                }
             }
             Timer::MaxWait(id) => {
                 let Some(contact) = self.contacts.get_mut(&id) else {
@@ -390,7 +434,8 @@ impl Engine {
         }
     }
 
-    /// Puts the agent in the available index under its current key exactly when it is available.
+    /// Puts the agent in the available index under its current key exactly when it is
+    /// available, and in the staffing counts under its current class.
     fn sync_index(&mut self, key: AgentKey) {
         self.unindex(key);
         let agent = self.agents[key as usize].as_mut().expect("agent present");
@@ -398,6 +443,37 @@ impl Engine {
             self.available
                 .insert(key, &agent.spec.id, agent.idle_since, &agent.skills);
             agent.indexed_at = Some(agent.idle_since);
+        }
+        let class = agent.staffing();
+        if class != agent.counted {
+            self.uncount(key);
+            self.count(key, class);
+        }
+    }
+
+    fn count(&mut self, key: AgentKey, class: Option<Staffing>) {
+        let agent = self.agents[key as usize].as_mut().expect("agent present");
+        agent.counted = class;
+        let Some(class) = class else { return };
+        self.floor[class as usize] += 1;
+        for &(skill, _) in &agent.skills {
+            let skill = skill as usize;
+            if self.pool.len() <= skill {
+                self.pool.resize(skill + 1, [0; Staffing::COUNT]);
+            }
+            self.pool[skill][class as usize] += 1;
+        }
+    }
+
+    /// Takes the agent out of the staffing counts (before its skills change or it goes).
+    fn uncount(&mut self, key: AgentKey) {
+        let agent = self.agents[key as usize].as_mut().expect("agent present");
+        let Some(class) = agent.counted.take() else {
+            return;
+        };
+        self.floor[class as usize] -= 1;
+        for &(skill, _) in &agent.skills {
+            self.pool[skill as usize][class as usize] -= 1;
         }
     }
 }

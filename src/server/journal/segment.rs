@@ -1,6 +1,7 @@
 //! Journal segments: files of numbered command records, each framed and checksummed.
 //!
-//! A segment is the header `RTRDJRN1` + the index of its first record (u64 little-endian), then
+//! A segment is the header `RTRDJRN2` (the digit is the record format: bumped whenever a
+//! command's encoding changes) + the index of its first record (u64 little-endian), then
 //! records `len: u32 | crc32(payload): u32 | payload`, where the payload is the postcard encoding
 //! of `(at, command)`. A record is whole or it is not there: reading tells a torn tail (the last
 //! write cut short by a crash: cut off with a warning) from corruption with records after it
@@ -8,7 +9,7 @@
 
 use crate::core::{Command, Millis};
 
-pub const MAGIC: &[u8; 8] = b"RTRDJRN1";
+pub const MAGIC: &[u8; 8] = b"RTRDJRN2";
 pub const HEADER_LEN: usize = 16;
 const FRAME: usize = 8;
 /// No command comes near this (gRPC requests are limited far below it): a longer length is
@@ -36,6 +37,13 @@ pub fn header(start: u64) -> [u8; HEADER_LEN] {
 
 /// The first record index a segment's header names.
 pub fn read_header(bytes: &[u8]) -> Result<u64, String> {
+    if bytes.len() >= 8 && bytes[..7] == MAGIC[..7] && bytes[..8] != MAGIC[..] {
+        return Err(format!(
+            "a journal segment of another format ({}; this build reads {})",
+            String::from_utf8_lossy(&bytes[..8]),
+            String::from_utf8_lossy(MAGIC)
+        ));
+    }
     if bytes.len() < HEADER_LEN || &bytes[..8] != MAGIC {
         return Err("not a routerd journal segment (bad header)".into());
     }

@@ -80,7 +80,7 @@ fn floor() -> Vec<Command> {
     let mut queue = QueueConfig::new("sales");
     queue.required_skills = vec![SkillLevel::new("sales", 2).unwrap()];
     queue.max_length = 2;
-    let mut commands = vec![Command::PutQueue(queue)];
+    let mut commands = vec![Command::PutQueue(Box::new(queue))];
     for id in ["ana", "bo"] {
         let spec = AgentSpec::new(id).with_skills(&[("sales", 5)]).unwrap();
         commands.push(Command::PutAgent(spec));

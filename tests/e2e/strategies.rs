@@ -1,0 +1,183 @@
+//! Routing strategies over gRPC: omnichannel affinity end to end, and run-time strategy changes.
+
+use std::time::Duration;
+
+use routerd::proto as pb;
+use routerd::proto::session_event::Event as Out;
+use routerd::proto::session_request::{Action, Complete, OfferAnswer};
+
+use crate::common::{Session, TestServer, enqueue_request};
+
+async fn enqueue_for(s: &mut TestServer, customer: &str, channel: pb::Channel) -> u64 {
+    let mut request = enqueue_request("support", channel, &[]);
+    request.customer_id = customer.into();
+    s.contacts
+        .enqueue_contact(request)
+        .await
+        .expect("enqueue")
+        .into_inner()
+        .contact_id
+}
+
+async fn next_offer(session: &mut Session) -> pb::Offer {
+    session
+        .until(|e| match e {
+            Out::Offer(o) => Some(o),
+            _ => None,
+        })
+        .await
+}
+
+async fn accept(session: &mut Session, contact_id: u64) {
+    session
+        .request(Action::Accept(OfferAnswer { contact_id }))
+        .await;
+}
+
+/// A customer's chat is accepted by one of two agents; the same customer then calls. Returns
+/// the server, both sessions (the chat's agent first), the chat, the call and the chat's agent.
+async fn customer_chats_then_calls(
+    affinity_wait: u32,
+) -> (TestServer, Session, Session, u64, u64, String) {
+    let mut s = TestServer::start().await;
+    s.put_queue("support", |q| q.affinity_wait_seconds = affinity_wait)
+        .await;
+    s.put_agent("alice", &[]).await;
+    s.put_agent("bob", &[]).await;
+    let alice = s.session("alice", true).await;
+    let bob = s.session("bob", true).await;
+    let chat = enqueue_for(&mut s, "cust-7", pb::Channel::Chat).await;
+    let chat_agent = s.contact(chat).await.agent_id;
+    let (mut holder, other) = if chat_agent == "alice" {
+        (alice, bob)
+    } else {
+        (bob, alice)
+    };
+    let offer = next_offer(&mut holder).await;
+    assert_eq!(offer.contact.unwrap().id, chat);
+    accept(&mut holder, chat).await;
+    // The chat's agent has no room for a call; the other agent is free.
+    let call = enqueue_for(&mut s, "cust-7", pb::Channel::Voice).await;
+    (s, holder, other, chat, call, chat_agent)
+}
+
+#[tokio::test]
+async fn a_customers_call_reaches_the_agent_who_has_their_chat_when_free_in_time() {
+    let (mut s, mut holder, _other, chat, call, chat_agent) = customer_chats_then_calls(30).await;
+    assert_eq!(
+        s.contact(call).await.state,
+        pb::ContactState::Waiting as i32,
+        "the call waits for its agent although another is free"
+    );
+    holder
+        .request(Action::Complete(Complete {
+            contact_id: chat,
+            outcome: Some(pb::Outcome {
+                handle_seconds: 0,
+                resolved: true,
+                satisfaction: 4,
+            }),
+        }))
+        .await;
+    let offer = next_offer(&mut holder).await;
+    assert_eq!(offer.contact.unwrap().id, call);
+    // The agent sees the customer's earlier contact with the offer.
+    assert_eq!(offer.history.len(), 1);
+    let earlier = &offer.history[0];
+    assert_eq!(earlier.contact_id, chat);
+    assert_eq!(earlier.channel, pb::Channel::Chat as i32);
+    assert_eq!(earlier.agent_id, chat_agent);
+    assert_eq!(earlier.outcome, "resolved");
+    assert_eq!(s.contact(call).await.agent_id, chat_agent);
+}
+
+#[tokio::test]
+async fn a_customers_call_goes_to_someone_else_when_their_agent_stays_busy() {
+    let (mut s, _holder, mut other, _chat, call, chat_agent) = customer_chats_then_calls(1).await;
+    assert_eq!(
+        s.contact(call).await.state,
+        pb::ContactState::Waiting as i32
+    );
+    // The chat's agent stays on the chat past the one-second affinity wait.
+    let offer = tokio::time::timeout(Duration::from_secs(5), next_offer(&mut other))
+        .await
+        .expect("offered to the other agent after the affinity wait");
+    assert_eq!(offer.contact.unwrap().id, call);
+    let holder = s.contact(call).await.agent_id;
+    assert_ne!(holder, chat_agent);
+}
+
+#[tokio::test]
+async fn a_strategy_changes_at_run_time_and_bad_strategies_are_refused() {
+    let mut s = TestServer::start().await;
+    s.put_queue("support", |_| {}).await;
+    let waiting = enqueue_for(&mut s, "cust-1", pb::Channel::Voice).await;
+    let updated = s
+        .queues
+        .put_queue(pb::PutQueueRequest {
+            queue: Some(pb::Queue {
+                name: "support".into(),
+                strategy: "performance".into(),
+                contact_strategy: "service-level".into(),
+                agent_weights: vec![pb::Weight {
+                    term: "idle".into(),
+                    weight: 0.01,
+                }],
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("strategy change")
+        .into_inner();
+    let queue = updated.queue.unwrap();
+    assert_eq!((updated.created, queue.version), (false, 2));
+    assert_eq!(queue.contact_strategy, "service-level");
+    assert_eq!(
+        s.contact(waiting).await.state,
+        pb::ContactState::Waiting as i32,
+        "waiting contacts stay"
+    );
+    for bad in [
+        pb::Queue {
+            strategy: "coin-flip".into(),
+            ..Default::default()
+        },
+        pb::Queue {
+            contact_strategy: "lottery".into(),
+            ..Default::default()
+        },
+        pb::Queue {
+            agent_weights: vec![pb::Weight {
+                term: "charm".into(),
+                weight: 1.0,
+            }],
+            ..Default::default()
+        },
+        pb::Queue {
+            window: 1_000,
+            ..Default::default()
+        },
+        pb::Queue {
+            relaxation: vec![pb::RelaxStep {
+                after_seconds: 10,
+                action: None,
+            }],
+            ..Default::default()
+        },
+    ] {
+        let queue = pb::Queue {
+            name: "support".into(),
+            ..bad
+        };
+        let status = s
+            .queues
+            .put_queue(pb::PutQueueRequest { queue: Some(queue) })
+            .await
+            .expect_err("refused");
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    }
+    s.put_agent("alice", &[]).await;
+    s.set_ready("alice").await;
+    // The version in force names the decision's strategy.
+    assert_eq!(s.contact(waiting).await.agent_id, "alice");
+}
