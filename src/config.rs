@@ -458,4 +458,29 @@ mod tests {
         let c = Config::from_toml("[[queues]]\nname = \"q\"\nstrategy = \"random\"").unwrap();
         assert!(c.startup_queues().is_err());
     }
+
+    /// The queue example in the README's routing section parses into the strategy it describes.
+    #[test]
+    fn the_readme_queue_example_configures_its_strategy() {
+        let readme = include_str!("../README.md");
+        let start = readme
+            .find("  ```toml\n  [[queues]]")
+            .expect("example in README")
+            + 10;
+        let end = start + readme[start..].find("  ```").expect("end of example");
+        let toml: String = readme[start..end]
+            .lines()
+            .map(|l| format!("{}\n", l.strip_prefix("  ").unwrap_or(l)))
+            .collect();
+        let queues = Config::from_toml(&toml).unwrap().startup_queues().unwrap();
+        let q = &queues[0];
+        assert_eq!(q.strategy.agent, "performance");
+        assert_eq!(q.strategy.contact, "service-level");
+        assert_eq!(q.strategy.affinity_wait_secs, 30);
+        assert_eq!(q.strategy.agent_weights, vec![("idle".to_string(), 0.001)]);
+        assert_eq!(q.relaxation.len(), 2);
+        assert!(
+            matches!(&q.relaxation[1].action, Relax::Drop { skill } if skill.as_str() == "billing")
+        );
+    }
 }

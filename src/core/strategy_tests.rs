@@ -657,3 +657,24 @@ fn a_decision_counts_the_agents_it_could_not_use_by_reason() {
     assert_eq!((d.contact, &*d.agent), (id, "fits"));
     assert_eq!(d.excluded.missing_skill, 1, "{:?}", d.excluded);
 }
+
+#[test]
+fn affinity_does_not_hold_a_contact_for_an_agent_who_could_never_take_it() {
+    let mut f = Floor::new();
+    f.queue("q", |q| q.strategy.affinity_wait_secs = 30);
+    f.agent("a", &[]);
+    let chat = f
+        .enqueue_with("q", Channel::Chat, |c| c.customer_id = "cust".into())
+        .unwrap();
+    f.accept(chat);
+    f.complete(chat);
+    f.agent("spanish", &[("lang:es", 5)]);
+    // a handled the customer but lacks the skill this contact needs: no wait for a.
+    let call = f
+        .enqueue_with("q", Channel::Voice, |c| {
+            c.customer_id = "cust".into();
+            c.required_skills = vec![SkillLevel::new("lang:es", 3).unwrap()];
+        })
+        .unwrap();
+    assert_eq!(f.holder(call).as_deref(), Some("spanish"));
+}

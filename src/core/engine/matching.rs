@@ -37,8 +37,15 @@ impl Engine {
             && contact.affinity_until > now
         {
             let agent = self.agents.get(pref as usize).and_then(Option::as_ref);
+            // Held only for an agent who could take it once free: skills met, the channel allowed.
+            let could = |a: &Agent| {
+                a.meets(&contact.requirements)
+                    && a.capacity >= contact.cost
+                    && a.limits[contact.channel.index()] > 0
+            };
             if let Some(agent) = agent
                 && !contact.excluded.contains(&pref)
+                && could(agent)
             {
                 if agent.indexed_at.is_some()
                     && agent.has_room(contact.channel, contact.cost)
@@ -239,6 +246,8 @@ impl Engine {
                 [(f64::NEG_INFINITY, 0, 0); CANDIDATES_RECORDED];
             let mut n = 0;
             let mut considered = 0u32;
+            let mut risks = [(usize::MAX, 0.0); 8];
+            let mut next_risk = 0;
             for group in self.waiting.groups() {
                 let cost = self.config.costs.cost(group.channel);
                 if !agent.has_room(group.channel, cost) || !agent.meets(&group.requirements) {
@@ -253,7 +262,16 @@ impl Engine {
                 let Some(contact) = head else { continue };
                 considered += 1;
                 let risk = if queue.strategy.uses_contact(ContactTerm::SlRisk) {
-                    self.sl_risk(group.queue)
+                    // One risk per queue per pass: a queue's groups share it.
+                    match risks.iter().find(|(q, _)| *q == group.queue) {
+                        Some(&(_, risk)) => risk,
+                        None => {
+                            let risk = self.sl_risk(group.queue);
+                            risks[next_risk % risks.len()] = (group.queue, risk);
+                            next_risk += 1;
+                            risk
+                        }
+                    }
                 } else {
                     0.0
                 };
@@ -290,7 +308,12 @@ impl Engine {
                 .iter()
                 .map(|&(score, id, slot)| {
                     let c = &self.contacts[&id];
-                    let risk = self.sl_risk(slot);
+                    let queue = self.queues[slot].as_ref().expect("queue present");
+                    let risk = if queue.strategy.uses_contact(ContactTerm::SlRisk) {
+                        self.sl_risk(slot)
+                    } else {
+                        0.0
+                    };
                     Candidate {
                         agent: agent.spec.id.clone(),
                         contact: id,
