@@ -275,6 +275,27 @@ pub const CONTACT_STRATEGIES: &[&str] = &[
     WEIGHTED,
 ];
 
+/// Each given `(term name, weight)` as `(term, weight)`, or the error naming the unknown term or
+/// the bad weight.
+fn set_weights<'a, T: Copy>(
+    given: &'a [(String, f64)],
+    all: &'a [T],
+    name: fn(T) -> &'static str,
+    side: &'static str,
+) -> impl Iterator<Item = Result<(T, f64), CoreError>> + 'a {
+    given.iter().map(move |(term, w)| {
+        let found = all.iter().copied().find(|t| name(*t) == term);
+        let Some(t) = found else {
+            let known: Vec<_> = all.iter().map(|t| name(*t)).collect();
+            return Err(CoreError::invalid(format!(
+                "unknown {side} term {term:?}; known: {}",
+                known.join(", ")
+            )));
+        };
+        Ok((t, weight(term, *w)?))
+    })
+}
+
 fn weight(term: &str, w: f64) -> Result<f64, CoreError> {
     if !w.is_finite() || w.abs() > 1e9 {
         return Err(CoreError::invalid(format!(
@@ -303,32 +324,20 @@ impl Strategy {
                     CONTACT_STRATEGIES.join(", ")
                 ))
             })?;
-        for (name, w) in &config.agent_weights {
-            let term = AgentTerm::ALL
-                .into_iter()
-                .find(|t| t.name() == name)
-                .ok_or_else(|| {
-                    let known: Vec<_> = AgentTerm::ALL.iter().map(|t| t.name()).collect();
-                    CoreError::invalid(format!(
-                        "unknown agent term {name:?}; known: {}",
-                        known.join(", ")
-                    ))
-                })?;
-            agent_weights[term as usize] = weight(name, *w)?;
-        }
-        for (name, w) in &config.contact_weights {
-            let term = ContactTerm::ALL
-                .into_iter()
-                .find(|t| t.name() == name)
-                .ok_or_else(|| {
-                    let known: Vec<_> = ContactTerm::ALL.iter().map(|t| t.name()).collect();
-                    CoreError::invalid(format!(
-                        "unknown contact term {name:?}; known: {}",
-                        known.join(", ")
-                    ))
-                })?;
-            contact_weights[term as usize] = weight(name, *w)?;
-        }
+        set_weights(
+            &config.agent_weights,
+            &AgentTerm::ALL,
+            AgentTerm::name,
+            "agent",
+        )
+        .try_for_each(|r| r.map(|(t, w)| agent_weights[t as usize] = w))?;
+        set_weights(
+            &config.contact_weights,
+            &ContactTerm::ALL,
+            ContactTerm::name,
+            "contact",
+        )
+        .try_for_each(|r| r.map(|(t, w)| contact_weights[t as usize] = w))?;
         let window = match config.window {
             0 if matches!(config.agent.as_str(), "" | "longest-idle" | "most-skilled") => {
                 ORDERED_WINDOW
