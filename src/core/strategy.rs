@@ -421,11 +421,12 @@ impl Strategy {
         score.min(self.score_cap)
     }
 
-    /// Whether any agent term needs per-candidate work beyond the index order.
+    /// Whether the strategy weighs this agent term (an unweighed term is not computed).
     pub fn uses(&self, term: AgentTerm) -> bool {
         self.agent_weights[term as usize] != 0.0
     }
 
+    /// Whether the strategy weighs this contact term.
     pub fn uses_contact(&self, term: ContactTerm) -> bool {
         self.contact_weights[term as usize] != 0.0
     }

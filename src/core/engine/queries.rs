@@ -92,7 +92,7 @@ impl Engine {
                 None => {}
                 Some(bucket) => {
                     logged_in += 1;
-                    ready += u32::from(bucket == Staffing::Ready);
+                    ready += u32::from(bucket == Staffed::Ready);
                 }
             }
         }
@@ -137,10 +137,10 @@ impl Engine {
                     waiting: q.waiting.len() as u32,
                     offered_now: q.offered_now,
                     longest_wait_ms,
-                    agents_ready: staffed[Staffing::Ready as usize],
-                    agents_busy: staffed[Staffing::Busy as usize],
-                    agents_not_ready: staffed[Staffing::NotReady as usize],
-                    agents_wrap_up: staffed[Staffing::WrapUp as usize],
+                    agents_ready: staffed[Staffed::Ready as usize],
+                    agents_busy: staffed[Staffed::Busy as usize],
+                    agents_not_ready: staffed[Staffed::NotReady as usize],
+                    agents_wrap_up: staffed[Staffed::WrapUp as usize],
                     counters: q.counters.clone(),
                     service_level: q.counters.service_level(),
                 }
@@ -153,7 +153,7 @@ impl Engine {
 
 /// How a logged-in agent counts in a queue's staffing figures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Staffing {
+enum Staffed {
     Ready = 0,
     Busy = 1,
     NotReady = 2,
@@ -161,12 +161,12 @@ enum Staffing {
 }
 
 /// Busy (holding any contact) first, then not ready, wrap-up, ready; `None` when offline.
-fn staffing_bucket(agent: &Agent) -> Option<Staffing> {
+fn staffing_bucket(agent: &Agent) -> Option<Staffed> {
     Some(match agent.presence {
         Presence::Offline => return None,
-        _ if agent.load > 0 => Staffing::Busy,
-        Presence::NotReady(_) => Staffing::NotReady,
-        _ if agent.wrap_up_until.is_some() => Staffing::WrapUp,
-        Presence::Ready => Staffing::Ready,
+        _ if agent.load > 0 => Staffed::Busy,
+        Presence::NotReady(_) => Staffed::NotReady,
+        _ if agent.wrap_up_until.is_some() => Staffed::WrapUp,
+        Presence::Ready => Staffed::Ready,
     })
 }
