@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use super::error::CoreError;
 use super::index::SkillId;
+use super::stats::{Activity, Occupancy, OccupancyTotals};
 use super::strategy::Performance;
 use super::types::{
     Channel, ContactId, Millis, SkillLevel, TimerKey, ensure_unique_skills, validate_id,
@@ -115,6 +116,8 @@ pub struct Agent {
     pub indexed_at: Option<Millis>,
     /// The staffing class the agent is counted under in the engine's pool counts.
     pub counted: Option<Staffing>,
+    /// Logged-in, busy and load time, advanced whenever the agent's state changes.
+    pub occupancy: Occupancy,
 }
 
 /// How a logged-in agent who cannot take work right now is counted (per skill, for a
@@ -152,6 +155,17 @@ impl Agent {
             Presence::Ready if self.wrap_up_until.is_some() => Some(Staffing::WrapUp),
             Presence::Ready if self.load >= self.capacity => Some(Staffing::Full),
             Presence::Ready => None,
+        }
+    }
+
+    /// What the agent is doing, for occupancy.
+    pub fn activity(&self) -> Activity {
+        let logged_in = self.presence != Presence::Offline;
+        Activity {
+            logged_in,
+            busy: logged_in && (self.load > 0 || self.wrap_up_until.is_some()),
+            load: self.load,
+            capacity: self.capacity,
         }
     }
 
@@ -211,10 +225,13 @@ pub struct AgentView {
     pub handled: u64,
     /// The overall performance estimate, 0–1.
     pub performance: f64,
+    /// Time sums since the agent was created, up to the moment of the view.
+    pub occupancy: OccupancyTotals,
 }
 
 impl Agent {
-    pub fn view(&self) -> AgentView {
+    /// The agent as seen at `now` (occupancy counted up to `now`).
+    pub fn view(&self, now: Millis) -> AgentView {
         let wrapping = self.wrap_up_until.is_some();
         AgentView {
             spec: self.spec.clone(),
@@ -234,6 +251,7 @@ impl Agent {
             session_attached: self.session_attached,
             handled: self.handled,
             performance: self.performance.overall.estimate(),
+            occupancy: self.occupancy.totals(now),
         }
     }
 }

@@ -1,5 +1,5 @@
-//! Queue statistics, named as the industry names them. The server's live snapshot and (later) the
-//! simulator compute every figure with this code.
+//! Queue and agent statistics, named as the industry names them. The server's live figures and the
+//! simulator's report compute every figure with this code.
 //!
 //! Definitions (T is the queue's service-level threshold; "answered" means an agent accepted the
 //! offer, and the wait is enqueue → accept):
@@ -10,6 +10,11 @@
 //! - abandon rate = abandoned / (answered + abandoned + expired)
 //! - EWT for a newcomer = position × (time spanned by the last answers / their count), from a
 //!   rolling window of answer times; unknown until the window holds two answers.
+//!
+//! - occupancy = (handling + wrap-up) / logged-in time, where "handling" is any time the agent
+//!   holds a contact (offered or assigned); utilisation = capacity in use / capacity, both
+//!   integrated over logged-in time (they differ for agents who hold several chats at once)
+//! - wait percentiles by nearest rank over the recorded waits
 //!
 //! A ratio whose denominator is zero is reported as 1.0 for service levels (nothing missed yet)
 //! and 0.0 for the abandon rate.
@@ -114,9 +119,240 @@ impl QueueCounters {
     }
 }
 
+impl QueueCounters {
+    /// What happened between `earlier` (a copy of these counters) and now: the figures of a
+    /// measurement window, e.g. after a simulation's warm-up. The EWT window is kept as is.
+    pub fn since(&self, earlier: &QueueCounters) -> QueueCounters {
+        QueueCounters {
+            offered: self.offered.saturating_sub(earlier.offered),
+            answered: self.answered.saturating_sub(earlier.answered),
+            answered_within_threshold: self
+                .answered_within_threshold
+                .saturating_sub(earlier.answered_within_threshold),
+            abandoned: self.abandoned.saturating_sub(earlier.abandoned),
+            abandoned_within_threshold: self
+                .abandoned_within_threshold
+                .saturating_sub(earlier.abandoned_within_threshold),
+            expired: self.expired.saturating_sub(earlier.expired),
+            refused: self.refused.saturating_sub(earlier.refused),
+            withdrawn: self.withdrawn.saturating_sub(earlier.withdrawn),
+            completed: self.completed.saturating_sub(earlier.completed),
+            total_answer_wait_ms: self
+                .total_answer_wait_ms
+                .saturating_sub(earlier.total_answer_wait_ms),
+            total_handle_ms: self.total_handle_ms.saturating_sub(earlier.total_handle_ms),
+            recent_answers: self.recent_answers.clone(),
+        }
+    }
+
+    /// Adds another queue's counts (for figures over several queues; each queue's answers were
+    /// judged against its own threshold). The EWT window is not merged.
+    pub fn add(&mut self, other: &QueueCounters) {
+        self.offered += other.offered;
+        self.answered += other.answered;
+        self.answered_within_threshold += other.answered_within_threshold;
+        self.abandoned += other.abandoned;
+        self.abandoned_within_threshold += other.abandoned_within_threshold;
+        self.expired += other.expired;
+        self.refused += other.refused;
+        self.withdrawn += other.withdrawn;
+        self.completed += other.completed;
+        self.total_answer_wait_ms += other.total_answer_wait_ms;
+        self.total_handle_ms += other.total_handle_ms;
+    }
+}
+
+/// The `p`-th percentile (0–100) of `values` by nearest rank; sorts `values`. `None` when empty.
+pub fn percentile(values: &mut [u64], p: f64) -> Option<u64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_unstable();
+    let rank = ((p.clamp(0.0, 100.0) / 100.0) * values.len() as f64).ceil() as usize;
+    Some(values[rank.clamp(1, values.len()) - 1])
+}
+
+/// What an agent is doing, as far as occupancy is concerned.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Activity {
+    pub logged_in: bool,
+    /// Holding a contact or wrapping up (only while logged in).
+    pub busy: bool,
+    pub load: u32,
+    pub capacity: u32,
+}
+
+/// One agent's time accounting since it was created: the open interval runs from `since` in
+/// the state `activity`; closed intervals are summed in `totals`.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, Default, PartialEq)]
+pub struct Occupancy {
+    since: Millis,
+    activity: Activity,
+    totals: OccupancyTotals,
+}
+
+/// Time sums; the ratios are derived.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, Default, PartialEq)]
+pub struct OccupancyTotals {
+    pub logged_in_ms: u64,
+    pub busy_ms: u64,
+    /// Σ capacity units in use × ms, and Σ capacity × ms, while logged in.
+    pub load_unit_ms: u64,
+    pub capacity_unit_ms: u64,
+}
+
+impl Occupancy {
+    pub fn new(now: Millis, activity: Activity) -> Occupancy {
+        Occupancy {
+            since: now,
+            activity,
+            ..Occupancy::default()
+        }
+    }
+
+    pub fn activity(&self) -> Activity {
+        self.activity
+    }
+
+    /// The agent's activity changes at `now`.
+    pub fn observe(&mut self, now: Millis, activity: Activity) {
+        self.totals = self.totals(now);
+        self.since = now.max(self.since);
+        self.activity = activity;
+    }
+
+    /// The sums up to `now`, the open interval included.
+    pub fn totals(&self, now: Millis) -> OccupancyTotals {
+        let mut t = self.totals;
+        let a = self.activity;
+        let dt = now.saturating_sub(self.since);
+        if a.logged_in {
+            t.logged_in_ms += dt;
+            if a.busy {
+                t.busy_ms += dt;
+            }
+            t.load_unit_ms += dt * a.load.min(a.capacity) as u64;
+            t.capacity_unit_ms += dt * a.capacity as u64;
+        }
+        t
+    }
+}
+
+impl OccupancyTotals {
+    /// (handling + wrap-up) / logged-in time; 0 for an agent never logged in.
+    pub fn occupancy(&self) -> f64 {
+        ratio_or_zero(self.busy_ms, self.logged_in_ms)
+    }
+
+    /// Capacity in use / capacity over logged-in time.
+    pub fn utilisation(&self) -> f64 {
+        ratio_or_zero(self.load_unit_ms, self.capacity_unit_ms)
+    }
+
+    /// The sums between `earlier` and these.
+    pub fn since(&self, earlier: &OccupancyTotals) -> OccupancyTotals {
+        OccupancyTotals {
+            logged_in_ms: self.logged_in_ms.saturating_sub(earlier.logged_in_ms),
+            busy_ms: self.busy_ms.saturating_sub(earlier.busy_ms),
+            load_unit_ms: self.load_unit_ms.saturating_sub(earlier.load_unit_ms),
+            capacity_unit_ms: self
+                .capacity_unit_ms
+                .saturating_sub(earlier.capacity_unit_ms),
+        }
+    }
+
+    pub fn add(&mut self, other: &OccupancyTotals) {
+        self.logged_in_ms += other.logged_in_ms;
+        self.busy_ms += other.busy_ms;
+        self.load_unit_ms += other.load_unit_ms;
+        self.capacity_unit_ms += other.capacity_unit_ms;
+    }
+}
+
+fn ratio_or_zero(num: u64, den: u64) -> f64 {
+    if den == 0 {
+        0.0
+    } else {
+        num as f64 / den as f64
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn occupancy_counts_handling_and_wrap_up_over_logged_in_time() {
+        let mut o = Occupancy::new(0, Activity::default());
+        let ready = Activity {
+            logged_in: true,
+            busy: false,
+            load: 0,
+            capacity: 3,
+        };
+        // Offline 0–10 s, ready 10–20 s, one chat of three 20–50 s, wrap-up 50–60 s.
+        o.observe(10_000, ready);
+        o.observe(
+            20_000,
+            Activity {
+                busy: true,
+                load: 1,
+                ..ready
+            },
+        );
+        o.observe(
+            50_000,
+            Activity {
+                busy: true,
+                ..ready
+            },
+        );
+        let at_50 = o.totals(50_000);
+        o.observe(60_000, ready);
+        let t = o.totals(70_000);
+        assert_eq!(t.logged_in_ms, 60_000);
+        assert_eq!(t.busy_ms, 40_000);
+        assert!((t.occupancy() - 40.0 / 60.0).abs() < 1e-12);
+        assert!((t.utilisation() - 30.0 / 180.0).abs() < 1e-12);
+        // A window: from 50 s to 70 s, 10 s of 20 busy.
+        let window = t.since(&at_50);
+        assert!((window.occupancy() - 0.5).abs() < 1e-12);
+        assert_eq!(OccupancyTotals::default().occupancy(), 0.0);
+    }
+
+    #[test]
+    fn percentiles_by_nearest_rank() {
+        let mut waits: Vec<u64> = (1..=10).rev().collect();
+        assert_eq!(percentile(&mut waits, 90.0), Some(9));
+        assert_eq!(percentile(&mut waits, 100.0), Some(10));
+        assert_eq!(percentile(&mut waits, 0.0), Some(1));
+        assert_eq!(percentile(&mut [], 90.0), None);
+    }
+
+    #[test]
+    fn a_window_of_counters_and_their_sum() {
+        let mut c = QueueCounters {
+            offered: 2,
+            ..Default::default()
+        };
+        c.record_answer(5_000, 20_000, 1_000);
+        let earlier = c.clone();
+        c.offered += 2;
+        c.record_answer(30_000, 20_000, 2_000);
+        c.record_abandon(1_000, 20_000);
+        let window = c.since(&earlier);
+        assert_eq!(
+            (window.offered, window.answered, window.abandoned),
+            (2, 1, 1)
+        );
+        let sl = window.service_level();
+        assert_eq!(sl.sl_answered, 0.0);
+        assert_eq!(sl.asa_ms, 30_000);
+        let mut total = window.clone();
+        total.add(&earlier);
+        assert_eq!(total.answered, 2);
+        assert_eq!(total.answered_within_threshold, 1);
+    }
 
     #[test]
     fn service_levels_follow_their_definitions() {

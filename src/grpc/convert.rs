@@ -242,6 +242,10 @@ pub fn agent_to(a: &AgentView) -> pb::Agent {
         session_attached: a.session_attached,
         contacts_handled: a.handled,
         performance: a.performance,
+        logged_in_ms: a.occupancy.logged_in_ms,
+        busy_ms: a.occupancy.busy_ms,
+        occupancy: a.occupancy.occupancy(),
+        utilisation: a.occupancy.utilisation(),
     }
 }
 

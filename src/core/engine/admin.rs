@@ -146,7 +146,7 @@ impl Engine {
                 agent.capacity = capacity;
                 agent.limits = limits;
                 self.sync_index(key);
-                let view = self.agent(key).view();
+                let view = self.agent(key).view(self.now);
                 self.emit(EventBody::AgentChanged {
                     agent: view,
                     removed: false,
@@ -154,7 +154,7 @@ impl Engine {
                 self.route_agent(key, Trigger::ConfigurationChanged);
                 Ok(Applied::Agent {
                     created: false,
-                    agent: self.agent(key).view(),
+                    agent: self.agent(key).view(self.now),
                 })
             }
             None => {
@@ -181,8 +181,15 @@ impl Engine {
                     wrap_timer: None,
                     indexed_at: None,
                     counted: None,
+                    occupancy: crate::core::stats::Occupancy::new(
+                        now,
+                        crate::core::stats::Activity {
+                            capacity,
+                            ..Default::default()
+                        },
+                    ),
                 }));
-                let view = self.agent(key).view();
+                let view = self.agent(key).view(self.now);
                 self.emit(EventBody::AgentChanged {
                     agent: view.clone(),
                     removed: false,
@@ -224,7 +231,7 @@ impl Engine {
         let agent = self.agents[key as usize].take().expect("agent present");
         self.agent_ids.remove(id);
         self.emit(EventBody::AgentChanged {
-            agent: agent.view(),
+            agent: agent.view(self.now),
             removed: true,
         });
         for contact in returned {
@@ -256,7 +263,7 @@ impl Engine {
             self.return_all_offers(key, reason)
         };
         self.sync_index(key);
-        let view = self.agent(key).view();
+        let view = self.agent(key).view(self.now);
         self.emit(EventBody::AgentStateChanged { agent: view });
         for contact in returned {
             self.route_contact(contact, Trigger::ContactArrived);

@@ -351,7 +351,7 @@ impl Engine {
         }
         self.sync_index(key);
         if wrapping {
-            let view = self.agent(key).view();
+            let view = self.agent(key).view(self.now);
             self.emit(EventBody::AgentStateChanged { agent: view });
         }
         self.route_agent(key, Trigger::CapacityFreed);

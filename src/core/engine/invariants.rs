@@ -37,6 +37,9 @@ impl Engine {
             if load != agent.load || per_channel != agent.per_channel {
                 return Err(format!("agent {id} load {} != held {load}", agent.load));
             }
+            if agent.occupancy.activity() != agent.activity() {
+                return Err(format!("agent {id} occupancy clock is in a stale state"));
+            }
             if agent.load > agent.capacity {
                 return Err(format!("agent {id} over capacity"));
             }

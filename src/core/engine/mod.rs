@@ -259,7 +259,7 @@ impl Engine {
                 let key = self.agent_key(&agent)?;
                 self.agent_mut(key).session_attached = attached;
                 if attached || self.agent(key).presence == Presence::Offline {
-                    let view = self.agent(key).view();
+                    let view = self.agent(key).view(self.now);
                     self.emit(EventBody::AgentStateChanged { agent: view });
                 } else {
                     self.set_presence(key, Presence::Offline);
@@ -324,7 +324,7 @@ impl Engine {
                 a.wrap_timer = None;
                 a.wrap_up_until = None;
                 self.sync_index(agent);
-                let view = self.agent(agent).view();
+                let view = self.agent(agent).view(self.now);
                 self.emit(EventBody::AgentStateChanged { agent: view });
                 self.route_agent(agent, Trigger::WrapUpEnded);
             }
@@ -389,7 +389,7 @@ impl Engine {
     fn agent_applied(&self, key: AgentKey) -> Applied {
         Applied::Agent {
             created: false,
-            agent: self.agent(key).view(),
+            agent: self.agent(key).view(self.now),
         }
     }
 
@@ -443,6 +443,10 @@ impl Engine {
             self.available
                 .insert(key, &agent.spec.id, agent.idle_since, &agent.skills);
             agent.indexed_at = Some(agent.idle_since);
+        }
+        let activity = agent.activity();
+        if activity != agent.occupancy.activity() {
+            agent.occupancy.observe(self.now, activity);
         }
         let class = agent.staffing();
         if class != agent.counted {

@@ -6,12 +6,17 @@ use crate::core::agent::skills_meet;
 impl Engine {
     pub fn agent_view(&self, id: &str) -> Option<AgentView> {
         let key = *self.agent_ids.get(id)?;
-        Some(self.agent(key).view())
+        Some(self.agent(key).view(self.now))
     }
 
     /// Every agent, ordered by id.
     pub fn agent_views(&self) -> Vec<AgentView> {
-        let mut views: Vec<AgentView> = self.agents.iter().flatten().map(Agent::view).collect();
+        let mut views: Vec<AgentView> = self
+            .agents
+            .iter()
+            .flatten()
+            .map(|a| a.view(self.now))
+            .collect();
         views.sort_by(|a, b| a.spec.id.cmp(&b.spec.id));
         views
     }
