@@ -1,0 +1,497 @@
+//! What a simulation runs: queues, the traffic offered to them, and the agents who answer it.
+//!
+//! Owns the scenario file format (TOML, see `benches/scenarios/`) and its validation. Queues are
+//! written exactly as in routerd's own configuration file (`[[queues]]`, same keys), so a queue
+//! tried in the simulator can be pasted into a server's configuration unchanged.
+//!
+//! Invariant: a [`Scenario`] that exists has passed [`Scenario::validate`]: every rate, mean and
+//! probability is finite and in range, every traffic names a queue, every skill parses. A bad
+//! file is refused with a message naming the entry and the key; nothing runs.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, bail, ensure};
+use serde::Deserialize;
+
+use crate::config::QueueToml;
+use crate::core::{Channel, QueueConfig, SkillLevel, StrategyConfig};
+
+/// At most this many simulated agents (the engine's default agent limit is far higher; a
+/// simulation of more would take minutes, not seconds).
+pub const MAX_AGENTS: usize = 20_000;
+/// At most this much virtual time: one year.
+pub const MAX_HOURS: f64 = 24.0 * 365.0;
+
+/// A scenario, ready to run.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    pub name: String,
+    pub seed: u64,
+    /// Virtual time simulated after the warm-up.
+    pub duration_secs: f64,
+    /// Traffic runs but is not counted for this long first, so the figures describe a center
+    /// already in its stride rather than one that opened empty.
+    pub warm_up_secs: f64,
+    /// Length of the intervals `per_interval` rates refer to.
+    pub interval_secs: f64,
+    pub queues: Vec<QueueConfig>,
+    pub traffic: Vec<Traffic>,
+    pub groups: Vec<AgentGroup>,
+}
+
+/// Contacts offered to one queue on one channel.
+#[derive(Clone, Debug)]
+pub struct Traffic {
+    pub queue: String,
+    pub channel: Channel,
+    /// Poisson arrival rate per hour, one per interval from the start of the warm-up; the last
+    /// holds to the end.
+    pub per_hour: Vec<f64>,
+    pub handle: HandleTime,
+    /// Mean of the exponential patience; `None`: customers never abandon.
+    pub mean_patience_secs: Option<f64>,
+    /// Skills each contact requires on top of the queue's.
+    pub required_skills: Vec<SkillLevel>,
+    /// Customer value → share of contacts; empty: every customer is worth 0.
+    pub value_mix: Vec<(f64, f64)>,
+}
+
+/// How long a contact takes to handle, before the agent group's `handle_factor`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum HandleTime {
+    Exponential { mean_secs: f64 },
+    LogNormal { mean_secs: f64, sd_secs: f64 },
+}
+
+/// Identical agents.
+#[derive(Clone, Debug)]
+pub struct AgentGroup {
+    pub name: String,
+    pub count: usize,
+    pub skills: Vec<SkillLevel>,
+    /// Capacity units; `None`: the engine default (100: one call, or three chats at cost 33).
+    pub capacity: Option<u32>,
+    pub channel_limits: Vec<(Channel, u32)>,
+    /// Logged in from..until (seconds from the start of the warm-up); `None`: the whole run.
+    pub shift: Option<(f64, f64)>,
+    /// Chance an offer is accepted; otherwise it is declined.
+    pub accept_probability: f64,
+    /// Seconds from offer to accept (or decline).
+    pub answer_delay_secs: f64,
+    /// Multiplies the traffic's handle time: below 1 for faster agents.
+    pub handle_factor: f64,
+    /// Chance a contact this group handles ends resolved (what the performance strategy learns).
+    pub resolution_rate: f64,
+}
+
+impl AgentGroup {
+    /// `count` agents with `skills`, logged in all run, accepting every offer at once.
+    pub fn new(name: &str, count: usize, skills: Vec<SkillLevel>) -> AgentGroup {
+        AgentGroup {
+            name: name.into(),
+            count,
+            skills,
+            capacity: None,
+            channel_limits: Vec::new(),
+            shift: None,
+            accept_probability: 1.0,
+            answer_delay_secs: 0.0,
+            handle_factor: 1.0,
+            resolution_rate: 1.0,
+        }
+    }
+}
+
+impl Scenario {
+    /// Reads and validates a scenario file.
+    pub fn from_toml(text: &str) -> anyhow::Result<Scenario> {
+        let file: ScenarioToml = toml::from_str(text)?;
+        file.into_scenario()
+    }
+
+    pub fn load(path: &std::path::Path) -> anyhow::Result<Scenario> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the scenario {}", path.display()))?;
+        Scenario::from_toml(&text).with_context(|| format!("in the scenario {}", path.display()))
+    }
+
+    /// The same scenario with every queue's strategy replaced by `choice` (`agent` or
+    /// `agent/contact`, e.g. `performance` or `longest-idle/service-level`): the contact-side
+    /// strategy stays each queue's own unless named. Weights for a replaced side are cleared.
+    pub fn with_strategy(&self, choice: &str) -> anyhow::Result<Scenario> {
+        let (agent, contact) = match choice.split_once('/') {
+            Some((a, c)) => (a, Some(c)),
+            None => (choice, None),
+        };
+        let mut out = self.clone();
+        for q in &mut out.queues {
+            q.strategy.agent = agent.to_string();
+            q.strategy.agent_weights.clear();
+            if let Some(contact) = contact {
+                q.strategy.contact = contact.to_string();
+                q.strategy.contact_weights.clear();
+            }
+            q.validate()
+                .with_context(|| format!("strategy {choice:?} for queue {:?}", q.name))?;
+        }
+        Ok(out)
+    }
+
+    /// Every queue's strategy label (`agent/contact`), distinct, in queue order.
+    pub fn strategy_labels(&self) -> String {
+        let mut labels: Vec<String> = Vec::new();
+        for q in &self.queues {
+            let StrategyConfig { agent, contact, .. } = &q.strategy;
+            let label = format!("{agent}/{contact}");
+            if !labels.contains(&label) {
+                labels.push(label);
+            }
+        }
+        labels.join(", ")
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let hours = self.duration_secs / 3600.0;
+        ensure!(
+            hours.is_finite() && hours > 0.0 && hours <= MAX_HOURS,
+            "hours must be above 0 and at most {MAX_HOURS}, not {hours}"
+        );
+        ensure!(
+            self.warm_up_secs.is_finite()
+                && (0.0..=self.duration_secs).contains(&self.warm_up_secs),
+            "the warm-up must be between 0 and the run's length"
+        );
+        ensure!(
+            self.interval_secs.is_finite() && self.interval_secs >= 60.0,
+            "intervals must be at least a minute long"
+        );
+        ensure!(
+            !self.queues.is_empty(),
+            "a scenario needs at least one queue"
+        );
+        ensure!(!self.traffic.is_empty(), "a scenario needs some traffic");
+        ensure!(
+            !self.groups.is_empty(),
+            "a scenario needs at least one agent group"
+        );
+        for (i, q) in self.queues.iter().enumerate() {
+            q.validate()
+                .with_context(|| format!("queue {:?}", q.name))?;
+            ensure!(
+                !self.queues[..i].iter().any(|o| o.name == q.name),
+                "queue {:?} is defined twice",
+                q.name
+            );
+        }
+        for t in &self.traffic {
+            t.validate()
+                .with_context(|| format!("traffic for queue {:?}", t.queue))?;
+            let queue = self.queues.iter().find(|q| *q.name == *t.queue);
+            let queue = queue.with_context(|| format!("traffic names no queue {:?}", t.queue))?;
+            ensure!(
+                queue.channels.is_empty() || queue.channels.contains(&t.channel),
+                "queue {:?} does not take {} contacts",
+                t.queue,
+                t.channel
+            );
+        }
+        let mut agents = 0usize;
+        for (i, g) in self.groups.iter().enumerate() {
+            g.validate()
+                .with_context(|| format!("group {:?}", g.name))?;
+            ensure!(
+                !self.groups[..i].iter().any(|o| o.name == g.name),
+                "group {:?} is defined twice",
+                g.name
+            );
+            agents = agents.saturating_add(g.count);
+        }
+        ensure!(
+            agents <= MAX_AGENTS,
+            "{agents} agents; a simulation takes at most {MAX_AGENTS}"
+        );
+        Ok(())
+    }
+}
+
+fn finite_at_least(what: &str, value: f64, min: f64) -> anyhow::Result<()> {
+    ensure!(
+        value.is_finite() && value >= min,
+        "{what} must be a number of at least {min}, not {value}"
+    );
+    Ok(())
+}
+
+fn probability(what: &str, value: f64) -> anyhow::Result<()> {
+    ensure!(
+        (0.0..=1.0).contains(&value),
+        "{what} must be between 0 and 1, not {value}"
+    );
+    Ok(())
+}
+
+impl Traffic {
+    fn validate(&self) -> anyhow::Result<()> {
+        ensure!(!self.per_hour.is_empty(), "no arrival rate");
+        for rate in &self.per_hour {
+            finite_at_least("an arrival rate", *rate, 0.0)?;
+            ensure!(
+                *rate <= 1e6,
+                "{rate} contacts per hour is more than a simulation takes"
+            );
+        }
+        match self.handle {
+            HandleTime::Exponential { mean_secs } => {
+                finite_at_least("the mean handle time", mean_secs, 1.0)?
+            }
+            HandleTime::LogNormal { mean_secs, sd_secs } => {
+                finite_at_least("the mean handle time", mean_secs, 1.0)?;
+                finite_at_least("the handle time's sd", sd_secs, 0.0)?;
+            }
+        }
+        if let Some(p) = self.mean_patience_secs {
+            finite_at_least("the mean patience", p, 1.0)?;
+        }
+        for (value, share) in &self.value_mix {
+            ensure!(value.is_finite(), "a customer value must be a number");
+            finite_at_least("a value's share", *share, 0.0)?;
+        }
+        if !self.value_mix.is_empty() {
+            ensure!(
+                self.value_mix.iter().map(|(_, s)| s).sum::<f64>() > 0.0,
+                "the value mix's shares add up to 0"
+            );
+        }
+        Ok(())
+    }
+}
+
+impl AgentGroup {
+    fn validate(&self) -> anyhow::Result<()> {
+        ensure!(
+            !self.name.is_empty() && self.name.len() <= 64,
+            "a group needs a name of 1-64 characters"
+        );
+        probability("accept_probability", self.accept_probability)?;
+        probability("resolution_rate", self.resolution_rate)?;
+        finite_at_least("answer_delay_seconds", self.answer_delay_secs, 0.0)?;
+        finite_at_least("handle_factor", self.handle_factor, 0.01)?;
+        if let Some((from, until)) = self.shift {
+            ensure!(
+                from.is_finite() && until.is_finite() && 0.0 <= from && from < until,
+                "a shift must start at or after hour 0 and end after it starts"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The scenario file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScenarioToml {
+    #[serde(default)]
+    name: String,
+    seed: u64,
+    /// Measured hours, after the warm-up.
+    hours: f64,
+    #[serde(default)]
+    warm_up_minutes: f64,
+    #[serde(default = "default_interval")]
+    interval_minutes: f64,
+    queues: Vec<QueueToml>,
+    traffic: Vec<TrafficToml>,
+    groups: Vec<GroupToml>,
+}
+
+fn default_interval() -> f64 {
+    30.0
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrafficToml {
+    queue: String,
+    #[serde(default = "default_channel")]
+    channel: String,
+    /// A steady rate...
+    contacts_per_hour: Option<f64>,
+    /// ...or one per interval.
+    per_interval: Option<Vec<f64>>,
+    handle: DistributionToml,
+    patience: Option<DistributionToml>,
+    #[serde(default)]
+    skills: Vec<String>,
+    #[serde(default)]
+    value_mix: Vec<ValueShareToml>,
+}
+
+fn default_channel() -> String {
+    "voice".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DistributionToml {
+    distribution: String,
+    mean_seconds: f64,
+    sd_seconds: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ValueShareToml {
+    value: f64,
+    share: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupToml {
+    name: String,
+    count: usize,
+    #[serde(default)]
+    skills: Vec<String>,
+    capacity: Option<u32>,
+    #[serde(default)]
+    channel_limits: BTreeMap<String, u32>,
+    shift: Option<ShiftToml>,
+    #[serde(default = "one")]
+    accept_probability: f64,
+    #[serde(default)]
+    answer_delay_seconds: f64,
+    #[serde(default = "one")]
+    handle_factor: f64,
+    #[serde(default = "one")]
+    resolution_rate: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShiftToml {
+    start_hour: f64,
+    end_hour: f64,
+}
+
+fn channel(name: &str) -> anyhow::Result<Channel> {
+    Channel::from_name(name).with_context(|| format!("unknown channel {name:?}"))
+}
+
+fn skills(list: &[String]) -> anyhow::Result<Vec<SkillLevel>> {
+    list.iter()
+        .map(|s| s.parse::<SkillLevel>().map_err(anyhow::Error::from))
+        .collect()
+}
+
+impl ScenarioToml {
+    fn into_scenario(self) -> anyhow::Result<Scenario> {
+        let queues = self
+            .queues
+            .iter()
+            .map(|q| q.to_config().with_context(|| format!("queue {:?}", q.name)))
+            .collect::<anyhow::Result<_>>()?;
+        let traffic = self
+            .traffic
+            .into_iter()
+            .map(|t| {
+                let queue = t.queue.clone();
+                t.into_traffic()
+                    .with_context(|| format!("traffic for queue {queue:?}"))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let groups = self
+            .groups
+            .into_iter()
+            .map(|g| {
+                let name = g.name.clone();
+                g.into_group().with_context(|| format!("group {name:?}"))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let scenario = Scenario {
+            name: self.name,
+            seed: self.seed,
+            duration_secs: self.hours * 3600.0,
+            warm_up_secs: self.warm_up_minutes * 60.0,
+            interval_secs: self.interval_minutes * 60.0,
+            queues,
+            traffic,
+            groups,
+        };
+        scenario.validate()?;
+        Ok(scenario)
+    }
+}
+
+impl TrafficToml {
+    fn into_traffic(self) -> anyhow::Result<Traffic> {
+        let per_hour = match (self.contacts_per_hour, self.per_interval) {
+            (Some(rate), None) => vec![rate],
+            (None, Some(rates)) => rates,
+            _ => bail!("give exactly one of contacts_per_hour or per_interval"),
+        };
+        let handle = match self.handle.distribution.as_str() {
+            "exponential" => {
+                ensure!(
+                    self.handle.sd_seconds.is_none(),
+                    "an exponential handle time has no sd_seconds (its sd is its mean)"
+                );
+                HandleTime::Exponential {
+                    mean_secs: self.handle.mean_seconds,
+                }
+            }
+            "log-normal" => HandleTime::LogNormal {
+                mean_secs: self.handle.mean_seconds,
+                sd_secs: self
+                    .handle
+                    .sd_seconds
+                    .context("a log-normal handle time needs sd_seconds")?,
+            },
+            other => bail!("handle distribution is exponential or log-normal, not {other:?}"),
+        };
+        let mean_patience_secs = match self.patience {
+            None => None,
+            Some(p) => {
+                ensure!(
+                    p.distribution == "exponential" && p.sd_seconds.is_none(),
+                    "patience is exponential (or left out: customers never abandon)"
+                );
+                Some(p.mean_seconds)
+            }
+        };
+        Ok(Traffic {
+            queue: self.queue,
+            channel: channel(&self.channel)?,
+            per_hour,
+            handle,
+            mean_patience_secs,
+            required_skills: skills(&self.skills)?,
+            value_mix: self.value_mix.iter().map(|v| (v.value, v.share)).collect(),
+        })
+    }
+}
+
+impl GroupToml {
+    fn into_group(self) -> anyhow::Result<AgentGroup> {
+        Ok(AgentGroup {
+            skills: skills(&self.skills)?,
+            capacity: self.capacity,
+            channel_limits: self
+                .channel_limits
+                .iter()
+                .map(|(c, max)| Ok((channel(c)?, *max)))
+                .collect::<anyhow::Result<_>>()?,
+            shift: self
+                .shift
+                .map(|s| (s.start_hour * 3600.0, s.end_hour * 3600.0)),
+            accept_probability: self.accept_probability,
+            answer_delay_secs: self.answer_delay_seconds,
+            handle_factor: self.handle_factor,
+            resolution_rate: self.resolution_rate,
+            ..AgentGroup::new(&self.name, self.count, Vec::new())
+        })
+    }
+}
