@@ -1,5 +1,6 @@
 //! The `routerd` binary: `serve` runs the routing server; `print-config` prints the embedded
-//! defaults as a TOML file to start from; `loadgen` load-tests a running server.
+//! defaults as a TOML file to start from; `loadgen` load-tests a running server; `simulate`
+//! runs a scenario on the routing engine in virtual time.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -44,6 +45,25 @@ enum Cmd {
     PrintConfig,
     /// Play frontends and agent desktops against a running server and report what it sustained.
     Loadgen(routerd::loadgen::LoadgenConfig),
+    /// Run a scenario (see benches/scenarios/) on the routing engine in virtual time and report
+    /// service level, waits, abandonment, occupancy and fairness.
+    Simulate {
+        /// The scenario file.
+        scenario: PathBuf,
+        /// Run the same traffic under each of these strategies (`agent` or `agent/contact`,
+        /// comma-separated) and print them side by side.
+        #[arg(long, value_delimiter = ',')]
+        compare: Vec<String>,
+        /// `table` for people, `json` for machines.
+        #[arg(long, default_value = "table")]
+        format: String,
+        /// Replaces the scenario's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Replaces the scenario's measured hours.
+        #[arg(long)]
+        hours: Option<f64>,
+    },
 }
 
 #[tokio::main]
@@ -64,6 +84,42 @@ async fn main() -> anyhow::Result<()> {
                 println!("{}", report.to_json());
             } else {
                 print!("{}", report.to_table());
+            }
+            Ok(())
+        }
+        Cmd::Simulate {
+            scenario,
+            compare,
+            format,
+            seed,
+            hours,
+        } => {
+            let json = match format.as_str() {
+                "json" => true,
+                "table" => false,
+                other => anyhow::bail!("--format is table or json, not {other:?}"),
+            };
+            let mut scenario = routerd::sim::Scenario::load(&scenario)?;
+            if let Some(seed) = seed {
+                scenario.seed = seed;
+            }
+            if let Some(hours) = hours {
+                scenario.duration_secs = hours * 3600.0;
+            }
+            if compare.is_empty() {
+                let report = routerd::sim::run(&scenario)?;
+                if json {
+                    println!("{}", report.to_json());
+                } else {
+                    print!("{}", report.to_table());
+                }
+            } else {
+                let reports = routerd::sim::compare(&scenario, &compare)?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&reports)?);
+                } else {
+                    print!("{}", routerd::sim::compare_table(&reports));
+                }
             }
             Ok(())
         }

@@ -53,6 +53,8 @@ pub struct QueueFigures {
     pub sl_excl_short_abandons: f64,
     /// Mean wait of answered contacts.
     pub asa_s: f64,
+    /// Mean handle time of completed contacts (accept to complete).
+    pub aht_s: f64,
     /// Waits of every contact that stopped waiting (answered or abandoned).
     pub avg_wait_s: f64,
     pub p90_wait_s: f64,
@@ -224,6 +226,7 @@ fn figures(name: &str, c: &QueueCounters, waiting: u32, waits: &mut [u64]) -> Qu
         sl_offered: sl.sl_offered,
         sl_excl_short_abandons: sl.sl_excl_short_abandons,
         asa_s: secs(sl.asa_ms as f64),
+        aht_s: secs(c.total_handle_ms as f64 / c.completed.max(1) as f64),
         avg_wait_s: secs(waits.iter().sum::<u64>() as f64 / waits.len().max(1) as f64),
         p90_wait_s: secs(percentile(waits, 90.0).unwrap_or(0) as f64),
         waited_share: waited as f64 / waits.len().max(1) as f64,
@@ -360,6 +363,9 @@ pub fn compare_table(reports: &[SimReport]) -> String {
     for (i, g) in first.groups.iter().enumerate() {
         row(&format!("{} occupancy", g.group), &|r| {
             pct(r.groups[i].occupancy)
+        });
+        row(&format!("{} utilisation", g.group), &|r| {
+            pct(r.groups[i].utilisation)
         });
     }
     out

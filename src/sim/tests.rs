@@ -312,3 +312,25 @@ fn bad_scenarios_are_refused_with_the_reason() {
         );
     }
 }
+
+/// Every scenario shipped in `benches/scenarios/` reads, runs, and answers contacts in each of
+/// its queues (an hour of each, to keep the test short).
+#[test]
+fn the_shipped_scenarios_run() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/scenarios");
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 4, "{names:?}");
+    for path in names {
+        let mut scenario = Scenario::load(&path).unwrap();
+        scenario.duration_secs = scenario.duration_secs.min(3600.0);
+        let report = run(&scenario).unwrap();
+        for q in &report.queues {
+            assert!(q.answered > 0, "{}: {q:?}", path.display());
+        }
+    }
+}
