@@ -74,11 +74,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Loadgen(config) => {
-            let json = match config.format.as_str() {
-                "json" => true,
-                "table" => false,
-                other => anyhow::bail!("--format is table or json, not {other:?}"),
-            };
+            let json = json_format(&config.format)?;
             let report = routerd::loadgen::run(config).await?;
             if json {
                 println!("{}", report.to_json());
@@ -94,11 +90,7 @@ async fn main() -> anyhow::Result<()> {
             seed,
             hours,
         } => {
-            let json = match format.as_str() {
-                "json" => true,
-                "table" => false,
-                other => anyhow::bail!("--format is table or json, not {other:?}"),
-            };
+            let json = json_format(&format)?;
             let mut scenario = routerd::sim::Scenario::load(&scenario)?;
             if let Some(seed) = seed {
                 scenario.seed = seed;
@@ -158,6 +150,15 @@ async fn main() -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
             routerd::server::serve(&cfg, listener, shutdown_signal()).await
         }
+    }
+}
+
+/// `--format`: true for `json`, false for `table`.
+fn json_format(format: &str) -> anyhow::Result<bool> {
+    match format {
+        "json" => Ok(true),
+        "table" => Ok(false),
+        other => anyhow::bail!("--format is table or json, not {other:?}"),
     }
 }
 

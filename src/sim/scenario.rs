@@ -21,6 +21,8 @@ use crate::core::{Channel, QueueConfig, SkillLevel, StrategyConfig};
 pub const MAX_AGENTS: usize = 20_000;
 /// At most this much virtual time: one year.
 pub const MAX_HOURS: f64 = 24.0 * 365.0;
+/// At most this many contacts expected over a run (about a minute of a release build's time).
+pub const MAX_CONTACTS: f64 = 50_000_000.0;
 
 /// A scenario, ready to run.
 #[derive(Clone, Debug)]
@@ -195,6 +197,16 @@ impl Scenario {
                 t.channel
             );
         }
+        let hours = (self.warm_up_secs + self.duration_secs) / 3600.0;
+        let expected: f64 = self
+            .traffic
+            .iter()
+            .map(|t| t.per_hour.iter().copied().fold(0.0, f64::max) * hours)
+            .sum();
+        ensure!(
+            expected <= MAX_CONTACTS,
+            "up to {expected:.0} contacts; a simulation takes at most {MAX_CONTACTS} (fewer hours or lower rates)"
+        );
         let mut agents = 0usize;
         for (i, g) in self.groups.iter().enumerate() {
             g.validate()

@@ -302,6 +302,11 @@ fn bad_scenarios_are_refused_with_the_reason() {
             "level",
         ),
         (ok.replace("count = 2", "count = 200000"), "at most"),
+        (
+            ok.replace("contacts_per_hour = 10", "contacts_per_hour = 900000")
+                .replace("hours = 4", "hours = 8000"),
+            "contacts",
+        ),
     ];
     for (text, expected) in cases {
         let err = Scenario::from_toml(&text).expect_err(expected);
