@@ -63,6 +63,15 @@ enum Cmd {
         /// Replaces the scenario's measured hours.
         #[arg(long)]
         hours: Option<f64>,
+        /// Run each strategy this many times, on seeds seed, seed+1, …, and report means with
+        /// 95 % confidence intervals (and, with --compare, paired differences).
+        #[arg(long, default_value_t = 1,
+              value_parser = clap::value_parser!(u32).range(1..=routerd::sim::MAX_REPLICATIONS as i64))]
+        replications: u32,
+        /// Also report the measured period interval by interval (the scenario's
+        /// interval_minutes).
+        #[arg(long)]
+        by_interval: bool,
     },
 }
 
@@ -89,6 +98,8 @@ async fn main() -> anyhow::Result<()> {
             format,
             seed,
             hours,
+            replications,
+            by_interval,
         } => {
             let json = json_format(&format)?;
             let mut scenario = routerd::sim::Scenario::load(&scenario)?;
@@ -98,7 +109,8 @@ async fn main() -> anyhow::Result<()> {
             if let Some(hours) = hours {
                 scenario.duration_secs = hours * 3600.0;
             }
-            if compare.is_empty() {
+            scenario.by_interval |= by_interval;
+            if compare.is_empty() && replications == 1 {
                 let report = routerd::sim::run(&scenario)?;
                 if json {
                     println!("{}", report.to_json());
@@ -106,11 +118,11 @@ async fn main() -> anyhow::Result<()> {
                     print!("{}", report.to_table());
                 }
             } else {
-                let reports = routerd::sim::compare(&scenario, &compare)?;
+                let comparison = routerd::sim::compare(&scenario, &compare, replications)?;
                 if json {
-                    println!("{}", serde_json::to_string_pretty(&reports)?);
+                    println!("{}", comparison.to_json());
                 } else {
-                    print!("{}", routerd::sim::compare_table(&reports));
+                    print!("{}", comparison.to_table());
                 }
             }
             Ok(())

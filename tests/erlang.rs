@@ -17,7 +17,7 @@
 //! H = 96) and prints the intervals it achieves.
 
 use routerd::core::{Channel, QueueConfig};
-use routerd::sim::{AgentGroup, HandleTime, Scenario, SimReport, Traffic, run};
+use routerd::sim::{AgentGroup, HandleTime, Scenario, SimReport, Traffic, run_all};
 
 const REFERENCE: &str = include_str!("reference/erlang.csv");
 
@@ -76,6 +76,7 @@ fn scenario(row: &Row, seed: u64, hours: f64) -> Scenario {
         duration_secs: hours * 3600.0,
         warm_up_secs: 3600.0,
         interval_secs: 1800.0,
+        by_interval: false,
         queues: vec![queue],
         traffic: vec![Traffic {
             queue: "erlang".into(),
@@ -104,8 +105,12 @@ fn interval(xs: &[f64]) -> (f64, f64) {
 fn check(replications: u64, hours: f64) -> Vec<String> {
     let mut misses = Vec::new();
     for row in rows() {
-        let reports: Vec<SimReport> = (1..=replications)
-            .map(|seed| run(&scenario(&row, seed, hours)).expect("the run completes"))
+        let scenarios: Vec<Scenario> = (1..=replications)
+            .map(|seed| scenario(&row, seed, hours))
+            .collect();
+        let reports: Vec<SimReport> = run_all(&scenarios)
+            .into_iter()
+            .map(|r| r.expect("the run completes"))
             .collect();
         let figure =
             |f: &dyn Fn(&SimReport) -> f64| interval(&reports.iter().map(f).collect::<Vec<_>>());

@@ -90,3 +90,44 @@ fn a_bad_scenario_is_refused_with_its_reason() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("best"));
 }
+
+#[test]
+fn replications_give_intervals_and_the_same_bytes_every_time() {
+    let args = [
+        "benches/scenarios/single-skill.toml",
+        "--hours",
+        "1",
+        "--replications",
+        "4",
+        "--compare",
+        "longest-idle,round-robin",
+        "--format",
+        "json",
+    ];
+    let a = stdout(&simulate(&args));
+    assert_eq!(a, stdout(&simulate(&args)));
+    let json: serde_json::Value = serde_json::from_str(&a).unwrap();
+    assert_eq!(json["replications"], 4);
+    assert_eq!(json["columns"][1]["strategy"], "round-robin/priority-fifo");
+    let table = stdout(&simulate(&args[..7]));
+    assert!(table.contains("over 4 replications"), "{table}");
+    assert!(table.contains("difference from"), "{table}");
+    let out = simulate(&["benches/scenarios/single-skill.toml", "--replications", "0"]);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn by_interval_shows_each_interval_of_the_day() {
+    let table = stdout(&simulate(&[
+        "benches/scenarios/day-with-peak.toml",
+        "--by-interval",
+    ]));
+    for label in [
+        "service by interval",
+        "floor by interval",
+        "0:00-0:30",
+        "11:30-12:00",
+    ] {
+        assert!(table.contains(label), "{label:?} missing from\n{table}");
+    }
+}

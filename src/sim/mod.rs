@@ -7,29 +7,23 @@
 //! - [`run`](run()): the discrete-event loop (Poisson arrivals by interval, exponential or
 //!   log-normal handle times, exponential patience, shifts, offer acceptance with a delay,
 //!   wrap-up by the engine's own timers).
-//! - [`report`]: the figures, a table or JSON, and the side-by-side comparison of strategies.
+//! - [`report`]: the figures of one run, whole and by interval, as a table or JSON.
+//! - [`compare`](compare()): the same scenario under several strategies and over several
+//!   seeds, side by side, with confidence intervals and paired differences.
 //!
 //! Invariants: the same scenario gives the same report, byte for byte; runs of one scenario
 //! under different strategies meet the same customers (common random numbers); every figure the
 //! server also reports is computed by the server's code.
 
+mod compare;
 pub mod report;
 mod run;
 pub mod scenario;
 
-pub use report::{GroupFigures, QueueFigures, SimReport, compare_table};
+pub use compare::{Column, Comparison, Estimate, MAX_REPLICATIONS, compare, run_all};
+pub use report::{GroupFigures, IntervalFigures, QueueFigures, SimReport};
 pub use run::run;
 pub use scenario::{AgentGroup, HandleTime, Scenario, Traffic};
-
-/// Runs `scenario` once per strategy in `choices` (`agent` or `agent/contact`), same seed, same
-/// traffic.
-pub fn compare(scenario: &Scenario, choices: &[String]) -> anyhow::Result<Vec<SimReport>> {
-    anyhow::ensure!(!choices.is_empty(), "name at least one strategy to compare");
-    choices
-        .iter()
-        .map(|choice| run(&scenario.with_strategy(choice)?))
-        .collect()
-}
 
 #[cfg(test)]
 mod tests;

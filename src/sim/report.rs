@@ -1,13 +1,17 @@
 //! What a simulation reports: per queue and overall (offered, answered, abandoned, each
 //! service-level definition, ASA, average and 90th-percentile wait, abandonment), occupancy per
-//! agent group, and a fairness figure; as a table for people or JSON for machines, alone or
-//! side by side for several strategies.
+//! agent group and for the whole floor, and a fairness figure; over the measured period and,
+//! when asked for, interval by interval; as a table for people or JSON for machines.
 //!
-//! Invariant: every figure the server also reports is computed by the server's own code —
-//! [`crate::core::stats::QueueCounters::service_level`] over the engine's counters, and the
-//! engine's per-agent occupancy clocks — windowed to the measured period with `since`. Only the
-//! wait percentiles and the spread of occupancy are computed here, from the waits and occupancies
-//! the engine reported.
+//! Invariants:
+//! - Every figure the server also reports is computed by the server's own code —
+//!   [`crate::core::stats::QueueCounters::service_level`] over the engine's counters, and the
+//!   engine's per-agent occupancy clocks — windowed with `since`. Only the wait percentiles, the
+//!   mean logged-in agents and the spread of occupancy are computed here, from the waits and
+//!   clocks the engine reported.
+//! - A window's counters and its waits are read at the same instants, so a contact counts in
+//!   exactly one interval: the one in which it was answered, abandoned or expired (its `offered`
+//!   count falls in the interval it arrived in, as an ACD's interval report counts it).
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -15,8 +19,8 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::scenario::Scenario;
-use crate::core::Engine;
 use crate::core::stats::{OccupancyTotals, QueueCounters, percentile};
+use crate::core::{Engine, Millis};
 
 /// The figures of one run.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -31,12 +35,30 @@ pub struct SimReport {
     pub queues: Vec<QueueFigures>,
     pub overall: QueueFigures,
     pub groups: Vec<GroupFigures>,
+    /// Every agent of every group together.
+    pub floor: GroupFigures,
     /// Fairness of agent load: the standard deviation of agents' occupancy around their own
     /// group's mean, pooled over groups (0 = every agent in a group equally loaded).
     pub occupancy_spread: f64,
+    /// The measured period interval by interval, when asked for; empty otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub intervals: Vec<IntervalFigures>,
 }
 
-/// One queue's figures over the measured period (or every queue's, for `overall`).
+/// One interval of the measured period (the scenario's `interval_minutes`, aligned with its
+/// `per_interval` rates; the first and last may be cut short by the warm-up and the end).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct IntervalFigures {
+    /// Minutes from the start of the run (the start of the warm-up).
+    pub from_minute: f64,
+    pub to_minute: f64,
+    pub queues: Vec<QueueFigures>,
+    pub overall: QueueFigures,
+    pub groups: Vec<GroupFigures>,
+    pub floor: GroupFigures,
+}
+
+/// One queue's figures over a window (or every queue's, for `overall`).
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct QueueFigures {
     pub queue: String,
@@ -46,7 +68,7 @@ pub struct QueueFigures {
     /// Refused at the door (queue full) or expired (max wait).
     pub refused: u64,
     pub expired: u64,
-    /// Still waiting or being offered when the run ended: in no other count.
+    /// Still waiting or being offered when the window closed.
     pub waiting_at_end: u32,
     pub sl_answered: f64,
     pub sl_offered: f64,
@@ -63,11 +85,13 @@ pub struct QueueFigures {
     pub abandon_rate: f64,
 }
 
-/// One agent group's load over the measured period.
+/// One agent group's load over a window.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct GroupFigures {
     pub group: String,
     pub agents: usize,
+    /// Mean number of the group's agents logged in over the window.
+    pub logged_in_agents: f64,
     /// (handling + wrap-up) / logged-in time, over the group.
     pub occupancy: f64,
     /// Capacity in use / capacity (below occupancy where agents hold several chats).
@@ -78,135 +102,220 @@ pub struct GroupFigures {
     pub handled: u64,
 }
 
-/// The state of the measurement window.
-pub(super) struct Measurements {
-    /// Engine counters per queue (scenario order) and agent clocks (agent order) at the start
-    /// of the window.
-    counters_at_start: Vec<QueueCounters>,
-    clocks_at_start: Vec<(OccupancyTotals, u64)>,
+/// The figures of one window.
+struct Figures {
+    queues: Vec<QueueFigures>,
+    overall: QueueFigures,
+    groups: Vec<GroupFigures>,
+    floor: GroupFigures,
+    occupancy_spread: f64,
+}
+
+/// A measurement window: the engine's counters (per queue, scenario order) and agents' clocks
+/// (agent order) when it opened, and the waits that ended in it.
+struct Window {
+    from: Millis,
+    counters: Vec<QueueCounters>,
+    clocks: Vec<(OccupancyTotals, u64)>,
     waits: Vec<Vec<u64>>,
 }
 
-impl Measurements {
-    pub(super) fn new(scenario: &Scenario) -> Measurements {
-        Measurements {
-            counters_at_start: vec![QueueCounters::default(); scenario.queues.len()],
-            clocks_at_start: Vec::new(),
+impl Window {
+    fn open(scenario: &Scenario, agents: &[Arc<str>], engine: &Engine) -> Window {
+        Window {
+            from: engine.now(),
+            counters: queue_counters(scenario, engine).0,
+            clocks: agent_clocks(agents, engine),
             waits: vec![Vec::new(); scenario.queues.len()],
         }
     }
 
+    /// The figures from the window's opening to the engine's present.
+    fn close(&mut self, scenario: &Scenario, agents: &[Arc<str>], engine: &Engine) -> Figures {
+        let (counters, backlog) = queue_counters(scenario, engine);
+        let mut queues = Vec::new();
+        let mut total = QueueCounters::default();
+        let mut all_waits = Vec::new();
+        for (i, q) in scenario.queues.iter().enumerate() {
+            let window = counters[i].since(&self.counters[i]);
+            total.add(&window);
+            all_waits.extend_from_slice(&self.waits[i]);
+            queues.push(figures(&q.name, &window, backlog[i], &mut self.waits[i]));
+        }
+        let overall = figures("overall", &total, backlog.iter().sum(), &mut all_waits);
+        let span_ms = engine.now().saturating_sub(self.from);
+        let clocks = agent_clocks(agents, engine);
+        let mut groups = Vec::new();
+        let mut floor = Load::default();
+        let mut squares = 0.0;
+        // Agents are in group order: each group takes the next `count` clocks.
+        let mut now_and_then = clocks.iter().zip(&self.clocks);
+        for g in &scenario.groups {
+            let mut load = Load::default();
+            for ((totals, handled), (totals_then, handled_then)) in
+                now_and_then.by_ref().take(g.count)
+            {
+                load.add(totals.since(totals_then), handled - handled_then);
+            }
+            squares += load.squares_about_mean();
+            floor.merge(&load);
+            groups.push(load.figures(&g.name, g.count, span_ms));
+        }
+        let floor_figures = floor.figures("floor", agents.len(), span_ms);
+        Figures {
+            queues,
+            overall,
+            groups,
+            floor: floor_figures,
+            occupancy_spread: (squares / floor.each.len().max(1) as f64).sqrt(),
+        }
+    }
+}
+
+/// Agents' time sums over a window, and each logged-in agent's occupancy.
+#[derive(Default)]
+struct Load {
+    sum: OccupancyTotals,
+    handled: u64,
+    each: Vec<f64>,
+}
+
+impl Load {
+    fn add(&mut self, window: OccupancyTotals, handled: u64) {
+        self.sum.add(&window);
+        self.handled += handled;
+        if window.logged_in_ms > 0 {
+            self.each.push(window.occupancy());
+        }
+    }
+
+    fn merge(&mut self, other: &Load) {
+        self.sum.add(&other.sum);
+        self.handled += other.handled;
+        self.each.extend_from_slice(&other.each);
+    }
+
+    fn squares_about_mean(&self) -> f64 {
+        let mean = self.each.iter().sum::<f64>() / self.each.len().max(1) as f64;
+        self.each.iter().map(|o| (o - mean).powi(2)).sum()
+    }
+
+    fn figures(&self, name: &str, agents: usize, span_ms: u64) -> GroupFigures {
+        GroupFigures {
+            group: name.to_string(),
+            agents,
+            logged_in_agents: self.sum.logged_in_ms as f64 / span_ms.max(1) as f64,
+            occupancy: self.sum.occupancy(),
+            utilisation: self.sum.utilisation(),
+            occupancy_min: self.each.iter().copied().reduce(f64::min).unwrap_or(0.0),
+            occupancy_max: self.each.iter().copied().reduce(f64::max).unwrap_or(0.0),
+            handled: self.handled,
+        }
+    }
+}
+
+/// The measured period and, when asked for, its intervals.
+pub(super) struct Measurements {
+    by_interval: bool,
+    /// Every simulated agent, in group order.
+    agents: Vec<Arc<str>>,
+    whole: Option<Window>,
+    interval: Option<Window>,
+    intervals: Vec<IntervalFigures>,
+}
+
+impl Measurements {
+    pub(super) fn new(by_interval: bool, agents: Vec<Arc<str>>) -> Measurements {
+        Measurements {
+            by_interval,
+            agents,
+            whole: None,
+            interval: None,
+            intervals: Vec::new(),
+        }
+    }
+
     /// The warm-up is over: what happened so far is not counted.
-    pub(super) fn start(&mut self, scenario: &Scenario, agents: &[Arc<str>], engine: &Engine) {
-        self.counters_at_start = queue_counters(scenario, engine);
-        self.clocks_at_start = agent_clocks(agents, engine);
-        for w in &mut self.waits {
-            w.clear();
+    pub(super) fn start(&mut self, scenario: &Scenario, engine: &Engine) {
+        self.whole = Some(Window::open(scenario, &self.agents, engine));
+        if self.by_interval {
+            self.interval = Some(Window::open(scenario, &self.agents, engine));
+        }
+    }
+
+    /// An interval ends at the engine's present (ignored before the warm-up ends).
+    pub(super) fn interval_ends(&mut self, scenario: &Scenario, engine: &Engine) {
+        if let Some(mut window) = self.interval.take() {
+            if engine.now() > window.from {
+                let figures = window.close(scenario, &self.agents, engine);
+                self.intervals
+                    .push(interval_figures(window.from, engine.now(), figures));
+            }
+            self.interval = Some(Window::open(scenario, &self.agents, engine));
         }
     }
 
     /// A contact of queue `q` stopped waiting after `waited_ms`.
     pub(super) fn wait(&mut self, q: usize, waited_ms: u64) {
-        self.waits[q].push(waited_ms);
+        for window in [&mut self.whole, &mut self.interval].into_iter().flatten() {
+            window.waits[q].push(waited_ms);
+        }
     }
 
-    /// The figures from the start of the window to the engine's present.
-    pub(super) fn report(
-        mut self,
-        scenario: &Scenario,
-        agents: &[Arc<str>],
-        engine: &Engine,
-    ) -> SimReport {
-        let counters = queue_counters(scenario, engine);
-        let snapshots = engine.queue_snapshots();
-        let mut queues = Vec::new();
-        let mut total = QueueCounters::default();
-        let mut all_waits = Vec::new();
-        let mut waiting_total = 0;
-        for (i, q) in scenario.queues.iter().enumerate() {
-            let window = counters[i].since(&self.counters_at_start[i]);
-            let waiting = snapshots
-                .iter()
-                .find(|s| s.config.name == q.name)
-                .map_or(0, |s| s.waiting + s.offered_now);
-            waiting_total += waiting;
-            total.add(&window);
-            all_waits.extend_from_slice(&self.waits[i]);
-            queues.push(figures(&q.name, &window, waiting, &mut self.waits[i]));
-        }
-        let overall = figures("overall", &total, waiting_total, &mut all_waits);
-        let clocks = agent_clocks(agents, engine);
-        let mut groups = Vec::new();
-        let mut squares = 0.0;
-        let mut agents_counted = 0usize;
-        let mut first = 0;
-        for g in &scenario.groups {
-            let range = first..first + g.count;
-            first += g.count;
-            let mut sum = OccupancyTotals::default();
-            let mut handled = 0;
-            let mut each = Vec::new();
-            for a in range {
-                let window = clocks[a].0.since(&self.clocks_at_start[a].0);
-                sum.add(&window);
-                handled += clocks[a].1 - self.clocks_at_start[a].1;
-                if window.logged_in_ms > 0 {
-                    each.push(window.occupancy());
-                }
-            }
-            let mean = each.iter().sum::<f64>() / each.len().max(1) as f64;
-            squares += each.iter().map(|o| (o - mean).powi(2)).sum::<f64>();
-            agents_counted += each.len();
-            groups.push(GroupFigures {
-                group: g.name.clone(),
-                agents: g.count,
-                occupancy: sum.occupancy(),
-                utilisation: sum.utilisation(),
-                occupancy_min: each.iter().copied().reduce(f64::min).unwrap_or(0.0),
-                occupancy_max: each.iter().copied().reduce(f64::max).unwrap_or(0.0),
-                handled,
-            });
-        }
+    /// The figures from the end of the warm-up to the engine's present.
+    pub(super) fn report(mut self, scenario: &Scenario, engine: &Engine) -> SimReport {
+        self.interval_ends(scenario, engine);
+        let mut whole = self
+            .whole
+            .take()
+            .unwrap_or_else(|| Window::open(scenario, &self.agents, engine));
+        let f = whole.close(scenario, &self.agents, engine);
         SimReport {
             scenario: scenario.name.clone(),
             seed: scenario.seed,
             hours: scenario.duration_secs / 3600.0,
             warm_up_minutes: scenario.warm_up_secs / 60.0,
             strategy: scenario.strategy_labels(),
-            queues,
-            overall,
-            groups,
-            occupancy_spread: (squares / agents_counted.max(1) as f64).sqrt(),
+            queues: f.queues,
+            overall: f.overall,
+            groups: f.groups,
+            floor: f.floor,
+            occupancy_spread: f.occupancy_spread,
+            intervals: self.intervals,
         }
     }
 }
 
-/// Each queue's counters, in scenario order.
-fn queue_counters(scenario: &Scenario, engine: &Engine) -> Vec<QueueCounters> {
-    let snapshots = engine.queue_snapshots();
+fn interval_figures(from: Millis, to: Millis, f: Figures) -> IntervalFigures {
+    let minute = |at: Millis| (at - super::run::START) as f64 / 60_000.0;
+    IntervalFigures {
+        from_minute: minute(from),
+        to_minute: minute(to),
+        queues: f.queues,
+        overall: f.overall,
+        groups: f.groups,
+        floor: f.floor,
+    }
+}
+
+/// Each queue's counters and backlog (waiting or being offered), in scenario order.
+fn queue_counters(scenario: &Scenario, engine: &Engine) -> (Vec<QueueCounters>, Vec<u32>) {
     scenario
         .queues
         .iter()
         .map(|q| {
-            snapshots
-                .iter()
-                .find(|s| s.config.name == q.name)
-                .map_or_else(QueueCounters::default, |s| s.counters.clone())
+            engine
+                .queue_counters(&q.name)
+                .map_or_else(Default::default, |(c, backlog)| (c.clone(), backlog))
         })
-        .collect()
+        .unzip()
 }
 
 /// Each agent's occupancy sums and handled count, in `agents` order.
 fn agent_clocks(agents: &[Arc<str>], engine: &Engine) -> Vec<(OccupancyTotals, u64)> {
     agents
         .iter()
-        .map(|id| {
-            engine
-                .agent_view(id)
-                .map_or((OccupancyTotals::default(), 0), |a| {
-                    (a.occupancy, a.handled)
-                })
-        })
+        .map(|id| engine.agent_clock(id).unwrap_or_default())
         .collect()
 }
 
@@ -234,8 +343,76 @@ fn figures(name: &str, c: &QueueCounters, waiting: u32, waits: &mut [u64]) -> Qu
     }
 }
 
-fn pct(x: f64) -> String {
+pub(super) fn pct(x: f64) -> String {
     format!("{:.1}%", x * 100.0)
+}
+
+/// `h:mm` from a number of minutes.
+fn clock(minutes: f64) -> String {
+    let m = minutes.round() as u64;
+    format!("{}:{:02}", m / 60, m % 60)
+}
+
+fn queue_row(out: &mut String, label: &str, q: &QueueFigures) {
+    let _ = writeln!(
+        out,
+        "{:<16} {:>8} {:>8} {:>9} {:>8} {:>8} {:>8} {:>8} {:>7.1} {:>8.1} {:>8.1} {:>8} {:>7}",
+        label,
+        q.offered,
+        q.answered,
+        q.abandoned,
+        q.waiting_at_end,
+        pct(q.sl_answered),
+        pct(q.sl_offered),
+        pct(q.sl_excl_short_abandons),
+        q.asa_s,
+        q.avg_wait_s,
+        q.p90_wait_s,
+        pct(q.waited_share),
+        pct(q.abandon_rate)
+    );
+}
+
+fn queue_header(out: &mut String, first: &str) {
+    let _ = writeln!(
+        out,
+        "{first:<16} {:>8} {:>8} {:>9} {:>8} {:>8} {:>8} {:>8} {:>7} {:>8} {:>8} {:>8} {:>7}",
+        "offered",
+        "answered",
+        "abandoned",
+        "at end",
+        "sl_ans",
+        "sl_off",
+        "sl_excl",
+        "ASA s",
+        "avg wait",
+        "p90 wait",
+        "waited",
+        "aband"
+    );
+}
+
+fn group_header(out: &mut String, first: &str) {
+    let _ = writeln!(
+        out,
+        "{:<16} {:>6} {:>9} {:>9} {:>11} {:>8} {:>8} {:>8}",
+        first, "agents", "logged in", "occupancy", "utilisation", "min", "max", "handled"
+    );
+}
+
+fn group_row(out: &mut String, label: &str, g: &GroupFigures) {
+    let _ = writeln!(
+        out,
+        "{:<16} {:>6} {:>9.1} {:>9} {:>11} {:>8} {:>8} {:>8}",
+        label,
+        g.agents,
+        g.logged_in_agents,
+        pct(g.occupancy),
+        pct(g.utilisation),
+        pct(g.occupancy_min),
+        pct(g.occupancy_max),
+        g.handled
+    );
 }
 
 impl SimReport {
@@ -243,7 +420,7 @@ impl SimReport {
         serde_json::to_string_pretty(self).expect("a report serialises")
     }
 
-    /// A readable table.
+    /// A readable table (and the intervals, when the report has them).
     pub fn to_table(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(
@@ -251,122 +428,46 @@ impl SimReport {
             "scenario {} · seed {} · {} h measured after {} min warm-up · strategy {}\n",
             self.scenario, self.seed, self.hours, self.warm_up_minutes, self.strategy
         );
-        let _ = writeln!(
-            out,
-            "{:<16} {:>8} {:>8} {:>9} {:>8} {:>8} {:>8} {:>8} {:>7} {:>8} {:>8} {:>8} {:>7}",
-            "queue",
-            "offered",
-            "answered",
-            "abandoned",
-            "at end",
-            "sl_ans",
-            "sl_off",
-            "sl_excl",
-            "ASA s",
-            "avg wait",
-            "p90 wait",
-            "waited",
-            "aband"
-        );
+        queue_header(&mut out, "queue");
         for q in self.queues.iter().chain([&self.overall]) {
-            let _ = writeln!(
-                out,
-                "{:<16} {:>8} {:>8} {:>9} {:>8} {:>8} {:>8} {:>8} {:>7.1} {:>8.1} {:>8.1} {:>8} {:>7}",
-                q.queue,
-                q.offered,
-                q.answered,
-                q.abandoned,
-                q.waiting_at_end,
-                pct(q.sl_answered),
-                pct(q.sl_offered),
-                pct(q.sl_excl_short_abandons),
-                q.asa_s,
-                q.avg_wait_s,
-                q.p90_wait_s,
-                pct(q.waited_share),
-                pct(q.abandon_rate)
-            );
+            queue_row(&mut out, &q.queue, q);
         }
-        let _ = writeln!(
-            out,
-            "\n{:<16} {:>6} {:>9} {:>11} {:>8} {:>8} {:>8}",
-            "group", "agents", "occupancy", "utilisation", "min", "max", "handled"
-        );
-        for g in &self.groups {
-            let _ = writeln!(
-                out,
-                "{:<16} {:>6} {:>9} {:>11} {:>8} {:>8} {:>8}",
-                g.group,
-                g.agents,
-                pct(g.occupancy),
-                pct(g.utilisation),
-                pct(g.occupancy_min),
-                pct(g.occupancy_max),
-                g.handled
-            );
+        out.push('\n');
+        group_header(&mut out, "group");
+        for g in self.groups.iter().chain([&self.floor]) {
+            group_row(&mut out, &g.group, g);
         }
         let _ = writeln!(
             out,
             "\noccupancy spread (sd of agents' occupancy within their group): {:.1} points",
             self.occupancy_spread * 100.0
         );
+        if !self.intervals.is_empty() {
+            out.push_str(&self.interval_table());
+        }
         out
     }
-}
 
-/// Several runs of one scenario side by side, one column per strategy.
-pub fn compare_table(reports: &[SimReport]) -> String {
-    let Some(first) = reports.first() else {
-        return String::new();
-    };
-    let width = reports
-        .iter()
-        .map(|r| r.strategy.len())
-        .max()
-        .unwrap_or(0)
-        .max(10);
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "scenario {} · seed {} · {} h measured after {} min warm-up · same traffic in every column\n",
-        first.scenario, first.seed, first.hours, first.warm_up_minutes
-    );
-    let mut row = |label: &str, cell: &dyn Fn(&SimReport) -> String| {
-        let _ = write!(out, "{label:<34}");
-        for r in reports {
-            let _ = write!(out, " {:>width$}", cell(r));
+    /// Each queue (and, with several, all of them) interval by interval, then the floor.
+    fn interval_table(&self) -> String {
+        let mut out = String::new();
+        let label =
+            |i: &IntervalFigures| format!("{}-{}", clock(i.from_minute), clock(i.to_minute));
+        let several = self.queues.len() > 1;
+        let blocks = self.queues.len() + usize::from(several);
+        for q in 0..blocks {
+            let name = self.queues.get(q).map_or("overall", |f| &f.queue);
+            let _ = writeln!(out, "\n{name} by interval");
+            queue_header(&mut out, "interval");
+            for i in &self.intervals {
+                queue_row(&mut out, &label(i), i.queues.get(q).unwrap_or(&i.overall));
+            }
         }
-        out.push('\n');
-    };
-    row("", &|r| r.strategy.clone());
-    row("overall sl_answered", &|r| pct(r.overall.sl_answered));
-    row("overall sl_offered", &|r| pct(r.overall.sl_offered));
-    row("overall sl_excl_short_abandons", &|r| {
-        pct(r.overall.sl_excl_short_abandons)
-    });
-    row("overall ASA s", &|r| format!("{:.1}", r.overall.asa_s));
-    row("overall p90 wait s", &|r| {
-        format!("{:.1}", r.overall.p90_wait_s)
-    });
-    row("overall abandon rate", &|r| pct(r.overall.abandon_rate));
-    row("occupancy spread (points)", &|r| {
-        format!("{:.1}", r.occupancy_spread * 100.0)
-    });
-    for (i, q) in first.queues.iter().enumerate() {
-        row(&format!("{} sl_answered", q.queue), &|r| {
-            pct(r.queues[i].sl_answered)
-        });
-        row(&format!("{} abandon rate", q.queue), &|r| {
-            pct(r.queues[i].abandon_rate)
-        });
+        let _ = writeln!(out, "\nfloor by interval");
+        group_header(&mut out, "interval");
+        for i in &self.intervals {
+            group_row(&mut out, &label(i), &i.floor);
+        }
+        out
     }
-    for (i, g) in first.groups.iter().enumerate() {
-        row(&format!("{} occupancy", g.group), &|r| {
-            pct(r.groups[i].occupancy)
-        });
-        row(&format!("{} utilisation", g.group), &|r| {
-            pct(r.groups[i].utilisation)
-        });
-    }
-    out
 }

@@ -23,8 +23,8 @@ use rand_distr::{Distribution, Exp, Exp1, LogNormal};
 use super::report::{Measurements, SimReport};
 use super::scenario::{HandleTime, Scenario};
 use crate::core::{
-    AgentSpec, Applied, CancelReason, Command, ContactId, ContactState, Engine, EngineConfig,
-    EventBody, Millis, NewContact, Outcome, Presence, PresenceView,
+    Applied, CancelReason, Command, ContactId, ContactState, Engine, EngineConfig, EventBody,
+    Millis, NewContact, Outcome, Presence, PresenceView,
 };
 
 /// Virtual time starts here (ms), so no timestamp is zero.
@@ -49,6 +49,9 @@ enum Happening {
     ShiftEnd(usize),
     BackToReady(usize),
     WarmUpEnd,
+    /// The scenario's k-th interval ends (scheduled whether or not the report shows
+    /// intervals, so asking for them changes nothing else).
+    IntervalEnd(u64),
 }
 
 /// Scheduled happenings, earliest first, then in scheduling order.
@@ -117,6 +120,11 @@ impl Handle {
     }
 }
 
+/// When the scenario's `k`-th interval ends (k = 1: the first).
+fn interval_end(scenario: &Scenario, k: u64) -> Millis {
+    START + ms(k as f64 * scenario.interval_secs)
+}
+
 /// The next arrival after `t` (seconds) of a Poisson process whose rate per hour is `per_hour[k]`
 /// in interval k (the last rate holds to the end): a unit exponential spent across intervals at
 /// each interval's rate. `None` when the rate falls to 0 for good.
@@ -151,7 +159,6 @@ struct Run<'a> {
     agent_index: HashMap<Arc<str>, usize>,
     pending: HashMap<ContactId, Pending>,
     queue_index: HashMap<Arc<str>, usize>,
-    measure_from: Millis,
     measurements: Measurements,
 }
 
@@ -162,8 +169,7 @@ pub fn run(scenario: &Scenario) -> anyhow::Result<SimReport> {
     let end = START + ms(scenario.warm_up_secs + scenario.duration_secs);
     run.drive(end)?;
     run.engine.advance(end);
-    let ids = run.agent_ids();
-    Ok(run.measurements.report(scenario, &ids, &run.engine))
+    Ok(run.measurements.report(scenario, &run.engine))
 }
 
 impl<'a> Run<'a> {
@@ -179,11 +185,8 @@ impl<'a> Run<'a> {
         let mut agent_index = HashMap::new();
         for (g, group) in scenario.groups.iter().enumerate() {
             for i in 0..group.count {
-                let id: Arc<str> = format!("{}-{i:04}", group.name).into();
-                let mut spec = AgentSpec::new(&id);
-                spec.skills = group.skills.clone();
-                spec.capacity = group.capacity;
-                spec.channel_limits = group.channel_limits.clone();
+                let spec = group.agent_spec(i);
+                let id = spec.id.clone();
                 engine.apply(Command::PutAgent(spec), START)?;
                 agent_index.insert(id.clone(), agents.len());
                 agents.push(SimAgent {
@@ -200,6 +203,8 @@ impl<'a> Run<'a> {
         }
         let measure_from = START + ms(scenario.warm_up_secs);
         calendar.push(measure_from, Happening::WarmUpEnd);
+        let first = (scenario.warm_up_secs / scenario.interval_secs).floor() as u64 + 1;
+        calendar.push(interval_end(scenario, first), Happening::IntervalEnd(first));
         let mut streams = Vec::new();
         for (i, t) in scenario.traffic.iter().enumerate() {
             let mut rng = ChaCha8Rng::seed_from_u64(scenario.seed);
@@ -221,7 +226,8 @@ impl<'a> Run<'a> {
             streams.push(stream);
         }
         let desk = ChaCha8Rng::seed_from_u64(scenario.seed);
-        let measurements = Measurements::new(scenario);
+        let ids = agents.iter().map(|a: &SimAgent| a.id.clone()).collect();
+        let measurements = Measurements::new(scenario.by_interval, ids);
         Ok(Run {
             scenario,
             engine,
@@ -232,7 +238,6 @@ impl<'a> Run<'a> {
             agent_index,
             pending: HashMap::new(),
             queue_index,
-            measure_from,
             measurements,
         })
     }
@@ -303,15 +308,17 @@ impl<'a> Run<'a> {
                 }
             }
             Happening::WarmUpEnd => {
-                let ids = self.agent_ids();
-                self.measurements.start(self.scenario, &ids, &self.engine);
+                self.engine.advance(at);
+                self.measurements.start(self.scenario, &self.engine);
+            }
+            Happening::IntervalEnd(k) => {
+                self.engine.advance(at);
+                self.measurements.interval_ends(self.scenario, &self.engine);
+                let next = interval_end(self.scenario, k + 1);
+                self.calendar.push(next, Happening::IntervalEnd(k + 1));
             }
         }
         Ok(())
-    }
-
-    fn agent_ids(&self) -> Vec<Arc<str>> {
-        self.agents.iter().map(|a| a.id.clone()).collect()
     }
 
     fn group_agents(&self, g: usize) -> Vec<usize> {
@@ -416,7 +423,6 @@ impl<'a> Run<'a> {
                 return Ok(());
             }
             let now = self.engine.now();
-            let measuring = now >= self.measure_from;
             for event in std::mem::take(&mut events) {
                 match event.body {
                     EventBody::Decision(d) => {
@@ -437,9 +443,7 @@ impl<'a> Run<'a> {
                         queue,
                         waited_ms,
                     } => {
-                        if measuring {
-                            self.measurements.wait(self.queue_index[&queue], waited_ms);
-                        }
+                        self.measurements.wait(self.queue_index[&queue], waited_ms);
                         let factor = self.scenario.groups
                             [self.agents[self.agent_index[&agent]].group]
                             .handle_factor;
@@ -449,7 +453,7 @@ impl<'a> Run<'a> {
                             .push(now + handle, Happening::Completion(contact));
                     }
                     EventBody::ContactEnded { contact, .. } => {
-                        if measuring && contact.state == ContactState::Abandoned {
+                        if contact.state == ContactState::Abandoned {
                             let waited = contact
                                 .ended_at
                                 .unwrap_or(now)

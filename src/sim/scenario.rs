@@ -14,7 +14,7 @@ use anyhow::{Context, bail, ensure};
 use serde::Deserialize;
 
 use crate::config::QueueToml;
-use crate::core::{Channel, QueueConfig, SkillLevel, StrategyConfig};
+use crate::core::{AgentSpec, Channel, EngineConfig, QueueConfig, SkillLevel, StrategyConfig};
 
 /// At most this many simulated agents (the engine's default agent limit is far higher; a
 /// simulation of more would take minutes, not seconds).
@@ -34,8 +34,10 @@ pub struct Scenario {
     /// Traffic runs but is not counted for this long first, so the figures describe a center
     /// already in its stride rather than one that opened empty.
     pub warm_up_secs: f64,
-    /// Length of the intervals `per_interval` rates refer to.
+    /// Length of the intervals `per_interval` rates refer to, and the report's intervals.
     pub interval_secs: f64,
+    /// Report the measured period interval by interval as well as whole.
+    pub by_interval: bool,
     pub queues: Vec<QueueConfig>,
     pub traffic: Vec<Traffic>,
     pub groups: Vec<AgentGroup>,
@@ -279,11 +281,24 @@ impl Traffic {
 }
 
 impl AgentGroup {
+    /// The group's `i`-th agent, as the simulation puts it to the engine.
+    pub fn agent_spec(&self, i: usize) -> AgentSpec {
+        let mut spec = AgentSpec::new(&format!("{}-{i:04}", self.name));
+        spec.skills = self.skills.clone();
+        spec.capacity = self.capacity;
+        spec.channel_limits = self.channel_limits.clone();
+        spec
+    }
+
     fn validate(&self) -> anyhow::Result<()> {
         ensure!(
             !self.name.is_empty() && self.name.len() <= 64,
             "a group needs a name of 1-64 characters"
         );
+        // What the engine would refuse (an id it cannot take, capacity, repeated skills or
+        // channel limits), refused here with the group named.
+        self.agent_spec(0)
+            .validate(EngineConfig::default().max_skills_per_agent)?;
         probability("accept_probability", self.accept_probability)?;
         probability("resolution_rate", self.resolution_rate)?;
         finite_at_least("answer_delay_seconds", self.answer_delay_secs, 0.0)?;
@@ -311,6 +326,8 @@ struct ScenarioToml {
     warm_up_minutes: f64,
     #[serde(default = "default_interval")]
     interval_minutes: f64,
+    #[serde(default)]
+    by_interval: bool,
     queues: Vec<QueueToml>,
     traffic: Vec<TrafficToml>,
     groups: Vec<GroupToml>,
@@ -429,6 +446,7 @@ impl ScenarioToml {
             duration_secs: self.hours * 3600.0,
             warm_up_secs: self.warm_up_minutes * 60.0,
             interval_secs: self.interval_minutes * 60.0,
+            by_interval: self.by_interval,
             queues,
             traffic,
             groups,

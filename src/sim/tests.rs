@@ -88,7 +88,8 @@ fn compared_strategies_meet_the_same_traffic() {
         "longest-idle".to_string(),
         "round-robin/service-level".to_string(),
     ];
-    let reports = compare(&shared_pool(3), &choices).unwrap();
+    let comparison = compare(&shared_pool(3), &choices, 1).unwrap();
+    let reports = comparison.first_runs();
     assert_eq!(reports[0].strategy, "longest-idle/priority-fifo");
     assert_eq!(reports[1].strategy, "round-robin/service-level");
     for q in 0..2 {
@@ -98,9 +99,9 @@ fn compared_strategies_meet_the_same_traffic() {
         reports[0].queues[0].sl_answered,
         reports[1].queues[0].sl_answered
     );
-    let table = compare_table(&reports);
+    let table = comparison.to_table();
     assert!(table.contains("urgent sl_answered"), "{table}");
-    assert!(compare(&shared_pool(3), &["no-such-strategy".into()]).is_err());
+    assert!(compare(&shared_pool(3), &["no-such-strategy".into()], 1).is_err());
 }
 
 /// How far the queues fall short of their 80 % targets, summed (service level as `sl_answered`).
@@ -123,8 +124,11 @@ fn service_level_keeps_two_queues_sharing_a_pool_closer_to_target_than_fifo() {
             "longest-idle/priority-fifo".to_string(),
             "longest-idle/service-level".to_string(),
         ];
-        let reports = compare(&shared_pool(seed), &choices).unwrap();
-        let (fifo, sl) = (&reports[0], &reports[1]);
+        let comparison = compare(&shared_pool(seed), &choices, 1).unwrap();
+        let (fifo, sl) = (
+            &comparison.columns[0].runs[0],
+            &comparison.columns[1].runs[0],
+        );
         assert!(fifo.overall.answered > 1_000, "enough traffic to judge");
         let sl_of = |r: &SimReport, i: usize| r.queues[i].sl_answered;
         eprintln!(
@@ -243,11 +247,12 @@ fn performance_routing_favours_the_group_that_resolves_more() {
     ) + "\n[[groups]]\nname = \"experts\"\ncount = 4\nhandle_factor = 0.7\n";
     let scenario = Scenario::from_toml(&text).unwrap();
     let choices = ["longest-idle".to_string(), "performance".to_string()];
-    let reports = compare(&scenario, &choices).unwrap();
+    let comparison = compare(&scenario, &choices, 1).unwrap();
+    let reports = comparison.first_runs();
     let experts_share = |r: &SimReport| {
         r.groups[1].handled as f64 / (r.groups[0].handled + r.groups[1].handled) as f64
     };
-    let (idle, perf) = (experts_share(&reports[0]), experts_share(&reports[1]));
+    let (idle, perf) = (experts_share(reports[0]), experts_share(reports[1]));
     assert!(perf > idle + 0.05, "experts' share {idle:.3} → {perf:.3}");
 }
 
@@ -303,6 +308,14 @@ fn bad_scenarios_are_refused_with_the_reason() {
         ),
         (ok.replace("count = 2", "count = 200000"), "at most"),
         (
+            ok.replace("count = 2", "count = 2\ncapacity = 0"),
+            "group \"agents\": agent capacity must be 1-10000",
+        ),
+        (
+            ok.replace("name = \"agents\"", "name = \"night\\tshift\""),
+            "agent id must not contain control characters",
+        ),
+        (
             ok.replace("contacts_per_hour = 10", "contacts_per_hour = 900000")
                 .replace("hours = 4", "hours = 8000"),
             "contacts",
@@ -338,4 +351,117 @@ fn the_shipped_scenarios_run() {
             assert!(q.answered > 0, "{}: {q:?}", path.display());
         }
     }
+}
+
+/// Interval by interval, every contact counts once: the intervals tile the measured period,
+/// add up to its counts, and asking for them changes nothing else in the report. The warm-up
+/// (45 min) ends mid-interval, so the first interval is cut short; a shift ends mid-run, so the
+/// logged-in agents change between intervals.
+#[test]
+fn intervals_tile_the_measured_period_and_add_up_to_it() {
+    let text = single(
+        6,
+        100.0,
+        "",
+        r#"patience = { distribution = "exponential", mean_seconds = 60 }"#,
+        "",
+    )
+    .replace("warm_up_minutes = 30", "warm_up_minutes = 45")
+        + "\n[[groups]]\nname = \"morning\"\ncount = 2\nshift = { start_hour = 0, end_hour = 2 }\n";
+    let mut scenario = Scenario::from_toml(&text).unwrap();
+    let plain = run(&scenario).unwrap();
+    scenario.by_interval = true;
+    let detailed = run(&scenario).unwrap();
+    assert!(plain.intervals.is_empty());
+    assert!(!plain.to_json().contains("intervals"));
+    let whole = |r: &SimReport| {
+        let mut r = r.clone();
+        r.intervals.clear();
+        r
+    };
+    assert_eq!(whole(&detailed), plain);
+
+    let intervals = &detailed.intervals;
+    // 0:45-1:00, seven half hours to 4:30, then 4:30-4:45.
+    assert_eq!(intervals.len(), 9);
+    assert_eq!(intervals[0].from_minute, 45.0);
+    assert_eq!(intervals[0].to_minute, 60.0);
+    assert_eq!(intervals[8].to_minute, 285.0);
+    for pair in intervals.windows(2) {
+        assert_eq!(pair[0].to_minute, pair[1].from_minute);
+    }
+    let total = |f: &dyn Fn(&IntervalFigures) -> u64| intervals.iter().map(f).sum::<u64>();
+    let q = &plain.queues[0];
+    assert_eq!(total(&|i| i.queues[0].offered), q.offered);
+    assert_eq!(total(&|i| i.queues[0].answered), q.answered);
+    assert_eq!(total(&|i| i.queues[0].abandoned), q.abandoned);
+    assert_eq!(total(&|i| i.overall.answered), plain.overall.answered);
+    assert_eq!(total(&|i| i.floor.handled), plain.floor.handled);
+    assert!(q.abandoned > 0 && q.answered > 0);
+    // Answered within threshold, interval by interval, adds up too.
+    let within = |f: &QueueFigures| (f.sl_answered * f.answered as f64).round() as u64;
+    assert_eq!(total(&|i| within(&i.queues[0])), within(q));
+    // The morning group is logged in for the first two intervals and a quarter (to 2:00),
+    // then leaves as its last contacts end; the time-weighted mean gives the whole period's.
+    let morning = |i: &IntervalFigures| i.groups[1].logged_in_agents;
+    assert_eq!(morning(&intervals[0]), 2.0);
+    assert_eq!(morning(&intervals[8]), 0.0);
+    let weighted: f64 = intervals
+        .iter()
+        .map(|i| morning(i) * (i.to_minute - i.from_minute))
+        .sum::<f64>()
+        / 240.0;
+    assert!((weighted - plain.groups[1].logged_in_agents).abs() < 1e-9);
+    assert_eq!(plain.floor.agents, 8);
+    let table = detailed.to_table();
+    assert!(table.contains("support by interval"), "{table}");
+    assert!(
+        table.contains("0:45-1:00") && table.contains("4:30-4:45"),
+        "{table}"
+    );
+}
+
+/// Replications run each strategy on consecutive seeds; each run is exactly the single run on
+/// its seed (parallel or not), and differences are paired by seed.
+#[test]
+fn replications_run_on_consecutive_seeds_and_pair_by_seed() {
+    let mut scenario = shared_pool(5);
+    scenario.duration_secs = 2.0 * 3600.0;
+    let choices = ["longest-idle".to_string(), "round-robin".to_string()];
+    let c = compare(&scenario, &choices, 3).unwrap();
+    assert_eq!(c.columns.len(), 2);
+    for column in &c.columns {
+        let seeds: Vec<u64> = column.runs.iter().map(|r| r.seed).collect();
+        assert_eq!(seeds, [5, 6, 7]);
+    }
+    let mut alone = scenario.with_strategy("round-robin").unwrap();
+    alone.seed = 7;
+    assert_eq!(
+        c.columns[1].runs[2].to_json(),
+        run(&alone).unwrap().to_json()
+    );
+
+    let json: serde_json::Value = serde_json::from_str(&c.to_json()).unwrap();
+    assert_eq!(json["seeds"], serde_json::json!([5, 7]));
+    let first = &json["columns"][0]["figures"][0];
+    let second = &json["columns"][1]["figures"][0];
+    assert_eq!(first["figure"], "overall sl_answered");
+    assert!(first.get("difference").is_none());
+    assert!(first["half_width"].as_f64().unwrap() > 0.0);
+    let d = second["difference"]["mean"].as_f64().unwrap();
+    let means = second["mean"].as_f64().unwrap() - first["mean"].as_f64().unwrap();
+    assert!((d - means).abs() < 1e-12, "{d} vs {means}");
+    assert_eq!(json["columns"][1]["runs"].as_array().unwrap().len(), 3);
+
+    let table = c.to_table();
+    assert!(table.contains("seeds 5-7"), "{table}");
+    assert!(
+        table.contains("difference from longest-idle/priority-fifo"),
+        "{table}"
+    );
+    assert!(compare(&scenario, &choices, 0).is_err());
+    // The scenario's own strategy when none is named.
+    let own = compare(&scenario, &[], 2).unwrap();
+    assert_eq!(own.columns[0].strategy, "longest-idle/priority-fifo");
+    assert!(!own.to_table().contains("difference from"));
 }

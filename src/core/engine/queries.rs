@@ -2,11 +2,20 @@
 
 use super::*;
 use crate::core::agent::skills_meet;
+use crate::core::stats::OccupancyTotals;
 
 impl Engine {
     pub fn agent_view(&self, id: &str) -> Option<AgentView> {
         let key = *self.agent_ids.get(id)?;
         Some(self.agent(key).view(self.now))
+    }
+
+    /// An agent's occupancy clock up to now and the contacts it has handled, without building a
+    /// whole view: what a report that samples the floor often (the simulator's intervals) needs.
+    pub fn agent_clock(&self, id: &str) -> Option<(OccupancyTotals, u64)> {
+        let key = *self.agent_ids.get(id)?;
+        let agent = self.agent(key);
+        Some((agent.occupancy.totals(self.now), agent.handled))
     }
 
     /// Every agent, ordered by id.
@@ -65,6 +74,17 @@ impl Engine {
             .count() as u32;
         let position = ahead + level + 1;
         Some((position, queue.counters.estimated_wait(position, self.now)))
+    }
+
+    /// A queue's counters since it was created, and its contacts not yet answered (waiting or
+    /// being offered), without the staffing pass of [`Engine::queue_snapshots`].
+    pub fn queue_counters(&self, name: &str) -> Option<(&QueueCounters, u32)> {
+        let slot = *self.queue_ids.get(name)?;
+        let queue = self.queues[slot].as_ref()?;
+        Some((
+            &queue.counters,
+            queue.waiting.len() as u32 + queue.offered_now,
+        ))
     }
 
     pub fn queue_config(&self, name: &str) -> Option<QueueConfig> {
