@@ -23,8 +23,8 @@ use rand_distr::{Distribution, Exp, Exp1, LogNormal};
 use super::report::{Measurements, SimReport};
 use super::scenario::{HandleTime, Scenario};
 use crate::core::{
-    Applied, CancelReason, Command, ContactId, ContactState, Engine, EngineConfig, EventBody,
-    Millis, NewContact, Outcome, Presence, PresenceView,
+    Applied, CancelReason, Command, ContactId, ContactState, CoreError, Engine, EngineConfig,
+    EventBody, Millis, NewContact, Outcome, Presence, PresenceView,
 };
 
 /// Virtual time starts here (ms), so no timestamp is zero.
@@ -354,23 +354,28 @@ impl<'a> Run<'a> {
         let mut contact = NewContact::new(&traffic.queue, traffic.channel);
         contact.required_skills = traffic.required_skills.clone();
         contact.customer_value = value;
-        // Refused at the door (queue full) is counted by the engine; nothing more to do.
-        if let Ok(Applied::Enqueued { contact, .. }) =
-            self.engine.apply(Command::Enqueue(contact), at)
-        {
-            self.pending.insert(
-                contact.id,
-                Pending {
-                    work_secs,
-                    resolve_draw,
-                },
-            );
-            if let Some(after) = patience {
-                self.calendar
-                    .push(at + ms(after), Happening::Patience(contact.id));
+        match self.engine.apply(Command::Enqueue(contact), at) {
+            Ok(Applied::Enqueued { contact, .. }) => {
+                self.pending.insert(
+                    contact.id,
+                    Pending {
+                        work_secs,
+                        resolve_draw,
+                    },
+                );
+                if let Some(after) = patience {
+                    self.calendar
+                        .push(at + ms(after), Happening::Patience(contact.id));
+                }
+                Ok(())
             }
+            // Refused at the door (queue full): the engine counts it; nothing more to do.
+            Err(CoreError::ResourceExhausted(_)) => Ok(()),
+            // Anything else means the scenario let through what the engine refuses: say so
+            // rather than lose the traffic.
+            Err(e) => Err(anyhow::Error::from(e).context("the engine refused a simulated contact")),
+            Ok(other) => anyhow::bail!("an enqueue answered {other:?}"),
         }
-        Ok(())
     }
 
     fn answer(&mut self, at: Millis, contact: ContactId, a: usize, accept: bool) {

@@ -267,7 +267,10 @@ impl Traffic {
             finite_at_least("the mean patience", p, 1.0)?;
         }
         for (value, share) in &self.value_mix {
-            ensure!(value.is_finite(), "a customer value must be a number");
+            ensure!(
+                value.is_finite() && *value >= 0.0,
+                "a customer value must be a number of at least 0, not {value}"
+            );
             finite_at_least("a value's share", *share, 0.0)?;
         }
         if !self.value_mix.is_empty() {

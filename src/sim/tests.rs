@@ -308,6 +308,13 @@ fn bad_scenarios_are_refused_with_the_reason() {
         ),
         (ok.replace("count = 2", "count = 200000"), "at most"),
         (
+            ok.replace(
+                "mean_seconds = 180 }",
+                "mean_seconds = 180 }\nvalue_mix = [{ value = -5, share = 1 }]",
+            ),
+            "customer value",
+        ),
+        (
             ok.replace("count = 2", "count = 2\ncapacity = 0"),
             "group \"agents\": agent capacity must be 1-10000",
         ),
