@@ -354,6 +354,12 @@ impl<'a> Run<'a> {
         let mut contact = NewContact::new(&traffic.queue, traffic.channel);
         contact.required_skills = traffic.required_skills.clone();
         contact.customer_value = value;
+        let refused = |engine: &Engine| {
+            engine
+                .queue_counters(&traffic.queue)
+                .map_or(0, |(c, _)| c.refused)
+        };
+        let refused_before = refused(&self.engine);
         match self.engine.apply(Command::Enqueue(contact), at) {
             Ok(Applied::Enqueued { contact, .. }) => {
                 self.pending.insert(
@@ -370,7 +376,9 @@ impl<'a> Run<'a> {
                 Ok(())
             }
             // Refused at the door (queue full): the engine counts it; nothing more to do.
-            Err(CoreError::ResourceExhausted(_)) => Ok(()),
+            Err(CoreError::ResourceExhausted(_)) if refused(&self.engine) > refused_before => {
+                Ok(())
+            }
             // Anything else means the scenario let through what the engine refuses: say so
             // rather than lose the traffic.
             Err(e) => Err(anyhow::Error::from(e).context("the engine refused a simulated contact")),

@@ -472,3 +472,14 @@ fn replications_run_on_consecutive_seeds_and_pair_by_seed() {
     assert_eq!(own.columns[0].strategy, "longest-idle/priority-fifo");
     assert!(!own.to_table().contains("difference from"));
 }
+
+/// A queue that holds at most two waiting contacts refuses the rest at the door: counted as
+/// refused, in no other figure, and the run goes on.
+#[test]
+fn a_full_queue_refuses_at_the_door_and_counts_it() {
+    let r = run_toml(&single(1, 120.0, "max_length = 2", "", ""));
+    let q = &r.queues[0];
+    assert!(q.refused > 50, "{q:?}");
+    assert!(q.answered > 50, "{q:?}");
+    assert!(q.waiting_at_end <= 3, "{q:?}");
+}
