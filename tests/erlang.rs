@@ -88,8 +88,11 @@ fn scenario(row: &Row, seed: u64, hours: f64) -> Scenario {
             mean_patience_secs: row.patience_s,
             required_skills: Vec::new(),
             value_mix: Vec::new(),
+            customer_base: None,
+            repeat: None,
         }],
         groups: vec![AgentGroup::new("agent", row.agents, Vec::new())],
+        customer_bases: Vec::new(),
     }
 }
 

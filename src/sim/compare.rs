@@ -126,6 +126,8 @@ enum Unit {
     Seconds,
     /// A fraction shown ×100 without the sign (the occupancy spread, in points).
     Points,
+    /// A number of contacts.
+    Count,
 }
 
 /// One row of the comparison: a name and how to read it off a report.
@@ -164,7 +166,18 @@ fn figures(first: &SimReport) -> Vec<Figure> {
         figure("occupancy spread (points)".into(), Points, |r| {
             r.occupancy_spread
         }),
+        figure("overall first-contact resolution".into(), Share, |r| {
+            r.overall.first_contact_resolution
+        }),
     ];
+    if first.overall.repeats > 0 {
+        out.push(figure("overall repeats".into(), Count, |r| {
+            r.overall.repeats as f64
+        }));
+        out.push(figure("overall repeats to same agent".into(), Share, |r| {
+            r.overall.repeats_to_same_agent
+        }));
+    }
     for (i, q) in first.queues.iter().enumerate() {
         out.push(figure(
             format!("{} sl_answered", q.queue),
@@ -240,15 +253,20 @@ fn show(unit: Unit, e: &Estimate) -> String {
         Unit::Share => (pct(e.mean), 100.0),
         Unit::Seconds => (format!("{:.1}", e.mean), 1.0),
         Unit::Points => (format!("{:.1}", e.mean * 100.0), 100.0),
+        Unit::Count => (format!("{:.0}", e.mean), 1.0),
     };
     match e.half_width {
+        Some(h) if unit == Unit::Count => format!("{value} ±{h:.0}"),
         Some(h) => format!("{value} ±{:.1}", h * scale),
         None => value,
     }
 }
 
 fn show_difference(unit: Unit, d: &Estimate) -> String {
-    let scale = if unit == Unit::Seconds { 1.0 } else { 100.0 };
+    let scale = match unit {
+        Unit::Seconds | Unit::Count => 1.0,
+        Unit::Share | Unit::Points => 100.0,
+    };
     // A difference that rounds to nothing is shown as +0.0, whatever its sign.
     let mean = d.mean * scale;
     let mean = if mean.abs() < 0.05 { 0.0 } else { mean };
@@ -364,7 +382,7 @@ impl Comparison {
         if self.replications > 1 && self.columns.len() > 1 {
             let _ = writeln!(
                 out,
-                "\ndifference from {}, paired by seed, in points or seconds (* where the 95 % interval excludes 0)\n",
+                "\ndifference from {}, paired by seed, in points, seconds or contacts (* where the 95 % interval excludes 0)\n",
                 self.columns[0].strategy
             );
             header(&mut out, &self.columns[1..]);

@@ -4,6 +4,7 @@
 //!
 //! - [`scenario`]: the scenario file (queues as in routerd's configuration, traffic per queue,
 //!   agent groups) and its validation.
+//! - `draws`: the distributions and the seeded generators, one stream per purpose.
 //! - [`run`](run()): the discrete-event loop (Poisson arrivals by interval, exponential or
 //!   log-normal handle times, exponential patience, shifts, offer acceptance with a delay,
 //!   wrap-up by the engine's own timers).
@@ -16,6 +17,7 @@
 //! server also reports is computed by the server's code.
 
 mod compare;
+mod draws;
 pub mod report;
 mod run;
 pub mod scenario;
@@ -23,7 +25,7 @@ pub mod scenario;
 pub use compare::{Column, Comparison, Estimate, MAX_REPLICATIONS, compare, run_all};
 pub use report::{GroupFigures, IntervalFigures, QueueFigures, SimReport};
 pub use run::run;
-pub use scenario::{AgentGroup, HandleTime, Scenario, Traffic};
+pub use scenario::{AgentGroup, CustomerBase, HandleTime, MAX_REPEATS, Repeat, Scenario, Traffic};
 
 #[cfg(test)]
 mod tests;

@@ -8,7 +8,8 @@
 //!   [`crate::core::stats::QueueCounters::service_level`] over the engine's counters, and the
 //!   engine's per-agent occupancy clocks — windowed with `since`. Only the wait percentiles, the
 //!   mean logged-in agents and the spread of occupancy are computed here, from the waits and
-//!   clocks the engine reported.
+//!   clocks the engine reported, and the returning-customer figures (first-contact resolution,
+//!   repeats), which only the simulator knows: it plays the customers.
 //! - A window's counters and its waits are read at the same instants, so a contact counts in
 //!   exactly one interval: the one in which it was answered, abandoned or expired (its `offered`
 //!   count falls in the interval it arrived in, as an ACD's interval report counts it).
@@ -83,6 +84,52 @@ pub struct QueueFigures {
     /// Share of those contacts that waited at all (the Erlang "probability of wait").
     pub waited_share: f64,
     pub abandon_rate: f64,
+    /// First contacts (not repeats) completed resolved / first contacts completed.
+    pub first_contact_resolution: f64,
+    /// Repeats offered: customers back after an unresolved contact.
+    pub repeats: u64,
+    /// Answered repeats that reached the agent who handled the contact before / answered
+    /// repeats.
+    pub repeats_to_same_agent: f64,
+}
+
+/// What the simulated customers did that the engine does not count, per queue, since the start.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(super) struct Returns {
+    pub first_completed: u64,
+    pub first_resolved: u64,
+    pub repeats: u64,
+    pub repeats_answered: u64,
+    pub repeats_answered_familiar: u64,
+}
+
+impl Returns {
+    fn since(&self, earlier: &Returns) -> Returns {
+        Returns {
+            first_completed: self.first_completed - earlier.first_completed,
+            first_resolved: self.first_resolved - earlier.first_resolved,
+            repeats: self.repeats - earlier.repeats,
+            repeats_answered: self.repeats_answered - earlier.repeats_answered,
+            repeats_answered_familiar: self.repeats_answered_familiar
+                - earlier.repeats_answered_familiar,
+        }
+    }
+
+    fn add(&mut self, other: &Returns) {
+        self.first_completed += other.first_completed;
+        self.first_resolved += other.first_resolved;
+        self.repeats += other.repeats;
+        self.repeats_answered += other.repeats_answered;
+        self.repeats_answered_familiar += other.repeats_answered_familiar;
+    }
+}
+
+fn ratio_or_zero(num: u64, den: u64) -> f64 {
+    if den == 0 {
+        0.0
+    } else {
+        num as f64 / den as f64
+    }
 }
 
 /// One agent group's load over a window.
@@ -116,33 +163,51 @@ struct Figures {
 struct Window {
     from: Millis,
     counters: Vec<QueueCounters>,
+    returns: Vec<Returns>,
     clocks: Vec<(OccupancyTotals, u64)>,
     waits: Vec<Vec<u64>>,
 }
 
 impl Window {
-    fn open(scenario: &Scenario, agents: &[Arc<str>], engine: &Engine) -> Window {
+    fn open(
+        scenario: &Scenario,
+        agents: &[Arc<str>],
+        returns: &[Returns],
+        engine: &Engine,
+    ) -> Window {
         Window {
             from: engine.now(),
             counters: queue_counters(scenario, engine).0,
+            returns: returns.to_vec(),
             clocks: agent_clocks(agents, engine),
             waits: vec![Vec::new(); scenario.queues.len()],
         }
     }
 
     /// The figures from the window's opening to the engine's present.
-    fn close(&mut self, scenario: &Scenario, agents: &[Arc<str>], engine: &Engine) -> Figures {
+    fn close(
+        &mut self,
+        scenario: &Scenario,
+        agents: &[Arc<str>],
+        returns: &[Returns],
+        engine: &Engine,
+    ) -> Figures {
         let (counters, backlog) = queue_counters(scenario, engine);
         let mut queues = Vec::new();
         let mut total = QueueCounters::default();
+        let mut total_returns = Returns::default();
         let mut all_waits = Vec::new();
         for (i, q) in scenario.queues.iter().enumerate() {
             let window = counters[i].since(&self.counters[i]);
+            let came_back = returns[i].since(&self.returns[i]);
             total.add(&window);
+            total_returns.add(&came_back);
             all_waits.extend_from_slice(&self.waits[i]);
-            queues.push(figures(&q.name, &window, backlog[i], &mut self.waits[i]));
+            let waits = &mut self.waits[i];
+            queues.push(figures(&q.name, &window, &came_back, backlog[i], waits));
         }
-        let overall = figures("overall", &total, backlog.iter().sum(), &mut all_waits);
+        let backlog = backlog.iter().sum();
+        let overall = figures("overall", &total, &total_returns, backlog, &mut all_waits);
         let span_ms = engine.now().saturating_sub(self.from);
         let clocks = agent_clocks(agents, engine);
         let mut groups = Vec::new();
@@ -219,16 +284,19 @@ pub(super) struct Measurements {
     by_interval: bool,
     /// Every simulated agent, in group order.
     agents: Vec<Arc<str>>,
+    /// Per queue, since the start.
+    returns: Vec<Returns>,
     whole: Option<Window>,
     interval: Option<Window>,
     intervals: Vec<IntervalFigures>,
 }
 
 impl Measurements {
-    pub(super) fn new(by_interval: bool, agents: Vec<Arc<str>>) -> Measurements {
+    pub(super) fn new(by_interval: bool, agents: Vec<Arc<str>>, queues: usize) -> Measurements {
         Measurements {
             by_interval,
             agents,
+            returns: vec![Returns::default(); queues],
             whole: None,
             interval: None,
             intervals: Vec::new(),
@@ -237,9 +305,9 @@ impl Measurements {
 
     /// The warm-up is over: what happened so far is not counted.
     pub(super) fn start(&mut self, scenario: &Scenario, engine: &Engine) {
-        self.whole = Some(Window::open(scenario, &self.agents, engine));
+        self.whole = Some(Window::open(scenario, &self.agents, &self.returns, engine));
         if self.by_interval {
-            self.interval = Some(Window::open(scenario, &self.agents, engine));
+            self.interval = Some(Window::open(scenario, &self.agents, &self.returns, engine));
         }
     }
 
@@ -247,12 +315,17 @@ impl Measurements {
     pub(super) fn interval_ends(&mut self, scenario: &Scenario, engine: &Engine) {
         if let Some(mut window) = self.interval.take() {
             if engine.now() > window.from {
-                let figures = window.close(scenario, &self.agents, engine);
+                let figures = window.close(scenario, &self.agents, &self.returns, engine);
                 self.intervals
                     .push(interval_figures(window.from, engine.now(), figures));
             }
-            self.interval = Some(Window::open(scenario, &self.agents, engine));
+            self.interval = Some(Window::open(scenario, &self.agents, &self.returns, engine));
         }
+    }
+
+    /// The returning-customer counts of queue `q`, to add to.
+    pub(super) fn returns(&mut self, q: usize) -> &mut Returns {
+        &mut self.returns[q]
     }
 
     /// A contact of queue `q` stopped waiting after `waited_ms`.
@@ -268,8 +341,8 @@ impl Measurements {
         let mut whole = self
             .whole
             .take()
-            .unwrap_or_else(|| Window::open(scenario, &self.agents, engine));
-        let f = whole.close(scenario, &self.agents, engine);
+            .unwrap_or_else(|| Window::open(scenario, &self.agents, &self.returns, engine));
+        let f = whole.close(scenario, &self.agents, &self.returns, engine);
         SimReport {
             scenario: scenario.name.clone(),
             seed: scenario.seed,
@@ -319,7 +392,13 @@ fn agent_clocks(agents: &[Arc<str>], engine: &Engine) -> Vec<(OccupancyTotals, u
         .collect()
 }
 
-fn figures(name: &str, c: &QueueCounters, waiting: u32, waits: &mut [u64]) -> QueueFigures {
+fn figures(
+    name: &str,
+    c: &QueueCounters,
+    r: &Returns,
+    waiting: u32,
+    waits: &mut [u64],
+) -> QueueFigures {
     let sl = c.service_level();
     let secs = |ms: f64| ms / 1000.0;
     let waited = waits.iter().filter(|&&w| w > 0).count();
@@ -340,6 +419,9 @@ fn figures(name: &str, c: &QueueCounters, waiting: u32, waits: &mut [u64]) -> Qu
         p90_wait_s: secs(percentile(waits, 90.0).unwrap_or(0) as f64),
         waited_share: waited as f64 / waits.len().max(1) as f64,
         abandon_rate: sl.abandon_rate,
+        first_contact_resolution: ratio_or_zero(r.first_resolved, r.first_completed),
+        repeats: r.repeats,
+        repeats_to_same_agent: ratio_or_zero(r.repeats_answered_familiar, r.repeats_answered),
     }
 }
 
@@ -431,6 +513,25 @@ impl SimReport {
         queue_header(&mut out, "queue");
         for q in self.queues.iter().chain([&self.overall]) {
             queue_row(&mut out, &q.queue, q);
+        }
+        let o = &self.overall;
+        if o.repeats > 0 || o.first_contact_resolution < 1.0 {
+            let _ = writeln!(
+                out,
+                "\n{:<16} {:>11} {:>8} {:>14}",
+                "queue", "first-contact", "repeats", "to same agent"
+            );
+            let _ = writeln!(out, "{:<16} {:>11}", "", "resolution");
+            for q in self.queues.iter().chain([o]) {
+                let _ = writeln!(
+                    out,
+                    "{:<16} {:>13} {:>8} {:>14}",
+                    q.queue,
+                    pct(q.first_contact_resolution),
+                    q.repeats,
+                    pct(q.repeats_to_same_agent)
+                );
+            }
         }
         out.push('\n');
         group_header(&mut out, "group");

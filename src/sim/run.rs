@@ -9,19 +9,27 @@
 //!   (arrival, patience, value, work content, whether it will be resolved) is drawn when it
 //!   arrives. So runs of one scenario under different strategies meet the same customers, and
 //!   differences between them are the strategies', not the dice's. Agents' answers (accept or
-//!   decline) come from one more generator of their own.
+//!   decline) come from one more generator of their own. A conversation that can come back
+//!   (a traffic with `repeat`) has a generator of its own too, so its k-th repeat's delay,
+//!   patience and work are the same under every strategy; whether it comes back at all depends
+//!   on whether it was resolved, which is the strategy's doing.
+//! - A repeat carries the same customer id and conversation id as the contact before it, and a
+//!   conversation comes back at most [`MAX_REPEATS`] times.
 //! - The engine is driven only through its public commands, exactly as the server drives it.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, Exp, Exp1, LogNormal};
+use rand_distr::{Distribution, Exp, Exp1};
 
+use super::draws::{
+    Draws, Handle, Stream, conversation_rng, desk_rng, next_arrival, pick_value, traffic_rng,
+};
 use super::report::{Measurements, SimReport};
-use super::scenario::{HandleTime, Scenario};
+use super::scenario::{MAX_REPEATS, Scenario};
 use crate::core::{
     Applied, CancelReason, Command, ContactId, ContactState, CoreError, Engine, EngineConfig,
     EventBody, Millis, NewContact, Outcome, Presence, PresenceView,
@@ -49,6 +57,8 @@ enum Happening {
     ShiftEnd(usize),
     BackToReady(usize),
     WarmUpEnd,
+    /// A conversation's customer comes back (traffic that started it, its number there).
+    Repeat(usize, u64),
     /// The scenario's k-th interval ends (scheduled whether or not the report shows
     /// intervals, so asking for them changes nothing else).
     IntervalEnd(u64),
@@ -74,6 +84,35 @@ struct Pending {
     work_secs: f64,
     /// Resolved when below the answering group's resolution rate.
     resolve_draw: f64,
+    /// The traffic it belongs to (for a repeat, the one it came back as).
+    traffic: usize,
+    /// The conversation it belongs to, when its traffic's contacts can come back.
+    conversation: Option<ConversationKey>,
+    /// For a repeat: the agent who handled the contact before, and what meeting them changes.
+    familiar: Option<Familiar>,
+}
+
+/// A conversation: the traffic that started it and its number among that traffic's contacts.
+type ConversationKey = (usize, u64);
+
+/// A conversation whose customer may come back.
+struct Conversation {
+    /// Every draw about its repeats (whether, when, patience, work, resolution).
+    rng: ChaCha8Rng,
+    id: Arc<str>,
+    customer: Option<Arc<str>>,
+    value: f64,
+    repeats: u32,
+    /// The repeat on its way: the traffic it comes back as, and who handled it last.
+    next: Option<(usize, Familiar)>,
+}
+
+/// The agent a repeat would meet again, and what that changes.
+#[derive(Clone)]
+struct Familiar {
+    agent: Arc<str>,
+    handle_factor: f64,
+    resolution_rate: Option<f64>,
 }
 
 struct SimAgent {
@@ -83,69 +122,9 @@ struct SimAgent {
     leaving: bool,
 }
 
-/// The draws of one traffic stream.
-struct Stream {
-    rng: ChaCha8Rng,
-    handle: Handle,
-    patience: Option<Exp<f64>>,
-}
-
-enum Handle {
-    Exponential(Exp<f64>),
-    LogNormal(LogNormal<f64>),
-}
-
-impl Handle {
-    fn new(h: HandleTime) -> anyhow::Result<Handle> {
-        Ok(match h {
-            HandleTime::Exponential { mean_secs } => {
-                Handle::Exponential(Exp::new(1.0 / mean_secs)?)
-            }
-            HandleTime::LogNormal { mean_secs, sd_secs } => {
-                // The log-normal with this mean and standard deviation.
-                let sigma2 = (1.0 + (sd_secs / mean_secs).powi(2)).ln();
-                Handle::LogNormal(LogNormal::new(
-                    mean_secs.ln() - sigma2 / 2.0,
-                    sigma2.sqrt(),
-                )?)
-            }
-        })
-    }
-
-    fn sample(&self, rng: &mut ChaCha8Rng) -> f64 {
-        match self {
-            Handle::Exponential(d) => d.sample(rng),
-            Handle::LogNormal(d) => d.sample(rng),
-        }
-    }
-}
-
 /// When the scenario's `k`-th interval ends (k = 1: the first).
 fn interval_end(scenario: &Scenario, k: u64) -> Millis {
     START + ms(k as f64 * scenario.interval_secs)
-}
-
-/// The next arrival after `t` (seconds) of a Poisson process whose rate per hour is `per_hour[k]`
-/// in interval k (the last rate holds to the end): a unit exponential spent across intervals at
-/// each interval's rate. `None` when the rate falls to 0 for good.
-fn next_arrival(t: f64, per_hour: &[f64], interval: f64, rng: &mut ChaCha8Rng) -> Option<f64> {
-    let mut budget: f64 = Exp1.sample(rng);
-    let mut t = t;
-    let mut k = (t / interval).floor() as usize;
-    loop {
-        let last = k + 1 >= per_hour.len();
-        let rate = per_hour[k.min(per_hour.len() - 1)] / 3600.0;
-        if last {
-            return (rate > 0.0).then(|| t + budget / rate);
-        }
-        let end = (k + 1) as f64 * interval;
-        if rate > 0.0 && t + budget / rate <= end {
-            return Some(t + budget / rate);
-        }
-        budget -= (end - t).max(0.0) * rate;
-        t = end;
-        k += 1;
-    }
 }
 
 struct Run<'a> {
@@ -159,6 +138,11 @@ struct Run<'a> {
     agent_index: HashMap<Arc<str>, usize>,
     pending: HashMap<ContactId, Pending>,
     queue_index: HashMap<Arc<str>, usize>,
+    /// Each traffic's first contacts so far (numbering its conversations).
+    first_contacts: Vec<u64>,
+    /// Each traffic's customer base (index into the scenario's).
+    bases: Vec<Option<usize>>,
+    conversations: HashMap<ConversationKey, Conversation>,
     measurements: Measurements,
 }
 
@@ -207,8 +191,7 @@ impl<'a> Run<'a> {
         calendar.push(interval_end(scenario, first), Happening::IntervalEnd(first));
         let mut streams = Vec::new();
         for (i, t) in scenario.traffic.iter().enumerate() {
-            let mut rng = ChaCha8Rng::seed_from_u64(scenario.seed);
-            rng.set_stream(i as u64 + 1);
+            let rng = traffic_rng(scenario.seed, i);
             let patience = t
                 .mean_patience_secs
                 .map(|m| Exp::new(1.0 / m))
@@ -225,9 +208,17 @@ impl<'a> Run<'a> {
             }
             streams.push(stream);
         }
-        let desk = ChaCha8Rng::seed_from_u64(scenario.seed);
+        let desk = desk_rng(scenario.seed);
         let ids = agents.iter().map(|a: &SimAgent| a.id.clone()).collect();
-        let measurements = Measurements::new(scenario.by_interval, ids);
+        let measurements = Measurements::new(scenario.by_interval, ids, scenario.queues.len());
+        let bases = scenario
+            .traffic
+            .iter()
+            .map(|t| {
+                let base = t.customer_base.as_ref()?;
+                scenario.customer_bases.iter().position(|b| b.name == *base)
+            })
+            .collect();
         Ok(Run {
             scenario,
             engine,
@@ -238,6 +229,9 @@ impl<'a> Run<'a> {
             agent_index,
             pending: HashMap::new(),
             queue_index,
+            first_contacts: vec![0; scenario.traffic.len()],
+            bases,
+            conversations: HashMap::new(),
             measurements,
         })
     }
@@ -279,6 +273,7 @@ impl<'a> Run<'a> {
             }
             Happening::Answer(contact, agent, accept) => self.answer(at, contact, agent, accept),
             Happening::Completion(id) => self.complete(at, id)?,
+            Happening::Repeat(traffic, number) => self.come_back(at, (traffic, number))?,
             Happening::ShiftStart(g) => {
                 for a in self.group_agents(g) {
                     self.agents[a].leaving = false;
@@ -347,16 +342,89 @@ impl<'a> Run<'a> {
             self.calendar
                 .push((START + ms(next)).max(at + 1), Happening::Arrival(i));
         }
+        // In this order: patience, value, work, resolution, then the customer.
         let patience = stream.patience.map(|p| p.sample(&mut stream.rng));
         let value = pick_value(&traffic.value_mix, &mut stream.rng);
-        let work_secs = stream.handle.sample(&mut stream.rng);
-        let resolve_draw: f64 = stream.rng.random();
-        let mut contact = NewContact::new(&traffic.queue, traffic.channel);
-        contact.required_skills = traffic.required_skills.clone();
+        let draws = Draws {
+            patience,
+            work_secs: stream.handle.sample(&mut stream.rng),
+            resolve_draw: stream.rng.random(),
+        };
+        let customer: Option<Arc<str>> = self.bases[i].map(|b| {
+            let base = &self.scenario.customer_bases[b];
+            let k = stream.rng.random_range(0..base.customers);
+            format!("{}-{k}", base.name).into()
+        });
+        let number = self.first_contacts[i];
+        self.first_contacts[i] += 1;
+        let key = (i, number);
+        let conversation = traffic.repeat.is_some().then(|| Conversation {
+            rng: conversation_rng(self.scenario.seed, i, number),
+            id: format!("conversation-{i}-{number}").into(),
+            customer: customer.clone(),
+            value,
+            repeats: 0,
+            next: None,
+        });
+        let linked = conversation.as_ref().map(|c| (key, c.id.clone()));
+        let enqueued = self.enqueue(at, i, draws, value, customer, linked, None)?;
+        if enqueued && let Some(c) = conversation {
+            self.conversations.insert(key, c);
+        }
+        Ok(())
+    }
+
+    /// A conversation's customer comes back, as its planned repeat.
+    fn come_back(&mut self, at: Millis, key: ConversationKey) -> anyhow::Result<()> {
+        let Some(c) = self.conversations.get_mut(&key) else {
+            return Ok(());
+        };
+        let Some((traffic, familiar)) = c.next.take() else {
+            return Ok(());
+        };
+        let stream = &self.streams[traffic];
+        let draws = Draws {
+            patience: stream.patience.map(|p| p.sample(&mut c.rng)),
+            work_secs: stream.handle.sample(&mut c.rng),
+            resolve_draw: c.rng.random(),
+        };
+        let (value, customer, id) = (c.value, c.customer.clone(), c.id.clone());
+        let q = self.queue_index[self.scenario.traffic[traffic].queue.as_str()];
+        self.measurements.returns(q).repeats += 1;
+        let linked = Some((key, id));
+        if !self.enqueue(at, traffic, draws, value, customer, linked, Some(familiar))? {
+            self.conversations.remove(&key);
+        }
+        Ok(())
+    }
+
+    /// Puts a contact of `traffic` to the engine, linked to its conversation (key and id) if it
+    /// has one; false when the queue refused it at the door.
+    #[allow(clippy::too_many_arguments)]
+    fn enqueue(
+        &mut self,
+        at: Millis,
+        traffic: usize,
+        draws: Draws,
+        value: f64,
+        customer: Option<Arc<str>>,
+        conversation: Option<(ConversationKey, Arc<str>)>,
+        familiar: Option<Familiar>,
+    ) -> anyhow::Result<bool> {
+        let t = &self.scenario.traffic[traffic];
+        let mut contact = NewContact::new(&t.queue, t.channel);
+        contact.required_skills = t.required_skills.clone();
         contact.customer_value = value;
+        if let Some(customer) = &customer {
+            contact.customer_id = customer.to_string();
+        }
+        let key = conversation.as_ref().map(|(key, _)| *key);
+        if let Some((_, id)) = &conversation {
+            contact.conversation_id = id.to_string();
+        }
         let refused = |engine: &Engine| {
             engine
-                .queue_counters(&traffic.queue)
+                .queue_counters(&t.queue)
                 .map_or(0, |(c, _)| c.refused)
         };
         let refused_before = refused(&self.engine);
@@ -365,19 +433,22 @@ impl<'a> Run<'a> {
                 self.pending.insert(
                     contact.id,
                     Pending {
-                        work_secs,
-                        resolve_draw,
+                        work_secs: draws.work_secs,
+                        resolve_draw: draws.resolve_draw,
+                        traffic,
+                        conversation: key,
+                        familiar,
                     },
                 );
-                if let Some(after) = patience {
+                if let Some(after) = draws.patience {
                     self.calendar
                         .push(at + ms(after), Happening::Patience(contact.id));
                 }
-                Ok(())
+                Ok(true)
             }
             // Refused at the door (queue full): the engine counts it; nothing more to do.
             Err(CoreError::ResourceExhausted(_)) if refused(&self.engine) > refused_before => {
-                Ok(())
+                Ok(false)
             }
             // Anything else means the scenario let through what the engine refuses: say so
             // rather than lose the traffic.
@@ -405,9 +476,29 @@ impl<'a> Run<'a> {
             return Ok(());
         };
         let a = self.agent_index[agent];
-        let resolved = self.pending.get(&id).is_some_and(|p| {
-            p.resolve_draw < self.scenario.groups[self.agents[a].group].resolution_rate
-        });
+        let agent: Arc<str> = self.agents[a].id.clone();
+        let group_rate = self.scenario.groups[self.agents[a].group].resolution_rate;
+        let Some(p) = self.pending.get(&id) else {
+            anyhow::bail!("contact {id} completes without a record of its arrival");
+        };
+        // Meeting the agent who handled the conversation before may change the odds.
+        let rate = p
+            .familiar
+            .as_ref()
+            .filter(|f| f.agent == agent)
+            .and_then(|f| f.resolution_rate)
+            .unwrap_or(group_rate);
+        let resolved = p.resolve_draw < rate;
+        let (traffic, conversation, first) = (p.traffic, p.conversation, p.familiar.is_none());
+        if first {
+            let q = self.queue_index[self.scenario.traffic[traffic].queue.as_str()];
+            let returns = self.measurements.returns(q);
+            returns.first_completed += 1;
+            returns.first_resolved += u64::from(resolved);
+        }
+        if let Some(key) = conversation {
+            self.plan_repeat(at, key, traffic, &agent, resolved);
+        }
         let complete = Command::Complete {
             contact: id,
             agent: agent.to_string(),
@@ -425,6 +516,49 @@ impl<'a> Run<'a> {
             self.set_presence(a, Presence::Offline, at)?;
         }
         Ok(())
+    }
+
+    /// A contact of `key`'s conversation, of `traffic`, ends with `agent`: unresolved, its
+    /// customer may come back as the traffic's `repeat` says; otherwise the conversation ends.
+    fn plan_repeat(
+        &mut self,
+        at: Millis,
+        key: ConversationKey,
+        traffic: usize,
+        agent: &Arc<str>,
+        resolved: bool,
+    ) {
+        let spec = self.scenario.traffic[traffic].repeat.as_ref();
+        let Some(c) = self.conversations.get_mut(&key) else {
+            return;
+        };
+        let again = match spec {
+            Some(r) if !resolved && c.repeats < MAX_REPEATS => {
+                let comes_back = c.rng.random::<f64>() < r.share;
+                let after: f64 = Exp1.sample(&mut c.rng);
+                comes_back.then_some((r, after * r.mean_after_secs))
+            }
+            _ => None,
+        };
+        let Some((r, after_secs)) = again else {
+            self.conversations.remove(&key);
+            return;
+        };
+        let target = self
+            .scenario
+            .traffic_for(&r.queue, r.channel)
+            .expect("a validated scenario has traffic for every repeat");
+        c.repeats += 1;
+        c.next = Some((
+            target,
+            Familiar {
+                agent: agent.clone(),
+                handle_factor: r.familiar_handle_factor,
+                resolution_rate: r.familiar_resolution_rate,
+            },
+        ));
+        self.calendar
+            .push(at + ms(after_secs).max(1), Happening::Repeat(key.0, key.1));
     }
 
     /// Plays the simulated desktops' part in what the engine just did, until it is quiet.
@@ -456,11 +590,21 @@ impl<'a> Run<'a> {
                         queue,
                         waited_ms,
                     } => {
-                        self.measurements.wait(self.queue_index[&queue], waited_ms);
-                        let factor = self.scenario.groups
+                        let q = self.queue_index[&queue];
+                        self.measurements.wait(q, waited_ms);
+                        let mut factor = self.scenario.groups
                             [self.agents[self.agent_index[&agent]].group]
                             .handle_factor;
-                        let work = self.pending.get(&contact).map_or(0.0, |p| p.work_secs);
+                        let p = self.pending.get(&contact);
+                        if let Some(f) = p.and_then(|p| p.familiar.as_ref()) {
+                            let returns = self.measurements.returns(q);
+                            returns.repeats_answered += 1;
+                            if f.agent == agent {
+                                returns.repeats_answered_familiar += 1;
+                                factor *= f.handle_factor;
+                            }
+                        }
+                        let work = p.map_or(0.0, |p| p.work_secs);
                         let handle = ms(work * factor).max(1);
                         self.calendar
                             .push(now + handle, Happening::Completion(contact));
@@ -474,7 +618,13 @@ impl<'a> Run<'a> {
                             self.measurements
                                 .wait(self.queue_index[&*contact.queue], waited);
                         }
-                        self.pending.remove(&contact.id);
+                        let ended = self.pending.remove(&contact.id);
+                        // A customer who hung up (or was turned away) ends the conversation.
+                        if !matches!(contact.state, ContactState::Completed { .. })
+                            && let Some(key) = ended.and_then(|p| p.conversation)
+                        {
+                            self.conversations.remove(&key);
+                        }
                     }
                     EventBody::AgentStateChanged { agent } => {
                         if let PresenceView::NotReady(reason) = &agent.presence
@@ -489,73 +639,5 @@ impl<'a> Run<'a> {
                 }
             }
         }
-    }
-}
-
-/// A customer value drawn from the mix (0 when there is none).
-fn pick_value(mix: &[(f64, f64)], rng: &mut ChaCha8Rng) -> f64 {
-    let total: f64 = mix.iter().map(|(_, share)| share).sum();
-    if mix.is_empty() || total <= 0.0 {
-        return 0.0;
-    }
-    let mut x = rng.random::<f64>() * total;
-    for (value, share) in mix {
-        if x < *share {
-            return *value;
-        }
-        x -= share;
-    }
-    mix[mix.len() - 1].0
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn arrivals_follow_each_interval_rate() {
-        // 0 per hour for the first hour, 3600 per hour (one a second) after.
-        let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let rates = [0.0, 3600.0];
-        let mut t = 0.0;
-        let mut count = 0;
-        while let Some(next) = next_arrival(t, &rates, 3600.0, &mut rng) {
-            assert!(next >= 3600.0, "no arrival in a zero-rate interval: {next}");
-            if next > 7200.0 {
-                break;
-            }
-            t = next;
-            count += 1;
-        }
-        // Poisson(3600): within 4 standard deviations.
-        assert!((3360..=3840).contains(&count), "{count} arrivals");
-        // A rate of 0 for good ends the arrivals.
-        assert_eq!(next_arrival(10.0, &[5.0, 0.0], 60.0, &mut rng), None);
-    }
-
-    #[test]
-    fn the_log_normal_has_the_mean_and_sd_asked_for() {
-        let h = Handle::new(HandleTime::LogNormal {
-            mean_secs: 300.0,
-            sd_secs: 200.0,
-        })
-        .unwrap();
-        let mut rng = ChaCha8Rng::seed_from_u64(3);
-        let xs: Vec<f64> = (0..200_000).map(|_| h.sample(&mut rng)).collect();
-        let mean = xs.iter().sum::<f64>() / xs.len() as f64;
-        let sd = (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / xs.len() as f64).sqrt();
-        assert!((mean - 300.0).abs() < 3.0, "mean {mean}");
-        assert!((sd - 200.0).abs() < 6.0, "sd {sd}");
-    }
-
-    #[test]
-    fn values_are_drawn_by_share() {
-        let mut rng = ChaCha8Rng::seed_from_u64(5);
-        let mix = [(1.0, 3.0), (10.0, 1.0)];
-        let high = (0..40_000)
-            .filter(|_| pick_value(&mix, &mut rng) == 10.0)
-            .count();
-        assert!((9_500..=10_500).contains(&high), "{high} of 40000");
-        assert_eq!(pick_value(&[], &mut rng), 0.0);
     }
 }

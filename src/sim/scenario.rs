@@ -21,6 +21,8 @@ use crate::core::{AgentSpec, Channel, EngineConfig, QueueConfig, SkillLevel, Str
 pub const MAX_AGENTS: usize = 20_000;
 /// At most this much virtual time: one year.
 pub const MAX_HOURS: f64 = 24.0 * 365.0;
+/// At most this many customers in one customer base.
+pub const MAX_CUSTOMERS: u64 = 100_000_000;
 /// At most this many contacts expected over a run (about a minute of a release build's time).
 pub const MAX_CONTACTS: f64 = 50_000_000.0;
 
@@ -41,7 +43,37 @@ pub struct Scenario {
     pub queues: Vec<QueueConfig>,
     pub traffic: Vec<Traffic>,
     pub groups: Vec<AgentGroup>,
+    /// Known customers that traffic can come from (see [`Traffic::customer_base`]).
+    pub customer_bases: Vec<CustomerBase>,
 }
+
+/// A population of known customers: a contact from it is one of them, drawn at random, so
+/// customers return (on any channel whose traffic names the base) and the engine's customer
+/// history, affinity and `new-customer` terms have something to work on.
+#[derive(Clone, Debug)]
+pub struct CustomerBase {
+    pub name: String,
+    pub customers: u64,
+}
+
+/// What becomes of a contact completed unresolved: with probability `share` the customer comes
+/// back, after an exponential delay, as a contact of the traffic for (`queue`, `channel`) —
+/// same customer, same conversation id, so the engine can link the two.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Repeat {
+    pub share: f64,
+    pub mean_after_secs: f64,
+    pub queue: String,
+    pub channel: Channel,
+    /// When the repeat reaches the agent who handled the conversation's previous contact: its
+    /// handle time is multiplied by this (the customer need not explain again)...
+    pub familiar_handle_factor: f64,
+    /// ...and it is resolved with this probability instead of the agent group's.
+    pub familiar_resolution_rate: Option<f64>,
+}
+
+/// At most this many repeats per conversation.
+pub const MAX_REPEATS: u32 = 5;
 
 /// Contacts offered to one queue on one channel.
 #[derive(Clone, Debug)]
@@ -58,6 +90,11 @@ pub struct Traffic {
     pub required_skills: Vec<SkillLevel>,
     /// Customer value → share of contacts; empty: every customer is worth 0.
     pub value_mix: Vec<(f64, f64)>,
+    /// The customer base its contacts come from; `None`: every contact is a new, anonymous
+    /// customer.
+    pub customer_base: Option<String>,
+    /// Unresolved contacts come back; `None`: they do not.
+    pub repeat: Option<Repeat>,
 }
 
 /// How long a contact takes to handle, before the agent group's `handle_factor`.
@@ -120,15 +157,31 @@ impl Scenario {
     }
 
     /// The same scenario with every queue's strategy replaced by `choice` (`agent` or
-    /// `agent/contact`, e.g. `performance` or `longest-idle/service-level`): the contact-side
-    /// strategy stays each queue's own unless named. Weights for a replaced side are cleared.
+    /// `agent/contact`, e.g. `performance` or `longest-idle/service-level`, optionally after
+    /// `affinity=SECONDS+`, e.g. `affinity=60+longest-idle`): the contact side and the affinity
+    /// wait stay each queue's own unless named. Weights for a replaced side are cleared.
     pub fn with_strategy(&self, choice: &str) -> anyhow::Result<Scenario> {
-        let (agent, contact) = match choice.split_once('/') {
+        let (affinity, rest) = match choice.split_once('+') {
+            Some((prefix, rest)) => {
+                let secs = prefix
+                    .strip_prefix("affinity=")
+                    .and_then(|n| n.parse::<u32>().ok())
+                    .with_context(|| {
+                        format!("{choice:?}: before '+' comes affinity=SECONDS, e.g. affinity=60")
+                    })?;
+                (Some(secs), rest)
+            }
+            None => (None, choice),
+        };
+        let (agent, contact) = match rest.split_once('/') {
             Some((a, c)) => (a, Some(c)),
-            None => (choice, None),
+            None => (rest, None),
         };
         let mut out = self.clone();
         for q in &mut out.queues {
+            if let Some(secs) = affinity {
+                q.strategy.affinity_wait_secs = secs;
+            }
             q.strategy.agent = agent.to_string();
             q.strategy.agent_weights.clear();
             if let Some(contact) = contact {
@@ -141,17 +194,34 @@ impl Scenario {
         Ok(out)
     }
 
-    /// Every queue's strategy label (`agent/contact`), distinct, in queue order.
+    /// Every queue's strategy label (`agent/contact`, after `affinity=SECONDS+` when the queue
+    /// waits for a customer's earlier agent), distinct, in queue order.
     pub fn strategy_labels(&self) -> String {
         let mut labels: Vec<String> = Vec::new();
         for q in &self.queues {
-            let StrategyConfig { agent, contact, .. } = &q.strategy;
-            let label = format!("{agent}/{contact}");
+            let StrategyConfig {
+                agent,
+                contact,
+                affinity_wait_secs,
+                ..
+            } = &q.strategy;
+            let label = match affinity_wait_secs {
+                0 => format!("{agent}/{contact}"),
+                secs => format!("affinity={secs}+{agent}/{contact}"),
+            };
             if !labels.contains(&label) {
                 labels.push(label);
             }
         }
         labels.join(", ")
+    }
+
+    /// The first traffic that offers `channel` contacts to `queue`: where repeats of that
+    /// kind take their handle time and patience from.
+    pub fn traffic_for(&self, queue: &str, channel: Channel) -> Option<usize> {
+        self.traffic
+            .iter()
+            .position(|t| t.queue == queue && t.channel == channel)
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {
@@ -198,12 +268,52 @@ impl Scenario {
                 t.queue,
                 t.channel
             );
+            if let Some(base) = &t.customer_base {
+                ensure!(
+                    self.customer_bases.iter().any(|b| b.name == *base),
+                    "traffic for queue {:?} names no customer base {base:?}",
+                    t.queue
+                );
+            }
+            if let Some(r) = &t.repeat {
+                ensure!(
+                    self.traffic_for(&r.queue, r.channel).is_some(),
+                    "traffic for queue {:?}: its repeats go to {} contacts of queue {:?}, \
+                     and no traffic gives those (add a [[traffic]] for them, at any rate)",
+                    t.queue,
+                    r.channel,
+                    r.queue
+                );
+            }
+        }
+        for (i, b) in self.customer_bases.iter().enumerate() {
+            ensure!(
+                !b.name.is_empty() && b.name.len() <= 64,
+                "a customer base needs a name of 1-64 characters"
+            );
+            ensure!(
+                (1..=MAX_CUSTOMERS).contains(&b.customers),
+                "customer base {:?} must have 1-{MAX_CUSTOMERS} customers, not {}",
+                b.name,
+                b.customers
+            );
+            ensure!(
+                !self.customer_bases[..i].iter().any(|o| o.name == b.name),
+                "customer base {:?} is defined twice",
+                b.name
+            );
         }
         let hours = (self.warm_up_secs + self.duration_secs) / 3600.0;
+        // Each first contact may bring up to MAX_REPEATS repeats, each with chance `share`.
         let expected: f64 = self
             .traffic
             .iter()
-            .map(|t| t.per_hour.iter().copied().fold(0.0, f64::max) * hours)
+            .map(|t| {
+                let repeats = t.repeat.as_ref().map_or(0.0, |r| {
+                    (1..=MAX_REPEATS as i32).map(|k| r.share.powi(k)).sum()
+                });
+                t.per_hour.iter().copied().fold(0.0, f64::max) * hours * (1.0 + repeats)
+            })
             .sum();
         ensure!(
             expected <= MAX_CONTACTS,
@@ -279,6 +389,18 @@ impl Traffic {
                 "the value mix's shares add up to 0"
             );
         }
+        if let Some(r) = &self.repeat {
+            probability("the repeat share", r.share)?;
+            finite_at_least(
+                "the mean time before a repeat (seconds)",
+                r.mean_after_secs,
+                1.0,
+            )?;
+            finite_at_least("familiar_handle_factor", r.familiar_handle_factor, 0.01)?;
+            if let Some(rate) = r.familiar_resolution_rate {
+                probability("familiar_resolution_rate", rate)?;
+            }
+        }
         Ok(())
     }
 }
@@ -334,6 +456,28 @@ struct ScenarioToml {
     queues: Vec<QueueToml>,
     traffic: Vec<TrafficToml>,
     groups: Vec<GroupToml>,
+    #[serde(default)]
+    customer_bases: Vec<CustomerBaseToml>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CustomerBaseToml {
+    name: String,
+    customers: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RepeatToml {
+    share: f64,
+    mean_after_minutes: f64,
+    /// Default: the traffic's own queue and channel.
+    queue: Option<String>,
+    channel: Option<String>,
+    #[serde(default = "one")]
+    familiar_handle_factor: f64,
+    familiar_resolution_rate: Option<f64>,
 }
 
 fn default_interval() -> f64 {
@@ -356,6 +500,8 @@ struct TrafficToml {
     skills: Vec<String>,
     #[serde(default)]
     value_mix: Vec<ValueShareToml>,
+    customer_base: Option<String>,
+    repeat: Option<RepeatToml>,
 }
 
 fn default_channel() -> String {
@@ -453,6 +599,14 @@ impl ScenarioToml {
             queues,
             traffic,
             groups,
+            customer_bases: self
+                .customer_bases
+                .into_iter()
+                .map(|b| CustomerBase {
+                    name: b.name,
+                    customers: b.customers,
+                })
+                .collect(),
         };
         scenario.validate()?;
         Ok(scenario)
@@ -495,14 +649,28 @@ impl TrafficToml {
                 Some(p.mean_seconds)
             }
         };
+        let own_channel = channel(&self.channel)?;
+        let repeat = match self.repeat {
+            None => None,
+            Some(r) => Some(Repeat {
+                share: r.share,
+                mean_after_secs: r.mean_after_minutes * 60.0,
+                queue: r.queue.unwrap_or_else(|| self.queue.clone()),
+                channel: r.channel.as_deref().map_or(Ok(own_channel), channel)?,
+                familiar_handle_factor: r.familiar_handle_factor,
+                familiar_resolution_rate: r.familiar_resolution_rate,
+            }),
+        };
         Ok(Traffic {
             queue: self.queue,
-            channel: channel(&self.channel)?,
+            channel: own_channel,
             per_hour,
             handle,
             mean_patience_secs,
             required_skills: skills(&self.skills)?,
             value_mix: self.value_mix.iter().map(|v| (v.value, v.share)).collect(),
+            customer_base: self.customer_base,
+            repeat,
         })
     }
 }
