@@ -269,7 +269,9 @@ impl OccupancyTotals {
     }
 }
 
-fn ratio_or_zero(num: u64, den: u64) -> f64 {
+/// `num / den`, or 0 when there is nothing to divide by (occupancy of an agent never logged in,
+/// a rate of nothing).
+pub fn ratio_or_zero(num: u64, den: u64) -> f64 {
     if den == 0 {
         0.0
     } else {

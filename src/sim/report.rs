@@ -20,7 +20,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::scenario::Scenario;
-use crate::core::stats::{OccupancyTotals, QueueCounters, percentile};
+use crate::core::stats::{OccupancyTotals, QueueCounters, percentile, ratio_or_zero};
 use crate::core::{Engine, Millis};
 
 /// The figures of one run.
@@ -121,14 +121,6 @@ impl Returns {
         self.repeats += other.repeats;
         self.repeats_answered += other.repeats_answered;
         self.repeats_answered_familiar += other.repeats_answered_familiar;
-    }
-}
-
-fn ratio_or_zero(num: u64, den: u64) -> f64 {
-    if den == 0 {
-        0.0
-    } else {
-        num as f64 / den as f64
     }
 }
 

@@ -256,6 +256,18 @@ fn performance_routing_favours_the_group_that_resolves_more() {
     assert!(perf > idle + 0.05, "experts' share {idle:.3} → {perf:.3}");
 }
 
+/// Each scenario text is refused with a message that contains its expected words.
+fn assert_refused(cases: &[(String, &str)]) {
+    for (text, expected) in cases {
+        let err = Scenario::from_toml(text).expect_err(expected);
+        let message = format!("{err:#}");
+        assert!(
+            message.contains(expected),
+            "{expected:?} not in {message:?}"
+        );
+    }
+}
+
 #[test]
 fn bad_scenarios_are_refused_with_the_reason() {
     let ok = single(2, 10.0, "", "", "");
@@ -328,14 +340,7 @@ fn bad_scenarios_are_refused_with_the_reason() {
             "contacts",
         ),
     ];
-    for (text, expected) in cases {
-        let err = Scenario::from_toml(&text).expect_err(expected);
-        let message = format!("{err:#}");
-        assert!(
-            message.contains(expected),
-            "{expected:?} not in {message:?}"
-        );
-    }
+    assert_refused(&cases);
 }
 
 /// Every scenario shipped in `benches/scenarios/` reads, runs, and answers contacts in each of
@@ -610,14 +615,7 @@ fn repeats_and_customer_bases_are_checked() {
             "unknown field",
         ),
     ];
-    for (text, expected) in cases {
-        let err = Scenario::from_toml(&text).expect_err(expected);
-        let message = format!("{err:#}");
-        assert!(
-            message.contains(expected),
-            "{expected:?} not in {message:?}"
-        );
-    }
+    assert_refused(&cases);
     let scenario = Scenario::from_toml(&ok).unwrap();
     let with = scenario.with_strategy("affinity=20+round-robin").unwrap();
     assert_eq!(with.queues[0].strategy.affinity_wait_secs, 20);
