@@ -389,10 +389,12 @@ impl<'a> Run<'a> {
             resolve_draw: c.rng.random(),
         };
         let (value, customer, id) = (c.value, c.customer.clone(), c.id.clone());
-        let q = self.queue_index[self.scenario.traffic[traffic].queue.as_str()];
-        self.measurements.returns(q).repeats += 1;
         let linked = Some((key, id));
-        if !self.enqueue(at, traffic, draws, value, customer, linked, Some(familiar))? {
+        if self.enqueue(at, traffic, draws, value, customer, linked, Some(familiar))? {
+            let q = self.queue_index[self.scenario.traffic[traffic].queue.as_str()];
+            self.measurements.returns(q).repeats += 1;
+        } else {
+            // Turned away at the door: the customer gives up.
             self.conversations.remove(&key);
         }
         Ok(())
