@@ -23,7 +23,7 @@ mod run;
 pub mod scenario;
 
 pub use compare::{Column, Comparison, Estimate, MAX_REPLICATIONS, compare, run_all};
-pub use report::{GroupFigures, IntervalFigures, QueueFigures, SimReport};
+pub use report::{Figures, GroupFigures, IntervalFigures, QueueFigures, SimReport};
 pub use run::run;
 pub use scenario::{AgentGroup, CustomerBase, HandleTime, MAX_REPEATS, Repeat, Scenario, Traffic};
 

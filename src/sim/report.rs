@@ -53,10 +53,8 @@ pub struct IntervalFigures {
     /// Minutes from the start of the run (the start of the warm-up).
     pub from_minute: f64,
     pub to_minute: f64,
-    pub queues: Vec<QueueFigures>,
-    pub overall: QueueFigures,
-    pub groups: Vec<GroupFigures>,
-    pub floor: GroupFigures,
+    #[serde(flatten)]
+    pub figures: Figures,
 }
 
 /// One queue's figures over a window (or every queue's, for `overall`).
@@ -141,13 +139,16 @@ pub struct GroupFigures {
     pub handled: u64,
 }
 
-/// The figures of one window.
-struct Figures {
-    queues: Vec<QueueFigures>,
-    overall: QueueFigures,
-    groups: Vec<GroupFigures>,
-    floor: GroupFigures,
-    occupancy_spread: f64,
+/// The figures of one window (an interval; the whole period's are spread in [`SimReport`]).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Figures {
+    pub queues: Vec<QueueFigures>,
+    pub overall: QueueFigures,
+    pub groups: Vec<GroupFigures>,
+    /// Every agent together.
+    pub floor: GroupFigures,
+    /// The standard deviation of agents' occupancy within their group.
+    pub occupancy_spread: f64,
 }
 
 /// A measurement window: the engine's counters (per queue, scenario order) and agents' clocks
@@ -351,15 +352,12 @@ impl Measurements {
     }
 }
 
-fn interval_figures(from: Millis, to: Millis, f: Figures) -> IntervalFigures {
+fn interval_figures(from: Millis, to: Millis, figures: Figures) -> IntervalFigures {
     let minute = |at: Millis| (at - super::run::START) as f64 / 60_000.0;
     IntervalFigures {
         from_minute: minute(from),
         to_minute: minute(to),
-        queues: f.queues,
-        overall: f.overall,
-        groups: f.groups,
-        floor: f.floor,
+        figures,
     }
 }
 
@@ -553,13 +551,14 @@ impl SimReport {
             let _ = writeln!(out, "\n{name} by interval");
             queue_header(&mut out, "interval");
             for i in &self.intervals {
-                queue_row(&mut out, &label(i), i.queues.get(q).unwrap_or(&i.overall));
+                let f = &i.figures;
+                queue_row(&mut out, &label(i), f.queues.get(q).unwrap_or(&f.overall));
             }
         }
         let _ = writeln!(out, "\nfloor by interval");
         group_header(&mut out, "interval");
         for i in &self.intervals {
-            group_row(&mut out, &label(i), &i.floor);
+            group_row(&mut out, &label(i), &i.figures.floor);
         }
         out
     }

@@ -143,6 +143,8 @@ struct Run<'a> {
     /// Each traffic's customer base (index into the scenario's).
     bases: Vec<Option<usize>>,
     conversations: HashMap<ConversationKey, Conversation>,
+    /// Each queue's refusals at the door, as last read from the engine.
+    refused_seen: Vec<u64>,
     measurements: Measurements,
 }
 
@@ -232,6 +234,7 @@ impl<'a> Run<'a> {
             first_contacts: vec![0; scenario.traffic.len()],
             bases,
             conversations: HashMap::new(),
+            refused_seen: vec![0; scenario.queues.len()],
             measurements,
         })
     }
@@ -424,12 +427,6 @@ impl<'a> Run<'a> {
         if let Some((_, id)) = &conversation {
             contact.conversation_id = id.to_string();
         }
-        let refused = |engine: &Engine| {
-            engine
-                .queue_counters(&t.queue)
-                .map_or(0, |(c, _)| c.refused)
-        };
-        let refused_before = refused(&self.engine);
         match self.engine.apply(Command::Enqueue(contact), at) {
             Ok(Applied::Enqueued { contact, .. }) => {
                 self.pending.insert(
@@ -448,15 +445,25 @@ impl<'a> Run<'a> {
                 }
                 Ok(true)
             }
-            // Refused at the door (queue full): the engine counts it; nothing more to do.
-            Err(CoreError::ResourceExhausted(_)) if refused(&self.engine) > refused_before => {
-                Ok(false)
-            }
+            // Refused at the door (queue full): the engine counted it, so its count of the
+            // queue's refusals moved past the last one seen here; nothing more to do.
+            Err(CoreError::ResourceExhausted(_)) if self.refusal_counted(traffic) => Ok(false),
             // Anything else means the scenario let through what the engine refuses: say so
             // rather than lose the traffic.
             Err(e) => Err(anyhow::Error::from(e).context("the engine refused a simulated contact")),
             Ok(other) => anyhow::bail!("an enqueue answered {other:?}"),
         }
+    }
+
+    /// Whether the engine counted a new refusal at the door for `traffic`'s queue.
+    fn refusal_counted(&mut self, traffic: usize) -> bool {
+        let queue = self.scenario.traffic[traffic].queue.as_str();
+        let q = self.queue_index[queue];
+        let now = self
+            .engine
+            .queue_counters(queue)
+            .map_or(0, |(c, _)| c.refused);
+        std::mem::replace(&mut self.refused_seen[q], now) < now
     }
 
     fn answer(&mut self, at: Millis, contact: ContactId, a: usize, accept: bool) {

@@ -404,18 +404,21 @@ fn intervals_tile_the_measured_period_and_add_up_to_it() {
     }
     let total = |f: &dyn Fn(&IntervalFigures) -> u64| intervals.iter().map(f).sum::<u64>();
     let q = &plain.queues[0];
-    assert_eq!(total(&|i| i.queues[0].offered), q.offered);
-    assert_eq!(total(&|i| i.queues[0].answered), q.answered);
-    assert_eq!(total(&|i| i.queues[0].abandoned), q.abandoned);
-    assert_eq!(total(&|i| i.overall.answered), plain.overall.answered);
-    assert_eq!(total(&|i| i.floor.handled), plain.floor.handled);
+    assert_eq!(total(&|i| i.figures.queues[0].offered), q.offered);
+    assert_eq!(total(&|i| i.figures.queues[0].answered), q.answered);
+    assert_eq!(total(&|i| i.figures.queues[0].abandoned), q.abandoned);
+    assert_eq!(
+        total(&|i| i.figures.overall.answered),
+        plain.overall.answered
+    );
+    assert_eq!(total(&|i| i.figures.floor.handled), plain.floor.handled);
     assert!(q.abandoned > 0 && q.answered > 0);
     // Answered within threshold, interval by interval, adds up too.
     let within = |f: &QueueFigures| (f.sl_answered * f.answered as f64).round() as u64;
-    assert_eq!(total(&|i| within(&i.queues[0])), within(q));
+    assert_eq!(total(&|i| within(&i.figures.queues[0])), within(q));
     // The morning group is logged in for the first two intervals and a quarter (to 2:00),
     // then leaves as its last contacts end; the time-weighted mean gives the whole period's.
-    let morning = |i: &IntervalFigures| i.groups[1].logged_in_agents;
+    let morning = |i: &IntervalFigures| i.figures.groups[1].logged_in_agents;
     assert_eq!(morning(&intervals[0]), 2.0);
     assert_eq!(morning(&intervals[8]), 0.0);
     let weighted: f64 = intervals
