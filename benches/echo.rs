@@ -146,7 +146,7 @@ async fn main() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        routerd::server::serve(&config, listener, std::future::pending())
+        routerd::app::serve(&config, listener, std::future::pending())
             .await
             .unwrap()
     });

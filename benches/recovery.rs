@@ -21,8 +21,8 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use routerd::core::{
     AgentSpec, Applied, Channel, Command, EngineConfig, NewContact, Outcome, Presence, QueueConfig,
 };
-use routerd::server::EventBus;
-use routerd::server::journal::{self, JournalConfig};
+use routerd::runtime::EventBus;
+use routerd::runtime::journal::{self, JournalConfig};
 
 const RECORDS: u64 = 1_000_000;
 const AGENTS: usize = 1_000;

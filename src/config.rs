@@ -11,13 +11,13 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::access::TokenConfig;
 use crate::core::contact::ContextLimits;
 use crate::core::{
     Channel, ChannelCosts, EngineConfig, QueueConfig, Relax, RelaxStep, SkillLevel, SkillName,
     StrategyConfig,
 };
-use crate::grpc::auth::TokenConfig;
-use crate::server::journal::JournalConfig;
+use crate::runtime::journal::JournalConfig;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -1,17 +1,24 @@
 //! routerd: a real-time skills-based routing engine for contact centers.
 //!
-//! Layers (see `shared/DESIGN.md`):
+//! Layers (see `shared/DESIGN.md`), each importing only those below it:
+//! - [`app`]: the composition root of `routerd serve`: builds the runtime and the listeners,
+//!   hands out the drain signal, waits for them.
+//! - [`grpc`]: the gRPC listener: thin tonic handlers (validate, convert, send the command or read
+//!   the view, map errors); [`access`]: tokens and roles, for every listener.
+//! - [`runtime`]: the engine task (single writer), the event bus, the journal.
 //! - [`core`]: the sans-IO, deterministic domain (engine, strategies, statistics).
-//! - [`server`]: the engine task (single writer) and the event bus.
-//! - [`grpc`]: thin tonic handlers: validate, convert, send the command, map errors.
-//! - [`sim`]: the core engine on virtual time, driven by generated traffic.
+//! - [`sim`]: the core engine on virtual time, driven by generated traffic; [`loadgen`]: a gRPC
+//!   client that plays frontends, desktops and supervisors.
 //! - [`config`]: embedded defaults, TOML file and flags.
 
+pub mod access;
+pub mod app;
 pub mod config;
 pub mod core;
+pub mod drain;
 pub mod grpc;
 pub mod loadgen;
-pub mod server;
+pub mod runtime;
 pub mod sim;
 
 /// Generated protobuf and tonic code for `routing.v1`.

@@ -160,7 +160,7 @@ async fn main() -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
-            routerd::server::serve(&cfg, listener, shutdown_signal()).await
+            routerd::app::serve(&cfg, listener, shutdown_signal()).await
         }
     }
 }

@@ -58,10 +58,11 @@ impl AgentSpec {
             ));
         }
         if self.skills.len() > max_skills {
-            return Err(CoreError::exhausted(format!(
-                "agent has {} skills; the skills-per-agent limit is {max_skills}",
-                self.skills.len()
-            )));
+            return Err(CoreError::TooManySkills {
+                what: "agent",
+                skills: self.skills.len(),
+                limit: max_skills,
+            });
         }
         ensure_unique_skills(&self.skills, "agent")?;
         if self.capacity == Some(0) || self.capacity.is_some_and(|c| c > 10_000) {

@@ -1,37 +1,125 @@
-//! The core's one error type. Every refusal names what was wrong; a refused command changes
-//! nothing (the engine validates before it mutates).
+//! The core's one error type, typed by meaning. Every refusal names what was wrong; a refused
+//! command changes nothing (the engine validates before it mutates), with one documented
+//! exception: [`CoreError::QueueFull`] counts the contact as refused at the door in the queue's
+//! figures.
+//!
+//! Each variant belongs to exactly one class ([`CoreError::class`]): the gRPC and HTTP layers map
+//! classes to their status codes in one place each, and callers inside the process (the
+//! simulator, the runtime) match on the variants themselves.
 
 use thiserror::Error;
 
-/// Why the engine refused a command. The gRPC layer maps each variant to one status code.
+use super::types::{Channel, ContactId};
+
+/// Why the engine refused a command.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum CoreError {
-    /// The request itself is malformed (bad level, empty id, unknown strategy…).
+    /// The request itself is malformed (bad level, empty id, unknown strategy, out-of-range
+    /// value…); the message says which field and why.
     #[error("{0}")]
-    InvalidArgument(String),
-    /// A named queue, agent or contact does not exist.
-    #[error("{0}")]
-    NotFound(String),
-    /// The request is well-formed but the current state forbids it (offer held by another agent,
-    /// queue not empty…).
-    #[error("{0}")]
-    FailedPrecondition(String),
-    /// A limit is reached (queue full, too many agents…); the message names the limit.
-    #[error("{0}")]
-    ResourceExhausted(String),
+    Invalid(String),
+
+    #[error("queue {queue:?} does not exist")]
+    UnknownQueue { queue: String },
+    #[error("agent {agent:?} does not exist")]
+    UnknownAgent { agent: String },
+    #[error("contact {contact} does not exist")]
+    UnknownContact { contact: ContactId },
+
+    #[error("contact {contact} has already ended")]
+    ContactEnded { contact: ContactId },
+    #[error("contact {contact} is offered to another agent")]
+    OfferedToAnother { contact: ContactId },
+    #[error("contact {contact} is not offered ({state})")]
+    NotOffered {
+        contact: ContactId,
+        state: &'static str,
+    },
+    #[error("contact {contact} is assigned to another agent")]
+    AssignedToAnother { contact: ContactId },
+    #[error("contact {contact} is not assigned ({state}); accept it first")]
+    NotAssigned {
+        contact: ContactId,
+        state: &'static str,
+    },
+    #[error("contact {contact} was accepted by an agent; complete it instead")]
+    AlreadyAccepted { contact: ContactId },
+    #[error("queue {queue:?} still has {live} live contacts; cancel or complete them first")]
+    QueueInUse { queue: String, live: u32 },
+    #[error("agent {agent:?} holds {held} accepted contacts; complete them first")]
+    AgentHoldsContacts { agent: String, held: usize },
+    #[error("agent {agent:?} holds {load} capacity units; capacity {capacity} is too low")]
+    CapacityBelowLoad {
+        agent: String,
+        load: u32,
+        capacity: u32,
+    },
+    #[error("agent {agent:?} holds {held} {channel} contacts; the new limit is lower")]
+    ChannelLimitBelowHeld {
+        agent: String,
+        channel: Channel,
+        held: u32,
+    },
+
+    #[error("queue {queue:?} is full: {max_length} contacts wait (its max_length)")]
+    QueueFull { queue: String, max_length: u32 },
+    #[error("the live-contact limit ({limit}) is reached")]
+    LiveContactLimit { limit: usize },
+    #[error("the agent limit ({limit}) is reached")]
+    AgentLimit { limit: usize },
+    #[error("the queue limit ({limit}) is reached")]
+    QueueLimit { limit: usize },
+    #[error("the skill-name limit ({limit}) is reached")]
+    SkillNameLimit { limit: usize },
+    #[error("{what} has {skills} skills; the skills-per-agent limit is {limit}")]
+    TooManySkills {
+        what: &'static str,
+        skills: usize,
+        limit: usize,
+    },
+}
+
+/// The kind of refusal, for the transports' status codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Malformed input: INVALID_ARGUMENT.
+    Invalid,
+    /// A named queue, agent or contact does not exist: NOT_FOUND.
+    NotFound,
+    /// Well-formed, but the current state forbids it: FAILED_PRECONDITION.
+    Precondition,
+    /// A limit is reached: RESOURCE_EXHAUSTED.
+    Exhausted,
 }
 
 impl CoreError {
     pub fn invalid(msg: impl Into<String>) -> Self {
-        CoreError::InvalidArgument(msg.into())
+        CoreError::Invalid(msg.into())
     }
-    pub fn not_found(msg: impl Into<String>) -> Self {
-        CoreError::NotFound(msg.into())
-    }
-    pub fn precondition(msg: impl Into<String>) -> Self {
-        CoreError::FailedPrecondition(msg.into())
-    }
-    pub fn exhausted(msg: impl Into<String>) -> Self {
-        CoreError::ResourceExhausted(msg.into())
+
+    pub fn class(&self) -> ErrorClass {
+        use CoreError::*;
+        match self {
+            Invalid(_) => ErrorClass::Invalid,
+            UnknownQueue { .. } | UnknownAgent { .. } | UnknownContact { .. } => {
+                ErrorClass::NotFound
+            }
+            ContactEnded { .. }
+            | OfferedToAnother { .. }
+            | NotOffered { .. }
+            | AssignedToAnother { .. }
+            | NotAssigned { .. }
+            | AlreadyAccepted { .. }
+            | QueueInUse { .. }
+            | AgentHoldsContacts { .. }
+            | CapacityBelowLoad { .. }
+            | ChannelLimitBelowHeld { .. } => ErrorClass::Precondition,
+            QueueFull { .. }
+            | LiveContactLimit { .. }
+            | AgentLimit { .. }
+            | QueueLimit { .. }
+            | SkillNameLimit { .. }
+            | TooManySkills { .. } => ErrorClass::Exhausted,
+        }
     }
 }

@@ -600,7 +600,7 @@ fn a_strategy_change_applies_to_the_next_decision_and_keeps_waiting_contacts() {
     };
     assert!(matches!(
         f.apply(Command::PutQueue(Box::new(bad))),
-        Err(CoreError::InvalidArgument(m)) if m.contains("lottery")
+        Err(CoreError::Invalid(m)) if m.contains("lottery")
     ));
     assert_eq!(f.engine.queue_config("q").unwrap().version, 2);
 }

@@ -416,7 +416,8 @@ fn a_full_queue_refuses_at_the_door_and_changes_nothing() {
     f.enqueue("q", Channel::Voice);
     let events = f.events.len();
     let err = f.enqueue_with("q", Channel::Voice, |_| {}).unwrap_err();
-    assert!(matches!(err, CoreError::ResourceExhausted(ref m) if m.contains("max_length")));
+    assert!(matches!(err, CoreError::QueueFull { ref queue, max_length: 2 } if queue == "q"));
+    assert!(err.to_string().contains("max_length"), "{err}");
     assert_eq!(f.events.len(), events);
     assert_eq!(f.engine.waiting_count(), 2);
     assert_eq!(f.engine.queue_snapshots()[0].counters.refused, 1);
@@ -429,39 +430,39 @@ fn bad_input_is_refused_with_the_right_error_and_changes_nothing() {
     f.agent("a", &[("billing", 5)]);
     let events = f.events.len();
     let e = f.enqueue_with("nope", Channel::Voice, |_| {}).unwrap_err();
-    assert!(matches!(e, CoreError::NotFound(_)));
+    assert!(matches!(e, CoreError::UnknownQueue { ref queue } if queue == "nope"));
     let e = f.enqueue_with("q", Channel::Chat, |_| {}).unwrap_err();
-    assert!(matches!(e, CoreError::InvalidArgument(_)));
+    assert!(matches!(e, CoreError::Invalid(_)));
     let e = f
         .enqueue_with("q", Channel::Voice, |c| {
             c.context = (0..100).map(|i| (format!("k{i}"), "v".into())).collect()
         })
         .unwrap_err();
-    assert!(matches!(e, CoreError::InvalidArgument(_)));
+    assert!(matches!(e, CoreError::Invalid(_)));
     let e = f
         .enqueue_with("q", Channel::Voice, |c| c.customer_value = f64::NAN)
         .unwrap_err();
-    assert!(matches!(e, CoreError::InvalidArgument(_)));
+    assert!(matches!(e, CoreError::Invalid(_)));
     let e = f.apply(Command::PutAgent(AgentSpec::new(""))).unwrap_err();
-    assert!(matches!(e, CoreError::InvalidArgument(_)));
+    assert!(matches!(e, CoreError::Invalid(_)));
     let mut q = QueueConfig::new("x");
     q.strategy.agent = "psychic".into();
     let e = f.apply(Command::PutQueue(Box::new(q))).unwrap_err();
-    assert!(matches!(e, CoreError::InvalidArgument(ref m) if m.contains("psychic")));
+    assert!(matches!(e, CoreError::Invalid(ref m) if m.contains("psychic")));
     let e = f
         .apply(Command::Accept {
             contact: 99,
             agent: "a".into(),
         })
         .unwrap_err();
-    assert!(matches!(e, CoreError::NotFound(_)));
+    assert_eq!(e, CoreError::UnknownContact { contact: 99 });
     let e = f
         .apply(Command::SetPresence {
             agent: "ghost".into(),
             presence: Presence::Ready,
         })
         .unwrap_err();
-    assert!(matches!(e, CoreError::NotFound(_)));
+    assert!(matches!(e, CoreError::UnknownAgent { ref agent } if agent == "ghost"));
     assert_eq!(f.events.len(), events);
     assert_eq!(f.engine.waiting_count(), 0);
     assert!(f.engine.queue_config("x").is_none());
@@ -480,7 +481,7 @@ fn offers_answer_only_to_their_agent() {
             agent: "b".into(),
         })
         .unwrap_err();
-    assert!(matches!(e, CoreError::FailedPrecondition(_)));
+    assert!(matches!(e, CoreError::OfferedToAnother { .. }), "{e}");
     let e = f
         .apply(Command::Complete {
             contact: c,
@@ -488,7 +489,17 @@ fn offers_answer_only_to_their_agent() {
             outcome: Outcome::default(),
         })
         .unwrap_err();
-    assert!(matches!(e, CoreError::FailedPrecondition(ref m) if m.contains("accept it first")));
+    assert!(
+        matches!(
+            e,
+            CoreError::NotAssigned {
+                state: "offered",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(e.to_string().contains("accept it first"), "{e}");
 }
 
 #[test]
@@ -524,14 +535,14 @@ fn cancel_counts_abandons_and_frees_an_offered_agent() {
             reason: CancelReason::Abandoned,
         })
         .unwrap_err();
-    assert!(matches!(e, CoreError::FailedPrecondition(_)));
+    assert_eq!(e, CoreError::AlreadyAccepted { contact: c3 });
     let e = f
         .apply(Command::Cancel {
             contact: c1,
             reason: CancelReason::Abandoned,
         })
         .unwrap_err();
-    assert!(matches!(e, CoreError::FailedPrecondition(ref m) if m.contains("ended")));
+    assert_eq!(e, CoreError::ContactEnded { contact: c1 });
     let s = &f.engine.queue_snapshots()[0];
     assert_eq!((s.counters.abandoned, s.counters.withdrawn), (1, 1));
     assert_eq!(s.counters.abandoned_within_threshold, 1);
@@ -608,7 +619,10 @@ fn removing_an_agent_returns_its_offers_and_refuses_while_it_holds_accepted_work
     let e = f
         .apply(Command::RemoveAgent { id: "a".into() })
         .unwrap_err();
-    assert!(matches!(e, CoreError::FailedPrecondition(_)));
+    assert!(
+        matches!(e, CoreError::AgentHoldsContacts { held: 1, .. }),
+        "{e}"
+    );
     f.complete(c1);
     f.apply(Command::RemoveAgent { id: "a".into() }).unwrap();
     assert_eq!(f.state(c2), ContactState::Waiting);
@@ -626,7 +640,10 @@ fn lowering_capacity_below_load_is_refused() {
     let mut spec = AgentSpec::new("a");
     spec.capacity = Some(50);
     let e = f.apply(Command::PutAgent(spec.clone())).unwrap_err();
-    assert!(matches!(e, CoreError::FailedPrecondition(_)));
+    assert!(
+        matches!(e, CoreError::CapacityBelowLoad { capacity: 50, .. }),
+        "{e}"
+    );
     spec.capacity = Some(200);
     f.apply(Command::PutAgent(spec)).unwrap();
     // Room for six chats now: four more are offered at once, the fifth waits.
@@ -643,7 +660,7 @@ fn deleting_a_queue_with_live_contacts_is_refused() {
     let e = f
         .apply(Command::DeleteQueue { name: "q".into() })
         .unwrap_err();
-    assert!(matches!(e, CoreError::FailedPrecondition(_)));
+    assert!(matches!(e, CoreError::QueueInUse { live: 1, .. }), "{e}");
     f.apply(Command::Cancel {
         contact: c,
         reason: CancelReason::Withdrawn,
@@ -714,7 +731,7 @@ fn new_skill_names_past_the_limit_are_refused_and_change_nothing() {
     f.agent("ana", &[("sales", 3), ("lang:es", 5)]);
     let exhausted = |r: Result<Applied, CoreError>| {
         let e = r.expect_err("refused");
-        assert!(matches!(e, CoreError::ResourceExhausted(_)), "{e}");
+        assert_eq!(e, CoreError::SkillNameLimit { limit: 2 });
         assert!(e.to_string().contains("skill-name limit (2)"), "{e}");
     };
     let before = f.events.len();

@@ -11,17 +11,19 @@ use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::auth::{Principal, Role};
+use super::auth::caller;
 use super::convert::{
     agent_id, agent_spec_from, agent_to, contact_id, contact_to, outcome_from, presence_from,
 };
-use super::queues::{ADMIN, unexpected};
+use super::queues::unexpected;
+use crate::access::{ADMIN_ONLY, Role};
 use crate::core::{Applied, Command, Presence};
+use crate::drain::{Drain, SHUTTING_DOWN, drained};
 use crate::proto as pb;
 use crate::proto::session_event::Event as Out;
 use crate::proto::session_request::Action;
-use crate::server::engine_task::SESSION_BUFFER;
-use crate::server::{Drain, EngineHandle, SHUTTING_DOWN, SessionMessage, drained};
+use crate::runtime::engine_thread::SESSION_BUFFER;
+use crate::runtime::{EngineHandle, SessionMessage};
 
 pub struct Agents {
     pub handle: EngineHandle,
@@ -47,7 +49,7 @@ impl pb::agent_service_server::AgentService for Agents {
         &self,
         request: Request<pb::PutAgentRequest>,
     ) -> Result<Response<pb::PutAgentResponse>, Status> {
-        Principal::of(&request).allow("PutAgent", ADMIN, None)?;
+        caller(&request).allow("PutAgent", ADMIN_ONLY, None)?;
         let spec = request
             .into_inner()
             .agent
@@ -66,7 +68,7 @@ impl pb::agent_service_server::AgentService for Agents {
         &self,
         request: Request<pb::RemoveAgentRequest>,
     ) -> Result<Response<pb::RemoveAgentResponse>, Status> {
-        Principal::of(&request).allow("RemoveAgent", ADMIN, None)?;
+        caller(&request).allow("RemoveAgent", ADMIN_ONLY, None)?;
         let id = agent_id(&request.into_inner().id)?;
         self.handle.apply(Command::RemoveAgent { id }).await?;
         Ok(Response::new(pb::RemoveAgentResponse {}))
@@ -76,7 +78,7 @@ impl pb::agent_service_server::AgentService for Agents {
         &self,
         request: Request<pb::GetAgentRequest>,
     ) -> Result<Response<pb::Agent>, Status> {
-        let who = Principal::of(&request);
+        let who = caller(&request);
         let id = agent_id(&request.into_inner().id)?;
         who.allow("GetAgent", &[Role::Supervisor, Role::Agent], Some(&id))?;
         let lookup = id.clone();
@@ -92,7 +94,7 @@ impl pb::agent_service_server::AgentService for Agents {
         &self,
         request: Request<pb::ListAgentsRequest>,
     ) -> Result<Response<pb::ListAgentsResponse>, Status> {
-        Principal::of(&request).allow("ListAgents", &[Role::Supervisor], None)?;
+        caller(&request).allow("ListAgents", &[Role::Supervisor], None)?;
         let views = self.handle.query(|engine| engine.agent_views()).await?;
         Ok(Response::new(pb::ListAgentsResponse {
             agents: views.iter().map(agent_to).collect(),
@@ -103,7 +105,7 @@ impl pb::agent_service_server::AgentService for Agents {
         &self,
         request: Request<pb::SetAgentStateRequest>,
     ) -> Result<Response<pb::SetAgentStateResponse>, Status> {
-        let who = Principal::of(&request);
+        let who = caller(&request);
         let r = request.into_inner();
         let agent = agent_id(&r.agent_id)?;
         who.allow(
@@ -127,7 +129,7 @@ impl pb::agent_service_server::AgentService for Agents {
         &self,
         request: Request<Streaming<pb::SessionRequest>>,
     ) -> Result<Response<SessionStream>, Status> {
-        let who = Principal::of(&request);
+        let who = caller(&request);
         let mut inbound = request.into_inner();
         let max_message = self.max_message;
         let first = inbound

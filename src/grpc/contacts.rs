@@ -2,15 +2,16 @@
 
 use tonic::{Request, Response, Status};
 
-use super::auth::{Principal, Role};
+use super::auth::caller;
 use super::convert::{
     agent_id, cancel_reason_from, contact_id, contact_state_to_i32, contact_to, new_contact_from,
     outcome_from,
 };
 use super::queues::unexpected;
+use crate::access::Role;
 use crate::core::{Applied, Command};
 use crate::proto as pb;
-use crate::server::EngineHandle;
+use crate::runtime::EngineHandle;
 
 /// Most contacts one EnqueueContacts call may carry.
 pub const MAX_BATCH: usize = 1_000;
@@ -43,7 +44,7 @@ impl Contacts {
         call: &str,
         command: fn(u64, String) -> Command,
     ) -> Result<Response<pb::OfferAnswerResponse>, Status> {
-        let who = Principal::of(&request);
+        let who = caller(&request);
         let r = request.into_inner();
         let agent = agent_id(&r.agent_id)?;
         who.allow(call, &[Role::Frontend, Role::Agent], Some(&agent))?;
@@ -68,7 +69,7 @@ impl pb::contact_service_server::ContactService for Contacts {
         &self,
         request: Request<pb::EnqueueContactRequest>,
     ) -> Result<Response<pb::EnqueueContactResponse>, Status> {
-        Principal::of(&request).allow("EnqueueContact", &[Role::Frontend], None)?;
+        caller(&request).allow("EnqueueContact", &[Role::Frontend], None)?;
         let new = new_contact_from(request.into_inner())?;
         let applied = self.handle.apply(Command::Enqueue(new)).await?;
         enqueued(applied).map(Response::new)
@@ -78,7 +79,7 @@ impl pb::contact_service_server::ContactService for Contacts {
         &self,
         request: Request<pb::EnqueueContactsRequest>,
     ) -> Result<Response<pb::EnqueueContactsResponse>, Status> {
-        Principal::of(&request).allow("EnqueueContacts", &[Role::Frontend], None)?;
+        caller(&request).allow("EnqueueContacts", &[Role::Frontend], None)?;
         let requests = request.into_inner().contacts;
         if requests.is_empty() || requests.len() > MAX_BATCH {
             return Err(Status::invalid_argument(format!(
@@ -125,7 +126,7 @@ impl pb::contact_service_server::ContactService for Contacts {
         &self,
         request: Request<pb::CancelContactRequest>,
     ) -> Result<Response<pb::CancelContactResponse>, Status> {
-        Principal::of(&request).allow("CancelContact", &[Role::Frontend], None)?;
+        caller(&request).allow("CancelContact", &[Role::Frontend], None)?;
         let r = request.into_inner();
         let command = Command::Cancel {
             contact: contact_id(r.contact_id)?,
@@ -141,7 +142,7 @@ impl pb::contact_service_server::ContactService for Contacts {
         &self,
         request: Request<pb::GetContactRequest>,
     ) -> Result<Response<pb::Contact>, Status> {
-        Principal::of(&request).allow("GetContact", &[Role::Frontend, Role::Supervisor], None)?;
+        caller(&request).allow("GetContact", &[Role::Frontend, Role::Supervisor], None)?;
         let id = contact_id(request.into_inner().contact_id)?;
         let (view, place) = self
             .handle
@@ -182,7 +183,7 @@ impl pb::contact_service_server::ContactService for Contacts {
         &self,
         request: Request<pb::CompleteContactRequest>,
     ) -> Result<Response<pb::CompleteContactResponse>, Status> {
-        let who = Principal::of(&request);
+        let who = caller(&request);
         let r = request.into_inner();
         let agent = agent_id(&r.agent_id)?;
         who.allow(

@@ -13,7 +13,7 @@ use crate::core::{
     Terms, Trigger,
 };
 use crate::proto as pb;
-use crate::server::bus::Published;
+use crate::runtime::bus::Published;
 
 pub fn channel_from(value: i32) -> Result<Channel, Status> {
     let channel = match pb::Channel::try_from(value) {

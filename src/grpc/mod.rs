@@ -1,6 +1,7 @@
-//! The gRPC layer: thin handlers that validate, convert proto ⇄ core, send the command to the
-//! engine task, and map errors to status codes (one mapping, in [`status`]). No routing logic
-//! lives here.
+//! The gRPC listener: thin handlers that validate, convert proto ⇄ core, send the command to the
+//! engine runtime through its [`EngineHandle`] (or read its published views), and map errors to
+//! status codes (one mapping, in [`status`]). No routing logic lives here, and the runtime knows
+//! nothing of tonic.
 
 pub mod agents;
 pub mod auth;
@@ -13,13 +14,132 @@ pub mod supervisor;
 #[cfg(test)]
 mod hostile_input;
 
-use tonic::service::interceptor::InterceptedService;
+use std::path::PathBuf;
+use std::time::Duration;
 
+use tokio::net::TcpListener;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
+
+use crate::access::Authenticator;
+use crate::drain::{Drain, drained};
+use crate::proto;
 use crate::proto::agent_service_server::AgentServiceServer;
 use crate::proto::contact_service_server::ContactServiceServer;
 use crate::proto::queue_service_server::QueueServiceServer;
-use crate::server::{Drain, EngineHandle};
-use auth::Authenticator;
+use crate::runtime::EngineHandle;
+use auth::TokenCheck;
+
+/// What the gRPC listener needs from the configuration.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Largest request accepted, in bytes.
+    pub max_message_bytes: usize,
+    /// Supervisor streams open at once.
+    pub max_subscribers: usize,
+    pub keepalive_interval: Duration,
+    pub keepalive_timeout: Duration,
+    /// Certificate chain and private key (PEM files) to serve TLS with.
+    pub tls: Option<(PathBuf, PathBuf)>,
+}
+
+/// Serves every routerd gRPC service, plus health and reflection, on `listener` until `drain`
+/// flips; then stops accepting and returns once the open calls have ended (sessions and
+/// supervisor streams end themselves on the drain).
+pub async fn serve(
+    settings: Settings,
+    handle: EngineHandle,
+    auth: Authenticator,
+    listener: TcpListener,
+    drain: Drain,
+) -> anyhow::Result<()> {
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    for service in [
+        "routing.v1.QueueService",
+        "routing.v1.AgentService",
+        "routing.v1.ContactService",
+        "routing.v1.SupervisorService",
+    ] {
+        health_reporter
+            .set_service_status(service, tonic_health::ServingStatus::Serving)
+            .await;
+    }
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+
+    // Small replies must not wait for Nagle's algorithm.
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let max_message = settings.max_message_bytes;
+    let mut builder = Server::builder();
+    if let Some((cert, key)) = &settings.tls {
+        let read = |path: &std::path::Path| {
+            std::fs::read(path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))
+        };
+        let identity = Identity::from_pem(read(cert)?, read(key)?);
+        builder = builder
+            .tls_config(ServerTlsConfig::new().identity(identity))
+            .map_err(|e| anyhow::anyhow!("TLS configuration: {e}"))?;
+    }
+    let check = TokenCheck(auth);
+    let mut shutdown = drain.clone();
+    builder
+        .layer(tower::util::MapResponseLayer::new(message_limit_status(
+            max_message,
+        )))
+        // Find dead desktops and supervisors: a connection that stops answering HTTP/2 pings
+        // closes, which ends its session (agent offline, offers back to the queue).
+        .http2_keepalive_interval(Some(
+            settings.keepalive_interval.max(Duration::from_secs(1)),
+        ))
+        .http2_keepalive_timeout(Some(settings.keepalive_timeout.max(Duration::from_secs(1))))
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(reflection_alpha)
+        .add_service(InterceptedService::new(
+            QueueServiceServer::new(queues::Queues {
+                handle: handle.clone(),
+            })
+            .max_decoding_message_size(max_message),
+            check.clone(),
+        ))
+        .add_service(InterceptedService::new(
+            AgentServiceServer::new(agents::Agents {
+                handle: handle.clone(),
+                drain: drain.clone(),
+                max_message,
+            })
+            .max_decoding_message_size(max_message),
+            check.clone(),
+        ))
+        .add_service(InterceptedService::new(
+            ContactServiceServer::new(contacts::Contacts {
+                handle: handle.clone(),
+            })
+            .max_decoding_message_size(max_message),
+            check.clone(),
+        ))
+        .add_service(InterceptedService::new(
+            supervisor::SupervisorEndpoint::new(
+                supervisor::Supervisor {
+                    handle,
+                    drain,
+                    subscribers: supervisor::Subscribers::new(settings.max_subscribers),
+                },
+                max_message,
+            ),
+            check.clone(),
+        ))
+        .serve_with_incoming_shutdown(incoming, async move { drained(&mut shutdown).await })
+        .await?;
+    Ok(())
+}
 
 /// Tonic reports a request over the size limit as OUT_OF_RANGE; routerd reports every limit as
 /// RESOURCE_EXHAUSTED naming it. Rewrites that one status on unary responses (a streamed request
@@ -62,58 +182,4 @@ pub fn limit_status(status: tonic::Status, max_message: usize) -> tonic::Status 
     } else {
         status
     }
-}
-
-/// A routing service behind the token check.
-pub type Guarded<S> = InterceptedService<S, Authenticator>;
-
-pub fn queue_service(
-    handle: EngineHandle,
-    auth: Authenticator,
-    max_message: usize,
-) -> Guarded<QueueServiceServer<queues::Queues>> {
-    let server =
-        QueueServiceServer::new(queues::Queues { handle }).max_decoding_message_size(max_message);
-    InterceptedService::new(server, auth)
-}
-
-pub fn agent_service(
-    handle: EngineHandle,
-    drain: Drain,
-    auth: Authenticator,
-    max_message: usize,
-) -> Guarded<AgentServiceServer<agents::Agents>> {
-    let server = AgentServiceServer::new(agents::Agents {
-        handle,
-        drain,
-        max_message,
-    })
-    .max_decoding_message_size(max_message);
-    InterceptedService::new(server, auth)
-}
-
-pub fn contact_service(
-    handle: EngineHandle,
-    auth: Authenticator,
-    max_message: usize,
-) -> Guarded<ContactServiceServer<contacts::Contacts>> {
-    let server = ContactServiceServer::new(contacts::Contacts { handle })
-        .max_decoding_message_size(max_message);
-    InterceptedService::new(server, auth)
-}
-
-pub fn supervisor_service(
-    handle: EngineHandle,
-    drain: Drain,
-    auth: Authenticator,
-    max_subscribers: usize,
-    max_message: usize,
-) -> Guarded<supervisor::SupervisorEndpoint> {
-    let supervisor = supervisor::Supervisor {
-        handle,
-        drain,
-        subscribers: supervisor::Subscribers::new(max_subscribers),
-    };
-    let endpoint = supervisor::SupervisorEndpoint::new(supervisor, max_message);
-    InterceptedService::new(endpoint, auth)
 }

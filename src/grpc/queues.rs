@@ -2,11 +2,12 @@
 
 use tonic::{Request, Response, Status};
 
-use super::auth::{Principal, Role};
+use super::auth::caller;
 use super::convert::{queue_from, queue_to};
+use crate::access::{ADMIN_ONLY, Role};
 use crate::core::{Applied, Command};
 use crate::proto as pb;
-use crate::server::EngineHandle;
+use crate::runtime::EngineHandle;
 
 pub struct Queues {
     pub handle: EngineHandle,
@@ -18,7 +19,7 @@ impl pb::queue_service_server::QueueService for Queues {
         &self,
         request: Request<pb::PutQueueRequest>,
     ) -> Result<Response<pb::PutQueueResponse>, Status> {
-        Principal::of(&request).allow("PutQueue", ADMIN, None)?;
+        caller(&request).allow("PutQueue", ADMIN_ONLY, None)?;
         let queue = request
             .into_inner()
             .queue
@@ -41,7 +42,7 @@ impl pb::queue_service_server::QueueService for Queues {
         &self,
         request: Request<pb::DeleteQueueRequest>,
     ) -> Result<Response<pb::DeleteQueueResponse>, Status> {
-        Principal::of(&request).allow("DeleteQueue", ADMIN, None)?;
+        caller(&request).allow("DeleteQueue", ADMIN_ONLY, None)?;
         let name = request.into_inner().name;
         self.handle.apply(Command::DeleteQueue { name }).await?;
         Ok(Response::new(pb::DeleteQueueResponse {}))
@@ -51,7 +52,7 @@ impl pb::queue_service_server::QueueService for Queues {
         &self,
         request: Request<pb::GetQueueRequest>,
     ) -> Result<Response<pb::Queue>, Status> {
-        Principal::of(&request).allow("GetQueue", &[Role::Supervisor, Role::Frontend], None)?;
+        caller(&request).allow("GetQueue", &[Role::Supervisor, Role::Frontend], None)?;
         let name = request.into_inner().name;
         let lookup = name.clone();
         let config = self
@@ -66,16 +67,13 @@ impl pb::queue_service_server::QueueService for Queues {
         &self,
         request: Request<pb::ListQueuesRequest>,
     ) -> Result<Response<pb::ListQueuesResponse>, Status> {
-        Principal::of(&request).allow("ListQueues", &[Role::Supervisor, Role::Frontend], None)?;
+        caller(&request).allow("ListQueues", &[Role::Supervisor, Role::Frontend], None)?;
         let configs = self.handle.query(|engine| engine.queue_configs()).await?;
         Ok(Response::new(pb::ListQueuesResponse {
             queues: configs.iter().map(queue_to).collect(),
         }))
     }
 }
-
-/// Admin only.
-pub(crate) const ADMIN: &[Role] = &[];
 
 /// A command answered with the wrong kind of result: a bug in the engine, not the client's fault.
 pub(crate) fn unexpected(applied: Applied) -> Status {

@@ -1,27 +1,39 @@
-//! The one mapping from engine errors to gRPC status codes.
+//! The one mapping from engine and runtime errors to gRPC status codes.
 
 use tonic::Status;
 
+use crate::access::AccessError;
 use crate::core::CoreError;
-use crate::server::ServerError;
-use crate::server::bus::SubscribeError;
+use crate::core::error::ErrorClass;
+use crate::runtime::RuntimeError;
+use crate::runtime::bus::SubscribeError;
 
 impl From<CoreError> for Status {
     fn from(e: CoreError) -> Status {
-        match e {
-            CoreError::InvalidArgument(m) => Status::invalid_argument(m),
-            CoreError::NotFound(m) => Status::not_found(m),
-            CoreError::FailedPrecondition(m) => Status::failed_precondition(m),
-            CoreError::ResourceExhausted(m) => Status::resource_exhausted(m),
+        let message = e.to_string();
+        match e.class() {
+            ErrorClass::Invalid => Status::invalid_argument(message),
+            ErrorClass::NotFound => Status::not_found(message),
+            ErrorClass::Precondition => Status::failed_precondition(message),
+            ErrorClass::Exhausted => Status::resource_exhausted(message),
         }
     }
 }
 
-impl From<ServerError> for Status {
-    fn from(e: ServerError) -> Status {
+impl From<RuntimeError> for Status {
+    fn from(e: RuntimeError) -> Status {
         match e {
-            ServerError::Core(e) => e.into(),
-            ServerError::Stopped => Status::unavailable(e.to_string()),
+            RuntimeError::Core(e) => e.into(),
+            RuntimeError::Stopped => Status::unavailable(e.to_string()),
+        }
+    }
+}
+
+impl From<AccessError> for Status {
+    fn from(e: AccessError) -> Status {
+        match e {
+            AccessError::Unauthenticated(m) => Status::unauthenticated(m),
+            AccessError::PermissionDenied(m) => Status::permission_denied(m),
         }
     }
 }
@@ -35,19 +47,51 @@ impl From<SubscribeError> for Status {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::Channel;
     use tonic::Code;
 
     #[test]
-    fn every_core_error_has_its_code() {
+    fn every_error_has_its_code_and_message() {
         let cases = [
             (CoreError::invalid("x"), Code::InvalidArgument),
-            (CoreError::not_found("x"), Code::NotFound),
-            (CoreError::precondition("x"), Code::FailedPrecondition),
-            (CoreError::exhausted("x"), Code::ResourceExhausted),
+            (
+                CoreError::UnknownQueue { queue: "q".into() },
+                Code::NotFound,
+            ),
+            (CoreError::UnknownContact { contact: 7 }, Code::NotFound),
+            (
+                CoreError::ContactEnded { contact: 7 },
+                Code::FailedPrecondition,
+            ),
+            (
+                CoreError::ChannelLimitBelowHeld {
+                    agent: "a".into(),
+                    channel: Channel::Chat,
+                    held: 2,
+                },
+                Code::FailedPrecondition,
+            ),
+            (
+                CoreError::QueueFull {
+                    queue: "q".into(),
+                    max_length: 3,
+                },
+                Code::ResourceExhausted,
+            ),
+            (
+                CoreError::LiveContactLimit { limit: 9 },
+                Code::ResourceExhausted,
+            ),
         ];
         for (e, code) in cases {
-            assert_eq!(Status::from(e).code(), code);
+            let message = e.to_string();
+            let status = Status::from(e);
+            assert_eq!(status.code(), code);
+            assert_eq!(status.message(), message);
         }
-        assert_eq!(Status::from(ServerError::Stopped).code(), Code::Unavailable);
+        assert_eq!(
+            Status::from(RuntimeError::Stopped).code(),
+            Code::Unavailable
+        );
     }
 }

@@ -24,11 +24,13 @@ use tonic::codec::{Codec, EncodeBuf, Encoder};
 use tonic::codegen::{BoxFuture, Context, Poll, http};
 use tonic::{Request, Response, Status};
 
-use super::auth::{Principal, Role};
+use super::auth::caller;
 use super::convert::{event_kind, event_to, queue_to};
+use crate::access::Role;
+use crate::drain::{Drain, SHUTTING_DOWN, drained};
 use crate::proto as pb;
-use crate::server::bus::Published;
-use crate::server::{Drain, EngineHandle, SHUTTING_DOWN, drained};
+use crate::runtime::EngineHandle;
+use crate::runtime::bus::Published;
 
 pub struct Supervisor {
     pub handle: EngineHandle,
@@ -190,7 +192,7 @@ impl Supervisor {
         &self,
         request: Request<pb::StreamEventsRequest>,
     ) -> Result<Response<EventStream>, Status> {
-        Principal::of(&request).allow("StreamEvents", &[Role::Supervisor], None)?;
+        caller(&request).allow("StreamEvents", &[Role::Supervisor], None)?;
         let r = request.into_inner();
         let filter = Filter::new(&r)?;
         let seat = self.subscribers.take_seat()?;
@@ -213,7 +215,7 @@ impl Supervisor {
         &self,
         request: Request<pb::SnapshotRequest>,
     ) -> Result<Response<pb::SnapshotResponse>, Status> {
-        Principal::of(&request).allow("GetSnapshot", &[Role::Supervisor], None)?;
+        caller(&request).allow("GetSnapshot", &[Role::Supervisor], None)?;
         let bus = self.handle.bus().clone();
         let (at, last_sequence, queues, (logged_in, ready)) = self
             .handle

@@ -143,8 +143,6 @@ struct Run<'a> {
     /// Each traffic's customer base (index into the scenario's).
     bases: Vec<Option<usize>>,
     conversations: HashMap<ConversationKey, Conversation>,
-    /// Each queue's refusals at the door, as last read from the engine.
-    refused_seen: Vec<u64>,
     measurements: Measurements,
 }
 
@@ -234,7 +232,6 @@ impl<'a> Run<'a> {
             first_contacts: vec![0; scenario.traffic.len()],
             bases,
             conversations: HashMap::new(),
-            refused_seen: vec![0; scenario.queues.len()],
             measurements,
         })
     }
@@ -445,25 +442,13 @@ impl<'a> Run<'a> {
                 }
                 Ok(true)
             }
-            // Refused at the door (queue full): the engine counted it, so its count of the
-            // queue's refusals moved past the last one seen here; nothing more to do.
-            Err(CoreError::ResourceExhausted(_)) if self.refusal_counted(traffic) => Ok(false),
+            // Refused at the door (queue full): the engine counted it; nothing more to do.
+            Err(CoreError::QueueFull { .. }) => Ok(false),
             // Anything else means the scenario let through what the engine refuses: say so
             // rather than lose the traffic.
             Err(e) => Err(anyhow::Error::from(e).context("the engine refused a simulated contact")),
             Ok(other) => anyhow::bail!("an enqueue answered {other:?}"),
         }
-    }
-
-    /// Whether the engine counted a new refusal at the door for `traffic`'s queue.
-    fn refusal_counted(&mut self, traffic: usize) -> bool {
-        let queue = self.scenario.traffic[traffic].queue.as_str();
-        let q = self.queue_index[queue];
-        let now = self
-            .engine
-            .queue_counters(queue)
-            .map_or(0, |(c, _)| c.refused);
-        std::mem::replace(&mut self.refused_seen[q], now) < now
     }
 
     fn answer(&mut self, at: Millis, contact: ContactId, a: usize, accept: bool) {

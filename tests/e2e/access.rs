@@ -1,7 +1,7 @@
 //! Access control: bearer tokens and roles, through the real stack.
 
+use routerd::access::{Role, TokenConfig};
 use routerd::config::Config;
-use routerd::grpc::auth::{Role, TokenConfig};
 use routerd::proto as pb;
 use routerd::proto::agent_service_client::AgentServiceClient;
 use routerd::proto::contact_service_client::ContactServiceClient;

@@ -46,7 +46,7 @@ impl TestServer {
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
-            routerd::server::serve(&config, listener, async {
+            routerd::app::serve(&config, listener, async {
                 let _ = stopped.await;
             })
             .await

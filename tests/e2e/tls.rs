@@ -23,7 +23,7 @@ async fn the_api_is_served_over_tls() {
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
-        routerd::server::serve(&config, listener, async {
+        routerd::app::serve(&config, listener, async {
             let _ = stopped.await;
         })
         .await

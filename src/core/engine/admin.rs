@@ -19,10 +19,9 @@ impl Engine {
         });
         let strategy = Arc::new(Strategy::compile(&config.strategy, config.version)?);
         if existing.is_none() && self.queue_ids.len() >= self.config.max_queues {
-            return Err(CoreError::exhausted(format!(
-                "the queue limit ({}) is reached",
-                self.config.max_queues
-            )));
+            return Err(CoreError::QueueLimit {
+                limit: self.config.max_queues,
+            });
         }
         self.check_skill_names(&config.required_skills)?;
         let requirements = self.intern_requirements(&config.required_skills);
@@ -81,15 +80,15 @@ impl Engine {
         let slot = *self
             .queue_ids
             .get(name)
-            .ok_or_else(|| CoreError::not_found(format!("queue {name:?} does not exist")))?;
+            .ok_or_else(|| CoreError::UnknownQueue { queue: name.into() })?;
         let q = self.queues[slot]
             .as_ref()
             .expect("queue id maps to a queue");
         if q.live > 0 {
-            return Err(CoreError::precondition(format!(
-                "queue {name:?} still has {} live contacts; cancel or complete them first",
-                q.live
-            )));
+            return Err(CoreError::QueueInUse {
+                queue: name.into(),
+                live: q.live,
+            });
         }
         let q = self.queues[slot].take().expect("queue present");
         self.queue_ids.remove(name);
@@ -111,26 +110,26 @@ impl Engine {
         if let Some(key) = existing {
             let agent = self.agent(key);
             if capacity < agent.load {
-                return Err(CoreError::precondition(format!(
-                    "agent {:?} holds {} capacity units; capacity {capacity} is too low",
-                    spec.id, agent.load
-                )));
+                return Err(CoreError::CapacityBelowLoad {
+                    agent: spec.id.to_string(),
+                    load: agent.load,
+                    capacity,
+                });
             }
             if let Some(c) = Channel::ALL
                 .into_iter()
                 .find(|c| agent.per_channel[c.index()] > limits[c.index()])
             {
-                return Err(CoreError::precondition(format!(
-                    "agent {:?} holds {} {c} contacts; the new limit is lower",
-                    spec.id,
-                    agent.per_channel[c.index()]
-                )));
+                return Err(CoreError::ChannelLimitBelowHeld {
+                    agent: spec.id.to_string(),
+                    channel: c,
+                    held: agent.per_channel[c.index()],
+                });
             }
         } else if self.agent_ids.len() >= self.config.max_agents {
-            return Err(CoreError::exhausted(format!(
-                "the agent limit ({}) is reached",
-                self.config.max_agents
-            )));
+            return Err(CoreError::AgentLimit {
+                limit: self.config.max_agents,
+            });
         }
         self.check_skill_names(&spec.skills)?;
         let mut skills = self.intern_requirements(&spec.skills);
@@ -206,10 +205,10 @@ impl Engine {
         let key = self.agent_key(id)?;
         let agent = self.agent(key);
         if !agent.assigned.is_empty() {
-            return Err(CoreError::precondition(format!(
-                "agent {id:?} holds {} accepted contacts; complete them first",
-                agent.assigned.len()
-            )));
+            return Err(CoreError::AgentHoldsContacts {
+                agent: id.into(),
+                held: agent.assigned.len(),
+            });
         }
         self.agent_mut(key).presence = Presence::Offline;
         let mut returned = self.return_all_offers(key, ReturnReason::AgentRemoved);

@@ -5,10 +5,13 @@ use super::*;
 impl Engine {
     pub(super) fn enqueue(&mut self, new: NewContact) -> Result<Applied, CoreError> {
         new.validate(self.config.context)?;
-        let slot = *self
-            .queue_ids
-            .get(new.queue.as_str())
-            .ok_or_else(|| CoreError::not_found(format!("queue {:?} does not exist", new.queue)))?;
+        let slot =
+            *self
+                .queue_ids
+                .get(new.queue.as_str())
+                .ok_or_else(|| CoreError::UnknownQueue {
+                    queue: new.queue.clone(),
+                })?;
         let queue = self.queues[slot]
             .as_ref()
             .expect("queue id maps to a queue");
@@ -38,19 +41,18 @@ impl Engine {
         }
         self.check_skill_names(&required_skills)?;
         if queue.config.max_length > 0 && queue.waiting.len() >= queue.config.max_length as usize {
-            let max = queue.config.max_length;
+            let max_length = queue.config.max_length;
             let q = self.queues[slot].as_mut().expect("queue present");
             q.counters.refused += 1;
-            return Err(CoreError::exhausted(format!(
-                "queue {:?} is full: {max} contacts wait (its max_length)",
-                new.queue
-            )));
+            return Err(CoreError::QueueFull {
+                queue: new.queue,
+                max_length,
+            });
         }
         if self.contacts.len() >= self.config.max_contacts {
-            return Err(CoreError::exhausted(format!(
-                "the live-contact limit ({}) is reached",
-                self.config.max_contacts
-            )));
+            return Err(CoreError::LiveContactLimit {
+                limit: self.config.max_contacts,
+            });
         }
 
         let now = self.now;
@@ -165,9 +167,9 @@ impl Engine {
     pub(super) fn live_contact(&self, id: ContactId) -> Result<&Contact, CoreError> {
         self.contacts.get(&id).ok_or_else(|| {
             if self.ended.contains_key(&id) || (id > 0 && id < self.next_contact) {
-                CoreError::precondition(format!("contact {id} has already ended"))
+                CoreError::ContactEnded { contact: id }
             } else {
-                CoreError::not_found(format!("contact {id} does not exist"))
+                CoreError::UnknownContact { contact: id }
             }
         })
     }
@@ -183,9 +185,7 @@ impl Engine {
             ContactState::Waiting => None,
             ContactState::Offered { .. } => contact.agent_key,
             _ => {
-                return Err(CoreError::precondition(format!(
-                    "contact {id} was accepted by an agent; complete it instead"
-                )));
+                return Err(CoreError::AlreadyAccepted { contact: id });
             }
         };
         let slot = self.queue_slot(id);
@@ -220,13 +220,11 @@ impl Engine {
         let key = self.agent_key(agent)?;
         match &contact.state {
             ContactState::Offered { .. } if contact.agent_key == Some(key) => Ok(key),
-            ContactState::Offered { .. } => Err(CoreError::precondition(format!(
-                "contact {id} is offered to another agent"
-            ))),
-            state => Err(CoreError::precondition(format!(
-                "contact {id} is not offered ({})",
-                state_name(state)
-            ))),
+            ContactState::Offered { .. } => Err(CoreError::OfferedToAnother { contact: id }),
+            state => Err(CoreError::NotOffered {
+                contact: id,
+                state: state_name(state),
+            }),
         }
     }
 
@@ -285,15 +283,13 @@ impl Engine {
         match &contact.state {
             ContactState::Assigned { .. } if contact.agent_key == Some(key) => {}
             ContactState::Assigned { .. } => {
-                return Err(CoreError::precondition(format!(
-                    "contact {id} is assigned to another agent"
-                )));
+                return Err(CoreError::AssignedToAnother { contact: id });
             }
             state => {
-                return Err(CoreError::precondition(format!(
-                    "contact {id} is not assigned ({}); accept it first",
-                    state_name(state)
-                )));
+                return Err(CoreError::NotAssigned {
+                    contact: id,
+                    state: state_name(state),
+                });
             }
         }
         let now = self.now;

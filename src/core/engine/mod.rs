@@ -375,7 +375,7 @@ impl Engine {
         self.agent_ids
             .get(id)
             .copied()
-            .ok_or_else(|| CoreError::not_found(format!("agent {id:?} does not exist")))
+            .ok_or_else(|| CoreError::UnknownAgent { agent: id.into() })
     }
 
     fn agent(&self, key: AgentKey) -> &Agent {
@@ -411,10 +411,9 @@ impl Engine {
             .filter(|s| !self.skills.contains(&s.skill))
             .count();
         if new > 0 && self.skills.len() + new > self.config.max_skill_names {
-            return Err(CoreError::exhausted(format!(
-                "the skill-name limit ({}) is reached",
-                self.config.max_skill_names
-            )));
+            return Err(CoreError::SkillNameLimit {
+                limit: self.config.max_skill_names,
+            });
         }
         Ok(())
     }

@@ -12,7 +12,7 @@ use crate::core::{
     AgentSpec, AgentView, Channel, ContactState, ContactView, NewContact, Presence, QueueConfig,
     SkillLevel,
 };
-use crate::server::engine_task::{self, Clock};
+use crate::runtime::engine_thread::{self, Clock};
 
 fn config(dir: &Path, snapshot_every: u64) -> JournalConfig {
     JournalConfig {
@@ -38,7 +38,7 @@ async fn run(journal: &JournalConfig, commands: Vec<Command>) -> (Seen, Recovery
     let opened = open(journal, EngineConfig::default(), &bus).expect("recovers");
     let clock = Clock::start_after(opened.engine.now());
     let (handle, task) =
-        engine_task::spawn(opened.engine, Some(opened.journal), bus.clone(), clock, 64);
+        engine_thread::spawn(opened.engine, Some(opened.journal), bus.clone(), clock, 64);
     for command in commands {
         let _ = handle.apply(command).await;
     }
@@ -65,7 +65,7 @@ async fn run(journal: &JournalConfig, commands: Vec<Command>) -> (Seen, Recovery
     drop(handle);
     task.await.unwrap().expect("the journal closes cleanly");
     let from = match bus.subscribe(Some(1)) {
-        Err(crate::server::bus::SubscribeError::TooOld { oldest, .. }) => oldest,
+        Err(crate::runtime::bus::SubscribeError::TooOld { oldest, .. }) => oldest,
         _ => 1,
     };
     let events = bus
@@ -244,7 +244,7 @@ async fn the_past_replays_under_the_settings_it_ran_under() {
         c
     };
     let enqueue = || Command::Enqueue(NewContact::new("general", Channel::Voice));
-    let (handle, task) = crate::server::start_engine(&config(3)).await.unwrap();
+    let (handle, task) = crate::runtime::start_engine(&config(3)).await.unwrap();
     for _ in 0..3 {
         handle.apply(enqueue()).await.expect("under the limit of 3");
     }
@@ -256,7 +256,7 @@ async fn the_past_replays_under_the_settings_it_ran_under() {
     task.await.unwrap().unwrap();
 
     // Restarted with a lower limit: the three accepted contacts replay as they ran.
-    let (handle, task) = crate::server::start_engine(&config(2)).await.unwrap();
+    let (handle, task) = crate::runtime::start_engine(&config(2)).await.unwrap();
     let waiting = handle
         .query(|e| {
             (1..=3)

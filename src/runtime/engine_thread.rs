@@ -38,7 +38,7 @@ pub const SESSION_BUFFER: usize = 256;
 
 /// Why the engine task could not answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ServerError {
+pub enum RuntimeError {
     #[error(transparent)]
     Core(#[from] CoreError),
     #[error("the routing engine is shutting down")]
@@ -149,32 +149,32 @@ impl EngineHandle {
         &self.bus
     }
 
-    pub async fn apply(&self, command: Command) -> Result<Applied, ServerError> {
+    pub async fn apply(&self, command: Command) -> Result<Applied, RuntimeError> {
         let (reply, rx) = oneshot::channel();
         self.send(Request::Apply { command, reply }).await?;
-        Ok(rx.await.map_err(|_| ServerError::Stopped)??)
+        Ok(rx.await.map_err(|_| RuntimeError::Stopped)??)
     }
 
     /// Applies commands in order in one request to the engine task; one result per command.
     pub async fn apply_many(
         &self,
         commands: Vec<Command>,
-    ) -> Result<Vec<Result<Applied, CoreError>>, ServerError> {
+    ) -> Result<Vec<Result<Applied, CoreError>>, RuntimeError> {
         let (reply, rx) = oneshot::channel();
         self.send(Request::ApplyMany { commands, reply }).await?;
-        rx.await.map_err(|_| ServerError::Stopped)
+        rx.await.map_err(|_| RuntimeError::Stopped)
     }
 
     pub async fn query<T: Send + 'static>(
         &self,
         read: impl FnOnce(&Engine) -> T + Send + 'static,
-    ) -> Result<T, ServerError> {
+    ) -> Result<T, RuntimeError> {
         let (reply, rx) = oneshot::channel();
         let run = move |engine: &Engine| {
             let _ = reply.send(read(engine));
         };
         self.send(Request::Query(Box::new(run))).await?;
-        rx.await.map_err(|_| ServerError::Stopped)
+        rx.await.map_err(|_| RuntimeError::Stopped)
     }
 
     /// Attaches a desktop session; gives its id and the agent's state.
@@ -182,11 +182,11 @@ impl EngineHandle {
         &self,
         agent: String,
         tx: mpsc::Sender<SessionMessage>,
-    ) -> Result<(u64, AgentView), ServerError> {
+    ) -> Result<(u64, AgentView), RuntimeError> {
         let (reply, rx) = oneshot::channel();
         self.send(Request::AttachSession { agent, tx, reply })
             .await?;
-        Ok(rx.await.map_err(|_| ServerError::Stopped)??)
+        Ok(rx.await.map_err(|_| RuntimeError::Stopped)??)
     }
 
     /// Detaches a session (if it is still the agent's current one): the agent goes offline.
@@ -194,11 +194,11 @@ impl EngineHandle {
         let _ = self.send(Request::DetachSession { agent, session }).await;
     }
 
-    async fn send(&self, request: Request) -> Result<(), ServerError> {
+    async fn send(&self, request: Request) -> Result<(), RuntimeError> {
         self.tx
             .send(request)
             .await
-            .map_err(|_| ServerError::Stopped)
+            .map_err(|_| RuntimeError::Stopped)
     }
 }
 

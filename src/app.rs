@@ -1,0 +1,71 @@
+//! The composition root: `routerd serve` is built here and nowhere else.
+//!
+//! [`serve`] recovers the engine runtime (journal, engine task, event bus), builds the access
+//! control, starts every listener (today the gRPC listener) with the drain signal, and waits: for
+//! the shutdown signal, or for the engine to stop on its own (a journal that cannot be written).
+//! Then it flips the drain, waits for the listeners to finish, drops the last engine handle and
+//! waits for the engine to write out its journal. The layers below point one way: listeners see
+//! the runtime only through its handle, and the runtime imports no listener.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tracing::info;
+
+use crate::access::Authenticator;
+use crate::config::Config;
+use crate::{drain, grpc, runtime};
+
+/// How long the engine may take to write out its journal once the listeners are done.
+const ENGINE_STOP: Duration = Duration::from_secs(30);
+
+/// Runs routerd on `listener` until `shutdown` completes (or the engine stops on its own).
+pub async fn serve(
+    config: &Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let auth = Authenticator::new(&config.tokens)?;
+    let (handle, engine) = runtime::start_engine(config).await?;
+    let addr = listener.local_addr()?;
+    if !auth.is_enforced() {
+        tracing::warn!("no tokens configured: every caller has full access (loopback only)");
+    }
+    // The engine task ends early only when its journal failed: then the server stops too.
+    let (engine_ended_tx, engine_ended) = tokio::sync::oneshot::channel::<()>();
+    let engine = tokio::spawn(async move {
+        let result = engine.await;
+        let _ = engine_ended_tx.send(());
+        result
+    });
+    let (drain_tx, drain) = drain::signal();
+    let settings = grpc_settings(config);
+    info!(%addr, tls = config.tls.is_some(), "routerd listening");
+    let grpc = tokio::spawn(grpc::serve(settings, handle, auth, listener, drain));
+    tokio::select! {
+        _ = shutdown => {}
+        _ = engine_ended => {}
+    }
+    let _ = drain_tx.send(true);
+    grpc.await??;
+    // Every handle went with the listeners: the engine writes out its journal and ends.
+    match tokio::time::timeout(ENGINE_STOP, engine).await {
+        Ok(Ok(Ok(Ok(())))) => info!("routerd stopped"),
+        Ok(Ok(Ok(Err(e)))) => return Err(e.into()),
+        Ok(Ok(Err(e))) | Ok(Err(e)) => anyhow::bail!("the engine failed: {e}"),
+        Err(_) => anyhow::bail!("the engine did not stop within {ENGINE_STOP:?} of the listeners"),
+    }
+    Ok(())
+}
+
+fn grpc_settings(config: &Config) -> grpc::Settings {
+    let limits = &config.limits;
+    grpc::Settings {
+        max_message_bytes: limits.max_message_bytes,
+        max_subscribers: limits.max_subscribers,
+        keepalive_interval: Duration::from_secs(limits.keepalive_interval_seconds),
+        keepalive_timeout: Duration::from_secs(limits.keepalive_timeout_seconds),
+        tls: config.tls.as_ref().map(|t| (t.cert.clone(), t.key.clone())),
+    }
+}
