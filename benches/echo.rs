@@ -142,7 +142,7 @@ async fn main() {
     let mut config = Config::default();
     config.journal.ephemeral = true;
     config.queues[0].name = "bench".into();
-    config.limits.max_contacts = 10_000_000;
+    config.routing.max_contacts = 10_000_000;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {

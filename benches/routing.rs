@@ -37,32 +37,29 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use routerd::core::strategy::{AGENT_STRATEGIES, CONTACT_STRATEGIES, WEIGHTED};
 use routerd::core::{
     AgentSpec, Applied, CancelReason, Channel, Command, Engine, EngineConfig, Event, NewContact,
-    Outcome, Presence, QueueConfig, SkillLevel, StrategyConfig,
+    Outcome, Presence, QueueConfig, SkillLevel,
 };
 
-/// Every agent-side strategy, by bench name.
-fn agent_strategies() -> Vec<(String, StrategyConfig)> {
-    let mut out: Vec<(String, StrategyConfig)> = AGENT_STRATEGIES
+/// Queue `q` routed by every agent-side strategy, by bench name.
+fn agent_strategies() -> Vec<(String, QueueConfig)> {
+    let mut out: Vec<(String, QueueConfig)> = AGENT_STRATEGIES
         .iter()
         .map(|name| {
-            let mut s = StrategyConfig {
-                agent: name.to_string(),
-                ..StrategyConfig::default()
-            };
+            let mut q = QueueConfig::new("q");
+            q.strategy = name.to_string();
             if *name == WEIGHTED {
-                s.agent_weights = vec![
+                q.agent_weights = [
                     ("idle".into(), 0.01),
                     ("performance".into(), 1.0),
                     ("skill".into(), 0.1),
-                ];
+                ]
+                .into();
             }
-            (name.to_string(), s)
+            (name.to_string(), q)
         })
         .collect();
-    let affinity = StrategyConfig {
-        affinity_wait_secs: 30,
-        ..StrategyConfig::default()
-    };
+    let mut affinity = QueueConfig::new("q");
+    affinity.affinity_wait_secs = 30;
     out.push(("affinity".into(), affinity));
     out
 }
@@ -90,21 +87,21 @@ impl Rng {
 }
 
 fn floor(agents: usize, rng: &mut Rng) -> (Engine, Vec<String>) {
-    floor_with(agents, SKILLS, &StrategyConfig::default(), rng)
+    floor_with(agents, SKILLS, &QueueConfig::new("q"), rng)
 }
 
-/// `agents` ready agents, each with 3 of `skills` skills at random levels 1–10, and queue `q`
-/// routed by `strategy`.
+/// `agents` ready agents, each with 3 of `skills` skills at random levels 1–10, and `queue`
+/// (named `q`).
 fn floor_with(
     agents: usize,
     skills: usize,
-    strategy: &StrategyConfig,
+    queue: &QueueConfig,
     rng: &mut Rng,
 ) -> (Engine, Vec<String>) {
     let mut engine = Engine::new(EngineConfig::default());
-    let mut queue = QueueConfig::new("q");
-    queue.strategy = strategy.clone();
-    engine.apply(Command::PutQueue(Box::new(queue)), 0).unwrap();
+    engine
+        .apply(Command::PutQueue(Box::new(queue.clone())), 0)
+        .unwrap();
     let names: Vec<String> = (0..skills).map(|i| format!("skill-{i}")).collect();
     for a in 0..agents {
         let mut spec = AgentSpec::new(&format!("agent-{a}"));
@@ -148,7 +145,7 @@ fn decision(c: &mut Criterion) {
     }
     for skill_count in [100, 1_000] {
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-        let defaults = StrategyConfig::default();
+        let defaults = QueueConfig::new("q");
         let (engine, skills) = floor_with(10_000, skill_count, &defaults, &mut rng);
         let id = BenchmarkId::new("decision_skills", skill_count);
         decision_cycle(&mut group, id, engine, skills, rng, false);
@@ -167,16 +164,12 @@ fn decision(c: &mut Criterion) {
         decision_cycle(&mut group, id, engine, skills, rng, with_customers);
     }
     for name in CONTACT_STRATEGIES {
-        let strategy = StrategyConfig {
-            contact: name.to_string(),
-            contact_weights: if *name == WEIGHTED {
-                vec![("wait".into(), 1.0), ("value".into(), 5.0)]
-            } else {
-                Vec::new()
-            },
-            ..StrategyConfig::default()
-        };
-        agent_frees_with(&mut group, &format!("contact:{name}"), 10_000, &strategy);
+        let mut queue = QueueConfig::new("q");
+        queue.contact_strategy = name.to_string();
+        if *name == WEIGHTED {
+            queue.contact_weights = [("wait".into(), 1.0), ("value".into(), 5.0)].into();
+        }
+        agent_frees_with(&mut group, &format!("contact:{name}"), 10_000, &queue);
     }
     group.finish();
 }
@@ -265,29 +258,24 @@ fn agent_frees(c: &mut Criterion) {
     let mut group = c.benchmark_group("routing");
     group.throughput(Throughput::Elements(1));
     for &backlog in &BACKLOGS {
-        agent_frees_with(
-            &mut group,
-            "agent_frees",
-            backlog,
-            &StrategyConfig::default(),
-        );
+        agent_frees_with(&mut group, "agent_frees", backlog, &QueueConfig::new("q"));
     }
     group.finish();
 }
 
-/// An agent becomes ready with `backlog` contacts waiting in queue `q` routed by `strategy`,
-/// takes the best one, and goes not ready (the offer returns to its place).
+/// An agent becomes ready with `backlog` contacts waiting in `queue` (named `q`), takes the
+/// best one, and goes not ready (the offer returns to its place).
 fn agent_frees_with(
     group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
     name: &str,
     backlog: usize,
-    strategy: &StrategyConfig,
+    queue: &QueueConfig,
 ) {
     let mut rng = Rng(0x2545_F491_4F6C_DD1D);
     let mut engine = Engine::new(EngineConfig::default());
-    let mut queue = QueueConfig::new("q");
-    queue.strategy = strategy.clone();
-    engine.apply(Command::PutQueue(Box::new(queue)), 0).unwrap();
+    engine
+        .apply(Command::PutQueue(Box::new(queue.clone())), 0)
+        .unwrap();
     let skills: Vec<String> = (0..SKILLS).map(|i| format!("skill-{i}")).collect();
     for i in 0..backlog {
         let mut contact = NewContact::new("q", Channel::Voice);

@@ -16,6 +16,7 @@ use super::types::{
 
 /// Limits on a contact's free-form context.
 #[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
 pub struct ContextLimits {
     pub max_entries: usize,
     pub max_bytes: usize,

@@ -27,7 +27,7 @@ pub use events::{
 };
 pub use history::{Interaction, InteractionOutcome};
 pub use queue::{QueueConfig, Relax, RelaxStep};
-pub use strategy::{AgentTerm, ContactTerm, Strategy, StrategyConfig};
+pub use strategy::{AgentTerm, ContactTerm, Strategy};
 pub use types::{Channel, ChannelCosts, ContactId, Level, Millis, SkillLevel, SkillName};
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use super::{
     EventBody, NewContact, Outcome, Presence, QueueConfig, SkillLevel,
 };
 use crate::core::strategy;
-use crate::core::{ContactId, Level, Millis, Relax, RelaxStep, SkillName, StrategyConfig};
+use crate::core::{ContactId, Level, Millis, Relax, RelaxStep, SkillName};
 
 const AGENTS: usize = 4;
 const QUEUES: [&str; 2] = ["sales", "support"];
@@ -89,18 +89,15 @@ fn queue(i: usize, offer_timeout: u32, wrap_up: u32, max_length: u32, style: usi
     q.max_length = max_length;
     let agents = strategy::AGENT_STRATEGIES;
     let contacts = strategy::CONTACT_STRATEGIES;
-    q.strategy = StrategyConfig {
-        agent: agents[style % agents.len()].into(),
-        contact: contacts[(style / agents.len()) % contacts.len()].into(),
-        window: 1 + (style % 4) as u32,
-        affinity_wait_secs: if style.is_multiple_of(2) { 20 } else { 0 },
-        ..StrategyConfig::default()
-    };
-    if q.strategy.agent == strategy::WEIGHTED {
-        q.strategy.agent_weights = vec![("performance".into(), 1.0), ("idle".into(), 0.01)];
+    q.strategy = agents[style % agents.len()].into();
+    q.contact_strategy = contacts[(style / agents.len()) % contacts.len()].into();
+    q.window = 1 + (style % 4) as u32;
+    q.affinity_wait_secs = if style.is_multiple_of(2) { 20 } else { 0 };
+    if q.strategy == strategy::WEIGHTED {
+        q.agent_weights = [("performance".into(), 1.0), ("idle".into(), 0.01)].into();
     }
-    if q.strategy.contact == strategy::WEIGHTED {
-        q.strategy.contact_weights = vec![("wait".into(), 1.0), ("sl-risk".into(), 5.0)];
+    if q.contact_strategy == strategy::WEIGHTED {
+        q.contact_weights = [("wait".into(), 1.0), ("sl-risk".into(), 5.0)].into();
     }
     if i == 1 {
         q.required_skills = vec![SkillLevel::new("tech", 3).unwrap()];

@@ -1,20 +1,27 @@
 //! Queue configuration: where contacts wait, what they require by default, the service-level
 //! target, timers and limits, and the strategy that routes them.
 //!
+//! [`QueueConfig`] is the one schema of a queue: the configuration file's `[[queues]]` tables
+//! and the simulator's scenarios deserialise straight into it (its serde form *is* the TOML
+//! form: field names in seconds, skills as `name:level`, channels by name, unknown keys refused,
+//! every field defaulting to [`QueueConfig::default`]); the API and the journal convert to and
+//! from it field by field. Defaults live in one place, [`QueueConfig::default`].
+//!
 //! Invariant: a [`QueueConfig`] that passed [`QueueConfig::validate`] has a strategy that compiles,
 //! unique default skills, a target in (0, 100], an offer timeout of 1–3600 s and at most
 //! [`MAX_RELAXATION_STEPS`] relaxation steps at strictly increasing times.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::error::CoreError;
-use super::strategy::{Strategy, StrategyConfig};
+use super::strategy::{DEFAULT, DEFAULT_CONTACT, Strategy};
 use super::types::{Channel, Level, SkillLevel, SkillName, ensure_unique_skills, validate_id};
 
 pub const MAX_RELAXATION_STEPS: usize = 16;
 
 /// What a relaxation step does to a waiting contact's requirements.
-#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Relax {
     /// A required skill's minimum level drops to `level` (if it was higher).
     Lower { skill: SkillName, level: Level },
@@ -24,42 +31,125 @@ pub enum Relax {
 
 /// After `after_secs` of waiting, `action` applies to the contact's requirements. Steps are
 /// deadlines in the engine; a decision records how many steps were in force.
+///
+/// Written `{ after_seconds = 60, lower = "billing:3" }` or `{ after_seconds = 180, drop =
+/// "billing" }`.
 #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+#[serde(try_from = "RelaxForm", into = "RelaxForm")]
 pub struct RelaxStep {
     pub after_secs: u32,
     pub action: Relax,
 }
 
+/// A relaxation step as written.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RelaxForm {
+    after_seconds: u32,
+    #[serde(default)]
+    lower: Option<String>,
+    #[serde(default)]
+    drop: Option<String>,
+}
+
+impl TryFrom<RelaxForm> for RelaxStep {
+    type Error = CoreError;
+    fn try_from(form: RelaxForm) -> Result<RelaxStep, CoreError> {
+        let action = match (form.lower, form.drop) {
+            (Some(lower), None) => {
+                let s: SkillLevel = lower.parse()?;
+                Relax::Lower {
+                    skill: s.skill,
+                    level: s.level,
+                }
+            }
+            (None, Some(drop)) => Relax::Drop {
+                skill: SkillName::new(&drop)?,
+            },
+            _ => {
+                return Err(CoreError::invalid(
+                    "a relaxation step takes exactly one of lower or drop",
+                ));
+            }
+        };
+        Ok(RelaxStep {
+            after_secs: form.after_seconds,
+            action,
+        })
+    }
+}
+
+impl From<RelaxStep> for RelaxForm {
+    fn from(step: RelaxStep) -> RelaxForm {
+        let (lower, drop) = match step.action {
+            Relax::Lower { skill, level } => (Some(format!("{skill}:{}", level.get())), None),
+            Relax::Drop { skill } => (None, Some(skill.to_string())),
+        };
+        RelaxForm {
+            after_seconds: step.after_secs,
+            lower,
+            drop,
+        }
+    }
+}
+
 /// A queue as the admin configures it.
 #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+#[serde(default, deny_unknown_fields)]
 pub struct QueueConfig {
     pub name: Arc<str>,
     /// Set by the engine: 1 when created, one more at every update (ignored on input). The
     /// decisions a configuration routes name its version.
+    #[serde(skip)]
     pub version: u64,
     /// Skills every contact of this queue requires (merged with the contact's own).
+    #[serde(rename = "skills", with = "skill_strings")]
     pub required_skills: Vec<SkillLevel>,
     /// Channels accepted; empty means all.
     pub channels: Vec<Channel>,
+    #[serde(rename = "sl_threshold_seconds")]
     pub sl_threshold_secs: u32,
     pub sl_target_percent: f64,
+    #[serde(rename = "offer_timeout_seconds")]
     pub offer_timeout_secs: u32,
+    #[serde(rename = "wrap_up_seconds")]
     pub wrap_up_secs: u32,
     /// 0 = no limit.
+    #[serde(rename = "max_wait_seconds")]
     pub max_wait_secs: u32,
     /// 0 = no limit.
     pub max_length: u32,
-    pub strategy: StrategyConfig,
+    /// Agent-side strategy: a preset (see [`crate::core::strategy`]) or `weighted`.
+    pub strategy: String,
+    /// Contact-side strategy: a preset or `weighted`.
+    pub contact_strategy: String,
+    /// Term name → weight; overrides the preset's weight for that term.
+    pub agent_weights: BTreeMap<String, f64>,
+    pub contact_weights: BTreeMap<String, f64>,
+    /// Eligible agents scored per decision, 1–64; 0 takes the preset's (4 for `longest-idle`
+    /// and `most-skilled`, whose walk order is their main key; else 8).
+    pub window: u32,
+    /// Fairness band; `None` takes the preset's (0.05 for `performance`, else 0).
+    pub band: Option<f64>,
+    /// Cap on a contact's score; `None` takes the preset's (100 for `wait-ageing`, else none).
+    pub score_cap: Option<f64>,
+    /// 0 = no affinity. Otherwise a contact whose customer or conversation was recently handled
+    /// waits up to this long for that agent before the strategy picks another.
+    #[serde(rename = "affinity_wait_seconds")]
+    pub affinity_wait_secs: u32,
+    /// How far back an earlier interaction counts for affinity and for `new-customer`.
+    #[serde(rename = "affinity_horizon_seconds")]
+    pub affinity_horizon_secs: u32,
     /// Requirements loosened with waiting time, in order.
     pub relaxation: Vec<RelaxStep>,
 }
 
-impl QueueConfig {
-    /// A queue with the defaults: every channel, 80 % in 20 s, 15 s offer timeout, no wrap-up,
-    /// no wait or length limit, longest-idle / priority-FIFO routing, no relaxation.
-    pub fn new(name: &str) -> QueueConfig {
+impl Default for QueueConfig {
+    /// Every channel, 80 % in 20 s, 15 s offer timeout, no wrap-up, no wait or length limit,
+    /// longest-idle / priority-FIFO routing, no affinity (a one-day horizon), no relaxation.
+    fn default() -> QueueConfig {
         QueueConfig {
-            name: name.into(),
+            name: "".into(),
             version: 0,
             required_skills: Vec::new(),
             channels: Vec::new(),
@@ -69,8 +159,26 @@ impl QueueConfig {
             wrap_up_secs: 0,
             max_wait_secs: 0,
             max_length: 0,
-            strategy: StrategyConfig::default(),
+            strategy: DEFAULT.into(),
+            contact_strategy: DEFAULT_CONTACT.into(),
+            agent_weights: BTreeMap::new(),
+            contact_weights: BTreeMap::new(),
+            window: 0,
+            band: None,
+            score_cap: None,
+            affinity_wait_secs: 0,
+            affinity_horizon_secs: 86_400,
             relaxation: Vec::new(),
+        }
+    }
+}
+
+impl QueueConfig {
+    /// A queue named `name` with the defaults.
+    pub fn new(name: &str) -> QueueConfig {
+        QueueConfig {
+            name: name.into(),
+            ..QueueConfig::default()
         }
     }
 
@@ -99,7 +207,7 @@ impl QueueConfig {
                 "service-level threshold is limited to one day",
             ));
         }
-        Strategy::compile(&self.strategy, 0)?;
+        Strategy::compile(self)?;
         if self.relaxation.len() > MAX_RELAXATION_STEPS {
             return Err(CoreError::invalid(format!(
                 "{} relaxation steps; the limit is {MAX_RELAXATION_STEPS}",
@@ -120,5 +228,27 @@ impl QueueConfig {
 
     pub fn accepts(&self, channel: Channel) -> bool {
         self.channels.is_empty() || self.channels.contains(&channel)
+    }
+}
+
+/// Skills as `name:level` strings, e.g. `["billing:5", "lang:es:7"]`.
+mod skill_strings {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::core::SkillLevel;
+
+    pub fn serialize<S: Serializer>(skills: &[SkillLevel], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(
+            skills
+                .iter()
+                .map(|k| format!("{}:{}", k.skill, k.level.get())),
+        )
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SkillLevel>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .iter()
+            .map(|s| s.parse().map_err(serde::de::Error::custom))
+            .collect()
     }
 }

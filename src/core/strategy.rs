@@ -46,9 +46,11 @@
 //! Invariant: a compiled [`Strategy`] has finite, validated weights and parameters; scores are
 //! compared higher-first and ties break on explicit keys, never on map order.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::error::CoreError;
+use super::queue::QueueConfig;
 use super::types::Millis;
 
 /// Agent-side strategy of a queue that names none.
@@ -133,46 +135,6 @@ impl ContactTerm {
             ContactTerm::Value => "value",
             ContactTerm::NewCustomer => "new-customer",
             ContactTerm::SlRisk => "sl-risk",
-        }
-    }
-}
-
-/// A queue's strategy as the admin configures it.
-#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
-pub struct StrategyConfig {
-    /// Agent-side preset, or `weighted`.
-    pub agent: String,
-    /// Contact-side preset, or `weighted`.
-    pub contact: String,
-    /// Term name → weight; overrides the preset's weight for that term.
-    pub agent_weights: Vec<(String, f64)>,
-    pub contact_weights: Vec<(String, f64)>,
-    /// Eligible agents scored per decision, 1–64; 0 takes the preset's (4 for `longest-idle`
-    /// and `most-skilled`, whose walk order is their main key; else 8).
-    pub window: u32,
-    /// Fairness band; `None` takes the preset's (0.05 for `performance`, else 0).
-    pub band: Option<f64>,
-    /// Cap on a contact's score; `None` takes the preset's (100 for `wait-ageing`, else none).
-    pub score_cap: Option<f64>,
-    /// 0 = no affinity. Otherwise a contact whose customer or conversation was recently handled
-    /// waits up to this long for that agent before the strategy picks another.
-    pub affinity_wait_secs: u32,
-    /// How far back an earlier interaction counts for affinity and for `new-customer`.
-    pub affinity_horizon_secs: u32,
-}
-
-impl Default for StrategyConfig {
-    fn default() -> Self {
-        StrategyConfig {
-            agent: DEFAULT.into(),
-            contact: DEFAULT_CONTACT.into(),
-            agent_weights: Vec::new(),
-            contact_weights: Vec::new(),
-            window: 0,
-            band: None,
-            score_cap: None,
-            affinity_wait_secs: 0,
-            affinity_horizon_secs: 86_400,
         }
     }
 }
@@ -278,7 +240,7 @@ pub const CONTACT_STRATEGIES: &[&str] = &[
 /// Each given `(term name, weight)` as `(term, weight)`, or the error naming the unknown term or
 /// the bad weight.
 fn set_weights<'a, T: Copy>(
-    given: &'a [(String, f64)],
+    given: &'a BTreeMap<String, f64>,
     all: &'a [T],
     name: fn(T) -> &'static str,
     side: &'static str,
@@ -307,20 +269,21 @@ fn weight(term: &str, w: f64) -> Result<f64, CoreError> {
 
 impl Strategy {
     /// Checks a configuration and compiles it; every error names the bad name or value.
-    pub fn compile(config: &StrategyConfig, version: u64) -> Result<Strategy, CoreError> {
+    pub fn compile(config: &QueueConfig) -> Result<Strategy, CoreError> {
+        let version = config.version;
         let (mut agent_weights, preset_band, walk) =
-            agent_preset(&config.agent).ok_or_else(|| {
+            agent_preset(&config.strategy).ok_or_else(|| {
                 CoreError::invalid(format!(
                     "unknown agent strategy {:?}; known: {}",
-                    config.agent,
+                    config.strategy,
                     AGENT_STRATEGIES.join(", ")
                 ))
             })?;
-        let (mut contact_weights, preset_cap) =
-            contact_preset(&config.contact).ok_or_else(|| {
+        let (mut contact_weights, preset_cap) = contact_preset(&config.contact_strategy)
+            .ok_or_else(|| {
                 CoreError::invalid(format!(
                     "unknown contact strategy {:?}; known: {}",
-                    config.contact,
+                    config.contact_strategy,
                     CONTACT_STRATEGIES.join(", ")
                 ))
             })?;
@@ -339,7 +302,11 @@ impl Strategy {
         )
         .try_for_each(|r| r.map(|(t, w)| contact_weights[t as usize] = w))?;
         let window = match config.window {
-            0 if matches!(config.agent.as_str(), "" | "longest-idle" | "most-skilled") => {
+            0 if matches!(
+                config.strategy.as_str(),
+                "" | "longest-idle" | "most-skilled"
+            ) =>
+            {
                 ORDERED_WINDOW
             }
             0 => DEFAULT_WINDOW,
@@ -370,15 +337,15 @@ impl Strategy {
         } else {
             ""
         };
-        let agent = if config.agent.is_empty() {
+        let agent = if config.strategy.is_empty() {
             DEFAULT
         } else {
-            &config.agent
+            &config.strategy
         };
-        let contact = if config.contact.is_empty() {
+        let contact = if config.contact_strategy.is_empty() {
             DEFAULT_CONTACT
         } else {
-            &config.contact
+            &config.contact_strategy
         };
         Ok(Strategy {
             label: format!("{affinity}{agent}/{contact}").into(),
@@ -396,7 +363,7 @@ impl Strategy {
 
     /// The default strategy (a placeholder until an image's queues are recompiled).
     pub fn fallback() -> Arc<Strategy> {
-        Arc::new(Strategy::compile(&StrategyConfig::default(), 0).expect("defaults compile"))
+        Arc::new(Strategy::compile(&QueueConfig::default()).expect("defaults compile"))
     }
 
     pub fn agent_score(&self, terms: &AgentTerms) -> f64 {
@@ -560,11 +527,11 @@ pub fn outcome_quality(resolved: bool, satisfaction: u8, handle_ms: u64, mean_ms
 mod tests {
     use super::*;
 
-    fn config(agent: &str, contact: &str) -> StrategyConfig {
-        StrategyConfig {
-            agent: agent.into(),
-            contact: contact.into(),
-            ..StrategyConfig::default()
+    fn config(agent: &str, contact: &str) -> QueueConfig {
+        QueueConfig {
+            strategy: agent.into(),
+            contact_strategy: contact.into(),
+            ..QueueConfig::default()
         }
     }
 
@@ -572,32 +539,32 @@ mod tests {
     fn every_named_strategy_compiles_and_unknown_names_are_refused() {
         for agent in AGENT_STRATEGIES {
             for contact in CONTACT_STRATEGIES {
-                let s = Strategy::compile(&config(agent, contact), 1).unwrap();
+                let s = Strategy::compile(&config(agent, contact)).unwrap();
                 assert_eq!(&*s.label, format!("{agent}/{contact}"));
             }
         }
-        let err = Strategy::compile(&config("coin-flip", ""), 1).unwrap_err();
+        let err = Strategy::compile(&config("coin-flip", "")).unwrap_err();
         assert!(err.to_string().contains("coin-flip"), "{err}");
-        let err = Strategy::compile(&config("", "lifo"), 1).unwrap_err();
+        let err = Strategy::compile(&config("", "lifo")).unwrap_err();
         assert!(err.to_string().contains("lifo"), "{err}");
         let mut bad = config("weighted", "");
-        bad.agent_weights = vec![("charm".into(), 1.0)];
-        assert!(Strategy::compile(&bad, 1).is_err());
-        bad.agent_weights = vec![("idle".into(), f64::NAN)];
-        assert!(Strategy::compile(&bad, 1).is_err());
+        bad.agent_weights = [("charm".into(), 1.0)].into();
+        assert!(Strategy::compile(&bad).is_err());
+        bad.agent_weights = [("idle".into(), f64::NAN)].into();
+        assert!(Strategy::compile(&bad).is_err());
         let mut bad = config("", "");
         bad.window = 65;
-        assert!(Strategy::compile(&bad, 1).is_err());
+        assert!(Strategy::compile(&bad).is_err());
         bad.window = 8;
         bad.band = Some(-1.0);
-        assert!(Strategy::compile(&bad, 1).is_err());
+        assert!(Strategy::compile(&bad).is_err());
     }
 
     #[test]
     fn weights_override_a_preset_term_by_term() {
         let mut c = config("", "wait-ageing");
-        c.contact_weights = vec![("wait".into(), 0.5)];
-        let s = Strategy::compile(&c, 1).unwrap();
+        c.contact_weights = [("wait".into(), 0.5)].into();
+        let s = Strategy::compile(&c).unwrap();
         assert_eq!(s.contact_weights[ContactTerm::Wait as usize], 0.5);
         assert_eq!(s.contact_weights[ContactTerm::Priority as usize], 1.0);
         assert_eq!(s.score_cap, 100.0);
@@ -605,7 +572,7 @@ mod tests {
 
     #[test]
     fn contact_key_orders_as_the_score_at_any_time() {
-        let s = Strategy::compile(&config("", "customer-value"), 1).unwrap();
+        let s = Strategy::compile(&config("", "customer-value")).unwrap();
         let old_cheap = ContactFacts {
             enqueued_at: 0,
             priority: 0,

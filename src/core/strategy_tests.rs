@@ -5,16 +5,15 @@ use std::collections::BTreeMap;
 
 use super::tests::Floor;
 use super::*;
-use crate::core::strategy::StrategyConfig;
 
 fn agent_side(name: &str) -> impl FnOnce(&mut QueueConfig) {
     let name = name.to_string();
-    move |q| q.strategy.agent = name
+    move |q| q.strategy = name
 }
 
 fn contact_side(name: &str) -> impl FnOnce(&mut QueueConfig) {
     let name = name.to_string();
-    move |q| q.strategy.contact = name
+    move |q| q.contact_strategy = name
 }
 
 /// Offers, accepts and completes one contact of queue `q` with `outcome`; gives its agent.
@@ -219,8 +218,8 @@ fn the_performance_band_keeps_the_best_agent_from_taking_every_contact() {
     let run = |band: f64| {
         let mut f = Floor::new();
         f.queue("q", |q| {
-            q.strategy.agent = "performance".into();
-            q.strategy.band = Some(band);
+            q.strategy = "performance".into();
+            q.band = Some(band);
         });
         f.queue("train", |_| {});
         f.agent("a", &[]);
@@ -273,8 +272,8 @@ fn the_performance_band_keeps_the_best_agent_from_taking_every_contact() {
 fn weighted_sums_the_terms_it_is_given() {
     let mut f = Floor::new();
     f.queue("q", |q| {
-        q.strategy.agent = "weighted".into();
-        q.strategy.agent_weights = vec![("idle".into(), -1.0)];
+        q.strategy = "weighted".into();
+        q.agent_weights = [("idle".into(), -1.0)].into();
     });
     f.agent("a", &[]);
     f.wait(5.0);
@@ -326,8 +325,8 @@ fn wait_ageing_serves_a_low_priority_contact_that_waited_long() {
     // Ageing is capped: after the cap both score the same and the earlier one wins.
     let (old, _, served) = first_served(
         |q| {
-            q.strategy.contact = "wait-ageing".into();
-            q.strategy.score_cap = Some(5.0);
+            q.contact_strategy = "wait-ageing".into();
+            q.score_cap = Some(5.0);
         },
         |c| c.priority = 4,
         100.0,
@@ -362,8 +361,8 @@ fn customer_value_does_not_starve_the_low_value_contact() {
     let run = |wait_weight: f64| {
         let mut f = Floor::new();
         f.queue("q", |q| {
-            q.strategy.contact = "customer-value".into();
-            q.strategy.contact_weights = vec![("wait".into(), wait_weight)];
+            q.contact_strategy = "customer-value".into();
+            q.contact_weights = [("wait".into(), wait_weight)].into();
         });
         f.agent("agent", &[]);
         let busy = f.enqueue("q", Channel::Voice);
@@ -438,7 +437,7 @@ fn new_customer_boost_serves_first_contacts_and_returning_abandoners_first() {
 #[test]
 fn affinity_waits_for_the_agent_who_handled_the_customer() {
     let mut f = Floor::new();
-    f.queue("q", |q| q.strategy.affinity_wait_secs = 30);
+    f.queue("q", |q| q.affinity_wait_secs = 30);
     f.agent("a", &[]);
     let chat = f
         .enqueue_with("q", Channel::Chat, |c| c.customer_id = "cust".into())
@@ -472,7 +471,7 @@ fn affinity_waits_for_the_agent_who_handled_the_customer() {
 fn affinity_gives_up_after_its_wait_or_when_the_agent_declines() {
     let setup = || {
         let mut f = Floor::new();
-        f.queue("q", |q| q.strategy.affinity_wait_secs = 30);
+        f.queue("q", |q| q.affinity_wait_secs = 30);
         f.agent("a", &[]);
         let chat = f
             .enqueue_with("q", Channel::Chat, |c| c.customer_id = "cust".into())
@@ -510,7 +509,7 @@ fn service_level_serves_the_queue_nearest_its_threshold() {
         let set = |threshold: u32| {
             let contact = contact.to_string();
             move |q: &mut QueueConfig| {
-                q.strategy.contact = contact;
+                q.contact_strategy = contact;
                 q.sl_threshold_secs = threshold;
             }
         };
@@ -594,10 +593,7 @@ fn a_strategy_change_applies_to_the_next_decision_and_keeps_waiting_contacts() {
     assert_eq!(f.state(urgent), ContactState::Waiting);
     // Unknown names and bad parameters are refused and change nothing.
     let mut bad = QueueConfig::new("q");
-    bad.strategy = StrategyConfig {
-        contact: "lottery".into(),
-        ..StrategyConfig::default()
-    };
+    bad.contact_strategy = "lottery".into();
     assert!(matches!(
         f.apply(Command::PutQueue(Box::new(bad))),
         Err(CoreError::Invalid(m)) if m.contains("lottery")
@@ -661,7 +657,7 @@ fn a_decision_counts_the_agents_it_could_not_use_by_reason() {
 #[test]
 fn affinity_does_not_hold_a_contact_for_an_agent_who_could_never_take_it() {
     let mut f = Floor::new();
-    f.queue("q", |q| q.strategy.affinity_wait_secs = 30);
+    f.queue("q", |q| q.affinity_wait_secs = 30);
     f.agent("a", &[]);
     let chat = f
         .enqueue_with("q", Channel::Chat, |c| c.customer_id = "cust".into())

@@ -446,7 +446,7 @@ fn bad_input_is_refused_with_the_right_error_and_changes_nothing() {
     let e = f.apply(Command::PutAgent(AgentSpec::new(""))).unwrap_err();
     assert!(matches!(e, CoreError::Invalid(_)));
     let mut q = QueueConfig::new("x");
-    q.strategy.agent = "psychic".into();
+    q.strategy = "psychic".into();
     let e = f.apply(Command::PutQueue(Box::new(q))).unwrap_err();
     assert!(matches!(e, CoreError::Invalid(ref m) if m.contains("psychic")));
     let e = f

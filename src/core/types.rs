@@ -23,6 +23,7 @@ pub type TimerKey = (Millis, u64);
 #[derive(
     serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord,
 )]
+#[serde(rename_all = "lowercase")]
 pub enum Channel {
     Voice,
     Video,
@@ -72,9 +73,63 @@ impl fmt::Display for Channel {
     }
 }
 
-/// What each channel costs out of an agent's capacity.
+/// What each channel costs out of an agent's capacity. Written as a table by channel name
+/// (`voice = 100`, `chat = 33`, …); a channel left out keeps its default cost.
 #[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(from = "CostsForm", into = "CostsForm")]
 pub struct ChannelCosts([u32; Channel::COUNT]);
+
+/// [`ChannelCosts`] as written.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct CostsForm {
+    voice: u32,
+    video: u32,
+    email: u32,
+    chat: u32,
+    sms: u32,
+    social: u32,
+    callback: u32,
+}
+
+impl Default for CostsForm {
+    fn default() -> Self {
+        ChannelCosts::default().into()
+    }
+}
+
+impl From<ChannelCosts> for CostsForm {
+    fn from(c: ChannelCosts) -> CostsForm {
+        let cost = |channel| c.cost(channel);
+        CostsForm {
+            voice: cost(Channel::Voice),
+            video: cost(Channel::Video),
+            email: cost(Channel::Email),
+            chat: cost(Channel::Chat),
+            sms: cost(Channel::Sms),
+            social: cost(Channel::Social),
+            callback: cost(Channel::Callback),
+        }
+    }
+}
+
+impl From<CostsForm> for ChannelCosts {
+    fn from(f: CostsForm) -> ChannelCosts {
+        let mut c = ChannelCosts::default();
+        for (channel, cost) in [
+            (Channel::Voice, f.voice),
+            (Channel::Video, f.video),
+            (Channel::Email, f.email),
+            (Channel::Chat, f.chat),
+            (Channel::Sms, f.sms),
+            (Channel::Social, f.social),
+            (Channel::Callback, f.callback),
+        ] {
+            c.set(channel, cost);
+        }
+        c
+    }
+}
 
 impl ChannelCosts {
     pub fn new(costs: [u32; Channel::COUNT]) -> Self {

@@ -9,8 +9,7 @@ use tonic::Status;
 use crate::core::{
     AgentSpec, AgentTerm, AgentView, CancelReason, Channel, ContactState, ContactTerm, ContactView,
     CoreError, Decision, EventBody, Interaction, Level, NewContact, Outcome, Presence,
-    PresenceView, QueueConfig, Relax, RelaxStep, Side, SkillLevel, SkillName, StrategyConfig,
-    Terms, Trigger,
+    PresenceView, QueueConfig, Relax, RelaxStep, Side, SkillLevel, SkillName, Terms, Trigger,
 };
 use crate::proto as pb;
 use crate::runtime::bus::Published;
@@ -85,23 +84,21 @@ pub fn queue_from(q: pb::Queue) -> Result<QueueConfig, Status> {
     config.wrap_up_secs = q.wrap_up_seconds;
     config.max_wait_secs = q.max_wait_seconds;
     config.max_length = q.max_length;
-    let defaults = StrategyConfig::default();
-    let weights = |w: &[pb::Weight]| w.iter().map(|w| (w.term.clone(), w.weight)).collect();
-    config.strategy = StrategyConfig {
-        agent: non_empty(q.strategy, defaults.agent),
-        contact: non_empty(q.contact_strategy, defaults.contact),
-        agent_weights: weights(&q.agent_weights),
-        contact_weights: weights(&q.contact_weights),
-        window: q.window,
-        band: q.band,
-        score_cap: q.score_cap,
-        affinity_wait_secs: q.affinity_wait_seconds,
-        affinity_horizon_secs: if q.affinity_horizon_seconds == 0 {
-            defaults.affinity_horizon_secs
-        } else {
-            q.affinity_horizon_seconds
-        },
-    };
+    if !q.strategy.is_empty() {
+        config.strategy = q.strategy;
+    }
+    if !q.contact_strategy.is_empty() {
+        config.contact_strategy = q.contact_strategy;
+    }
+    config.agent_weights = weights_from(&q.agent_weights, "agent")?;
+    config.contact_weights = weights_from(&q.contact_weights, "contact")?;
+    config.window = q.window;
+    config.band = q.band;
+    config.score_cap = q.score_cap;
+    config.affinity_wait_secs = q.affinity_wait_seconds;
+    if q.affinity_horizon_seconds > 0 {
+        config.affinity_horizon_secs = q.affinity_horizon_seconds;
+    }
     config.relaxation = q
         .relaxation
         .iter()
@@ -110,8 +107,18 @@ pub fn queue_from(q: pb::Queue) -> Result<QueueConfig, Status> {
     Ok(config)
 }
 
-fn non_empty(s: String, default: String) -> String {
-    if s.is_empty() { default } else { s }
+/// Weights by term; a term named twice is refused (which weight was meant is unclear).
+fn weights_from(w: &[pb::Weight], side: &str) -> Result<BTreeMap<String, f64>, Status> {
+    let mut out = BTreeMap::new();
+    for w in w {
+        if out.insert(w.term.clone(), w.weight).is_some() {
+            return Err(Status::invalid_argument(format!(
+                "{side} term {:?} is weighted twice",
+                w.term
+            )));
+        }
+    }
+    Ok(out)
 }
 
 fn relax_from(step: &pb::RelaxStep) -> Result<RelaxStep, Status> {
@@ -161,21 +168,21 @@ pub fn queue_to(q: &QueueConfig) -> pb::Queue {
         wrap_up_seconds: q.wrap_up_secs,
         max_wait_seconds: q.max_wait_secs,
         max_length: q.max_length,
-        strategy: q.strategy.agent.clone(),
-        contact_strategy: q.strategy.contact.clone(),
-        agent_weights: weights_to(&q.strategy.agent_weights),
-        contact_weights: weights_to(&q.strategy.contact_weights),
-        window: q.strategy.window,
-        band: q.strategy.band,
-        score_cap: q.strategy.score_cap,
-        affinity_wait_seconds: q.strategy.affinity_wait_secs,
-        affinity_horizon_seconds: q.strategy.affinity_horizon_secs,
+        strategy: q.strategy.clone(),
+        contact_strategy: q.contact_strategy.clone(),
+        agent_weights: weights_to(&q.agent_weights),
+        contact_weights: weights_to(&q.contact_weights),
+        window: q.window,
+        band: q.band,
+        score_cap: q.score_cap,
+        affinity_wait_seconds: q.affinity_wait_secs,
+        affinity_horizon_seconds: q.affinity_horizon_secs,
         relaxation: q.relaxation.iter().map(relax_to).collect(),
         version: q.version,
     }
 }
 
-fn weights_to(w: &[(String, f64)]) -> Vec<pb::Weight> {
+fn weights_to(w: &BTreeMap<String, f64>) -> Vec<pb::Weight> {
     w.iter()
         .map(|(term, weight)| pb::Weight {
             term: term.clone(),

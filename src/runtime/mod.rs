@@ -22,8 +22,9 @@ pub type EngineTask = tokio::task::JoinHandle<Result<(), JournalError>>;
 /// task, journals the configuration's engine settings, takes every agent that was logged in offline (their desktop sessions died with the old
 /// process: offers they held go back to their queues), and applies the configured queues.
 pub async fn start_engine(config: &Config) -> anyhow::Result<(EngineHandle, EngineTask)> {
-    let engine_config = config.engine_config()?;
-    let startup_queues = config.startup_queues()?;
+    config.check()?;
+    let engine_config = config.routing.clone();
+    let startup_queues = config.queues.clone();
     let bus = Arc::new(EventBus::new(
         config.limits.replay_buffer,
         config.limits.subscriber_buffer,
@@ -66,7 +67,7 @@ pub async fn start_engine(config: &Config) -> anyhow::Result<(EngineHandle, Engi
         // Today's settings, journaled: commands from here on replay under them, and those
         // before under the settings they first ran under.
         handle
-            .apply(Command::Configure(config.engine_config()?))
+            .apply(Command::Configure(config.routing.clone()))
             .await?;
     }
     for agent in logged_in {

@@ -13,8 +13,7 @@ use std::collections::BTreeMap;
 use anyhow::{Context, bail, ensure};
 use serde::Deserialize;
 
-use crate::config::QueueToml;
-use crate::core::{AgentSpec, Channel, EngineConfig, QueueConfig, SkillLevel, StrategyConfig};
+use crate::core::{AgentSpec, Channel, EngineConfig, QueueConfig, SkillLevel};
 
 /// At most this many simulated agents (the engine's default agent limit is far higher; a
 /// simulation of more would take minutes, not seconds).
@@ -180,13 +179,13 @@ impl Scenario {
         let mut out = self.clone();
         for q in &mut out.queues {
             if let Some(secs) = affinity {
-                q.strategy.affinity_wait_secs = secs;
+                q.affinity_wait_secs = secs;
             }
-            q.strategy.agent = agent.to_string();
-            q.strategy.agent_weights.clear();
+            q.strategy = agent.to_string();
+            q.agent_weights.clear();
             if let Some(contact) = contact {
-                q.strategy.contact = contact.to_string();
-                q.strategy.contact_weights.clear();
+                q.contact_strategy = contact.to_string();
+                q.contact_weights.clear();
             }
             q.validate()
                 .with_context(|| format!("strategy {choice:?} for queue {:?}", q.name))?;
@@ -199,13 +198,8 @@ impl Scenario {
     pub fn strategy_labels(&self) -> String {
         let mut labels: Vec<String> = Vec::new();
         for q in &self.queues {
-            let StrategyConfig {
-                agent,
-                contact,
-                affinity_wait_secs,
-                ..
-            } = &q.strategy;
-            let label = match affinity_wait_secs {
+            let (agent, contact) = (&q.strategy, &q.contact_strategy);
+            let label = match q.affinity_wait_secs {
                 0 => format!("{agent}/{contact}"),
                 secs => format!("affinity={secs}+{agent}/{contact}"),
             };
@@ -453,7 +447,7 @@ struct ScenarioToml {
     interval_minutes: f64,
     #[serde(default)]
     by_interval: bool,
-    queues: Vec<QueueToml>,
+    queues: Vec<QueueConfig>,
     traffic: Vec<TrafficToml>,
     groups: Vec<GroupToml>,
     #[serde(default)]
@@ -567,11 +561,7 @@ fn skills(list: &[String]) -> anyhow::Result<Vec<SkillLevel>> {
 
 impl ScenarioToml {
     fn into_scenario(self) -> anyhow::Result<Scenario> {
-        let queues = self
-            .queues
-            .iter()
-            .map(|q| q.to_config().with_context(|| format!("queue {:?}", q.name)))
-            .collect::<anyhow::Result<_>>()?;
+        let queues = self.queues;
         let traffic = self
             .traffic
             .into_iter()

@@ -621,7 +621,7 @@ fn repeats_and_customer_bases_are_checked() {
     assert_refused(&cases);
     let scenario = Scenario::from_toml(&ok).unwrap();
     let with = scenario.with_strategy("affinity=20+round-robin").unwrap();
-    assert_eq!(with.queues[0].strategy.affinity_wait_secs, 20);
+    assert_eq!(with.queues[0].affinity_wait_secs, 20);
     assert_eq!(
         with.strategy_labels(),
         "affinity=20+round-robin/priority-fifo"

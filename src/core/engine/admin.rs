@@ -17,7 +17,7 @@ impl Engine {
                 .version
                 + 1
         });
-        let strategy = Arc::new(Strategy::compile(&config.strategy, config.version)?);
+        let strategy = Arc::new(Strategy::compile(&config)?);
         if existing.is_none() && self.queue_ids.len() >= self.config.max_queues {
             return Err(CoreError::QueueLimit {
                 limit: self.config.max_queues,

@@ -16,7 +16,7 @@ use crate::core::error::CoreError;
 use crate::core::strategy::Strategy;
 
 /// Bumped whenever a type inside an image changes shape.
-const IMAGE_VERSION: u32 = 4;
+const IMAGE_VERSION: u32 = 5;
 
 impl Engine {
     /// The engine's state as bytes. Undrained events are not part of it: drain first.
@@ -41,10 +41,7 @@ impl Engine {
         }
         let mut engine: Engine = postcard::from_bytes(rest).map_err(bad)?;
         for queue in engine.queues.iter_mut().flatten() {
-            queue.strategy = Arc::new(Strategy::compile(
-                &queue.config.strategy,
-                queue.config.version,
-            )?);
+            queue.strategy = Arc::new(Strategy::compile(&queue.config)?);
         }
         Ok(engine)
     }

@@ -50,11 +50,18 @@ mod invariants;
 mod matching;
 mod queries;
 
-/// Engine-wide settings and limits.
+/// Engine-wide settings and limits: the configuration file's `[routing]` table deserialises
+/// straight into it (unknown keys refused, every key defaulting to [`EngineConfig::default`]),
+/// and the runtime journals it at every start ([`Command::Configure`]), so the past replays under
+/// the settings it ran under.
 #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+#[serde(default, deny_unknown_fields)]
 pub struct EngineConfig {
+    /// Capacity units each channel's contact takes.
+    #[serde(rename = "channel_costs")]
     pub costs: ChannelCosts,
     /// Capacity of an agent that names none.
+    #[serde(rename = "agent_capacity")]
     pub default_capacity: u32,
     pub max_agents: usize,
     pub max_queues: usize,
@@ -63,14 +70,18 @@ pub struct EngineConfig {
     pub max_skills_per_agent: usize,
     /// Distinct skill names across agents, queues and contacts (names are never forgotten).
     pub max_skill_names: usize,
+    /// A contact's free-form context: entries and bytes.
     pub context: ContextLimits,
     /// How many ended contacts stay answerable by id.
     pub ended_history: usize,
     /// Offers in a row an agent may let time out before it is set not ready.
     pub missed_offers_limit: u32,
-    /// Customers (and, separately, conversations) whose recent interactions are remembered.
+    /// Customers (and, separately, conversations) whose recent interactions are remembered, for
+    /// affinity and the offer's history.
+    #[serde(rename = "customer_history")]
     pub history_keys: usize,
     /// Length of the period `fewest-handled` counts contacts in, in seconds.
+    #[serde(rename = "handled_period_seconds")]
     pub period_secs: u32,
 }
 
@@ -93,9 +104,34 @@ impl Default for EngineConfig {
     }
 }
 
+impl EngineConfig {
+    /// Refuses settings the engine cannot run under.
+    pub fn validate(&self) -> Result<(), CoreError> {
+        if self.default_capacity == 0 || self.default_capacity > 10_000 {
+            return Err(CoreError::invalid("agent_capacity must be 1-10000"));
+        }
+        if self.period_secs == 0 {
+            return Err(CoreError::invalid(
+                "handled_period_seconds must be at least 1",
+            ));
+        }
+        if self.missed_offers_limit == 0 {
+            return Err(CoreError::invalid("missed_offers_limit must be at least 1"));
+        }
+        if let Some(c) = Channel::ALL.into_iter().find(|c| self.costs.cost(*c) == 0) {
+            return Err(CoreError::invalid(format!(
+                "the {c} channel's cost must be at least 1"
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// A queue inside the engine.
 #[derive(serde::Serialize, serde::Deserialize, Debug)]
 struct QueueState {
+    /// With its version, which the configuration's own (file) form leaves out.
+    #[serde(with = "versioned")]
     config: QueueConfig,
     /// Compiled from `config.strategy` (again when an image is loaded).
     #[serde(skip, default = "Strategy::fallback")]
@@ -478,6 +514,23 @@ impl Engine {
         for &(skill, _) in &agent.skills {
             self.pool[skill as usize][class as usize] -= 1;
         }
+    }
+}
+
+/// A queue configuration in an image: its version, then its serde form.
+mod versioned {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::core::QueueConfig;
+
+    pub fn serialize<S: Serializer>(config: &QueueConfig, s: S) -> Result<S::Ok, S::Error> {
+        (config.version, config).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<QueueConfig, D::Error> {
+        let (version, mut config) = <(u64, QueueConfig)>::deserialize(d)?;
+        config.version = version;
+        Ok(config)
     }
 }
 

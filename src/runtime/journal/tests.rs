@@ -240,7 +240,7 @@ async fn the_past_replays_under_the_settings_it_ran_under() {
     let config = |max_contacts: usize| {
         let mut c = crate::config::Config::default();
         c.journal.dir = dir.path().to_path_buf();
-        c.limits.max_contacts = max_contacts;
+        c.routing.max_contacts = max_contacts;
         c
     };
     let enqueue = || Command::Enqueue(NewContact::new("general", Channel::Voice));
