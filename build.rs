@@ -1,13 +1,14 @@
-//! Compiles `proto/routing/v1/*.proto` with `protox` (pure Rust, no system `protoc`) and generates
-//! the tonic services; writes the file descriptor set used by gRPC reflection.
+//! Compiles the protobuf files with `protox` (pure Rust, no system `protoc`): the public API
+//! (`proto/routing/v1`, with its tonic services) and the journal's record format
+//! (`proto/routerd/journal/v1`, messages only). Writes the API's file descriptor set for gRPC
+//! reflection; the journal's internal format is not served.
 
 use prost::Message;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let proto_dir = PathBuf::from("proto");
+fn protos(dir: &Path) -> Result<Vec<PathBuf>, Box<dyn std::error::Error>> {
     let mut files = Vec::new();
-    for entry in std::fs::read_dir(proto_dir.join("routing/v1"))? {
+    for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         if path.extension().is_some_and(|e| e == "proto") {
             println!("cargo:rerun-if-changed={}", path.display());
@@ -15,11 +16,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     files.sort();
+    Ok(files)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let proto_dir = PathBuf::from("proto");
     println!("cargo:rerun-if-changed=proto");
+    let mut files = protos(&proto_dir.join("routing/v1"))?;
+    files.extend(protos(&proto_dir.join("routerd/journal/v1"))?);
 
     let fds = protox::compile(&files, [&proto_dir])?;
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
-    std::fs::write(out_dir.join("routing_descriptor.bin"), fds.encode_to_vec())?;
-    tonic_prost_build::configure().compile_fds(fds)?;
+    let mut api = fds.clone();
+    api.file.retain(|f| f.package() == "routing.v1");
+    std::fs::write(out_dir.join("routing_descriptor.bin"), api.encode_to_vec())?;
+    tonic_prost_build::configure()
+        // Deterministic bytes for the same journal record: golden-bytes tests rely on it.
+        .btree_map(".routerd.journal.v1")
+        .compile_fds(fds)?;
     Ok(())
 }

@@ -8,48 +8,61 @@
 //! recovers from the same files into a new engine and event bus (events are regenerated and
 //! numbered, as in a real start).
 //!
-//! `journal/image/100000` and `journal/load_image/100000`: taking a snapshot's engine image (done
-//! on the engine task, so routing pauses for it) and loading it at start-up, for a floor of
-//! 100,000 agents (3 of 100 skills each, all ready) with 100,000 waiting contacts (one skill
-//! each, at a level no agent has, so none is offered).
+//! `journal/image/100000` and `journal/load_image/100000`: taking a snapshot's engine image
+//! (done by the snapshotter's follower engine, off the engine thread: routing does not pause for
+//! it, see `benches/snapshot_pause.rs`) and loading it at start-up, for a floor of 100,000 agents
+//! (3 of 100 skills each, all ready) with 100,000 waiting contacts (one skill each, at a level no
+//! agent has, so none is offered).
 //!
 //! Run: `cargo bench --bench recovery` (a few minutes: ten recoveries after writing the journal).
 
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use routerd::command_log::file::{FileConfig, FileLog, FileStore};
+use routerd::command_log::{Batch, CommandLog, ReadEnd};
 use routerd::core::{
-    AgentSpec, Applied, Channel, Command, EngineConfig, NewContact, Outcome, Presence, QueueConfig,
+    AgentSpec, Applied, Channel, Command, Engine, EngineConfig, NewContact, Outcome, Presence,
+    QueueConfig,
 };
 use routerd::runtime::EventBus;
-use routerd::runtime::journal::{self, JournalConfig};
+use routerd::runtime::recovery;
 
 const RECORDS: u64 = 1_000_000;
 const AGENTS: usize = 1_000;
 
-fn write_journal(config: &JournalConfig) {
-    let bus = EventBus::new(1, 1);
-    let opened = journal::open(config, EngineConfig::default(), &bus).expect("fresh journal");
-    let (mut engine, mut journal) = (opened.engine, opened.journal);
+fn write_journal(config: &FileConfig) {
+    let store = FileStore::open(&config.dir).expect("data directory");
+    let mut log =
+        FileLog::open(&store, config.clone(), &ReadEnd::default()).expect("fresh journal");
+    let mut engine = Engine::new(EngineConfig::default());
+    let mut batch = Batch::default();
     let mut now = 1_700_000_000_000;
-    let mut apply = |command: Command, now: u64| {
-        journal.append(now, &command);
+    let mut apply = |command: Command, now: u64, log: &mut FileLog| {
+        batch.push(now, &command);
         let applied = engine.apply(command, now).expect("accepted");
         engine.drain_events(&mut Vec::new());
-        if journal.next_index() % 4096 == 0 {
-            journal.commit().expect("written");
+        if batch.records() == 4096 {
+            log.append(
+                std::mem::take(&mut batch),
+                Box::new(|r| r.expect("written")),
+            );
         }
         applied
     };
-    apply(Command::PutQueue(Box::new(QueueConfig::new("chat"))), now);
+    apply(
+        Command::PutQueue(Box::new(QueueConfig::new("chat"))),
+        now,
+        &mut log,
+    );
     for a in 0..AGENTS {
         let id = format!("agent-{a}");
-        apply(Command::PutAgent(AgentSpec::new(&id)), now);
+        apply(Command::PutAgent(AgentSpec::new(&id)), now, &mut log);
         let ready = Command::SetPresence {
             agent: id,
             presence: Presence::Ready,
         };
-        apply(ready, now);
+        apply(ready, now, &mut log);
     }
     let mut n = 0u64;
     while (2 * AGENTS as u64 + 1) + 3 * n + 3 <= RECORDS {
@@ -59,7 +72,8 @@ fn write_journal(config: &JournalConfig) {
         if !n.is_multiple_of(3) {
             contact.context.insert("order".into(), format!("A-{n}"));
         }
-        let Applied::Enqueued { contact, .. } = apply(Command::Enqueue(contact), now) else {
+        let Applied::Enqueued { contact, .. } = apply(Command::Enqueue(contact), now, &mut log)
+        else {
             unreachable!()
         };
         let agent = contact.state.agent().expect("offered at once").to_string();
@@ -68,25 +82,25 @@ fn write_journal(config: &JournalConfig) {
             contact: contact.id,
             agent: agent.clone(),
         };
-        apply(accept, now);
+        apply(accept, now, &mut log);
         now += 50;
         let complete = Command::Complete {
             contact: contact.id,
             agent,
             outcome: Outcome::default(),
         };
-        apply(complete, now);
+        apply(complete, now, &mut log);
         n += 1;
     }
-    journal.close().expect("closed");
+    log.append(batch, Box::new(|r| r.expect("written")));
+    Box::new(log).close().expect("closed");
 }
 
 fn recover(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let config = JournalConfig {
+    let config = FileConfig {
         dir: dir.path().to_path_buf(),
         fsync_interval: Duration::from_secs(1),
-        snapshot_every: 0,
     };
     write_journal(&config);
     let bytes: u64 = std::fs::read_dir(dir.path())
@@ -95,23 +109,27 @@ fn recover(c: &mut Criterion) {
         .map(|e| e.metadata().map_or(0, |m| m.len()))
         .sum();
     eprintln!("journal: {RECORDS} records, {bytes} bytes");
+    let store = FileStore::open(dir.path()).expect("data directory");
     let mut group = c.benchmark_group("journal/recover");
     group.sample_size(10);
     group.throughput(Throughput::Elements(RECORDS));
     group.bench_function(BenchmarkId::from_parameter(RECORDS), |b| {
         b.iter(|| {
             let bus = EventBus::new(100_000, 16);
-            let opened = journal::open(&config, EngineConfig::default(), &bus).expect("recovers");
-            assert!(opened.report.replayed + 3 >= RECORDS);
-            opened.engine
+            let rebuilt =
+                recovery::rebuild(&store, EngineConfig::default(), None, Some(&bus), false)
+                    .expect("recovers");
+            assert!(rebuilt.replayed + 3 >= RECORDS);
+            rebuilt.engine
         })
     });
     group.finish();
 }
 
-fn images(c: &mut Criterion) {
+/// 100,000 ready agents and 100,000 waiting contacts nobody can take.
+pub fn big_floor() -> Engine {
     const FLOOR: usize = 100_000;
-    let mut engine = routerd::core::Engine::new(EngineConfig::default());
+    let mut engine = Engine::new(EngineConfig::default());
     let mut q = QueueConfig::new("q");
     q.offer_timeout_secs = 60;
     engine.apply(Command::PutQueue(Box::new(q)), 0).unwrap();
@@ -134,6 +152,12 @@ fn images(c: &mut Criterion) {
         engine.apply(Command::Enqueue(contact), 1).unwrap();
     }
     engine.drain_events(&mut Vec::new());
+    engine
+}
+
+fn images(c: &mut Criterion) {
+    const FLOOR: u64 = 100_000;
+    let engine = big_floor();
     let image = engine.image();
     eprintln!(
         "image: {FLOOR} agents and {FLOOR} waiting contacts, {} bytes",
@@ -141,12 +165,12 @@ fn images(c: &mut Criterion) {
     );
     let mut group = c.benchmark_group("journal");
     group.sample_size(10);
-    group.throughput(Throughput::Elements(FLOOR as u64));
+    group.throughput(Throughput::Elements(FLOOR));
     group.bench_function(BenchmarkId::new("image", FLOOR), |b| {
         b.iter(|| engine.image())
     });
     group.bench_function(BenchmarkId::new("load_image", FLOOR), |b| {
-        b.iter(|| routerd::core::Engine::from_image(&image).unwrap())
+        b.iter(|| Engine::from_image(&image).unwrap())
     });
     group.finish();
 }

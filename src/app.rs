@@ -14,7 +14,9 @@ use tokio::net::TcpListener;
 use tracing::info;
 
 use crate::access::Authenticator;
+use crate::command_log::file::FileConfig;
 use crate::config::Config;
+use crate::runtime::RuntimeConfig;
 use crate::{drain, grpc, runtime};
 
 /// How long the engine may take to write out its journal once the listeners are done.
@@ -26,37 +28,60 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
+    config.check()?;
     let auth = Authenticator::new(&config.tokens)?;
-    let (handle, engine) = runtime::start_engine(config).await?;
+    let runtime::Running {
+        handle,
+        mut stopped,
+    } = runtime::start(runtime_config(config)).await?;
     let addr = listener.local_addr()?;
     if !auth.is_enforced() {
         tracing::warn!("no tokens configured: every caller has full access (loopback only)");
     }
-    // The engine task ends early only when its journal failed: then the server stops too.
-    let (engine_ended_tx, engine_ended) = tokio::sync::oneshot::channel::<()>();
-    let engine = tokio::spawn(async move {
-        let result = engine.await;
-        let _ = engine_ended_tx.send(());
-        result
-    });
     let (drain_tx, drain) = drain::signal();
     let settings = grpc_settings(config);
     info!(%addr, tls = config.tls.is_some(), "routerd listening");
     let grpc = tokio::spawn(grpc::serve(settings, handle, auth, listener, drain));
+    // The engine stops early only when its journal failed: then the server stops too.
+    let mut early = None;
     tokio::select! {
         _ = shutdown => {}
-        _ = engine_ended => {}
+        result = &mut stopped => early = Some(result),
     }
     let _ = drain_tx.send(true);
     grpc.await??;
     // Every handle went with the listeners: the engine writes out its journal and ends.
-    match tokio::time::timeout(ENGINE_STOP, engine).await {
-        Ok(Ok(Ok(Ok(())))) => info!("routerd stopped"),
-        Ok(Ok(Ok(Err(e)))) => return Err(e.into()),
-        Ok(Ok(Err(e))) | Ok(Err(e)) => anyhow::bail!("the engine failed: {e}"),
-        Err(_) => anyhow::bail!("the engine did not stop within {ENGINE_STOP:?} of the listeners"),
+    let result = match early {
+        Some(result) => result,
+        None => tokio::time::timeout(ENGINE_STOP, stopped)
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!("the engine did not stop within {ENGINE_STOP:?} of the listeners")
+            })?,
+    };
+    match result {
+        Ok(Ok(())) => info!("routerd stopped"),
+        Ok(Err(e)) => return Err(e.into()),
+        Err(_) => anyhow::bail!("the engine thread ended without a word (it panicked)"),
     }
     Ok(())
+}
+
+/// The runtime's part of the configuration.
+pub fn runtime_config(config: &Config) -> RuntimeConfig {
+    let journal = &config.journal;
+    RuntimeConfig {
+        engine: config.routing.clone(),
+        journal: (!journal.ephemeral).then(|| FileConfig {
+            dir: journal.dir.clone(),
+            fsync_interval: Duration::from_millis(journal.fsync_interval_ms),
+        }),
+        snapshot_every: journal.snapshot_every,
+        replay_buffer: config.limits.replay_buffer,
+        subscriber_buffer: config.limits.subscriber_buffer,
+        command_queue: config.limits.command_queue,
+        queues: config.queues.clone(),
+    }
 }
 
 fn grpc_settings(config: &Config) -> grpc::Settings {

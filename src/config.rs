@@ -6,13 +6,11 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::access::TokenConfig;
 use crate::core::{EngineConfig, QueueConfig};
-use crate::runtime::journal::JournalConfig;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -119,17 +117,6 @@ impl Default for JournalToml {
             fsync_interval_ms: 0,
             snapshot_every: 100_000,
         }
-    }
-}
-
-impl JournalToml {
-    /// The journal's settings, or `None` when running memory-only.
-    pub fn config(&self) -> Option<JournalConfig> {
-        (!self.ephemeral).then(|| JournalConfig {
-            dir: self.dir.clone(),
-            fsync_interval: Duration::from_millis(self.fsync_interval_ms),
-            snapshot_every: self.snapshot_every,
-        })
     }
 }
 

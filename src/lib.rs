@@ -5,7 +5,9 @@
 //!   hands out the drain signal, waits for them.
 //! - [`grpc`]: the gRPC listener: thin tonic handlers (validate, convert, send the command or read
 //!   the view, map errors); [`access`]: tokens and roles, for every listener.
-//! - [`runtime`]: the engine task (single writer), the event bus, the journal.
+//! - [`runtime`]: the engine thread (the single writer), its commit pipeline, the snapshotter,
+//!   desktop sessions, the event bus; [`command_log`]: the seam it commits to (the file journal,
+//!   or memory only) and the record format.
 //! - [`core`]: the sans-IO, deterministic domain (engine, strategies, statistics).
 //! - [`sim`]: the core engine on virtual time, driven by generated traffic; [`loadgen`]: a gRPC
 //!   client that plays frontends, desktops and supervisors.
@@ -13,6 +15,7 @@
 
 pub mod access;
 pub mod app;
+pub mod command_log;
 pub mod config;
 pub mod core;
 pub mod drain;

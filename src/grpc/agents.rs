@@ -22,7 +22,7 @@ use crate::drain::{Drain, SHUTTING_DOWN, drained};
 use crate::proto as pb;
 use crate::proto::session_event::Event as Out;
 use crate::proto::session_request::Action;
-use crate::runtime::engine_thread::SESSION_BUFFER;
+use crate::runtime::SESSION_BUFFER;
 use crate::runtime::{EngineHandle, SessionMessage};
 
 pub struct Agents {

@@ -1,73 +1,215 @@
-//! The engine runtime: the engine task (single writer), the event bus and the journal. It knows
-//! nothing of gRPC or HTTP: listeners reach it only through its [`EngineHandle`].
+//! The engine runtime: the engine thread (the single writer), the command log it commits to,
+//! the snapshotter, desktop sessions and the event bus. It knows nothing of gRPC or HTTP:
+//! listeners reach it only through its [`EngineHandle`].
+//!
+//! [`start`] recovers the engine from the command log (or starts it empty, memory only), starts
+//! the engine thread and, with a file journal, the snapshotter; then journals the engine
+//! settings, takes every agent that was logged in offline (their desktop sessions died with the
+//! old process: offers they held go back to their queues), and applies the configured queues.
 
 pub mod bus;
-pub mod engine_thread;
-pub mod journal;
+mod clock;
+mod engine_thread;
+mod handle;
+pub mod recovery;
+pub mod sessions;
+mod snapshots;
 
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
+use tokio::sync::oneshot;
 use tracing::info;
 
-use crate::config::Config;
-use crate::core::{Command, Engine};
+use crate::command_log::file::{FileConfig, FileLog, FileStore};
+use crate::command_log::memory::MemoryLog;
+use crate::command_log::{CommandLog, LogError, LogStore};
+use crate::core::{Command, Engine, EngineConfig, QueueConfig};
 pub use bus::EventBus;
-pub use engine_thread::{Clock, EngineHandle, RuntimeError, SessionMessage};
-pub use journal::JournalError;
+pub use clock::Clock;
+pub use engine_thread::BATCH;
+use engine_thread::{EngineThread, Outlet, SnapshotPolicy};
+pub use handle::{EngineHandle, RuntimeError};
+pub use sessions::{SESSION_BUFFER, SessionMessage};
 
-/// The engine task's join handle: it ends with an error if the journal could not be written.
-pub type EngineTask = tokio::task::JoinHandle<Result<(), JournalError>>;
+/// Everything the runtime needs to start.
+#[derive(Clone, Debug)]
+pub struct RuntimeConfig {
+    pub engine: EngineConfig,
+    /// The file journal; `None`: memory only, nothing survives a restart.
+    pub journal: Option<FileConfig>,
+    /// Records between snapshots (0: never).
+    pub snapshot_every: u64,
+    /// Events kept for resuming subscribers, and how far one may fall behind.
+    pub replay_buffer: usize,
+    pub subscriber_buffer: usize,
+    /// Requests queued for the engine thread before callers wait.
+    pub command_queue: usize,
+    /// Queues created or brought back to this configuration at start-up.
+    pub queues: Vec<QueueConfig>,
+}
 
-/// Recovers the engine from the journal (or starts it empty when memory-only), starts the engine
-/// task, journals the configuration's engine settings, takes every agent that was logged in offline (their desktop sessions died with the old
-/// process: offers they held go back to their queues), and applies the configured queues.
-pub async fn start_engine(config: &Config) -> anyhow::Result<(EngineHandle, EngineTask)> {
-    config.check()?;
-    let engine_config = config.routing.clone();
-    let startup_queues = config.queues.clone();
+impl RuntimeConfig {
+    /// Memory only, default settings, no queues: for tests and tools.
+    pub fn ephemeral() -> RuntimeConfig {
+        RuntimeConfig {
+            engine: EngineConfig::default(),
+            journal: None,
+            snapshot_every: 0,
+            replay_buffer: 100_000,
+            subscriber_buffer: 4_096,
+            command_queue: 8_192,
+            queues: Vec::new(),
+        }
+    }
+
+    /// With a file journal in `dir`, synced before every release.
+    pub fn journaled(dir: impl Into<PathBuf>) -> RuntimeConfig {
+        RuntimeConfig {
+            journal: Some(FileConfig {
+                dir: dir.into(),
+                fsync_interval: std::time::Duration::ZERO,
+            }),
+            ..RuntimeConfig::ephemeral()
+        }
+    }
+}
+
+/// A running engine: its handle, and how it ended once every handle is gone (or its log
+/// failed, which ends it early).
+pub struct Running {
+    pub handle: EngineHandle,
+    pub stopped: oneshot::Receiver<Result<(), LogError>>,
+}
+
+/// Recovers and starts the engine runtime; see the module documentation.
+pub async fn start(config: RuntimeConfig) -> anyhow::Result<Running> {
+    config
+        .engine
+        .validate()
+        .map_err(|e| anyhow::anyhow!("[routing]: {e}"))?;
     let bus = Arc::new(EventBus::new(
-        config.limits.replay_buffer,
-        config.limits.subscriber_buffer,
+        config.replay_buffer,
+        config.subscriber_buffer,
     ));
-    let (engine, journal) = match config.journal.config() {
+    let running = match &config.journal {
         None => {
             info!("memory only (journal.ephemeral): nothing survives a restart");
-            (Engine::new(engine_config), None)
+            let engine = Engine::new(config.engine.clone());
+            launch(&config, engine, Box::new(MemoryLog::default()), None, bus)?
         }
-        Some(journal_config) => {
-            let bus = bus.clone();
-            let dir = journal_config.dir.clone();
-            let opened = tokio::task::spawn_blocking(move || {
-                journal::open(&journal_config, engine_config, &bus)
-            })
-            .await??;
-            let r = &opened.report;
-            if r.refused > 0 {
-                tracing::warn!(
-                    refused = r.refused,
-                    "replayed commands refused: the journal does not replay as it ran (written by another build?)"
-                );
-            }
-            info!(
-                dir = %dir.display(),
-                snapshot = ?r.snapshot,
-                replayed = r.replayed,
-                ms = r.elapsed.as_millis() as u64,
-                "routing state recovered"
-            );
-            (opened.engine, Some(opened.journal))
+        Some(file) => {
+            let (file, engine_config, bus2) = (file.clone(), config.engine.clone(), bus.clone());
+            let (engine, log, store, last) =
+                tokio::task::spawn_blocking(move || recover(file, engine_config, &bus2)).await??;
+            launch(&config, engine, Box::new(log), Some((store, last)), bus)?
         }
+    };
+    bring_up(&running.running.handle, &config, running.logged_in.clone()).await?;
+    Ok(running.running)
+}
+
+/// A started engine thread, before the start-up commands.
+struct Launched {
+    running: Running,
+    logged_in: Vec<String>,
+}
+
+/// Starts the engine thread on `engine` and `log` (and, with a store, the snapshotter, the last
+/// snapshot being at the given position).
+fn launch(
+    config: &RuntimeConfig,
+    engine: Engine,
+    log: Box<dyn CommandLog>,
+    store: Option<(Arc<dyn LogStore>, u64)>,
+    bus: Arc<EventBus>,
+) -> anyhow::Result<Launched> {
+    let (notices_tx, notices) = flume::unbounded();
+    let busy = Arc::new(AtomicBool::new(false));
+    let (snapshots, snapshotter, last_snapshot) = match store {
+        Some((store, last)) => {
+            let (due_tx, due) = flume::unbounded();
+            let (engine_config, busy) = (config.engine.clone(), busy.clone());
+            let thread = std::thread::Builder::new()
+                .name("routerd-snapshots".into())
+                .spawn(move || snapshots::run(store, engine_config, due, busy))?;
+            (Some(due_tx), Some(thread), last)
+        }
+        None => (None, None, 0),
     };
     let logged_in = engine.logged_in_agents();
     let clock = Clock::start_after(engine.now());
-    let journaled = journal.is_some();
-    let (handle, task) =
-        engine_thread::spawn(engine, journal, bus, clock, config.limits.command_queue);
-    if journaled {
-        // Today's settings, journaled: commands from here on replay under them, and those
-        // before under the settings they first ran under.
+    let outlet = Arc::new(Outlet {
+        bus: bus.clone(),
+        notices: notices_tx,
+        snapshots,
+    });
+    let policy = SnapshotPolicy {
+        every: config.snapshot_every,
+        last: last_snapshot,
+        busy,
+    };
+    let next_sequence = bus.last_sequence() + 1;
+    let thread = EngineThread::new(engine, clock, log, outlet, policy, next_sequence);
+    let (tx, requests) = flume::bounded(config.command_queue.max(1));
+    let (stopped_tx, stopped) = oneshot::channel();
+    std::thread::Builder::new()
+        .name("routerd-engine".into())
+        .spawn(move || {
+            let result = thread.run(&requests, notices);
+            if let Err(e) = &result {
+                tracing::error!(error = %e, "the engine stopped: its journal cannot be written");
+            }
+            // A snapshot being written is finished before the engine counts as stopped.
+            if let Some(snapshotter) = snapshotter {
+                let _ = snapshotter.join();
+            }
+            let _ = stopped_tx.send(result);
+            engine_thread::refuse(requests);
+        })?;
+    let handle = EngineHandle { tx, bus };
+    Ok(Launched {
+        running: Running { handle, stopped },
+        logged_in,
+    })
+}
+
+/// The recovered engine, the log continuing after it, the store, and the last snapshot's
+/// position.
+type Recovered = (Engine, FileLog, Arc<dyn LogStore>, u64);
+
+fn recover(file: FileConfig, config: EngineConfig, bus: &EventBus) -> Result<Recovered, LogError> {
+    let store = FileStore::open(&file.dir)?;
+    let rebuilt = recovery::rebuild(&store, config, None, Some(bus), false)?;
+    if rebuilt.refused > 0 {
+        tracing::warn!(
+            refused = rebuilt.refused,
+            "replayed commands refused: the journal does not replay as it ran (written by another build?)"
+        );
+    }
+    info!(
+        dir = %file.dir.display(),
+        snapshot = ?rebuilt.snapshot,
+        replayed = rebuilt.replayed,
+        ms = rebuilt.elapsed.as_millis() as u64,
+        "routing state recovered"
+    );
+    let log = FileLog::open(&store, file, &rebuilt.end)?;
+    let last = rebuilt.snapshot.unwrap_or(0);
+    Ok((rebuilt.engine, log, Arc::new(store), last))
+}
+
+/// The start-up commands: today's settings (journaled, so commands from here on replay under
+/// them and those before under theirs), agents offline, configured queues.
+async fn bring_up(
+    handle: &EngineHandle,
+    config: &RuntimeConfig,
+    logged_in: Vec<String>,
+) -> anyhow::Result<()> {
+    if config.journal.is_some() {
         handle
-            .apply(Command::Configure(config.routing.clone()))
+            .apply(Command::Configure(config.engine.clone()))
             .await?;
     }
     for agent in logged_in {
@@ -78,18 +220,25 @@ pub async fn start_engine(config: &Config) -> anyhow::Result<(EngineHandle, Engi
             })
             .await?;
     }
-    for queue in startup_queues {
+    for queue in &config.queues {
         let name = queue.name.clone();
-        let same = queue.clone();
-        let unchanged = handle
-            .query(move |engine| engine.queue_config(&same.name).as_ref() == Some(&same))
+        let lookup = name.clone();
+        let current = handle
+            .query(move |engine| engine.queue_config(&lookup))
             .await?;
+        let unchanged = current.is_some_and(|mut c| {
+            c.version = queue.version;
+            c == *queue
+        });
         if !unchanged {
             handle
-                .apply(Command::PutQueue(Box::new(queue)))
+                .apply(Command::PutQueue(Box::new(queue.clone())))
                 .await
                 .map_err(|e| anyhow::anyhow!("queue {name:?} in the configuration: {e}"))?;
         }
     }
-    Ok((handle, task))
+    Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,15 +1,18 @@
 //! Journal segments: files of numbered command records, each framed and checksummed.
 //!
-//! A segment is the header `RTRDJRN2` (the digit is the record format: bumped whenever a
-//! command's encoding changes) + the index of its first record (u64 little-endian), then
-//! records `len: u32 | crc32(payload): u32 | payload`, where the payload is the postcard encoding
-//! of `(at, command)`. A record is whole or it is not there: reading tells a torn tail (the last
-//! write cut short by a crash: cut off with a warning) from corruption with records after it
-//! (start-up stops, naming the offset).
+//! A segment is the header `RTRDJRN3` (the digit is the framing and payload format: 3 is a
+//! protobuf `Record`, see [`crate::command_log::record`]; 2 and earlier were positional encodings
+//! of the Rust types, which this build cannot read) + the index of its first record (u64
+//! little-endian), then records `len: u32 | crc32(payload): u32 | payload`. A record is whole or
+//! it is not there: reading tells a torn tail (the last write cut short by a crash: cut off with
+//! a warning) from corruption with records after it (start-up stops, naming the offset).
 
+#[cfg(test)]
+use crate::command_log::record;
+#[cfg(test)]
 use crate::core::{Command, Millis};
 
-pub const MAGIC: &[u8; 8] = b"RTRDJRN2";
+pub const MAGIC: &[u8; 8] = b"RTRDJRN3";
 pub const HEADER_LEN: usize = 16;
 const FRAME: usize = 8;
 /// No command comes near this (gRPC requests are limited far below it): a longer length is
@@ -52,25 +55,26 @@ pub fn read_header(bytes: &[u8]) -> Result<u64, String> {
     ))
 }
 
-/// Appends one framed record to `out`.
+/// Appends one record's payload to `out`, framed.
+pub fn frame(out: &mut Vec<u8>, payload: &[u8]) {
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    out.extend_from_slice(payload);
+}
+
+/// Appends one framed record of `(at, command)` to `out`.
+#[cfg(test)]
 pub fn encode(out: &mut Vec<u8>, at: Millis, command: &Command) {
-    let start = out.len();
-    out.extend_from_slice(&[0; FRAME]);
-    postcard::to_io(&(at, command), &mut *out).expect("a command serialises into memory");
-    let len = (out.len() - start - FRAME) as u32;
-    let crc = crc32fast::hash(&out[start + FRAME..]);
-    out[start..start + 4].copy_from_slice(&len.to_le_bytes());
-    out[start + 4..start + FRAME].copy_from_slice(&crc.to_le_bytes());
+    let mut payload = Vec::new();
+    record::encode(&mut payload, at, command);
+    frame(out, &payload);
 }
 
 /// What [`read`] found at an offset.
 #[derive(Debug)]
-pub enum Read {
-    Record {
-        at: Millis,
-        command: Command,
-        next: usize,
-    },
+pub enum Read<'a> {
+    /// A whole record whose checksum matches; decode it with [`record::decode`].
+    Record { payload: &'a [u8], next: usize },
     /// The end of the segment, exactly on a record boundary.
     End,
     /// The last write was cut short: everything from here on is to be cut off.
@@ -80,7 +84,7 @@ pub enum Read {
 }
 
 /// Reads the record at `offset` of a segment's bytes.
-pub fn read(bytes: &[u8], offset: usize) -> Read {
+pub fn read(bytes: &[u8], offset: usize) -> Read<'_> {
     let rest = &bytes[offset..];
     if rest.is_empty() {
         return Read::End;
@@ -117,15 +121,9 @@ pub fn read(bytes: &[u8], offset: usize) -> Read {
             Read::Corrupt("a checksum mismatch".into())
         };
     }
-    match postcard::from_bytes::<(Millis, Command)>(payload) {
-        Ok((at, command)) => Read::Record {
-            at,
-            command,
-            next: offset + FRAME + len,
-        },
-        Err(e) => Read::Corrupt(format!(
-            "a record that passes its checksum but does not decode ({e}): written by another version?"
-        )),
+    Read::Record {
+        payload,
+        next: offset + FRAME + len,
     }
 }
 
@@ -149,12 +147,13 @@ mod tests {
         bytes
     }
 
-    fn records(bytes: &[u8]) -> (Vec<u64>, Read) {
+    fn records(bytes: &[u8]) -> (Vec<u64>, Read<'_>) {
         let mut offset = HEADER_LEN;
         let mut ids = Vec::new();
         loop {
             match read(bytes, offset) {
-                Read::Record { command, next, at } => {
+                Read::Record { payload, next } => {
+                    let (at, command) = record::decode(payload).expect("decodes");
                     let Command::Cancel { contact, .. } = command else {
                         panic!("not what was written")
                     };

@@ -1,0 +1,515 @@
+//! The file journal: the command log in a local data directory, the default.
+//!
+//! [`FileStore`] owns the directory (reading, snapshots, compaction); [`FileLog`] is the writer:
+//! a thread that takes batches from the engine thread over a bounded channel, writes them (all
+//! that queued up while it was busy: group commit), syncs them by policy, and runs their
+//! releases in order.
+//!
+//! Invariants:
+//! - a batch is released only after its records are handed to the operating system — and, with
+//!   `fsync_interval = 0`, synced to disk — after every earlier batch: nothing anyone was told can
+//!   be lost by a crash of the process (or, synced, of the machine);
+//! - records are numbered from 0 without gaps across segment files `journal-<first>.log`;
+//! - `snapshot-<n>.snap` holds the engine after records `0..n` and the next event sequence; a
+//!   segment or snapshot is removed only once a later snapshot is durable, and only when all its
+//!   records precede that snapshot (segments are rotated where snapshots will be taken);
+//! - a torn last record is cut off with a warning; damage with records after it stops start-up
+//!   with an error naming the file and offset;
+//! - a write or sync that fails fails its batch and every later one (fail-stop: the engine stops
+//!   rather than acknowledge what it could not keep).
+//!
+//! Cost: the engine thread only encodes records and sends a batch; framing, checksums, writes
+//! and syncs happen on the writer thread. One sync per group of batches.
+
+mod segment;
+mod snapshot;
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::{Batch, CommandLog, LogError, LogStore, Position, ReadEnd, Release, Snapshot, record};
+use crate::core::{Command, Millis};
+
+pub use segment::MAGIC as SEGMENT_MAGIC;
+
+/// Batches that may wait for the writer before `append` waits too.
+const IN_FLIGHT: usize = 256;
+
+/// How the file journal writes.
+#[derive(Clone, Debug)]
+pub struct FileConfig {
+    pub dir: PathBuf,
+    /// Zero: sync before a batch is released (one sync per group of batches). Otherwise: written
+    /// to the operating system before release and synced at most this long after.
+    pub fsync_interval: Duration,
+}
+
+/// The data directory, for reading the log and storing snapshots.
+#[derive(Clone, Debug)]
+pub struct FileStore {
+    dir: PathBuf,
+}
+
+impl FileStore {
+    /// Opens (creating if need be) the data directory, removing half-written snapshots.
+    pub fn open(dir: &Path) -> Result<FileStore, LogError> {
+        fs::create_dir_all(dir).map_err(LogError::io(dir))?;
+        for stale in fs::read_dir(dir).map_err(LogError::io(dir))?.flatten() {
+            if stale.file_name().to_string_lossy().ends_with(".snap.tmp") {
+                let _ = fs::remove_file(stale.path());
+            }
+        }
+        Ok(FileStore {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn segments(&self) -> Result<Vec<(Position, PathBuf)>, LogError> {
+        list(&self.dir, segment::parse_name).map_err(LogError::io(&self.dir))
+    }
+}
+
+impl LogStore for FileStore {
+    fn latest_snapshot(&self) -> Result<Option<Snapshot>, LogError> {
+        let snapshots = list(&self.dir, snapshot::parse_name).map_err(LogError::io(&self.dir))?;
+        for (index, path) in snapshots.into_iter().rev() {
+            let bytes = fs::read(&path).map_err(LogError::io(&path))?;
+            match snapshot::decode(&bytes) {
+                Ok(snap) if snap.index == index => {
+                    return Ok(Some(Snapshot {
+                        position: index,
+                        next_sequence: snap.next_sequence,
+                        image: snap.image.to_vec(),
+                    }));
+                }
+                Ok(snap) => tracing::warn!(
+                    path = %path.display(),
+                    "skipping a snapshot whose header says record {}",
+                    snap.index
+                ),
+                Err(what) => {
+                    tracing::warn!(path = %path.display(), %what, "skipping a damaged snapshot")
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn read(
+        &self,
+        from: Position,
+        to: Option<Position>,
+        each: &mut dyn FnMut(Position, Millis, Command) -> Result<(), LogError>,
+    ) -> Result<ReadEnd, LogError> {
+        if to == Some(from) {
+            return Ok(ReadEnd {
+                position: from,
+                cut: None,
+            });
+        }
+        let segments = self.segments()?;
+        let first = segments
+            .iter()
+            .rposition(|(start, _)| *start <= from)
+            .unwrap_or(0);
+        let segments = &segments[first.min(segments.len())..];
+        let mut index = segments.first().map_or(from, |(start, _)| *start);
+        if index > from {
+            return Err(LogError::Gap { from, to: index });
+        }
+        let mut end = ReadEnd::default();
+        for (i, (start, path)) in segments.iter().enumerate() {
+            if to.is_some_and(|to| index >= to) {
+                break;
+            }
+            if *start != index {
+                return Err(LogError::Gap {
+                    from: index,
+                    to: *start,
+                });
+            }
+            let last = i + 1 == segments.len();
+            let bytes = fs::read(path).map_err(LogError::io(path))?;
+            let read = read_segment(path, &bytes, &mut index, from, to, last, each)?;
+            if read.cut.is_some() {
+                end.cut = read.cut;
+            }
+        }
+        if index < from || to.is_some_and(|to| index < to) {
+            return Err(LogError::Gap {
+                from: index,
+                to: to.unwrap_or(from).max(from),
+            });
+        }
+        end.position = index;
+        Ok(end)
+    }
+
+    fn store_snapshot(&self, snap: &Snapshot) -> Result<(), LogError> {
+        snapshot::write(&self.dir, snap.position, snap.next_sequence, &snap.image)
+            .map_err(LogError::io(&self.dir))?;
+        remove_before(&self.dir, snap.position).map_err(LogError::io(&self.dir))
+    }
+}
+
+/// Reads one segment's records into `each`, from `*index` (its first record) on; records before
+/// `from` are passed over without decoding, and reading stops at `to`. Gives what was cut off a
+/// torn end (only the last segment may end torn).
+fn read_segment(
+    path: &Path,
+    bytes: &[u8],
+    index: &mut Position,
+    from: Position,
+    to: Option<Position>,
+    last: bool,
+    each: &mut dyn FnMut(Position, Millis, Command) -> Result<(), LogError>,
+) -> Result<ReadEnd, LogError> {
+    let corrupt = |offset: usize, what: String| LogError::Corrupt {
+        path: path.to_path_buf(),
+        offset,
+        what,
+    };
+    let mut end = ReadEnd::default();
+    let mut offset = segment::HEADER_LEN;
+    match segment::read_header(bytes) {
+        Ok(named) if named == *index => {}
+        Ok(named) => return Err(corrupt(8, format!("header names record {named}"))),
+        // A crash while creating the newest segment: it starts again.
+        Err(_) if last && bytes.len() < segment::HEADER_LEN => {
+            end.cut = Some((bytes.len() as u64, "an incomplete segment header".into()));
+            return Ok(end);
+        }
+        Err(what) => return Err(corrupt(0, what)),
+    }
+    loop {
+        if to.is_some_and(|to| *index >= to) {
+            return Ok(end);
+        }
+        match segment::read(bytes, offset) {
+            segment::Read::Record { payload, next } => {
+                if *index >= from {
+                    let (at, command) = record::decode(payload).map_err(|what| {
+                        corrupt(
+                            offset,
+                            format!(
+                                "a record that passes its checksum but does not decode: {what}"
+                            ),
+                        )
+                    })?;
+                    each(*index, at, command)?;
+                }
+                *index += 1;
+                offset = next;
+            }
+            segment::Read::End => return Ok(end),
+            segment::Read::Torn(what) if last => {
+                end.cut = Some(((bytes.len() - offset) as u64, what));
+                return Ok(end);
+            }
+            segment::Read::Torn(what) | segment::Read::Corrupt(what) => {
+                return Err(corrupt(offset, what));
+            }
+        }
+    }
+}
+
+/// Removes segments whose records all precede `index`, and snapshots older than `index`.
+fn remove_before(dir: &Path, index: Position) -> io::Result<()> {
+    let segments = list(dir, segment::parse_name)?;
+    // A segment's records run to the next segment's start: it may go once that start is <= index.
+    for pair in segments.windows(2) {
+        if pair[1].0 <= index {
+            fs::remove_file(&pair[0].1)?;
+        }
+    }
+    for (at, path) in list(dir, snapshot::parse_name)? {
+        if at < index {
+            fs::remove_file(path)?;
+        }
+    }
+    snapshot::sync_dir(dir)
+}
+
+/// Files in `dir` whose names parse to a number, sorted by it.
+fn list(dir: &Path, parse: fn(&str) -> Option<u64>) -> io::Result<Vec<(u64, PathBuf)>> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if let Some(n) = entry.file_name().to_str().and_then(parse) {
+            found.push((n, entry.path()));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+fn create_segment(path: &Path, start: Position) -> Result<File, LogError> {
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(path)
+        .map_err(LogError::io(path))?;
+    file.write_all(&segment::header(start))
+        .and_then(|()| file.sync_all())
+        .map_err(LogError::io(path))?;
+    if let Some(dir) = path.parent() {
+        snapshot::sync_dir(dir).map_err(LogError::io(dir))?;
+    }
+    Ok(file)
+}
+
+enum ToWriter {
+    Batch(Batch, Release),
+}
+
+/// The writer side of the file journal.
+pub struct FileLog {
+    end: Position,
+    tx: Option<SyncSender<ToWriter>>,
+    thread: Option<JoinHandle<Result<(), LogError>>>,
+}
+
+impl FileLog {
+    /// Continues the log after `end` (what recovery read): the last segment, cut to its last
+    /// whole record, or a new segment when there is none (or it was only a torn header).
+    pub fn open(store: &FileStore, config: FileConfig, end: &ReadEnd) -> Result<FileLog, LogError> {
+        let last = store.segments()?.pop();
+        let (path, file, start) = match last {
+            Some((start, path)) => {
+                let len = fs::metadata(&path).map_err(LogError::io(&path))?.len();
+                let keep = len - end.cut.as_ref().map_or(0, |(bytes, _)| *bytes);
+                if keep == 0 {
+                    let file = create_segment(&path, start)?;
+                    (path, file, start)
+                } else {
+                    if let Some((bytes, what)) = &end.cut {
+                        tracing::warn!(path = %path.display(), offset = keep, bytes, %what, "cutting off a torn journal tail");
+                    }
+                    let mut file = OpenOptions::new()
+                        .write(true)
+                        .open(&path)
+                        .map_err(LogError::io(&path))?;
+                    file.set_len(keep)
+                        .and_then(|()| file.sync_all())
+                        .and_then(|()| io::Seek::seek(&mut file, io::SeekFrom::End(0)).map(drop))
+                        .map_err(LogError::io(&path))?;
+                    (path, file, start)
+                }
+            }
+            None => {
+                let path = store.dir.join(segment::file_name(end.position));
+                let file = create_segment(&path, end.position)?;
+                (path, file, end.position)
+            }
+        };
+        let writer = Writer {
+            dir: store.dir.clone(),
+            fsync_interval: config.fsync_interval,
+            path,
+            file,
+            segment_start: start,
+            next: end.position,
+            unsynced_since: None,
+            failed: None,
+            buffer: Vec::new(),
+        };
+        let (tx, rx) = mpsc::sync_channel(IN_FLIGHT);
+        let thread = std::thread::Builder::new()
+            .name("routerd-journal".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| LogError::Stopped(format!("cannot start the journal writer: {e}")))?;
+        Ok(FileLog {
+            end: end.position,
+            tx: Some(tx),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl CommandLog for FileLog {
+    fn end(&self) -> Position {
+        self.end
+    }
+
+    fn append(&mut self, batch: Batch, release: Release) {
+        self.end += batch.records();
+        let Some(tx) = &self.tx else {
+            release(Err(&LogError::Stopped("the journal is closed".into())));
+            return;
+        };
+        if let Err(mpsc::SendError(ToWriter::Batch(_, release))) =
+            tx.send(ToWriter::Batch(batch, release))
+        {
+            release(Err(&LogError::Stopped("the journal writer is gone".into())));
+        }
+    }
+
+    fn close(mut self: Box<Self>) -> Result<(), LogError> {
+        drop(self.tx.take());
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(LogError::Stopped("the journal writer panicked".into())),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for FileLog {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The writer thread's state.
+struct Writer {
+    dir: PathBuf,
+    fsync_interval: Duration,
+    path: PathBuf,
+    file: File,
+    segment_start: Position,
+    /// The index of the next record written.
+    next: Position,
+    /// Written but not yet synced, since this instant.
+    unsynced_since: Option<Instant>,
+    /// The first failure: every later batch fails with it.
+    failed: Option<LogError>,
+    buffer: Vec<u8>,
+}
+
+/// Most batches written under one write and one sync.
+const GROUP: usize = 256;
+
+impl Writer {
+    fn run(mut self, rx: mpsc::Receiver<ToWriter>) -> Result<(), LogError> {
+        loop {
+            let first = match self.sync_due() {
+                Some(due) => match rx.recv_timeout(due.saturating_duration_since(Instant::now())) {
+                    Ok(message) => message,
+                    Err(RecvTimeoutError::Timeout) => {
+                        if let Err(e) = self.sync() {
+                            self.fail(e);
+                        }
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                },
+                None => match rx.recv() {
+                    Ok(message) => message,
+                    Err(_) => break,
+                },
+            };
+            let mut group = vec![first];
+            while group.len() < GROUP {
+                match rx.try_recv() {
+                    Ok(message) => group.push(message),
+                    Err(_) => break,
+                }
+            }
+            self.commit(group);
+        }
+        if self.failed.is_none()
+            && let Err(e) = self.sync()
+        {
+            self.fail(e);
+        }
+        match self.failed.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes a group of batches (rotating where a batch asks), syncs by policy, releases them.
+    fn commit(&mut self, group: Vec<ToWriter>) {
+        let mut releases = Vec::with_capacity(group.len());
+        for ToWriter::Batch(batch, release) in group {
+            releases.push(release);
+            if self.failed.is_some() {
+                continue;
+            }
+            for record in batch.iter() {
+                segment::frame(&mut self.buffer, record);
+            }
+            self.next += batch.records();
+            if batch.rotate
+                && let Err(e) = self.write().and_then(|()| self.rotate())
+            {
+                self.fail(e);
+            }
+        }
+        if self.failed.is_none() {
+            let written = self.write().and_then(|()| match self.sync_due() {
+                Some(due) if due <= Instant::now() => self.sync(),
+                _ => Ok(()),
+            });
+            if let Err(e) = written {
+                self.fail(e);
+            }
+        }
+        for release in releases {
+            match &self.failed {
+                None => release(Ok(())),
+                Some(e) => release(Err(e)),
+            }
+        }
+    }
+
+    /// Hands the buffered records to the operating system.
+    fn write(&mut self) -> Result<(), LogError> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        self.file
+            .write_all(&self.buffer)
+            .map_err(LogError::io(&self.path))?;
+        self.buffer.clear();
+        self.unsynced_since.get_or_insert_with(Instant::now);
+        Ok(())
+    }
+
+    /// When written records must be synced, if any are waiting.
+    fn sync_due(&self) -> Option<Instant> {
+        self.unsynced_since.map(|since| since + self.fsync_interval)
+    }
+
+    fn sync(&mut self) -> Result<(), LogError> {
+        if self.unsynced_since.take().is_some() {
+            self.file.sync_data().map_err(LogError::io(&self.path))?;
+        }
+        Ok(())
+    }
+
+    /// Syncs and starts a new segment at the next record, so a snapshot there covers whole
+    /// segments.
+    fn rotate(&mut self) -> Result<(), LogError> {
+        self.sync()?;
+        if self.next == self.segment_start {
+            return Ok(());
+        }
+        let path = self.dir.join(segment::file_name(self.next));
+        self.file = create_segment(&path, self.next)?;
+        self.path = path;
+        self.segment_start = self.next;
+        Ok(())
+    }
+
+    fn fail(&mut self, e: LogError) {
+        tracing::error!(error = %e, "the journal cannot be written: routing stops");
+        self.buffer.clear();
+        self.failed = Some(e);
+    }
+}
+
+#[cfg(test)]
+mod tests;
