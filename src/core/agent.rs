@@ -115,23 +115,44 @@ pub struct Agent {
     pub wrap_timer: Option<TimerKey>,
     /// The `idle_since` under which the agent sits in the available index, if it does.
     pub indexed_at: Option<Millis>,
-    /// The staffing class the agent is counted under in the engine's pool counts.
-    pub counted: Option<Staffing>,
+    /// Why the agent is counted as unavailable in the engine's exclusion counts, if it is.
+    pub unavailable_as: Option<Unavailable>,
+    /// The skill profile (agents with identical skills) the agent belongs to.
+    pub profile: u32,
+    /// The state the agent is counted under in the queues' staffing figures, if logged in.
+    pub staffed_as: Option<StaffState>,
     /// Logged-in, busy and load time, advanced whenever the agent's state changes.
     pub occupancy: Occupancy,
+    /// Changed since the read view last took the engine's changes.
+    #[serde(skip)]
+    pub dirty: bool,
 }
 
-/// How a logged-in agent who cannot take work right now is counted (per skill, for a
-/// decision's exclusion counts).
+/// Why a logged-in agent cannot take work right now (counted per skill, for a decision's
+/// exclusion counts).
 #[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Staffing {
+pub enum Unavailable {
     NotReady = 0,
     WrapUp = 1,
     Full = 2,
 }
 
-impl Staffing {
+impl Unavailable {
     pub const COUNT: usize = 3;
+}
+
+/// How a logged-in agent counts in a queue's staffing figures (the wallboard's columns): busy
+/// (holding any contact) first, then not ready, wrap-up, ready.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StaffState {
+    Ready = 0,
+    Busy = 1,
+    NotReady = 2,
+    WrapUp = 3,
+}
+
+impl StaffState {
+    pub const COUNT: usize = 4;
 }
 
 impl Agent {
@@ -148,15 +169,26 @@ impl Agent {
             && self.per_channel[channel.index()] < self.limits[channel.index()]
     }
 
-    /// Which count the agent belongs in: none when offline or available.
-    pub fn staffing(&self) -> Option<Staffing> {
+    /// Which exclusion count the agent belongs in: none when offline or available.
+    pub fn unavailable(&self) -> Option<Unavailable> {
         match self.presence {
             Presence::Offline => None,
-            Presence::NotReady(_) => Some(Staffing::NotReady),
-            Presence::Ready if self.wrap_up_until.is_some() => Some(Staffing::WrapUp),
-            Presence::Ready if self.load >= self.capacity => Some(Staffing::Full),
+            Presence::NotReady(_) => Some(Unavailable::NotReady),
+            Presence::Ready if self.wrap_up_until.is_some() => Some(Unavailable::WrapUp),
+            Presence::Ready if self.load >= self.capacity => Some(Unavailable::Full),
             Presence::Ready => None,
         }
+    }
+
+    /// How the agent counts in its queues' staffing figures; `None` when offline.
+    pub fn staff_state(&self) -> Option<StaffState> {
+        Some(match self.presence {
+            Presence::Offline => return None,
+            _ if self.load > 0 => StaffState::Busy,
+            Presence::NotReady(_) => StaffState::NotReady,
+            _ if self.wrap_up_until.is_some() => StaffState::WrapUp,
+            Presence::Ready => StaffState::Ready,
+        })
     }
 
     /// What the agent is doing, for occupancy.
@@ -226,13 +258,21 @@ pub struct AgentView {
     pub handled: u64,
     /// The overall performance estimate, 0–1.
     pub performance: f64,
-    /// Time sums since the agent was created, up to the moment of the view.
-    pub occupancy: OccupancyTotals,
+    /// The agent's occupancy clock as of the view: [`AgentView::occupancy_at`] gives the time
+    /// sums up to any later moment (the agent's activity is unchanged until its next view).
+    pub occupancy: Occupancy,
+}
+
+impl AgentView {
+    /// Logged-in, busy and load time since the agent was created, up to `now`.
+    pub fn occupancy_at(&self, now: Millis) -> OccupancyTotals {
+        self.occupancy.totals(now)
+    }
 }
 
 impl Agent {
-    /// The agent as seen at `now` (occupancy counted up to `now`).
-    pub fn view(&self, now: Millis) -> AgentView {
+    /// The agent as it is.
+    pub fn view(&self) -> AgentView {
         let wrapping = self.wrap_up_until.is_some();
         AgentView {
             spec: self.spec.clone(),
@@ -252,7 +292,7 @@ impl Agent {
             session_attached: self.session_attached,
             handled: self.handled,
             performance: self.performance.overall.estimate(),
-            occupancy: self.occupancy.totals(now),
+            occupancy: self.occupancy,
         }
     }
 }

@@ -20,7 +20,7 @@ pub mod types;
 pub use agent::{AgentSpec, AgentView, Presence, PresenceView};
 pub use command::{Applied, Command};
 pub use contact::{CancelReason, ContactState, ContactView, NewContact, Outcome};
-pub use engine::{Engine, EngineConfig, QueueSnapshot};
+pub use engine::{AgentChange, Changes, Engine, EngineConfig, QueueSnapshot};
 pub use error::CoreError;
 pub use events::{
     Candidate, Decision, Event, EventBody, Exclusions, ReturnReason, Side, Terms, Trigger,

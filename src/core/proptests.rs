@@ -15,7 +15,10 @@ use super::{
     EventBody, NewContact, Outcome, Presence, QueueConfig, SkillLevel,
 };
 use crate::core::strategy;
-use crate::core::{ContactId, Level, Millis, Relax, RelaxStep, SkillName};
+use crate::core::{
+    AgentView, ContactId, Level, Millis, QueueSnapshot, Relax, RelaxStep, SkillName,
+};
+use std::sync::Arc;
 
 const AGENTS: usize = 4;
 const QUEUES: [&str; 2] = ["sales", "support"];
@@ -128,6 +131,9 @@ struct Harness {
     enqueued: Vec<ContactId>,
     ended: BTreeMap<ContactId, ContactState>,
     events: Vec<Event>,
+    /// A read view kept only from the engine's changes, as the runtime keeps its own.
+    view_agents: BTreeMap<Arc<str>, AgentView>,
+    view_queues: BTreeMap<Arc<str>, QueueSnapshot>,
 }
 
 impl Harness {
@@ -149,7 +155,41 @@ impl Harness {
             enqueued: Vec::new(),
             ended: BTreeMap::new(),
             events,
+            view_agents: BTreeMap::new(),
+            view_queues: BTreeMap::new(),
         }
+    }
+
+    /// Applies the engine's changes to the kept view and compares it with one built from
+    /// scratch: no change goes unreported.
+    fn check_view(&mut self) {
+        let changes = self.engine.take_changes();
+        for change in changes.agents {
+            match change.view {
+                Some(view) => self.view_agents.insert(change.id, view),
+                None => self.view_agents.remove(&change.id),
+            };
+        }
+        for (name, queue) in changes.queues {
+            match queue {
+                Some(queue) => self.view_queues.insert(name, queue),
+                None => self.view_queues.remove(&name),
+            };
+        }
+        let agents: Vec<&AgentView> = self.view_agents.values().collect();
+        let fresh = self.engine.agent_views();
+        assert_eq!(
+            agents,
+            fresh.iter().collect::<Vec<_>>(),
+            "agents in the view"
+        );
+        let queues: Vec<&QueueSnapshot> = self.view_queues.values().collect();
+        let fresh = self.engine.queue_snapshots();
+        assert_eq!(
+            queues,
+            fresh.iter().collect::<Vec<_>>(),
+            "queues in the view"
+        );
     }
 
     fn pick(&self, i: usize) -> Option<ContactId> {
@@ -305,6 +345,7 @@ impl Harness {
         if let Err(e) = self.engine.check_invariants() {
             panic!("invariant broken: {e}");
         }
+        self.check_view();
     }
 
     /// Ends every live contact, then checks each enqueued contact ended exactly once.
@@ -392,6 +433,17 @@ proptest! {
         }
         let image = restored.engine.image();
         restored.engine = Engine::from_image(&image).expect("image loads");
+        // A view of a loaded engine starts from everything, as the runtime's does.
+        restored.view_agents.clear();
+        restored.view_queues.clear();
+        let all = restored.engine.all_changes();
+        prop_assert!(all.agents.len() == restored.engine.agent_count());
+        for change in all.agents {
+            restored.view_agents.insert(change.id, change.view.expect("a live agent"));
+        }
+        for (name, queue) in all.queues {
+            restored.view_queues.insert(name, queue.expect("a live queue"));
+        }
         restored.after();
         for op in &ops[cut..] {
             original.run(op);

@@ -13,11 +13,12 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::auth::caller;
 use super::convert::{
-    agent_id, agent_spec_from, agent_to, contact_id, contact_to, outcome_from, presence_from,
+    agent_id, agent_query_from, agent_spec_from, agent_to, contact_id, contact_to, outcome_from,
+    presence_from,
 };
 use super::queues::unexpected;
 use crate::access::{ADMIN_ONLY, Role};
-use crate::core::{Applied, Command, Presence};
+use crate::core::{Applied, Command, CoreError, Presence};
 use crate::drain::{Drain, SHUTTING_DOWN, drained};
 use crate::proto as pb;
 use crate::proto::session_event::Event as Out;
@@ -37,7 +38,7 @@ type SessionStream = Pin<Box<dyn Stream<Item = Result<pb::SessionEvent, Status>>
 impl Agents {
     async fn agent_command(&self, command: Command) -> Result<pb::Agent, Status> {
         match self.handle.apply(command).await? {
-            Applied::Agent { agent, .. } => Ok(agent_to(&agent)),
+            Applied::Agent { agent, .. } => Ok(agent_to(&agent, self.handle.now())),
             other => Err(unexpected(other)),
         }
     }
@@ -58,7 +59,7 @@ impl pb::agent_service_server::AgentService for Agents {
         match self.handle.apply(Command::PutAgent(spec)).await? {
             Applied::Agent { created, agent } => Ok(Response::new(pb::PutAgentResponse {
                 created,
-                agent: Some(agent_to(&agent)),
+                agent: Some(agent_to(&agent, self.handle.now())),
             })),
             other => Err(unexpected(other)),
         }
@@ -81,13 +82,11 @@ impl pb::agent_service_server::AgentService for Agents {
         let who = caller(&request);
         let id = agent_id(&request.into_inner().id)?;
         who.allow("GetAgent", &[Role::Supervisor, Role::Agent], Some(&id))?;
-        let lookup = id.clone();
-        let view = self
-            .handle
-            .query(move |engine| engine.agent_view(&lookup))
-            .await?
-            .ok_or_else(|| Status::not_found(format!("agent {id:?} does not exist")))?;
-        Ok(Response::new(agent_to(&view)))
+        let view = self.handle.view();
+        let agent = view
+            .agent(&id)
+            .ok_or(CoreError::UnknownAgent { agent: id })?;
+        Ok(Response::new(agent_to(agent, self.handle.now())))
     }
 
     async fn list_agents(
@@ -95,9 +94,12 @@ impl pb::agent_service_server::AgentService for Agents {
         request: Request<pb::ListAgentsRequest>,
     ) -> Result<Response<pb::ListAgentsResponse>, Status> {
         caller(&request).allow("ListAgents", &[Role::Supervisor], None)?;
-        let views = self.handle.query(|engine| engine.agent_views()).await?;
+        let query = agent_query_from(request.into_inner())?;
+        let page = self.handle.view().list_agents(&query)?;
+        let now = self.handle.now();
         Ok(Response::new(pb::ListAgentsResponse {
-            agents: views.iter().map(agent_to).collect(),
+            agents: page.agents.iter().map(|a| agent_to(a, now)).collect(),
+            next_page_token: page.next_after.map(|id| id.to_string()).unwrap_or_default(),
         }))
     }
 
@@ -148,7 +150,9 @@ impl pb::agent_service_server::AgentService for Agents {
             .attach_session(agent.clone(), to_session)
             .await?;
         let (out, out_rx) = mpsc::channel(SESSION_BUFFER);
-        let _ = out.send(Ok(event(Out::LoggedIn(agent_to(&view))))).await;
+        let _ = out
+            .send(Ok(event(Out::LoggedIn(agent_to(&view, self.handle.now())))))
+            .await;
         let handle = self.handle.clone();
         let mut drain = self.drain.clone();
         if login.ready {
@@ -168,7 +172,8 @@ impl pb::agent_service_server::AgentService for Agents {
                             break;
                         }
                         Some(message) => {
-                            if out.send(Ok(session_event(message))).await.is_err() {
+                            let now = handle.now();
+                            if out.send(Ok(session_event(message, now))).await.is_err() {
                                 break;
                             }
                         }
@@ -205,7 +210,7 @@ fn event(e: Out) -> pb::SessionEvent {
     pb::SessionEvent { event: Some(e) }
 }
 
-fn session_event(message: SessionMessage) -> pb::SessionEvent {
+fn session_event(message: SessionMessage, now: crate::core::Millis) -> pb::SessionEvent {
     event(match message {
         SessionMessage::Offer {
             contact,
@@ -221,7 +226,7 @@ fn session_event(message: SessionMessage) -> pb::SessionEvent {
             reason: reason.to_string(),
         }),
         SessionMessage::Assigned(contact) => Out::Assigned(contact_to(&contact, true)),
-        SessionMessage::StateChanged(agent) => Out::StateChanged(agent_to(&agent)),
+        SessionMessage::StateChanged(agent) => Out::StateChanged(agent_to(&agent, now)),
         SessionMessage::Closed { reason } => Out::Error(pb::SessionError {
             request_id: 0,
             code: tonic::Code::Aborted as i32,

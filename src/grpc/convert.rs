@@ -8,11 +8,12 @@ use tonic::Status;
 
 use crate::core::{
     AgentSpec, AgentTerm, AgentView, CancelReason, Channel, ContactState, ContactTerm, ContactView,
-    CoreError, Decision, EventBody, Interaction, Level, NewContact, Outcome, Presence,
+    CoreError, Decision, EventBody, Interaction, Level, Millis, NewContact, Outcome, Presence,
     PresenceView, QueueConfig, Relax, RelaxStep, Side, SkillLevel, SkillName, Terms, Trigger,
 };
 use crate::proto as pb;
 use crate::runtime::bus::Published;
+use crate::runtime::view::{AgentQuery, MAX_PAGE, PresenceKind};
 
 pub fn channel_from(value: i32) -> Result<Channel, Status> {
     let channel = match pb::Channel::try_from(value) {
@@ -215,7 +216,8 @@ pub fn agent_spec_from(a: pb::AgentSpec) -> Result<AgentSpec, Status> {
     Ok(spec)
 }
 
-pub fn agent_to(a: &AgentView) -> pb::Agent {
+pub fn agent_to(a: &AgentView, now: Millis) -> pb::Agent {
+    let occupancy = a.occupancy_at(now);
     let (presence, reason) = match &a.presence {
         PresenceView::Offline => (pb::AgentPresence::Offline, String::new()),
         PresenceView::Ready => (pb::AgentPresence::Ready, String::new()),
@@ -249,11 +251,63 @@ pub fn agent_to(a: &AgentView) -> pb::Agent {
         session_attached: a.session_attached,
         contacts_handled: a.handled,
         performance: a.performance,
-        logged_in_ms: a.occupancy.logged_in_ms,
-        busy_ms: a.occupancy.busy_ms,
-        occupancy: a.occupancy.occupancy(),
-        utilisation: a.occupancy.utilisation(),
+        logged_in_ms: occupancy.logged_in_ms,
+        busy_ms: occupancy.busy_ms,
+        occupancy: occupancy.occupancy(),
+        utilisation: occupancy.utilisation(),
     }
+}
+
+/// ListAgents' paging and filters. A page token is the id of the previous page's last agent.
+pub fn agent_query_from(r: pb::ListAgentsRequest) -> Result<AgentQuery, Status> {
+    let limit = match r.page_size {
+        0 => 100,
+        n if n as usize <= MAX_PAGE => n as usize,
+        n => {
+            return Err(Status::invalid_argument(format!(
+                "page_size {n} is over {MAX_PAGE}"
+            )));
+        }
+    };
+    let after = if r.page_token.is_empty() {
+        None
+    } else {
+        validate_page_token(&r.page_token)?;
+        Some(r.page_token)
+    };
+    let presences = r
+        .presences
+        .iter()
+        .map(|p| match pb::AgentPresence::try_from(*p) {
+            Ok(pb::AgentPresence::Offline) => Ok(PresenceKind::Offline),
+            Ok(pb::AgentPresence::Ready) => Ok(PresenceKind::Ready),
+            Ok(pb::AgentPresence::NotReady) => Ok(PresenceKind::NotReady),
+            Ok(pb::AgentPresence::WrapUp) => Ok(PresenceKind::WrapUp),
+            _ => Err(Status::invalid_argument(format!(
+                "presence {p} is not one of offline, ready, not ready, wrap-up"
+            ))),
+        })
+        .collect::<Result<_, _>>()?;
+    let skill = if r.skill.is_empty() {
+        if r.skill_level != 0 {
+            return Err(Status::invalid_argument("skill_level needs a skill"));
+        }
+        None
+    } else {
+        Some(SkillLevel::new(&r.skill, r.skill_level.max(1))?)
+    };
+    Ok(AgentQuery {
+        after,
+        limit,
+        presences,
+        queue: (!r.queue.is_empty()).then_some(r.queue),
+        skill,
+    })
+}
+
+fn validate_page_token(token: &str) -> Result<(), Status> {
+    crate::core::types::validate_id(token, "page_token")
+        .map_err(|_| Status::invalid_argument("page_token is not one this server gave"))
 }
 
 pub fn presence_from(change: Option<pb::AgentStateChange>) -> Result<Presence, Status> {
@@ -470,9 +524,9 @@ pub fn event_to(p: &Published) -> pb::Event {
         EventBody::OfferAccepted { .. }
         | EventBody::OfferRejected { .. }
         | EventBody::OfferTimedOut { .. } => (None, ""),
-        EventBody::AgentStateChanged { agent } => (Some(Detail::Agent(agent_to(agent))), ""),
+        EventBody::AgentStateChanged { agent } => (Some(Detail::Agent(agent_to(agent, e.at))), ""),
         EventBody::AgentChanged { agent, removed } => (
-            Some(Detail::Agent(agent_to(agent))),
+            Some(Detail::Agent(agent_to(agent, e.at))),
             if *removed { "removed" } else { "" },
         ),
         EventBody::QueueChanged { queue, deleted } => (

@@ -5,7 +5,7 @@ use tonic::{Request, Response, Status};
 use super::auth::caller;
 use super::convert::{queue_from, queue_to};
 use crate::access::{ADMIN_ONLY, Role};
-use crate::core::{Applied, Command};
+use crate::core::{Applied, Command, CoreError};
 use crate::proto as pb;
 use crate::runtime::EngineHandle;
 
@@ -54,13 +54,11 @@ impl pb::queue_service_server::QueueService for Queues {
     ) -> Result<Response<pb::Queue>, Status> {
         caller(&request).allow("GetQueue", &[Role::Supervisor, Role::Frontend], None)?;
         let name = request.into_inner().name;
-        let lookup = name.clone();
-        let config = self
-            .handle
-            .query(move |engine| engine.queue_config(&lookup))
-            .await?
-            .ok_or_else(|| Status::not_found(format!("queue {name:?} does not exist")))?;
-        Ok(Response::new(queue_to(&config)))
+        let view = self.handle.view();
+        let queue = view
+            .queue(&name)
+            .ok_or(CoreError::UnknownQueue { queue: name })?;
+        Ok(Response::new(queue_to(&queue.config)))
     }
 
     async fn list_queues(
@@ -68,9 +66,9 @@ impl pb::queue_service_server::QueueService for Queues {
         request: Request<pb::ListQueuesRequest>,
     ) -> Result<Response<pb::ListQueuesResponse>, Status> {
         caller(&request).allow("ListQueues", &[Role::Supervisor, Role::Frontend], None)?;
-        let configs = self.handle.query(|engine| engine.queue_configs()).await?;
+        let view = self.handle.view();
         Ok(Response::new(pb::ListQueuesResponse {
-            queues: configs.iter().map(queue_to).collect(),
+            queues: view.queues().map(|q| queue_to(&q.config)).collect(),
         }))
     }
 }

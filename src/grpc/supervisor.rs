@@ -216,27 +216,18 @@ impl Supervisor {
         request: Request<pb::SnapshotRequest>,
     ) -> Result<Response<pb::SnapshotResponse>, Status> {
         caller(&request).allow("GetSnapshot", &[Role::Supervisor], None)?;
-        let bus = self.handle.bus().clone();
-        let (at, last_sequence, queues, (logged_in, ready)) = self
-            .handle
-            .query(move |engine| {
-                (
-                    engine.now(),
-                    bus.last_sequence(),
-                    engine.queue_snapshots(),
-                    engine.presence_counts(),
-                )
-            })
-            .await?;
-        let waiting: u32 = queues.iter().map(|q| q.waiting).sum();
+        // The read view of the last durable batch: no request to the engine.
+        let view = self.handle.view();
+        let now = self.handle.now().max(view.at);
+        let waiting: u32 = view.queues().map(|q| q.waiting).sum();
         Ok(Response::new(pb::SnapshotResponse {
-            at_ms: at,
-            last_sequence,
-            agents_logged_in: logged_in,
-            agents_ready: ready,
+            at_ms: now,
+            last_sequence: view.last_sequence,
+            agents_logged_in: view.logged_in,
+            agents_ready: view.ready,
             contacts_waiting: waiting,
-            queues: queues
-                .iter()
+            queues: view
+                .queues()
                 .map(|q| {
                     let c = &q.counters;
                     let sl = &q.service_level;
@@ -245,7 +236,7 @@ impl Supervisor {
                         queue: config.name,
                         waiting: q.waiting,
                         offered_now: q.offered_now,
-                        longest_wait_ms: q.longest_wait_ms,
+                        longest_wait_ms: q.longest_wait_ms(now),
                         agents_ready: q.agents_ready,
                         agents_busy: q.agents_busy,
                         agents_not_ready: q.agents_not_ready,

@@ -29,6 +29,7 @@ use super::clock::Clock;
 use super::handle::{Deferred, Request};
 use super::sessions::{Delivery, SessionMessage, Sessions};
 use super::snapshots::SnapshotDue;
+use super::view::{FloorView, Views};
 use crate::command_log::{Batch, CommandLog, LogError, Position};
 use crate::core::{AgentView, Applied, Command, CoreError, Engine, Event};
 
@@ -74,6 +75,7 @@ impl Reply {
 /// Where released batches go: shared by the engine thread and every release.
 pub(super) struct Outlet {
     pub bus: Arc<EventBus>,
+    pub views: Arc<Views>,
     pub notices: flume::Sender<Notice>,
     pub snapshots: Option<flume::Sender<SnapshotDue>>,
 }
@@ -84,13 +86,18 @@ struct Released {
     events: Vec<Event>,
     deliveries: Vec<Delivery>,
     replies: Vec<Reply>,
+    view: Option<Arc<FloorView>>,
     snapshot: Option<SnapshotDue>,
 }
 
 impl Outlet {
-    /// The batch is durable: publish its events, tell the desktops, answer the callers.
+    /// The batch is durable: publish its events and its read view, tell the desktops, answer
+    /// the callers.
     fn release(&self, batch: Released) {
         self.bus.publish(batch.events);
+        if let Some(view) = batch.view {
+            self.views.publish(view);
+        }
         let mut broken: Option<(String, u64)> = None;
         for delivery in batch.deliveries {
             let (agent, session) = (delivery.agent.clone(), delivery.session);
@@ -135,6 +142,8 @@ pub(super) struct EngineThread {
     records: Batch,
     pending: Released,
     keeps_records: bool,
+    /// The read view as of the last batch, kept up to date from the engine's changes.
+    view: FloorView,
 }
 
 enum Input {
@@ -152,6 +161,7 @@ impl EngineThread {
         outlet: Arc<Outlet>,
         snapshots: SnapshotPolicy,
         next_sequence: u64,
+        view: FloorView,
     ) -> EngineThread {
         let keeps_records = log.keeps_records();
         EngineThread {
@@ -166,6 +176,7 @@ impl EngineThread {
             records: Batch::default(),
             pending: Released::default(),
             keeps_records,
+            view,
         }
     }
 
@@ -322,6 +333,7 @@ impl EngineThread {
         self.sessions
             .deliveries(&released.events, &self.engine, &mut released.deliveries);
         self.next_sequence += released.events.len() as u64;
+        released.view = Some(self.next_view());
         let end = self.log.end() + records.records();
         let policy = &mut self.snapshots;
         if policy.every > 0
@@ -348,6 +360,17 @@ impl EngineThread {
                 }
             }),
         );
+    }
+}
+
+impl EngineThread {
+    /// The read view after this batch: the last one with the batch's changes applied.
+    fn next_view(&mut self) -> Arc<FloorView> {
+        self.view.apply(self.engine.take_changes());
+        self.view.at = self.engine.now();
+        self.view.last_sequence = self.next_sequence - 1;
+        (self.view.logged_in, self.view.ready) = self.engine.presence_counts();
+        Arc::new(self.view.clone())
     }
 }
 

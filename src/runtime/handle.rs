@@ -8,7 +8,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::SessionMessage;
 use super::bus::EventBus;
-use crate::core::{AgentView, Applied, Command, CoreError, Engine};
+use super::clock::Clock;
+use super::view::{FloorView, Views};
+use crate::core::{AgentView, Applied, Command, CoreError, Engine, Millis};
 
 /// Why the runtime could not answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,11 +53,25 @@ pub(super) enum Request {
 pub struct EngineHandle {
     pub(super) tx: flume::Sender<Request>,
     pub(super) bus: Arc<EventBus>,
+    pub(super) views: Arc<Views>,
+    pub(super) clock: Clock,
 }
 
 impl EngineHandle {
     pub fn bus(&self) -> &Arc<EventBus> {
         &self.bus
+    }
+
+    /// The read view published after the latest durable batch: queue figures and agent states,
+    /// read without asking the engine (one atomic load).
+    pub fn view(&self) -> Arc<FloorView> {
+        self.views.current()
+    }
+
+    /// Engine time now, by the runtime's clock: what time-running figures of a view (longest
+    /// wait, occupancy) are computed at.
+    pub fn now(&self) -> Millis {
+        self.clock.now()
     }
 
     pub async fn apply(&self, command: Command) -> Result<Applied, RuntimeError> {

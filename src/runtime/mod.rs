@@ -14,6 +14,7 @@ mod handle;
 pub mod recovery;
 pub mod sessions;
 mod snapshots;
+pub mod view;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -32,6 +33,7 @@ pub use engine_thread::BATCH;
 use engine_thread::{EngineThread, Outlet, SnapshotPolicy};
 pub use handle::{EngineHandle, RuntimeError};
 pub use sessions::{SESSION_BUFFER, SessionMessage};
+pub use view::FloorView;
 
 /// Everything the runtime needs to start.
 #[derive(Clone, Debug)]
@@ -138,10 +140,18 @@ fn launch(
         }
         None => (None, None, 0),
     };
+    let mut engine = engine;
     let logged_in = engine.logged_in_agents();
     let clock = Clock::start_after(engine.now());
+    let mut view = FloorView::default();
+    view.apply(engine.all_changes());
+    view.at = engine.now();
+    view.last_sequence = bus.last_sequence();
+    (view.logged_in, view.ready) = engine.presence_counts();
+    let views = Arc::new(view::Views::new(view.clone()));
     let outlet = Arc::new(Outlet {
         bus: bus.clone(),
+        views: views.clone(),
         notices: notices_tx,
         snapshots,
     });
@@ -151,7 +161,7 @@ fn launch(
         busy,
     };
     let next_sequence = bus.last_sequence() + 1;
-    let thread = EngineThread::new(engine, clock, log, outlet, policy, next_sequence);
+    let thread = EngineThread::new(engine, clock, log, outlet, policy, next_sequence, view);
     let (tx, requests) = flume::bounded(config.command_queue.max(1));
     let (stopped_tx, stopped) = oneshot::channel();
     std::thread::Builder::new()
@@ -168,7 +178,12 @@ fn launch(
             let _ = stopped_tx.send(result);
             engine_thread::refuse(requests);
         })?;
-    let handle = EngineHandle { tx, bus };
+    let handle = EngineHandle {
+        tx,
+        bus,
+        views,
+        clock,
+    };
     Ok(Launched {
         running: Running { handle, stopped },
         logged_in,

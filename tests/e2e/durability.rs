@@ -223,7 +223,7 @@ async fn acknowledged_contacts_survive_a_kill_and_restart() {
     assert_eq!(general.offered_now, 0);
     // Agents came back offline: their sessions died with the process.
     let listed = AgentServiceClient::new(channel.clone())
-        .list_agents(pb::ListAgentsRequest {})
+        .list_agents(pb::ListAgentsRequest::default())
         .await
         .unwrap()
         .into_inner();

@@ -55,7 +55,7 @@ async fn loadgen_drives_contacts_through_the_whole_cycle_and_cleans_up() {
     assert!(snapshot.queues.iter().all(|q| q.queue != "loadgen"));
     let agents = s
         .agents
-        .list_agents(routerd::proto::ListAgentsRequest {})
+        .list_agents(routerd::proto::ListAgentsRequest::default())
         .await
         .unwrap()
         .into_inner()

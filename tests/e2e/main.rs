@@ -10,3 +10,4 @@ mod strategies;
 mod supervisor;
 mod tls;
 mod validation;
+mod views;

@@ -137,7 +137,7 @@ async fn malformed_requests_are_refused_and_change_nothing() {
     assert_eq!(after.queues, before.queues);
     let agents = s
         .agents
-        .list_agents(pb::ListAgentsRequest {})
+        .list_agents(pb::ListAgentsRequest::default())
         .await
         .unwrap()
         .into_inner();

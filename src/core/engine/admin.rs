@@ -27,13 +27,15 @@ impl Engine {
         let requirements = self.intern_requirements(&config.required_skills);
         let created = match existing {
             Some(slot) => {
-                let q = self.queues[slot]
-                    .as_mut()
-                    .expect("queue id maps to a queue");
+                let q = self.queue_mut(slot);
                 q.config = config.clone();
                 q.strategy = strategy.clone();
+                let new_requirements = q.requirements != requirements;
                 q.requirements = requirements;
                 let waiting: Vec<ContactId> = q.waiting.iter().copied().collect();
+                if new_requirements {
+                    self.restaff_queue(slot);
+                }
                 let mut released = Vec::new();
                 for id in waiting {
                     self.remove_waiting(id);
@@ -63,9 +65,12 @@ impl Engine {
                     waiting: BTreeSet::new(),
                     offered_now: 0,
                     live: 0,
+                    staffing: [0; StaffState::COUNT],
+                    dirty: false,
                 }));
-                self.queue_ids
-                    .insert(config.name.clone(), self.queues.len() - 1);
+                let slot = self.queues.len() - 1;
+                self.queue_ids.insert(config.name.clone(), slot);
+                self.restaff_queue(slot);
                 true
             }
         };
@@ -92,6 +97,8 @@ impl Engine {
         }
         let q = self.queues[slot].take().expect("queue present");
         self.queue_ids.remove(name);
+        self.unstaff_queue(slot);
+        self.changed_gone_queue(slot, q.config.name.clone(), q.dirty);
         self.emit(EventBody::QueueChanged {
             queue: q.config,
             deleted: true,
@@ -139,13 +146,18 @@ impl Engine {
             Some(key) => {
                 self.unindex(key);
                 self.uncount(key);
+                self.restaff(key, None);
+                let old_profile = self.agent(key).profile;
+                let profile = self.join_profile(&skills);
+                self.leave_profile(old_profile);
                 let agent = self.agent_mut(key);
                 agent.spec = spec;
                 agent.skills = skills;
                 agent.capacity = capacity;
                 agent.limits = limits;
+                agent.profile = profile;
                 self.sync_index(key);
-                let view = self.agent(key).view(self.now);
+                let view = self.agent(key).view();
                 self.emit(EventBody::AgentChanged {
                     agent: view,
                     removed: false,
@@ -153,11 +165,12 @@ impl Engine {
                 self.route_agent(key, Trigger::ConfigurationChanged);
                 Ok(Applied::Agent {
                     created: false,
-                    agent: self.agent(key).view(self.now),
+                    agent: self.agent(key).view(),
                 })
             }
             None => {
                 let key = self.agents.len() as AgentKey;
+                let profile = self.join_profile(&skills);
                 self.agent_ids.insert(spec.id.clone(), key);
                 self.agents.push(Some(Agent {
                     spec,
@@ -179,7 +192,10 @@ impl Engine {
                     session_attached: false,
                     wrap_timer: None,
                     indexed_at: None,
-                    counted: None,
+                    unavailable_as: None,
+                    profile,
+                    staffed_as: None,
+                    dirty: false,
                     occupancy: crate::core::stats::Occupancy::new(
                         now,
                         crate::core::stats::Activity {
@@ -188,7 +204,9 @@ impl Engine {
                         },
                     ),
                 }));
-                let view = self.agent(key).view(self.now);
+                // New to the read view.
+                self.agent_mut(key);
+                let view = self.agent(key).view();
                 self.emit(EventBody::AgentChanged {
                     agent: view.clone(),
                     removed: false,
@@ -214,6 +232,9 @@ impl Engine {
         let mut returned = self.return_all_offers(key, ReturnReason::AgentRemoved);
         self.unindex(key);
         self.uncount(key);
+        self.restaff(key, None);
+        let profile = self.agent(key).profile;
+        self.leave_profile(profile);
         // Contacts waiting for this agent stop waiting for it.
         let held: Vec<ContactId> = self
             .reserved
@@ -229,8 +250,9 @@ impl Engine {
         }
         let agent = self.agents[key as usize].take().expect("agent present");
         self.agent_ids.remove(id);
+        self.changed_gone_agent(key, agent.spec.id.clone(), agent.dirty);
         self.emit(EventBody::AgentChanged {
-            agent: agent.view(self.now),
+            agent: agent.view(),
             removed: true,
         });
         for contact in returned {
@@ -262,7 +284,7 @@ impl Engine {
             self.return_all_offers(key, reason)
         };
         self.sync_index(key);
-        let view = self.agent(key).view(self.now);
+        let view = self.agent(key).view();
         self.emit(EventBody::AgentStateChanged { agent: view });
         for contact in returned {
             self.route_contact(contact, Trigger::ContactArrived);

@@ -42,7 +42,7 @@ impl Engine {
         self.check_skill_names(&required_skills)?;
         if queue.config.max_length > 0 && queue.waiting.len() >= queue.config.max_length as usize {
             let max_length = queue.config.max_length;
-            let q = self.queues[slot].as_mut().expect("queue present");
+            let q = self.queue_mut(slot);
             q.counters.refused += 1;
             return Err(CoreError::QueueFull {
                 queue: new.queue,
@@ -62,7 +62,7 @@ impl Engine {
         self.next_contact += 1;
         let customer_id = shared(new.customer_id);
         let conversation_id = shared(new.conversation_id);
-        let queue = self.queues[slot].as_mut().expect("queue present");
+        let queue = self.queue_mut(slot);
         queue.live += 1;
         queue.counters.offered += 1;
         let queue_name = queue.config.name.clone();
@@ -189,7 +189,7 @@ impl Engine {
             }
         };
         let slot = self.queue_slot(id);
-        let queue = self.queues[slot].as_mut().expect("queue present");
+        let queue = self.queue_mut(slot);
         let threshold = queue.config.sl_threshold_secs as u64 * 1000;
         let terminal = match reason {
             CancelReason::Abandoned => {
@@ -248,7 +248,7 @@ impl Engine {
         a.assigned.push(id);
         a.missed_in_row = 0;
         let slot = self.queue_slot(id);
-        let queue = self.queues[slot].as_mut().expect("queue present");
+        let queue = self.queue_mut(slot);
         queue.offered_now -= 1;
         let threshold = queue.config.sl_threshold_secs as u64 * 1000;
         queue.counters.record_answer(waited, threshold, now);
@@ -300,7 +300,7 @@ impl Engine {
         let agent_name = contact.state.agent().cloned().expect("assigned has agent");
         let skills: Vec<SkillId> = contact.requirements.iter().map(|(s, _)| *s).collect();
         let slot = self.queue_slot(id);
-        let queue = self.queues[slot].as_mut().expect("queue present");
+        let queue = self.queue_mut(slot);
         let mean_ms = queue
             .counters
             .total_handle_ms
@@ -347,7 +347,7 @@ impl Engine {
         }
         self.sync_index(key);
         if wrapping {
-            let view = self.agent(key).view(self.now);
+            let view = self.agent(key).view();
             self.emit(EventBody::AgentStateChanged { agent: view });
         }
         self.route_agent(key, Trigger::CapacityFreed);

@@ -119,25 +119,40 @@ impl Engine {
         if held + waiting != self.contacts.len() {
             return Err("a contact is held twice or lost".into());
         }
-        // Staffing counts.
-        let mut floor = [0u32; Staffing::COUNT];
-        let mut pool = vec![[0u32; Staffing::COUNT]; self.pool.len()];
+        // Exclusion and staffing counts, against a count from scratch.
+        let mut floor = [0u32; Unavailable::COUNT];
+        let mut by_skill = vec![[0u32; Unavailable::COUNT]; self.unavailable_by_skill.len()];
         for agent in self.agents.iter().flatten() {
-            if agent.counted != agent.staffing() {
+            if agent.unavailable_as != agent.unavailable() {
                 return Err(format!(
-                    "agent {} counted under a stale class",
+                    "agent {} counted under a stale reason",
                     agent.spec.id
                 ));
             }
-            if let Some(class) = agent.counted {
+            if let Some(class) = agent.unavailable_as {
                 floor[class as usize] += 1;
                 for (skill, _) in &agent.skills {
-                    pool[*skill as usize][class as usize] += 1;
+                    by_skill[*skill as usize][class as usize] += 1;
                 }
             }
         }
-        if floor != self.floor || pool != self.pool {
-            return Err("staffing counts disagree with the agents".into());
+        if floor != self.unavailable_on_floor || by_skill != self.unavailable_by_skill {
+            return Err("exclusion counts disagree with the agents".into());
+        }
+        self.check_profiles()?;
+        let (queues, floor) = self.recount_staffing();
+        if floor != self.staffed_on_floor {
+            return Err("the floor's staffing counts disagree with the agents".into());
+        }
+        for (slot, q) in self.queues.iter().enumerate() {
+            if let Some(q) = q
+                && q.staffing != queues[slot]
+            {
+                return Err(format!(
+                    "queue {} staffing {:?} != {:?} counted",
+                    q.config.name, q.staffing, queues[slot]
+                ));
+            }
         }
         // Work conservation (a contact held for its preferred agent waits for that one only).
         for (key, agent) in self.agents.iter().enumerate() {

@@ -103,17 +103,17 @@ impl Engine {
         if n == 0 {
             return;
         }
-        let pool = match rarest {
-            None => self.floor,
+        let unavailable = match rarest {
+            None => self.unavailable_on_floor,
             Some((skill, _)) => self
-                .pool
+                .unavailable_by_skill
                 .get(skill as usize)
                 .copied()
-                .unwrap_or([0; Staffing::COUNT]),
+                .unwrap_or([0; Unavailable::COUNT]),
         };
-        excluded.not_ready = pool[Staffing::NotReady as usize];
-        excluded.wrap_up = pool[Staffing::WrapUp as usize];
-        excluded.no_capacity += pool[Staffing::Full as usize];
+        excluded.not_ready = unavailable[Unavailable::NotReady as usize];
+        excluded.wrap_up = unavailable[Unavailable::WrapUp as usize];
+        excluded.no_capacity += unavailable[Unavailable::Full as usize];
         // The best score wins; within the band of it, the earliest in walk order.
         let found = &mut found[..n];
         let best = found.iter().map(|f| f.1).fold(f64::NEG_INFINITY, f64::max);
@@ -347,7 +347,7 @@ impl Engine {
         let now = self.now;
         self.remove_waiting(id);
         let slot = self.queue_slot(id);
-        let queue = self.queues[slot].as_mut().expect("queue present");
+        let queue = self.queue_mut(slot);
         queue.offered_now += 1;
         let deadline = now + queue.config.offer_timeout_secs as u64 * 1000;
         let timer = self.add_timer(deadline, Timer::OfferExpiry(id));
@@ -412,10 +412,7 @@ impl Engine {
         let queue = contact.queue.clone();
         self.release(id);
         let slot = self.queue_slot(id);
-        self.queues[slot]
-            .as_mut()
-            .expect("queue present")
-            .offered_now -= 1;
+        self.queue_mut(slot).offered_now -= 1;
         self.emit(match how {
             OfferEnd::Rejected => EventBody::OfferRejected {
                 contact: id,
@@ -468,7 +465,7 @@ impl Engine {
         let holder = self.contacts[&id].state.agent().cloned();
         self.release(id);
         let slot = self.queue_slot(id);
-        self.queues[slot].as_mut().expect("queue present").live -= 1;
+        self.queue_mut(slot).live -= 1;
         let mut contact = self.contacts.remove(&id).expect("live contact");
         let timers = [
             contact.offer_timer.take(),
@@ -518,7 +515,7 @@ impl Engine {
             }
         }
         let priority = contact.priority;
-        let queue = self.queues[slot].as_mut().expect("queue present");
+        let queue = self.queue_mut(slot);
         *queue.waiting_by_priority.entry(priority).or_default() += 1;
         queue.waiting.insert(id);
     }
@@ -538,7 +535,7 @@ impl Engine {
         }
         let priority = self.contacts[&id].priority;
         let slot = self.queue_slot(id);
-        let queue = self.queues[slot].as_mut().expect("queue present");
+        let queue = self.queue_mut(slot);
         if let Some(n) = queue.waiting_by_priority.get_mut(&priority) {
             *n -= 1;
             if *n == 0 {

@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use super::agent::{AgentSpec, AgentView, MISSED_OFFER_REASON, Presence, Staffing};
+use super::agent::{AgentSpec, AgentView, MISSED_OFFER_REASON, Presence, StaffState, Unavailable};
 use super::command::{Applied, Command};
 use super::contact::{
     CancelReason, Contact, ContactState, ContactView, ContextLimits, NewContact, Outcome,
@@ -44,11 +44,15 @@ use super::types::{Channel, ChannelCosts, ContactId, Millis, SkillLevel, TimerKe
 use crate::core::agent::Agent;
 
 mod admin;
+mod changes;
 mod contacts;
 mod image;
 mod invariants;
 mod matching;
 mod queries;
+mod staffing;
+
+pub use changes::{AgentChange, Changes};
 
 /// Engine-wide settings and limits: the configuration file's `[routing]` table deserialises
 /// straight into it (unknown keys refused, every key defaulting to [`EngineConfig::default`]),
@@ -145,6 +149,11 @@ struct QueueState {
     offered_now: u32,
     /// Contacts of this queue not yet ended.
     live: u32,
+    /// Logged-in agents who can serve the queue, by [`StaffState`]: kept as agents change.
+    staffing: [u32; StaffState::COUNT],
+    /// Changed since the read view last took the engine's changes.
+    #[serde(skip)]
+    dirty: bool,
 }
 
 /// One queue's live figures.
@@ -153,13 +162,23 @@ pub struct QueueSnapshot {
     pub config: QueueConfig,
     pub waiting: u32,
     pub offered_now: u32,
-    pub longest_wait_ms: u64,
+    /// When the contact waiting longest was enqueued ([`QueueSnapshot::longest_wait_ms`] gives
+    /// its wait at any moment).
+    pub oldest_enqueued_at: Option<Millis>,
     pub agents_ready: u32,
     pub agents_busy: u32,
     pub agents_not_ready: u32,
     pub agents_wrap_up: u32,
     pub counters: QueueCounters,
     pub service_level: ServiceLevel,
+}
+
+impl QueueSnapshot {
+    /// How long the contact waiting longest has waited at `now` (0 when none waits).
+    pub fn longest_wait_ms(&self, now: Millis) -> u64 {
+        self.oldest_enqueued_at
+            .map_or(0, |at| now.saturating_sub(at))
+    }
 }
 
 #[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -202,9 +221,14 @@ pub struct Engine {
     /// Waiting contacts held for their preferred agent: `(agent key, contact)`.
     reserved: BTreeSet<(AgentKey, ContactId)>,
     /// Logged-in agents who cannot take work, per skill id and over the whole floor, by
-    /// [`Staffing`] class: a decision's exclusion counts without walking the floor.
-    pool: Vec<[u32; Staffing::COUNT]>,
-    floor: [u32; Staffing::COUNT],
+    /// [`Unavailable`] reason: a decision's exclusion counts without walking the floor.
+    unavailable_by_skill: Vec<[u32; Unavailable::COUNT]>,
+    unavailable_on_floor: [u32; Unavailable::COUNT],
+    /// Agents grouped by identical skills, with the queues each group can serve: what keeps
+    /// the queues' staffing figures as agents change.
+    profiles: staffing::Profiles,
+    /// Logged-in agents over the whole floor, by [`StaffState`].
+    staffed_on_floor: [u32; StaffState::COUNT],
     customers: History,
     conversations: History,
     ended: BTreeMap<ContactId, ContactView>,
@@ -214,6 +238,9 @@ pub struct Engine {
     /// Drained before an image is taken.
     #[serde(skip)]
     events: Vec<Event>,
+    /// Agents and queues changed since the read view last took them ([`Engine::take_changes`]).
+    #[serde(skip)]
+    changed: changes::Changed,
 }
 
 impl Engine {
@@ -230,8 +257,10 @@ impl Engine {
             waiting: WaitingIndex::default(),
             contacts: HashMap::new(),
             reserved: BTreeSet::new(),
-            pool: Vec::new(),
-            floor: [0; Staffing::COUNT],
+            unavailable_by_skill: Vec::new(),
+            unavailable_on_floor: [0; Unavailable::COUNT],
+            profiles: staffing::Profiles::default(),
+            staffed_on_floor: [0; StaffState::COUNT],
             customers: History::default(),
             conversations: History::default(),
             ended: BTreeMap::new(),
@@ -239,6 +268,7 @@ impl Engine {
             timers: BTreeMap::new(),
             next_timer: 0,
             events: Vec::new(),
+            changed: changes::Changed::default(),
         }
     }
 
@@ -295,7 +325,7 @@ impl Engine {
                 let key = self.agent_key(&agent)?;
                 self.agent_mut(key).session_attached = attached;
                 if attached || self.agent(key).presence == Presence::Offline {
-                    let view = self.agent(key).view(self.now);
+                    let view = self.agent(key).view();
                     self.emit(EventBody::AgentStateChanged { agent: view });
                 } else {
                     self.set_presence(key, Presence::Offline);
@@ -360,7 +390,7 @@ impl Engine {
                 a.wrap_timer = None;
                 a.wrap_up_until = None;
                 self.sync_index(agent);
-                let view = self.agent(agent).view(self.now);
+                let view = self.agent(agent).view();
                 self.emit(EventBody::AgentStateChanged { agent: view });
                 self.route_agent(agent, Trigger::WrapUpEnded);
             }
@@ -395,11 +425,7 @@ impl Engine {
 
     fn expire(&mut self, id: ContactId) {
         let slot = self.queue_slot(id);
-        self.queues[slot]
-            .as_mut()
-            .expect("queue present")
-            .counters
-            .expired += 1;
+        self.queue_mut(slot).counters.expired += 1;
         self.end_contact(id, ContactState::Expired);
     }
 
@@ -418,14 +444,30 @@ impl Engine {
         self.agents[key as usize].as_ref().expect("agent present")
     }
 
+    /// The agent, to change: marked changed for the read view.
     fn agent_mut(&mut self, key: AgentKey) -> &mut Agent {
-        self.agents[key as usize].as_mut().expect("agent present")
+        let agent = self.agents[key as usize].as_mut().expect("agent present");
+        if !agent.dirty {
+            agent.dirty = true;
+            self.changed.agents.push(key);
+        }
+        agent
+    }
+
+    /// The queue in `slot`, to change: marked changed for the read view.
+    fn queue_mut(&mut self, slot: usize) -> &mut QueueState {
+        let queue = self.queues[slot].as_mut().expect("queue present");
+        if !queue.dirty {
+            queue.dirty = true;
+            self.changed.queues.push(slot);
+        }
+        queue
     }
 
     fn agent_applied(&self, key: AgentKey) -> Applied {
         Applied::Agent {
             created: false,
-            agent: self.agent(key).view(self.now),
+            agent: self.agent(key).view(),
         }
     }
 
@@ -470,49 +512,57 @@ impl Engine {
     }
 
     /// Puts the agent in the available index under its current key exactly when it is
-    /// available, and in the staffing counts under its current class.
+    /// available, and in the exclusion and staffing counts under its current state.
     fn sync_index(&mut self, key: AgentKey) {
         self.unindex(key);
-        let agent = self.agents[key as usize].as_mut().expect("agent present");
-        if agent.is_available() {
-            self.available
-                .insert(key, &agent.spec.id, agent.idle_since, &agent.skills);
-            agent.indexed_at = Some(agent.idle_since);
-        }
+        let now = self.now;
+        let agent = self.agent_mut(key);
+        let indexed = agent.is_available().then_some(agent.idle_since);
         let activity = agent.activity();
         if activity != agent.occupancy.activity() {
-            agent.occupancy.observe(self.now, activity);
+            agent.occupancy.observe(now, activity);
         }
-        let class = agent.staffing();
-        if class != agent.counted {
+        let (unavailable, staffed) = (agent.unavailable(), agent.staff_state());
+        let (counted, staffed_as) = (agent.unavailable_as, agent.staffed_as);
+        if let Some(at) = indexed {
+            let agent = self.agents[key as usize].as_mut().expect("agent present");
+            self.available
+                .insert(key, &agent.spec.id, at, &agent.skills);
+            agent.indexed_at = Some(at);
+        }
+        if unavailable != counted {
             self.uncount(key);
-            self.count(key, class);
+            self.count(key, unavailable);
+        }
+        if staffed != staffed_as {
+            self.restaff(key, staffed);
         }
     }
 
-    fn count(&mut self, key: AgentKey, class: Option<Staffing>) {
+    fn count(&mut self, key: AgentKey, class: Option<Unavailable>) {
         let agent = self.agents[key as usize].as_mut().expect("agent present");
-        agent.counted = class;
+        agent.unavailable_as = class;
         let Some(class) = class else { return };
-        self.floor[class as usize] += 1;
+        self.unavailable_on_floor[class as usize] += 1;
         for &(skill, _) in &agent.skills {
             let skill = skill as usize;
-            if self.pool.len() <= skill {
-                self.pool.resize(skill + 1, [0; Staffing::COUNT]);
+            if self.unavailable_by_skill.len() <= skill {
+                self.unavailable_by_skill
+                    .resize(skill + 1, [0; Unavailable::COUNT]);
             }
-            self.pool[skill][class as usize] += 1;
+            self.unavailable_by_skill[skill][class as usize] += 1;
         }
     }
 
-    /// Takes the agent out of the staffing counts (before its skills change or it goes).
+    /// Takes the agent out of the exclusion counts (before its skills change or it goes).
     fn uncount(&mut self, key: AgentKey) {
         let agent = self.agents[key as usize].as_mut().expect("agent present");
-        let Some(class) = agent.counted.take() else {
+        let Some(class) = agent.unavailable_as.take() else {
             return;
         };
-        self.floor[class as usize] -= 1;
+        self.unavailable_on_floor[class as usize] -= 1;
         for &(skill, _) in &agent.skills {
-            self.pool[skill as usize][class as usize] -= 1;
+            self.unavailable_by_skill[skill as usize][class as usize] -= 1;
         }
     }
 }

@@ -1,13 +1,12 @@
 //! Read-only views of the engine: agents, contacts, queues and their live figures.
 
 use super::*;
-use crate::core::agent::skills_meet;
 use crate::core::stats::OccupancyTotals;
 
 impl Engine {
     pub fn agent_view(&self, id: &str) -> Option<AgentView> {
         let key = *self.agent_ids.get(id)?;
-        Some(self.agent(key).view(self.now))
+        Some(self.agent(key).view())
     }
 
     /// An agent's occupancy clock up to now and the contacts it has handled, without building a
@@ -20,12 +19,7 @@ impl Engine {
 
     /// Every agent, ordered by id.
     pub fn agent_views(&self) -> Vec<AgentView> {
-        let mut views: Vec<AgentView> = self
-            .agents
-            .iter()
-            .flatten()
-            .map(|a| a.view(self.now))
-            .collect();
+        let mut views: Vec<AgentView> = self.agents.iter().flatten().map(|a| a.view()).collect();
         views.sort_by(|a, b| a.spec.id.cmp(&b.spec.id));
         views
     }
@@ -110,88 +104,43 @@ impl Engine {
 
     /// Logged-in agents (not offline) and, of those, agents ready (not busy, not wrapping up).
     pub fn presence_counts(&self) -> (u32, u32) {
-        let mut logged_in = 0;
-        let mut ready = 0;
-        for agent in self.agents.iter().flatten() {
-            match staffing_bucket(agent) {
-                None => {}
-                Some(bucket) => {
-                    logged_in += 1;
-                    ready += u32::from(bucket == Staffed::Ready);
-                }
-            }
-        }
-        (logged_in, ready)
+        let floor = &self.staffed_on_floor;
+        (floor.iter().sum(), floor[StaffState::Ready as usize])
     }
 
-    /// Every queue's live figures, ordered by queue name.
-    ///
-    /// Agents are counted per queue by skill profile: one pass over the floor groups logged-in
-    /// agents with identical skills, then each queue checks each distinct profile once —
-    /// O(agents + queues × profiles), not O(agents × queues). It still runs on the engine task:
-    /// on a floor where nearly every agent's skills are unique, it costs like a walk of the
-    /// floor per queue.
+    /// Every queue's live figures, ordered by queue name. O(queues): staffing is counted as
+    /// agents change (see the `staffing` module).
     pub fn queue_snapshots(&self) -> Vec<QueueSnapshot> {
-        let now = self.now;
-        let mut profiles: HashMap<&[(SkillId, u8)], [u32; 4]> = HashMap::new();
-        for agent in self.agents.iter().flatten() {
-            if let Some(bucket) = staffing_bucket(agent) {
-                profiles.entry(&agent.skills).or_default()[bucket as usize] += 1;
-            }
-        }
         let mut out: Vec<QueueSnapshot> = self
             .queues
             .iter()
-            .flatten()
-            .map(|q| {
-                let mut staffed = [0u32; 4];
-                for (skills, counts) in &profiles {
-                    if skills_meet(skills, &q.requirements) {
-                        for (total, n) in staffed.iter_mut().zip(counts) {
-                            *total += n;
-                        }
-                    }
-                }
-                let longest_wait_ms = q
-                    .waiting
-                    .first()
-                    .and_then(|id| self.contacts.get(id))
-                    .map_or(0, |c| now.saturating_sub(c.enqueued_at));
-                QueueSnapshot {
-                    config: q.config.clone(),
-                    waiting: q.waiting.len() as u32,
-                    offered_now: q.offered_now,
-                    longest_wait_ms,
-                    agents_ready: staffed[Staffed::Ready as usize],
-                    agents_busy: staffed[Staffed::Busy as usize],
-                    agents_not_ready: staffed[Staffed::NotReady as usize],
-                    agents_wrap_up: staffed[Staffed::WrapUp as usize],
-                    counters: q.counters.clone(),
-                    service_level: q.counters.service_level(),
-                }
-            })
+            .enumerate()
+            .filter(|(_, q)| q.is_some())
+            .map(|(slot, _)| self.queue_snapshot(slot))
             .collect();
         out.sort_by(|a, b| a.config.name.cmp(&b.config.name));
         out
     }
-}
 
-/// How a logged-in agent counts in a queue's staffing figures.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Staffed {
-    Ready = 0,
-    Busy = 1,
-    NotReady = 2,
-    WrapUp = 3,
-}
-
-/// Busy (holding any contact) first, then not ready, wrap-up, ready; `None` when offline.
-fn staffing_bucket(agent: &Agent) -> Option<Staffed> {
-    Some(match agent.presence {
-        Presence::Offline => return None,
-        _ if agent.load > 0 => Staffed::Busy,
-        Presence::NotReady(_) => Staffed::NotReady,
-        _ if agent.wrap_up_until.is_some() => Staffed::WrapUp,
-        Presence::Ready => Staffed::Ready,
-    })
+    /// The live figures of the queue in `slot`.
+    pub(super) fn queue_snapshot(&self, slot: usize) -> QueueSnapshot {
+        let q = self.queues[slot].as_ref().expect("queue present");
+        let oldest_enqueued_at = q
+            .waiting
+            .first()
+            .and_then(|id| self.contacts.get(id))
+            .map(|c| c.enqueued_at);
+        QueueSnapshot {
+            config: q.config.clone(),
+            waiting: q.waiting.len() as u32,
+            offered_now: q.offered_now,
+            oldest_enqueued_at,
+            agents_ready: q.staffing[StaffState::Ready as usize],
+            agents_busy: q.staffing[StaffState::Busy as usize],
+            agents_not_ready: q.staffing[StaffState::NotReady as usize],
+            agents_wrap_up: q.staffing[StaffState::WrapUp as usize],
+            counters: q.counters.clone(),
+            service_level: q.counters.service_level(),
+        }
+    }
 }
