@@ -72,6 +72,14 @@ pub struct LoadgenConfig {
     /// Supervisor streams following every event.
     #[arg(long, default_value_t = 0)]
     pub subscribers: usize,
+    /// Extra agents set ready without a desktop, holding a skill no contact of the run asks
+    /// for: a large floor that is never offered anything (what a read of the whole floor costs).
+    #[arg(long, default_value_t = 0)]
+    pub idle_agents: usize,
+    /// Wallboards: N clients polling GetSnapshot and N polling ListAgents (default page) in
+    /// tight loops for the whole run.
+    #[arg(long, default_value_t = 0)]
+    pub pollers: usize,
     /// The queue the run creates and uses.
     #[arg(long, default_value = "loadgen")]
     pub queue: String,
@@ -123,6 +131,8 @@ struct Shared {
     completed: AtomicU64,
     lagged: AtomicU64,
     events: AtomicU64,
+    snapshot_polls: Mutex<Histogram>,
+    list_polls: Mutex<Histogram>,
     stop: AtomicBool,
 }
 
@@ -194,10 +204,13 @@ pub async fn run(config: LoadgenConfig) -> anyhow::Result<Report> {
         completed: AtomicU64::new(0),
         lagged: AtomicU64::new(0),
         events: AtomicU64::new(0),
+        snapshot_polls: Mutex::new(Histogram::new()),
+        list_polls: Mutex::new(Histogram::new()),
         stop: AtomicBool::new(false),
     });
 
     set_up(&config, client(0)).await?;
+    set_up_idle(&config, &client).await?;
     let mut desktops = Vec::new();
     for a in 0..config.agents {
         let agent = format!("{}-{a}", config.agent_prefix);
@@ -211,11 +224,17 @@ pub async fn run(config: LoadgenConfig) -> anyhow::Result<Report> {
     let progress = report::Progress::start(&config, duration);
     let started = Instant::now();
     let frontends = frontends(&config, &client, shared.clone(), started + duration);
+    let pollers: Vec<_> = (0..config.pollers)
+        .map(|p| tokio::spawn(pollers(client(p), shared.clone(), started + duration)))
+        .collect();
     let ticker = progress.tick(shared.clone(), started);
     for f in frontends {
         let _ = f.await;
     }
     let elapsed = started.elapsed();
+    for p in pollers {
+        let _ = p.await;
+    }
     ticker.abort();
     progress.finish();
     // Let offers and completions in flight land before reading the server's figures.
@@ -269,11 +288,91 @@ async fn set_up(config: &LoadgenConfig, channel: Authed) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The idle floor (`--idle-agents`): ready agents whose one skill no contact asks for, created
+/// 32 calls at a time.
+async fn set_up_idle(
+    config: &LoadgenConfig,
+    client: &dyn Fn(usize) -> Authed,
+) -> anyhow::Result<()> {
+    const AT_ONCE: usize = 32;
+    let mut workers = tokio::task::JoinSet::new();
+    for w in 0..AT_ONCE.min(config.idle_agents) {
+        let mut agents = AgentServiceClient::new(client(w));
+        let (prefix, n) = (config.agent_prefix.clone(), config.idle_agents);
+        workers.spawn(async move {
+            for a in (w..n).step_by(AT_ONCE) {
+                let id = format!("{prefix}-idle-{a}");
+                let spec = pb::AgentSpec {
+                    id: id.clone(),
+                    skills: vec![pb::Skill {
+                        name: "lg-idle".into(),
+                        level: 5,
+                    }],
+                    ..Default::default()
+                };
+                agents
+                    .put_agent(pb::PutAgentRequest { agent: Some(spec) })
+                    .await?;
+                let ready = pb::AgentStateChange {
+                    state: Some(pb::agent_state_change::State::Ready(Default::default())),
+                };
+                agents
+                    .set_agent_state(pb::SetAgentStateRequest {
+                        agent_id: id,
+                        state: Some(ready),
+                    })
+                    .await?;
+            }
+            Ok::<(), tonic::Status>(())
+        });
+    }
+    while let Some(done) = workers.join_next().await {
+        done?.map_err(|e| anyhow::anyhow!("creating idle agents: {}", e.message()))?;
+    }
+    Ok(())
+}
+
+/// One wallboard pair: GetSnapshot and ListAgents in tight loops until `until`.
+async fn pollers(channel: Authed, shared: Arc<Shared>, until: Instant) {
+    let snapshots = {
+        let (mut client, shared) = (
+            SupervisorServiceClient::new(channel.clone()),
+            shared.clone(),
+        );
+        async move {
+            while Instant::now() < until {
+                let sent = Instant::now();
+                match client.get_snapshot(pb::SnapshotRequest {}).await {
+                    Ok(_) => shared.snapshot_polls.lock().record(sent.elapsed()),
+                    Err(status) => shared.error(status.code()),
+                }
+            }
+        }
+    };
+    let lists = {
+        let mut client = AgentServiceClient::new(channel);
+        async move {
+            while Instant::now() < until {
+                let sent = Instant::now();
+                match client.list_agents(pb::ListAgentsRequest::default()).await {
+                    Ok(_) => shared.list_polls.lock().record(sent.elapsed()),
+                    Err(status) => shared.error(status.code()),
+                }
+            }
+        }
+    };
+    tokio::join!(snapshots, lists);
+}
+
 /// Removes what the run created (best effort: a queue with contacts left stays).
 async fn tear_down(config: &LoadgenConfig, channel: Authed) {
     let mut agents = AgentServiceClient::new(channel.clone());
     for a in 0..config.agents {
         let id = format!("{}-{a}", config.agent_prefix);
+        let _ = agents.remove_agent(pb::RemoveAgentRequest { id }).await;
+    }
+    for a in 0..config.idle_agents {
+        let id = format!("{}-idle-{a}", config.agent_prefix);
         let _ = agents.remove_agent(pb::RemoveAgentRequest { id }).await;
     }
     let _ = QueueServiceClient::new(channel)

@@ -87,6 +87,10 @@ pub struct Report {
     pub subscriber_lag_ms: Summary,
     pub subscriber_events: u64,
     pub subscriber_lag_notices: u64,
+    pub idle_agents: usize,
+    pub pollers: usize,
+    pub get_snapshot_us: Summary,
+    pub list_agents_us: Summary,
     pub errors: BTreeMap<String, u64>,
     pub server: Option<ServerFigures>,
 }
@@ -115,6 +119,10 @@ impl Report {
             subscriber_lag_ms: shared.lag_ms.lock().summary(),
             subscriber_events: shared.events.load(Ordering::Relaxed),
             subscriber_lag_notices: shared.lagged.load(Ordering::Relaxed),
+            idle_agents: config.idle_agents,
+            pollers: config.pollers,
+            get_snapshot_us: shared.snapshot_polls.lock().summary(),
+            list_agents_us: shared.list_polls.lock().summary(),
             errors: shared.errors.lock().clone(),
             server: stats.map(|q| ServerFigures {
                 offered: q.offered,
@@ -149,9 +157,16 @@ impl Report {
             _ => String::new(),
         };
         let mut out = format!(
-            "routerd loadgen against {}: {:.1} s, {} agents, {mode}, batch {}, {} subscribers\n\n",
+            "routerd loadgen against {}: {:.1} s, {} agents, {mode}, batch {}, {} subscribers",
             self.target, self.seconds, self.agents, self.batch, self.subscribers
         );
+        if self.idle_agents > 0 || self.pollers > 0 {
+            out += &format!(
+                ", {} idle agents, {} pollers",
+                self.idle_agents, self.pollers
+            );
+        }
+        out += "\n\n";
         out += &format!(
             "{:<22} {:.0} contacts/s ({} enqueued, {} completed)\n",
             "sustained", self.contacts_per_second, self.enqueued, self.completed
@@ -169,6 +184,10 @@ impl Report {
                 self.subscriber_events,
                 self.subscriber_lag_notices
             );
+        }
+        if self.pollers > 0 {
+            out += &latency("GetSnapshot (pollers)", &self.get_snapshot_us);
+            out += &latency("ListAgents (pollers)", &self.list_agents_us);
         }
         let errors: Vec<String> = self
             .errors
