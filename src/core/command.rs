@@ -48,7 +48,8 @@ pub enum Command {
     },
     /// New engine-wide settings and limits (the server applies its configuration file at every
     /// start, so the journal replays each command under the settings it first ran under).
-    /// Last among the variants: a journal record's encoding names the variant by position.
+    /// A journal record names the command by its protobuf tag (routerd.journal.v1), not by its
+    /// place in this enum.
     Configure(super::engine::EngineConfig),
 }
 

@@ -256,4 +256,6 @@ async fn bring_up(
 }
 
 #[cfg(test)]
+mod journal_fixture;
+#[cfg(test)]
 mod tests;
