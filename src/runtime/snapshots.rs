@@ -43,6 +43,7 @@ pub fn run(
     due: flume::Receiver<SnapshotDue>,
     busy: Arc<AtomicBool>,
 ) {
+    yield_to_routing();
     let mut follower: Option<Follower> = None;
     while let Ok(due) = due.recv() {
         let started = Instant::now();
@@ -59,6 +60,22 @@ pub fn run(
             }
         }
         busy.store(false, Ordering::Release);
+    }
+}
+
+/// Lowers this thread's scheduling priority (nice 19, Linux; elsewhere nothing), so that on a
+/// busy machine the engine and journal threads get the cores first and the follower catches
+/// up in their idle time. The snapshot interval is the follower's slack: it only has to keep up
+/// on average.
+fn yield_to_routing() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: gettid and setpriority take no pointers; on Linux PRIO_PROCESS with a thread id
+    // sets that thread's nice value only.
+    unsafe {
+        let tid = libc::gettid();
+        if libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19) != 0 {
+            tracing::debug!("the snapshotter keeps its priority: setpriority refused");
+        }
     }
 }
 
