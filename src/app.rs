@@ -1,6 +1,6 @@
 //! The composition root: `routerd serve` is built here and nowhere else.
 //!
-//! [`serve`] recovers the engine runtime (journal, engine task, event bus), builds the access
+//! [`serve`] recovers the engine runtime (journal, engine thread, snapshotter, event bus), builds the access
 //! control, starts every listener (today the gRPC listener) with the drain signal, and waits: for
 //! the shutdown signal, or for the engine to stop on its own (a journal that cannot be written).
 //! Then it flips the drain, waits for the listeners to finish, drops the last engine handle and

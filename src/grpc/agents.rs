@@ -1,6 +1,6 @@
 //! AgentService: agent administration, and the desktop's session stream.
 //!
-//! A session is attached in the engine task for as long as its stream lives. Requests on the
+//! A session is attached by the engine thread for as long as its stream lives. Requests on the
 //! stream act only as the session's own agent; each is answered on the stream with an `ack` or
 //! an `error` carrying its `request_id`, and a failed request leaves the session open.
 
