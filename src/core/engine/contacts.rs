@@ -3,58 +3,10 @@
 use super::*;
 
 impl Engine {
+    /// A contact arrives: admitted (or refused at the door), remembered against the customer's
+    /// history, timed, routed at once, and indexed as waiting if no agent took it.
     pub(super) fn enqueue(&mut self, new: NewContact) -> Result<Applied, CoreError> {
-        new.validate(self.config.context)?;
-        let slot =
-            *self
-                .queue_ids
-                .get(new.queue.as_str())
-                .ok_or_else(|| CoreError::UnknownQueue {
-                    queue: new.queue.clone(),
-                })?;
-        let queue = self.queues[slot]
-            .as_ref()
-            .expect("queue id maps to a queue");
-        if !queue.config.accepts(new.channel) {
-            return Err(CoreError::invalid(format!(
-                "queue {:?} does not accept {} contacts",
-                new.queue, new.channel
-            )));
-        }
-        // Effective requirements: the queue's defaults, raised by the contact's own; sorted by
-        // name, one entry per skill at the highest level asked.
-        let mut required_skills: Vec<SkillLevel> = queue
-            .config
-            .required_skills
-            .iter()
-            .chain(&new.required_skills)
-            .cloned()
-            .collect();
-        required_skills.sort_by(|a, b| a.skill.cmp(&b.skill).then(b.level.cmp(&a.level)));
-        required_skills.dedup_by(|later, kept| later.skill == kept.skill);
-        if required_skills.len() > self.config.max_skills_per_agent {
-            return Err(CoreError::invalid(format!(
-                "contact requires {} skills; the limit is {}",
-                required_skills.len(),
-                self.config.max_skills_per_agent
-            )));
-        }
-        self.check_skill_names(&required_skills)?;
-        if queue.config.max_length > 0 && queue.waiting.len() >= queue.config.max_length as usize {
-            let max_length = queue.config.max_length;
-            let q = self.queue_mut(slot);
-            q.counters.refused += 1;
-            return Err(CoreError::QueueFull {
-                queue: new.queue,
-                max_length,
-            });
-        }
-        if self.contacts.len() >= self.config.max_contacts {
-            return Err(CoreError::LiveContactLimit {
-                limit: self.config.max_contacts,
-            });
-        }
-
+        let (slot, required_skills) = self.admit(&new)?;
         let now = self.now;
         let mut requirements = self.intern_requirements(&required_skills);
         requirements.sort_unstable();
@@ -69,22 +21,8 @@ impl Engine {
         let max_wait = queue.config.max_wait_secs;
         let first_step = queue.config.relaxation.first().map(|s| s.after_secs);
         let strategy = queue.strategy.clone();
-        // What the engine remembers of this customer (or, without an id, this conversation).
-        let since = now.saturating_sub(strategy.horizon_ms);
-        let by_customer = self.customers.get(&customer_id);
-        let by_conversation = self.conversations.get(&conversation_id);
-        let new_customer = !customer_id.is_empty()
-            && by_customer.and_then(|h| h.last()).is_none_or(|last| {
-                last.at >= since
-                    && matches!(
-                        last.outcome,
-                        InteractionOutcome::Abandoned | InteractionOutcome::Expired
-                    )
-            });
-        let preferred = by_conversation
-            .and_then(|h| history::last_agent(h, since))
-            .or_else(|| by_customer.and_then(|h| history::last_agent(h, since)))
-            .and_then(|agent| self.agent_ids.get(agent).copied());
+        let (new_customer, preferred) =
+            self.recall(&customer_id, &conversation_id, strategy.horizon_ms);
         let affinity_until = match preferred {
             Some(_) if strategy.affinity_wait_ms > 0 => now + strategy.affinity_wait_ms,
             _ => 0,
@@ -126,18 +64,7 @@ impl Engine {
             affinity_timer: None,
         };
         self.contacts.insert(id, contact);
-        if max_wait > 0 {
-            let timer = self.add_timer(now + max_wait as u64 * 1000, Timer::MaxWait(id));
-            self.contact_mut(id).wait_timer = Some(timer);
-        }
-        if let Some(after) = first_step {
-            let timer = self.add_timer(now + after as u64 * 1000, Timer::Relax(id));
-            self.contact_mut(id).relax_timer = Some(timer);
-        }
-        if affinity_until > 0 {
-            let timer = self.add_timer(affinity_until, Timer::AffinityEnd(id));
-            self.contact_mut(id).affinity_timer = Some(timer);
-        }
+        self.start_wait_timers(id, max_wait, first_step, affinity_until);
         let view = self.contacts[&id].view();
         self.emit(EventBody::ContactQueued { contact: view });
         // Routed before it is indexed: a contact offered at once never enters the waiting index.
@@ -145,7 +72,119 @@ impl Engine {
         if self.contacts[&id].state == ContactState::Waiting {
             self.add_waiting(id);
         }
+        Ok(self.enqueued(id, slot))
+    }
 
+    /// The door: the contact's queue and channel, its effective requirements (the queue's
+    /// defaults raised by the contact's own; sorted by name, one entry per skill at the highest
+    /// level asked), the queue's length and the engine's live-contact limit. A contact refused
+    /// because its queue is full counts as refused in the queue's figures; every other refusal
+    /// changes nothing.
+    fn admit(&mut self, new: &NewContact) -> Result<(usize, Vec<SkillLevel>), CoreError> {
+        new.validate(self.config.context)?;
+        let slot =
+            *self
+                .queue_ids
+                .get(new.queue.as_str())
+                .ok_or_else(|| CoreError::UnknownQueue {
+                    queue: new.queue.clone(),
+                })?;
+        let queue = self.queues[slot]
+            .as_ref()
+            .expect("queue id maps to a queue");
+        if !queue.config.accepts(new.channel) {
+            return Err(CoreError::invalid(format!(
+                "queue {:?} does not accept {} contacts",
+                new.queue, new.channel
+            )));
+        }
+        let mut required_skills: Vec<SkillLevel> = queue
+            .config
+            .required_skills
+            .iter()
+            .chain(&new.required_skills)
+            .cloned()
+            .collect();
+        required_skills.sort_by(|a, b| a.skill.cmp(&b.skill).then(b.level.cmp(&a.level)));
+        required_skills.dedup_by(|later, kept| later.skill == kept.skill);
+        if required_skills.len() > self.config.max_skills_per_agent {
+            return Err(CoreError::invalid(format!(
+                "contact requires {} skills; the limit is {}",
+                required_skills.len(),
+                self.config.max_skills_per_agent
+            )));
+        }
+        self.check_skill_names(&required_skills)?;
+        if queue.config.max_length > 0 && queue.waiting.len() >= queue.config.max_length as usize {
+            let max_length = queue.config.max_length;
+            self.queue_mut(slot).counters.refused += 1;
+            return Err(CoreError::QueueFull {
+                queue: new.queue.clone(),
+                max_length,
+            });
+        }
+        if self.contacts.len() >= self.config.max_contacts {
+            return Err(CoreError::LiveContactLimit {
+                limit: self.config.max_contacts,
+            });
+        }
+        Ok((slot, required_skills))
+    }
+
+    /// What the engine remembers of this customer (or, without an id, this conversation) within
+    /// `horizon_ms`: whether they count as new (never seen, or last seen abandoning or expiring),
+    /// and the agent they last talked to, if still on the floor.
+    fn recall(
+        &self,
+        customer_id: &Arc<str>,
+        conversation_id: &Arc<str>,
+        horizon_ms: u64,
+    ) -> (bool, Option<AgentKey>) {
+        let since = self.now.saturating_sub(horizon_ms);
+        let by_customer = self.customers.get(customer_id);
+        let by_conversation = self.conversations.get(conversation_id);
+        let new_customer = !customer_id.is_empty()
+            && by_customer.and_then(|h| h.last()).is_none_or(|last| {
+                last.at >= since
+                    && matches!(
+                        last.outcome,
+                        InteractionOutcome::Abandoned | InteractionOutcome::Expired
+                    )
+            });
+        let preferred = by_conversation
+            .and_then(|h| history::last_agent(h, since))
+            .or_else(|| by_customer.and_then(|h| history::last_agent(h, since)))
+            .and_then(|agent| self.agent_ids.get(agent).copied());
+        (new_customer, preferred)
+    }
+
+    /// A new contact's deadlines: its queue's maximum wait, its first relaxation step, the end of
+    /// its wait for a preferred agent (each only when set).
+    fn start_wait_timers(
+        &mut self,
+        id: ContactId,
+        max_wait_secs: u32,
+        first_step_secs: Option<u32>,
+        affinity_until: Millis,
+    ) {
+        let now = self.now;
+        if max_wait_secs > 0 {
+            let timer = self.add_timer(now + max_wait_secs as u64 * 1000, Timer::MaxWait(id));
+            self.contact_mut(id).wait_timer = Some(timer);
+        }
+        if let Some(after) = first_step_secs {
+            let timer = self.add_timer(now + after as u64 * 1000, Timer::Relax(id));
+            self.contact_mut(id).relax_timer = Some(timer);
+        }
+        if affinity_until > 0 {
+            let timer = self.add_timer(affinity_until, Timer::AffinityEnd(id));
+            self.contact_mut(id).affinity_timer = Some(timer);
+        }
+    }
+
+    /// The enqueue's answer: the contact, its place among the waiting (0 if offered at once) and
+    /// the estimated wait for that place.
+    fn enqueued(&self, id: ContactId, slot: usize) -> Applied {
         let contact = &self.contacts[&id];
         let queue = self.queues[slot].as_ref().expect("queue present");
         let position = if contact.state == ContactState::Waiting {
@@ -157,11 +196,11 @@ impl Engine {
         } else {
             0
         };
-        Ok(Applied::Enqueued {
+        Applied::Enqueued {
             contact: contact.view(),
             position,
-            estimated_wait_ms: queue.counters.estimated_wait(position, now),
-        })
+            estimated_wait_ms: queue.counters.estimated_wait(position, self.now),
+        }
     }
 
     pub(super) fn live_contact(&self, id: ContactId) -> Result<&Contact, CoreError> {

@@ -33,40 +33,11 @@ impl Engine {
             .expect("queue present")
             .strategy
             .clone();
-        if let Some(pref) = contact.preferred
+        if contact.preferred.is_some()
             && contact.affinity_until > now
+            && self.route_to_preferred(id, trigger, &strategy)
         {
-            let agent = self.agents.get(pref as usize).and_then(Option::as_ref);
-            // Held only for an agent who could take it once free: skills met, the channel allowed.
-            let could = |a: &Agent| {
-                a.meets(&contact.requirements)
-                    && a.capacity >= contact.cost
-                    && a.limits[contact.channel.index()] > 0
-            };
-            if let Some(agent) = agent
-                && !contact.excluded.contains(&pref)
-                && could(agent)
-            {
-                if agent.indexed_at.is_some()
-                    && agent.has_room(contact.channel, contact.cost)
-                    && agent.meets(&contact.requirements)
-                {
-                    let terms = self.agent_terms(pref, agent, contact, &strategy);
-                    let candidates = vec![Candidate {
-                        agent: agent.spec.id.clone(),
-                        contact: id,
-                        score: strategy.agent_score(&terms),
-                        idle_ms: now.saturating_sub(agent.idle_since),
-                        terms: Terms::Agent(terms),
-                    }];
-                    let side = Side::AgentChosen;
-                    let excluded = Exclusions::default();
-                    self.offer(id, pref, trigger, strategy, side, candidates, 1, excluded);
-                }
-                // Otherwise it keeps waiting for its agent.
-                return;
-            }
-            self.end_affinity_wait(id);
+            return;
         }
         let contact = &self.contacts[&id];
         let window = strategy.window;
@@ -145,6 +116,50 @@ impl Engine {
         );
     }
 
+    /// A contact still waiting for its preferred agent: offered to that agent if free, else it
+    /// keeps waiting (true, routing is done). If that agent can no longer take it (declined it,
+    /// gone, lacks the skills or the channel), the wait ends (false: route it to anyone).
+    fn route_to_preferred(
+        &mut self,
+        id: ContactId,
+        trigger: Trigger,
+        strategy: &Arc<Strategy>,
+    ) -> bool {
+        let now = self.now;
+        let contact = &self.contacts[&id];
+        let Some(pref) = contact.preferred else {
+            return false;
+        };
+        let agent = self.agents.get(pref as usize).and_then(Option::as_ref);
+        // Held only for an agent who could take it once free: skills met, the channel allowed.
+        let could = |a: &Agent| {
+            a.meets(&contact.requirements)
+                && a.capacity >= contact.cost
+                && a.limits[contact.channel.index()] > 0
+        };
+        let Some(agent) = agent.filter(|a| !contact.excluded.contains(&pref) && could(a)) else {
+            self.end_affinity_wait(id);
+            return false;
+        };
+        if agent.indexed_at.is_some()
+            && agent.has_room(contact.channel, contact.cost)
+            && agent.meets(&contact.requirements)
+        {
+            let terms = self.agent_terms(pref, agent, contact, strategy);
+            let candidates = vec![Candidate {
+                agent: agent.spec.id.clone(),
+                contact: id,
+                score: strategy.agent_score(&terms),
+                idle_ms: now.saturating_sub(agent.idle_since),
+                terms: Terms::Agent(terms),
+            }];
+            let (side, excluded) = (Side::AgentChosen, Exclusions::default());
+            let strategy = strategy.clone();
+            self.offer(id, pref, trigger, strategy, side, candidates, 1, excluded);
+        }
+        true
+    }
+
     /// The contact stops waiting for its preferred agent (it may still score on `affinity`).
     pub(super) fn end_affinity_wait(&mut self, id: ContactId) {
         let contact = self.contact_mut(id);
@@ -216,88 +231,14 @@ impl Engine {
             if agent.indexed_at.is_none() {
                 return;
             }
-            let held = self
-                .reserved
-                .range((key, 0)..=(key, ContactId::MAX))
-                .map(|(_, id)| &self.contacts[id])
-                .find(|c| {
-                    agent.has_room(c.channel, c.cost)
-                        && agent.meets(&c.requirements)
-                        && !c.excluded.contains(&key)
-                });
-            if let Some(contact) = held {
-                let slot = self.queue_ids[&*contact.queue];
-                let strategy = self.queues[slot].as_ref().expect("queue").strategy.clone();
-                let terms = self.agent_terms(key, agent, contact, &strategy);
-                let candidates = vec![Candidate {
-                    agent: agent.spec.id.clone(),
-                    contact: contact.id,
-                    score: strategy.agent_score(&terms),
-                    idle_ms: now.saturating_sub(agent.idle_since),
-                    terms: Terms::Agent(terms),
-                }];
-                let (id, side) = (contact.id, Side::AgentChosen);
-                let excluded = Exclusions::default();
-                self.offer(id, key, trigger, strategy, side, candidates, 1, excluded);
+            if self.offer_reserved(key, trigger) {
                 continue;
             }
-            // The best heads, best first: (score, contact, queue slot).
-            let mut top: [(f64, ContactId, usize); CANDIDATES_RECORDED] =
-                [(f64::NEG_INFINITY, 0, 0); CANDIDATES_RECORDED];
-            let mut n = 0;
-            let mut considered = 0u32;
-            let mut risks = [(usize::MAX, 0.0); 8];
-            let mut next_risk = 0;
-            for group in self.waiting.groups() {
-                let cost = self.config.costs.cost(group.channel);
-                if !agent.has_room(group.channel, cost) || !agent.meets(&group.requirements) {
-                    continue;
-                }
-                let queue = self.queues[group.queue].as_ref().expect("queue present");
-                let head = group
-                    .members
-                    .iter()
-                    .map(|(_, id)| &self.contacts[id])
-                    .find(|c| !c.excluded.contains(&key));
-                let Some(contact) = head else { continue };
-                considered += 1;
-                let risk = if queue.strategy.uses_contact(ContactTerm::SlRisk) {
-                    // One risk per queue per pass: a queue's groups share it.
-                    match risks.iter().find(|(q, _)| *q == group.queue) {
-                        Some(&(_, risk)) => risk,
-                        None => {
-                            let risk = self.sl_risk(group.queue);
-                            risks[next_risk % risks.len()] = (group.queue, risk);
-                            next_risk += 1;
-                            risk
-                        }
-                    }
-                } else {
-                    0.0
-                };
-                let entry = (
-                    queue.strategy.contact_score(contact.rank, now, risk),
-                    contact.id,
-                    group.queue,
-                );
-                let better = |a: &(f64, ContactId, usize), b: &(f64, ContactId, usize)| {
-                    a.0 > b.0 || (a.0 == b.0 && a.1 < b.1)
-                };
-                let mut i = n.min(CANDIDATES_RECORDED);
-                while i > 0 && better(&entry, &top[i - 1]) {
-                    if i < CANDIDATES_RECORDED {
-                        top[i] = top[i - 1];
-                    }
-                    i -= 1;
-                }
-                if i < CANDIDATES_RECORDED {
-                    top[i] = entry;
-                    n += 1;
-                }
-            }
+            let (top, n, considered) = self.best_heads(key);
             if n == 0 {
                 return;
             }
+            let agent = self.agent(key);
             let n = n.min(CANDIDATES_RECORDED);
             let strategy = self.queues[top[0].2]
                 .as_ref()
@@ -329,6 +270,104 @@ impl Engine {
                 id, key, trigger, strategy, side, candidates, considered, excluded,
             );
         }
+    }
+
+    /// Offers the agent a contact waiting for it (affinity) that it can take, if any.
+    fn offer_reserved(&mut self, key: AgentKey, trigger: Trigger) -> bool {
+        let now = self.now;
+        let agent = self.agent(key);
+        let held = self
+            .reserved
+            .range((key, 0)..=(key, ContactId::MAX))
+            .map(|(_, id)| &self.contacts[id])
+            .find(|c| {
+                agent.has_room(c.channel, c.cost)
+                    && agent.meets(&c.requirements)
+                    && !c.excluded.contains(&key)
+            });
+        if let Some(contact) = held {
+            let slot = self.queue_ids[&*contact.queue];
+            let strategy = self.queues[slot].as_ref().expect("queue").strategy.clone();
+            let terms = self.agent_terms(key, agent, contact, &strategy);
+            let candidates = vec![Candidate {
+                agent: agent.spec.id.clone(),
+                contact: contact.id,
+                score: strategy.agent_score(&terms),
+                idle_ms: now.saturating_sub(agent.idle_since),
+                terms: Terms::Agent(terms),
+            }];
+            let (id, side) = (contact.id, Side::AgentChosen);
+            let excluded = Exclusions::default();
+            self.offer(id, key, trigger, strategy, side, candidates, 1, excluded);
+            return true;
+        }
+        false
+    }
+
+    /// The heads of the waiting groups the agent can serve, scored by their queues' contact
+    /// strategies: the best `CANDIDATES_RECORDED` (score, contact, queue slot), best first; how
+    /// many were found; how many heads were looked at.
+    fn best_heads(
+        &self,
+        key: AgentKey,
+    ) -> ([(f64, ContactId, usize); CANDIDATES_RECORDED], usize, u32) {
+        let now = self.now;
+        let agent = self.agent(key);
+        // The best heads, best first: (score, contact, queue slot).
+        let mut top: [(f64, ContactId, usize); CANDIDATES_RECORDED] =
+            [(f64::NEG_INFINITY, 0, 0); CANDIDATES_RECORDED];
+        let mut n = 0;
+        let mut considered = 0u32;
+        let mut risks = [(usize::MAX, 0.0); 8];
+        let mut next_risk = 0;
+        for group in self.waiting.groups() {
+            let cost = self.config.costs.cost(group.channel);
+            if !agent.has_room(group.channel, cost) || !agent.meets(&group.requirements) {
+                continue;
+            }
+            let queue = self.queues[group.queue].as_ref().expect("queue present");
+            let head = group
+                .members
+                .iter()
+                .map(|(_, id)| &self.contacts[id])
+                .find(|c| !c.excluded.contains(&key));
+            let Some(contact) = head else { continue };
+            considered += 1;
+            let risk = if queue.strategy.uses_contact(ContactTerm::SlRisk) {
+                // One risk per queue per pass: a queue's groups share it.
+                match risks.iter().find(|(q, _)| *q == group.queue) {
+                    Some(&(_, risk)) => risk,
+                    None => {
+                        let risk = self.sl_risk(group.queue);
+                        risks[next_risk % risks.len()] = (group.queue, risk);
+                        next_risk += 1;
+                        risk
+                    }
+                }
+            } else {
+                0.0
+            };
+            let entry = (
+                queue.strategy.contact_score(contact.rank, now, risk),
+                contact.id,
+                group.queue,
+            );
+            let better = |a: &(f64, ContactId, usize), b: &(f64, ContactId, usize)| {
+                a.0 > b.0 || (a.0 == b.0 && a.1 < b.1)
+            };
+            let mut i = n.min(CANDIDATES_RECORDED);
+            while i > 0 && better(&entry, &top[i - 1]) {
+                if i < CANDIDATES_RECORDED {
+                    top[i] = top[i - 1];
+                }
+                i -= 1;
+            }
+            if i < CANDIDATES_RECORDED {
+                top[i] = entry;
+                n += 1;
+            }
+        }
+        (top, n, considered)
     }
 
     /// Reserves a waiting contact for an agent until the queue's offer timeout.

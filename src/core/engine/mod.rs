@@ -357,69 +357,85 @@ impl Engine {
         key
     }
 
+    /// A deadline passed: each timer kind has its handler. A timer that is no longer the one
+    /// its contact or agent holds (replaced or cancelled meanwhile) does nothing.
     fn fire(&mut self, key: TimerKey, timer: Timer) {
         match timer {
-            Timer::OfferExpiry(id) => {
-                let Some(contact) = self.contacts.get_mut(&id) else {
-                    return;
-                };
-                if contact.offer_timer != Some(key) {
-                    return;
-                }
-                contact.offer_timer = None;
-                let Some(agent) = contact.agent_key else {
-                    return;
-                };
-                self.end_offer(id, OfferEnd::TimedOut);
-                let limit = self.config.missed_offers_limit;
-                let a = self.agent_mut(agent);
-                a.missed_in_row += 1;
-                if a.missed_in_row >= limit {
-                    self.set_presence(agent, Presence::NotReady(MISSED_OFFER_REASON.into()));
-                }
-                self.route_contact(id, Trigger::ContactArrived);
-                self.route_agent(agent, Trigger::CapacityFreed);
-            }
-            Timer::WrapUpEnd(agent) => {
-                let Some(a) = self.agents.get_mut(agent as usize).and_then(Option::as_mut) else {
-                    return;
-                };
-                if a.wrap_timer != Some(key) {
-                    return;
-                }
-                a.wrap_timer = None;
-                a.wrap_up_until = None;
-                self.sync_index(agent);
-                let view = self.agent(agent).view();
-                self.emit(EventBody::AgentStateChanged { agent: view });
-                self.route_agent(agent, Trigger::WrapUpEnded);
-            }
+            Timer::OfferExpiry(id) => self.offer_expired(key, id),
+            Timer::WrapUpEnd(agent) => self.wrap_up_ended(key, agent),
             Timer::Relax(id) => self.relax(id),
-            Timer::AffinityEnd(id) => {
-                let Some(contact) = self.contacts.get_mut(&id) else {
-                    return;
-                };
-                contact.affinity_timer = None;
-                contact.affinity_until = 0;
-                if contact.reserved {
-                    self.remove_waiting(id);
-                    self.route_contact(id, Trigger::AffinityWaitEnded);
-                    if self.contacts[&id].state == ContactState::Waiting {
-                        self.add_waiting(id);
-                    }
-                }
+            Timer::AffinityEnd(id) => self.affinity_wait_ended(id),
+            Timer::MaxWait(id) => self.max_wait_reached(id),
+        }
+    }
+
+    /// An offer went unanswered: it goes back to the queue, the agent counts a missed offer
+    /// (not ready after `missed_offers_limit` in a row), and both are routed again.
+    fn offer_expired(&mut self, key: TimerKey, id: ContactId) {
+        let Some(contact) = self.contacts.get_mut(&id) else {
+            return;
+        };
+        if contact.offer_timer != Some(key) {
+            return;
+        }
+        contact.offer_timer = None;
+        let Some(agent) = contact.agent_key else {
+            return;
+        };
+        self.end_offer(id, OfferEnd::TimedOut);
+        let limit = self.config.missed_offers_limit;
+        let a = self.agent_mut(agent);
+        a.missed_in_row += 1;
+        if a.missed_in_row >= limit {
+            self.set_presence(agent, Presence::NotReady(MISSED_OFFER_REASON.into()));
+        }
+        self.route_contact(id, Trigger::ContactArrived);
+        self.route_agent(agent, Trigger::CapacityFreed);
+    }
+
+    /// An agent's wrap-up is over: ready for work again.
+    fn wrap_up_ended(&mut self, key: TimerKey, agent: AgentKey) {
+        let Some(a) = self.agents.get_mut(agent as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        if a.wrap_timer != Some(key) {
+            return;
+        }
+        a.wrap_timer = None;
+        a.wrap_up_until = None;
+        self.sync_index(agent);
+        let view = self.agent(agent).view();
+        self.emit(EventBody::AgentStateChanged { agent: view });
+        self.route_agent(agent, Trigger::WrapUpEnded);
+    }
+
+    /// A contact kept for its preferred agent may now go to anyone.
+    fn affinity_wait_ended(&mut self, id: ContactId) {
+        let Some(contact) = self.contacts.get_mut(&id) else {
+            return;
+        };
+        contact.affinity_timer = None;
+        contact.affinity_until = 0;
+        if contact.reserved {
+            self.remove_waiting(id);
+            self.route_contact(id, Trigger::AffinityWaitEnded);
+            if self.contacts[&id].state == ContactState::Waiting {
+                self.add_waiting(id);
             }
-            Timer::MaxWait(id) => {
-                let Some(contact) = self.contacts.get_mut(&id) else {
-                    return;
-                };
-                contact.wait_timer = None;
-                match contact.state {
-                    ContactState::Waiting => self.expire(id),
-                    ContactState::Offered { .. } => contact.wait_expired = true,
-                    _ => {}
-                }
-            }
+        }
+    }
+
+    /// The queue's maximum wait passed: a waiting contact expires; one being offered expires
+    /// if the offer comes back.
+    fn max_wait_reached(&mut self, id: ContactId) {
+        let Some(contact) = self.contacts.get_mut(&id) else {
+            return;
+        };
+        contact.wait_timer = None;
+        match contact.state {
+            ContactState::Waiting => self.expire(id),
+            ContactState::Offered { .. } => contact.wait_expired = true,
+            _ => {}
         }
     }
 
