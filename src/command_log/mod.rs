@@ -17,7 +17,7 @@
 //!   the latest snapshot, the records from a position, and storing a snapshot (which lets the
 //!   log drop what precedes it).
 //!
-//! Implementations: [`file`] (segments and snapshots in a data directory, the default) and
+//! Implementations: [`file`](mod@file) (segments and snapshots in a data directory, the default) and
 //! [`memory::MemoryLog`] (memory only: nothing is kept, every batch is "durable" at once). The
 //! replicated log of DESIGN.md ("beyond one machine") is the next implementation.
 

@@ -83,7 +83,7 @@ pub struct LoadgenConfig {
     /// The queue the run creates and uses.
     #[arg(long, default_value = "loadgen")]
     pub queue: String,
-    /// Agent ids are <prefix>-<n>.
+    /// Agent ids are `<prefix>-<n>`.
     #[arg(long, default_value = "lg")]
     pub agent_prefix: String,
     /// `table` for people, `json` for machines.

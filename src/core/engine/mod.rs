@@ -15,6 +15,10 @@
 //! - matching is work-conserving: after every command, no available agent and waiting contact
 //!   that fit each other (and were not excluded by a reject or timeout) are left unmatched.
 //!
+//! A contact moves only through the steps of the lifecycle table (`lifecycle::TRANSITIONS`:
+//! waiting → offered → assigned → ended, offers returning to waiting), which commands, timers and
+//! routing all go through.
+//!
 //! A refused command returns a [`CoreError`] and changes nothing (due deadlines still fire first,
 //! since time has passed).
 
@@ -48,6 +52,7 @@ mod changes;
 mod contacts;
 mod image;
 mod invariants;
+mod lifecycle;
 mod matching;
 mod queries;
 mod staffing;
@@ -437,12 +442,6 @@ impl Engine {
             ContactState::Offered { .. } => contact.wait_expired = true,
             _ => {}
         }
-    }
-
-    fn expire(&mut self, id: ContactId) {
-        let slot = self.queue_slot(id);
-        self.queue_mut(slot).counters.expired += 1;
-        self.end_contact(id, ContactState::Expired);
     }
 
     fn emit(&mut self, body: EventBody) {

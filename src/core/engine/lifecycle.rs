@@ -1,0 +1,491 @@
+//! The contact lifecycle, in one place: the stages a contact goes through, the steps that move
+//! it, and every function that takes a step. Commands (accept, reject, complete, cancel) and
+//! timers (offer expiry, maximum wait) and routing (offers) all go through [`TRANSITIONS`]: a
+//! command whose step the table does not allow from the contact's stage is refused with the
+//! typed error [`Engine::allow`] names, and an internal step the table does not allow is an
+//! engine bug, caught by a debug assertion (which the property tests run under).
+//!
+//! ```text
+//!             Offer                Accept
+//!   Waiting ─────────▶ Offered ─────────▶ Assigned
+//!     │  ▲                │  │                 │
+//!     │  └─── Return ─────┘  │                 │ Complete
+//!     │                      │ Cancel, Expire  │
+//!     │ Cancel, Expire       ▼                 ▼
+//!     └────────────────▶  Ended (Abandoned, Cancelled, Expired, Completed)
+//! ```
+//!
+//! `Return`: the offer was declined, went unanswered, or its agent left (not ready, offline,
+//! removed); the contact goes back to its place in the queue. `Expire` from `Offered`: an offer
+//! that comes back after the queue's maximum wait passed ends the contact instead.
+//!
+//! Adding a stage (a transfer, a callback) means a row here and the function that takes it.
+//! Cost: a linear look-up in a table of seven rows per step.
+
+use super::*;
+
+/// Where a contact is: the stage of its [`ContactState`], without the state's data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Stage {
+    Waiting,
+    Offered,
+    Assigned,
+    Ended,
+}
+
+impl Stage {
+    pub(super) fn of(state: &ContactState) -> Stage {
+        match state {
+            ContactState::Waiting => Stage::Waiting,
+            ContactState::Offered { .. } => Stage::Offered,
+            ContactState::Assigned { .. } => Stage::Assigned,
+            ContactState::Completed { .. }
+            | ContactState::Abandoned
+            | ContactState::Cancelled
+            | ContactState::Expired => Stage::Ended,
+        }
+    }
+}
+
+/// What can happen to a contact.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Step {
+    /// Routing chose an agent for it.
+    Offer,
+    /// The agent took the offer (AcceptOffer).
+    Accept,
+    /// The offer came back: rejected, timed out, or its agent left.
+    Return,
+    /// Handled to the end (CompleteContact).
+    Complete,
+    /// The customer hung up, or the frontend withdrew it (CancelContact).
+    Cancel,
+    /// The queue's maximum wait passed.
+    Expire,
+}
+
+/// Every transition a contact can make: (from, step, to). Nothing else moves a contact.
+pub(super) const TRANSITIONS: &[(Stage, Step, Stage)] = &[
+    (Stage::Waiting, Step::Offer, Stage::Offered),
+    (Stage::Waiting, Step::Cancel, Stage::Ended),
+    (Stage::Waiting, Step::Expire, Stage::Ended),
+    (Stage::Offered, Step::Accept, Stage::Assigned),
+    (Stage::Offered, Step::Return, Stage::Waiting),
+    (Stage::Offered, Step::Cancel, Stage::Ended),
+    (Stage::Offered, Step::Expire, Stage::Ended),
+    (Stage::Assigned, Step::Complete, Stage::Ended),
+];
+
+/// Where `step` takes a contact at `from`, if the table allows it.
+pub(super) fn next(from: Stage, step: Step) -> Option<Stage> {
+    TRANSITIONS
+        .iter()
+        .find(|(f, s, _)| *f == from && *s == step)
+        .map(|(_, _, to)| *to)
+}
+
+impl Engine {
+    /// A command's step on contact `id`: the live contact if the table allows the step from its
+    /// stage, else the error that says why (ended, unknown, not offered, not assigned, already
+    /// accepted).
+    pub(super) fn allow(&self, id: ContactId, step: Step) -> Result<&Contact, CoreError> {
+        let contact = self.live_contact(id)?;
+        if next(Stage::of(&contact.state), step).is_some() {
+            return Ok(contact);
+        }
+        let state = state_name(&contact.state);
+        Err(match step {
+            Step::Accept | Step::Return => CoreError::NotOffered { contact: id, state },
+            Step::Complete => CoreError::NotAssigned { contact: id, state },
+            Step::Cancel => CoreError::AlreadyAccepted { contact: id },
+            Step::Offer | Step::Expire => {
+                CoreError::invalid(format!("contact {id} is {state}: it cannot be {step:?}ed"))
+            }
+        })
+    }
+
+    /// An internal step (routing, timers) on a live contact: the table must allow it. Checked
+    /// in debug builds (the property tests); free in release builds.
+    fn enter(&self, id: ContactId, step: Step) {
+        if cfg!(debug_assertions) {
+            let from = Stage::of(&self.contacts[&id].state);
+            assert!(
+                next(from, step).is_some(),
+                "contact {id}: {step:?} is not a transition from {from:?}"
+            );
+        }
+    }
+
+    /// Reserves a waiting contact for an agent until the queue's offer timeout.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn offer(
+        &mut self,
+        id: ContactId,
+        key: AgentKey,
+        trigger: Trigger,
+        strategy: Arc<Strategy>,
+        side: Side,
+        candidates: Vec<Candidate>,
+        considered: u32,
+        excluded: Exclusions,
+    ) {
+        self.enter(id, Step::Offer);
+        let now = self.now;
+        self.remove_waiting(id);
+        let slot = self.queue_slot(id);
+        let queue = self.queue_mut(slot);
+        queue.offered_now += 1;
+        let deadline = now + queue.config.offer_timeout_secs as u64 * 1000;
+        let timer = self.add_timer(deadline, Timer::OfferExpiry(id));
+        let agent = self.agents[key as usize].as_mut().expect("agent present");
+        let agent_name = agent.spec.id.clone();
+        let history = contacts::history_of(self, &self.contacts[&id]);
+        let agent = self.agents[key as usize].as_mut().expect("agent present");
+        let contact = self.contacts.get_mut(&id).expect("live contact");
+        agent.load += contact.cost;
+        agent.per_channel[contact.channel.index()] += 1;
+        agent.offers.push(id);
+        agent.idle_since = now;
+        agent.last_offered_at = now;
+        contact.state = ContactState::Offered {
+            agent: agent_name.clone(),
+            deadline,
+        };
+        contact.agent_key = Some(key);
+        contact.offer_timer = Some(timer);
+        let decision = Decision {
+            contact: id,
+            agent: agent_name,
+            queue: contact.queue.clone(),
+            strategy,
+            side,
+            trigger,
+            waited_ms: now.saturating_sub(contact.enqueued_at),
+            candidates,
+            considered,
+            excluded,
+            relaxation_step: contact.relax_step,
+            history,
+            offer_deadline: deadline,
+            channel: contact.channel,
+            priority: contact.priority,
+        };
+        self.sync_index(key);
+        self.emit(EventBody::Decision(decision));
+    }
+
+    pub(super) fn accept(&mut self, id: ContactId, agent: &str) -> Result<Applied, CoreError> {
+        let key = self.offered_to(id, agent, Step::Accept)?;
+        let now = self.now;
+        let contact = self.contacts.get_mut(&id).expect("live contact");
+        let timer = contact.offer_timer.take();
+        let agent_name = contact.state.agent().cloned().expect("offered has agent");
+        contact.state = ContactState::Assigned {
+            agent: agent_name.clone(),
+        };
+        contact.answered_at = Some(now);
+        let waited = now.saturating_sub(contact.enqueued_at);
+        let queue_name = contact.queue.clone();
+        if let Some(timer) = timer {
+            self.timers.remove(&timer);
+        }
+        let a = self.agent_mut(key);
+        a.offers.retain(|c| *c != id);
+        a.assigned.push(id);
+        a.missed_in_row = 0;
+        let slot = self.queue_slot(id);
+        let queue = self.queue_mut(slot);
+        queue.offered_now -= 1;
+        let threshold = queue.config.sl_threshold_secs as u64 * 1000;
+        queue.counters.record_answer(waited, threshold, now);
+        self.remember(id, Some(agent_name.clone()), InteractionOutcome::Handling);
+        self.emit(EventBody::OfferAccepted {
+            contact: id,
+            agent: agent_name,
+            queue: queue_name,
+            waited_ms: waited,
+        });
+        Ok(Applied::Contact(self.contacts[&id].view()))
+    }
+
+    pub(super) fn reject(&mut self, id: ContactId, agent: &str) -> Result<Applied, CoreError> {
+        let key = self.offered_to(id, agent, Step::Return)?;
+        self.end_offer(id, OfferEnd::Rejected);
+        let view = self.contact_view(id).expect("contact known");
+        self.route_contact(id, Trigger::ContactArrived);
+        self.route_agent(key, Trigger::CapacityFreed);
+        Ok(Applied::Contact(view))
+    }
+
+    /// An agent's answer to an offer (`step`: accept or return) is allowed: the contact is
+    /// offered, to `agent`. Gives the agent's key.
+    fn offered_to(&self, id: ContactId, agent: &str, step: Step) -> Result<AgentKey, CoreError> {
+        self.live_contact(id)?;
+        let key = self.agent_key(agent)?;
+        let contact = self.allow(id, step)?;
+        if contact.agent_key != Some(key) {
+            return Err(CoreError::OfferedToAnother { contact: id });
+        }
+        Ok(key)
+    }
+
+    /// Ends an offer without acceptance; the contact goes back to its place in the queue (or
+    /// expires, if its maximum wait passed meanwhile). Gives true if it is waiting again.
+    pub(super) fn end_offer(&mut self, id: ContactId, how: OfferEnd) -> bool {
+        let Some(contact) = self.contacts.get(&id) else {
+            return false;
+        };
+        let ContactState::Offered { agent: name, .. } = &contact.state else {
+            return false;
+        };
+        let name = name.clone();
+        let Some(key) = contact.agent_key else {
+            return false;
+        };
+        self.enter(id, Step::Return);
+        let contact = self.contacts.get_mut(&id).expect("live contact");
+        if let Some(timer) = contact.offer_timer.take() {
+            self.timers.remove(&timer);
+        }
+        // An agent who declined or ignored the offer is never offered this contact again; one
+        // who merely left (not ready, offline, removed) may be, once back.
+        if matches!(how, OfferEnd::Rejected | OfferEnd::TimedOut) {
+            contact.excluded.push(key);
+        }
+        let queue = contact.queue.clone();
+        self.release(id);
+        let slot = self.queue_slot(id);
+        self.queue_mut(slot).offered_now -= 1;
+        self.emit(match how {
+            OfferEnd::Rejected => EventBody::OfferRejected {
+                contact: id,
+                agent: name,
+                queue,
+            },
+            OfferEnd::TimedOut => EventBody::OfferTimedOut {
+                contact: id,
+                agent: name,
+                queue,
+            },
+            OfferEnd::Returned(reason) => EventBody::OfferReturned {
+                contact: id,
+                agent: name,
+                queue,
+                reason,
+            },
+        });
+        let contact = self.contact_mut(id);
+        if contact.wait_expired {
+            self.expire(id);
+            return false;
+        }
+        contact.state = ContactState::Waiting;
+        self.add_waiting(id);
+        true
+    }
+
+    pub(super) fn complete(
+        &mut self,
+        id: ContactId,
+        agent: &str,
+        outcome: Outcome,
+    ) -> Result<Applied, CoreError> {
+        outcome.validate()?;
+        self.live_contact(id)?;
+        let key = self.agent_key(agent)?;
+        let contact = self.allow(id, Step::Complete)?;
+        if contact.agent_key != Some(key) {
+            return Err(CoreError::AssignedToAnother { contact: id });
+        }
+        let now = self.now;
+        let handle_ms = match outcome.handle_secs {
+            0 => now.saturating_sub(contact.answered_at.unwrap_or(now)),
+            secs => secs as u64 * 1000,
+        };
+        let agent_name = contact.state.agent().cloned().expect("assigned has agent");
+        let skills: Vec<SkillId> = contact.requirements.iter().map(|(s, _)| *s).collect();
+        let slot = self.queue_slot(id);
+        let queue = self.queue_mut(slot);
+        let mean_ms = queue
+            .counters
+            .total_handle_ms
+            .checked_div(queue.counters.completed)
+            .unwrap_or(0);
+        queue.counters.completed += 1;
+        queue.counters.total_handle_ms += handle_ms;
+        let wrap_up = queue.config.wrap_up_secs as u64 * 1000;
+        let quality =
+            strategy::outcome_quality(outcome.resolved, outcome.satisfaction, handle_ms, mean_ms);
+        self.remember(
+            id,
+            Some(agent_name.clone()),
+            InteractionOutcome::Completed {
+                resolved: outcome.resolved,
+                satisfaction: outcome.satisfaction,
+            },
+        );
+        self.end_contact(
+            id,
+            ContactState::Completed {
+                agent: agent_name,
+                outcome,
+            },
+        );
+        let period = self.period(now);
+        let agent = self.agent_mut(key);
+        agent.handled += 1;
+        agent.handled_in_period = (period, agent.handled_in(period) + 1);
+        agent.performance.record(quality, skills.into_iter());
+        agent.idle_since = now;
+        let mut wrapping = false;
+        if wrap_up > 0 {
+            let until = agent
+                .wrap_up_until
+                .map_or(now + wrap_up, |t| t.max(now + wrap_up));
+            agent.wrap_up_until = Some(until);
+            if let Some(old) = agent.wrap_timer.take() {
+                self.timers.remove(&old);
+            }
+            let timer = self.add_timer(until, Timer::WrapUpEnd(key));
+            self.agent_mut(key).wrap_timer = Some(timer);
+            wrapping = true;
+        }
+        self.sync_index(key);
+        if wrapping {
+            let view = self.agent(key).view();
+            self.emit(EventBody::AgentStateChanged { agent: view });
+        }
+        self.route_agent(key, Trigger::CapacityFreed);
+        Ok(Applied::Contact(
+            self.contact_view(id).expect("ended contact kept"),
+        ))
+    }
+
+    pub(super) fn cancel(
+        &mut self,
+        id: ContactId,
+        reason: CancelReason,
+    ) -> Result<Applied, CoreError> {
+        let contact = self.allow(id, Step::Cancel)?;
+        let waited = self.now.saturating_sub(contact.enqueued_at);
+        // The agent an offer was ringing at, freed by the cancel.
+        let holder = contact.agent_key;
+        let slot = self.queue_slot(id);
+        let queue = self.queue_mut(slot);
+        let threshold = queue.config.sl_threshold_secs as u64 * 1000;
+        let terminal = match reason {
+            CancelReason::Abandoned => {
+                queue.counters.record_abandon(waited, threshold);
+                ContactState::Abandoned
+            }
+            CancelReason::Withdrawn => {
+                queue.counters.withdrawn += 1;
+                ContactState::Cancelled
+            }
+        };
+        if holder.is_some() {
+            queue.offered_now -= 1;
+        }
+        if terminal == ContactState::Abandoned {
+            self.remember(id, None, InteractionOutcome::Abandoned);
+        }
+        let view = self.end_contact(id, terminal);
+        if let Some(key) = holder {
+            self.route_agent(key, Trigger::CapacityFreed);
+        }
+        Ok(Applied::Contact(view))
+    }
+
+    /// The queue's maximum wait passed (while waiting, or when an offer came back after it).
+    pub(super) fn expire(&mut self, id: ContactId) {
+        self.enter(id, Step::Expire);
+        let slot = self.queue_slot(id);
+        self.queue_mut(slot).counters.expired += 1;
+        self.end_contact(id, ContactState::Expired);
+    }
+
+    /// Moves a contact to its terminal state and into the history.
+    pub(super) fn end_contact(&mut self, id: ContactId, terminal: ContactState) -> ContactView {
+        let now = self.now;
+        if self.contacts[&id].state == ContactState::Waiting {
+            self.remove_waiting(id);
+        }
+        let holder = self.contacts[&id].state.agent().cloned();
+        self.release(id);
+        let slot = self.queue_slot(id);
+        self.queue_mut(slot).live -= 1;
+        let mut contact = self.contacts.remove(&id).expect("live contact");
+        let timers = [
+            contact.offer_timer.take(),
+            contact.wait_timer.take(),
+            contact.relax_timer.take(),
+            contact.affinity_timer.take(),
+        ];
+        for timer in timers.into_iter().flatten() {
+            self.timers.remove(&timer);
+        }
+        contact.state = terminal;
+        let mut view = contact.view();
+        view.ended_at = Some(now);
+        self.ended.insert(id, view.clone());
+        while self.ended.len() > self.config.ended_history {
+            self.ended.pop_first();
+        }
+        self.emit(EventBody::ContactEnded {
+            contact: view.clone(),
+            agent: holder,
+        });
+        view
+    }
+
+    /// Takes a contact off its agent (offer or assignment), freeing the capacity.
+    pub(super) fn release(&mut self, id: ContactId) {
+        let contact = self.contacts.get_mut(&id).expect("live contact");
+        let Some(key) = contact.agent_key.take() else {
+            return;
+        };
+        let (cost, channel) = (contact.cost, contact.channel);
+        let agent = self.agent_mut(key);
+        agent.load -= cost;
+        agent.per_channel[channel.index()] -= 1;
+        agent.offers.retain(|c| *c != id);
+        agent.assigned.retain(|c| *c != id);
+        self.sync_index(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_stage_but_ended_has_a_way_out_and_ended_has_none() {
+        for from in [Stage::Waiting, Stage::Offered, Stage::Assigned] {
+            assert!(
+                TRANSITIONS
+                    .iter()
+                    .any(|(f, _, to)| *f == from && *to == Stage::Ended),
+                "{from:?} can end"
+            );
+        }
+        assert!(TRANSITIONS.iter().all(|(f, _, _)| *f != Stage::Ended));
+        // One row per (stage, step): the table is a function.
+        for (i, (f, s, _)) in TRANSITIONS.iter().enumerate() {
+            assert!(
+                TRANSITIONS[i + 1..]
+                    .iter()
+                    .all(|(g, t, _)| (g, t) != (f, s))
+            );
+        }
+        assert_eq!(
+            next(Stage::Assigned, Step::Cancel),
+            None,
+            "accepted work is completed"
+        );
+        assert_eq!(
+            next(Stage::Waiting, Step::Accept),
+            None,
+            "only offers are accepted"
+        );
+    }
+}
