@@ -1,0 +1,280 @@
+//! The discrete-event loop: generated customers and simulated agent desktops around the real
+//! engine, on virtual time.
+//!
+//! Invariants:
+//! - Determinism: every draw comes from ChaCha8 generators seeded by the scenario, happenings at
+//!   the same millisecond run in the order they were scheduled, and nothing iterates a hash map
+//!   to decide anything; the same scenario gives the same report, byte for byte.
+//! - Common random numbers: each traffic has its own generator, and everything about a contact
+//!   (arrival, patience, value, work content, whether it will be resolved) is drawn when it
+//!   arrives. So runs of one scenario under different strategies meet the same customers, and
+//!   differences between them are the strategies', not the dice's. Agents' answers (accept or
+//!   decline) come from one more generator of their own. A conversation that can come back
+//!   (a traffic with `repeat`) has a generator of its own too, so its k-th repeat's delay,
+//!   patience and work are the same under every strategy; whether it comes back at all depends
+//!   on whether it was resolved, which is the strategy's doing.
+//! - A repeat carries the same customer id and conversation id as the contact before it, and a
+//!   conversation comes back at most [`MAX_REPEATS`] times.
+//! - The engine is driven only through its public commands, exactly as the server drives it.
+
+mod customers;
+mod desks;
+
+use customers::{Conversation, ConversationKey, Pending};
+use desks::SimAgent;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Exp, Exp1};
+
+use super::draws::{
+    Draws, Handle, Stream, conversation_rng, desk_rng, next_arrival, pick_value, traffic_rng,
+};
+use super::report::{Measurements, SimReport};
+use super::scenario::{MAX_REPEATS, Scenario};
+use crate::core::{
+    Applied, CancelReason, Command, ContactId, ContactState, CoreError, Engine, EngineConfig,
+    EventBody, Millis, NewContact, Outcome, Presence, PresenceView,
+};
+
+/// Virtual time starts here (ms), so no timestamp is zero.
+pub(super) const START: Millis = 1_000;
+
+/// An agent the engine set not ready for missed offers makes themselves ready again after this.
+const BACK_TO_READY_SECS: f64 = 30.0;
+const END_OF_SHIFT: &str = "end-of-shift";
+
+fn ms(secs: f64) -> Millis {
+    (secs * 1000.0).round() as Millis
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Happening {
+    Arrival(usize),
+    Patience(ContactId),
+    /// An agent's answer to an offer: accept (true) or decline.
+    Answer(ContactId, usize, bool),
+    Completion(ContactId),
+    ShiftStart(usize),
+    ShiftEnd(usize),
+    BackToReady(usize),
+    WarmUpEnd,
+    /// A conversation's customer comes back (traffic that started it, its number there).
+    Repeat(usize, u64),
+    /// The scenario's k-th interval ends (scheduled whether or not the report shows
+    /// intervals, so asking for them changes nothing else).
+    IntervalEnd(u64),
+}
+
+/// Scheduled happenings, earliest first, then in scheduling order.
+#[derive(Default)]
+struct Calendar {
+    heap: BinaryHeap<Reverse<(Millis, u64, Happening)>>,
+    next: u64,
+}
+
+impl Calendar {
+    fn push(&mut self, at: Millis, what: Happening) {
+        self.heap.push(Reverse((at, self.next, what)));
+        self.next += 1;
+    }
+}
+
+/// When the scenario's `k`-th interval ends (k = 1: the first).
+fn interval_end(scenario: &Scenario, k: u64) -> Millis {
+    START + ms(k as f64 * scenario.interval_secs)
+}
+
+struct Run<'a> {
+    scenario: &'a Scenario,
+    engine: Engine,
+    calendar: Calendar,
+    streams: Vec<Stream>,
+    /// Agents' answers to offers.
+    desk: ChaCha8Rng,
+    agents: Vec<SimAgent>,
+    agent_index: HashMap<Arc<str>, usize>,
+    pending: HashMap<ContactId, Pending>,
+    queue_index: HashMap<Arc<str>, usize>,
+    /// Each traffic's first contacts so far (numbering its conversations).
+    first_contacts: Vec<u64>,
+    /// Each traffic's customer base (index into the scenario's).
+    bases: Vec<Option<usize>>,
+    conversations: HashMap<ConversationKey, Conversation>,
+    measurements: Measurements,
+}
+
+/// Runs a scenario to its end and reports its figures.
+pub fn run(scenario: &Scenario) -> anyhow::Result<SimReport> {
+    scenario.validate()?;
+    let mut run = Run::new(scenario)?;
+    let end = START + ms(scenario.warm_up_secs + scenario.duration_secs);
+    run.drive(end)?;
+    run.engine.advance(end);
+    Ok(run.measurements.report(scenario, &run.engine))
+}
+
+impl<'a> Run<'a> {
+    fn new(scenario: &'a Scenario) -> anyhow::Result<Run<'a>> {
+        let mut engine = Engine::new(EngineConfig::default());
+        let mut queue_index = HashMap::new();
+        for (i, queue) in scenario.queues.iter().enumerate() {
+            engine.apply(Command::PutQueue(Box::new(queue.clone())), START)?;
+            queue_index.insert(queue.name.clone(), i);
+        }
+        let mut calendar = Calendar::default();
+        let mut agents = Vec::new();
+        let mut agent_index = HashMap::new();
+        for (g, group) in scenario.groups.iter().enumerate() {
+            for i in 0..group.count {
+                let spec = group.agent_spec(i);
+                let id = spec.id.clone();
+                engine.apply(Command::PutAgent(spec), START)?;
+                agent_index.insert(id.clone(), agents.len());
+                agents.push(SimAgent {
+                    id,
+                    group: g,
+                    leaving: false,
+                });
+            }
+            let (from, until) = group.shift.unwrap_or((0.0, f64::INFINITY));
+            calendar.push(START + ms(from), Happening::ShiftStart(g));
+            if until.is_finite() {
+                calendar.push(START + ms(until), Happening::ShiftEnd(g));
+            }
+        }
+        let measure_from = START + ms(scenario.warm_up_secs);
+        calendar.push(measure_from, Happening::WarmUpEnd);
+        let first = (scenario.warm_up_secs / scenario.interval_secs).floor() as u64 + 1;
+        calendar.push(interval_end(scenario, first), Happening::IntervalEnd(first));
+        let mut streams = Vec::new();
+        for (i, t) in scenario.traffic.iter().enumerate() {
+            let rng = traffic_rng(scenario.seed, i);
+            let patience = t
+                .mean_patience_secs
+                .map(|m| Exp::new(1.0 / m))
+                .transpose()?;
+            let mut stream = Stream {
+                rng,
+                handle: Handle::new(t.handle)?,
+                patience,
+            };
+            if let Some(at) =
+                next_arrival(0.0, &t.per_hour, scenario.interval_secs, &mut stream.rng)
+            {
+                calendar.push(START + ms(at), Happening::Arrival(i));
+            }
+            streams.push(stream);
+        }
+        let desk = desk_rng(scenario.seed);
+        let ids = agents.iter().map(|a: &SimAgent| a.id.clone()).collect();
+        let measurements = Measurements::new(scenario.by_interval, ids, scenario.queues.len());
+        let bases = scenario
+            .traffic
+            .iter()
+            .map(|t| {
+                let base = t.customer_base.as_ref()?;
+                scenario.customer_bases.iter().position(|b| b.name == *base)
+            })
+            .collect();
+        Ok(Run {
+            scenario,
+            engine,
+            calendar,
+            streams,
+            desk,
+            agents,
+            agent_index,
+            pending: HashMap::new(),
+            queue_index,
+            first_contacts: vec![0; scenario.traffic.len()],
+            bases,
+            conversations: HashMap::new(),
+            measurements,
+        })
+    }
+
+    fn drive(&mut self, end: Millis) -> anyhow::Result<()> {
+        loop {
+            let next = self.calendar.heap.peek().map(|Reverse((at, _, _))| *at);
+            // The engine's own deadlines (offer expiry, wrap-up, relaxation, affinity) first
+            // when they fall earlier.
+            if let Some(deadline) = self.engine.next_deadline()
+                && next.is_none_or(|at| deadline < at)
+                && deadline <= end
+            {
+                self.engine.advance(deadline);
+                self.settle()?;
+                continue;
+            }
+            let Some(Reverse((at, _, what))) = self.calendar.heap.pop() else {
+                return Ok(());
+            };
+            if at > end {
+                return Ok(());
+            }
+            self.happen(at, what)?;
+            self.settle()?;
+        }
+    }
+
+    fn happen(&mut self, at: Millis, what: Happening) -> anyhow::Result<()> {
+        match what {
+            Happening::Arrival(i) => self.arrive(at, i)?,
+            Happening::Patience(id) => {
+                let abandon = Command::Cancel {
+                    contact: id,
+                    reason: CancelReason::Abandoned,
+                };
+                // Answered (or ended) already: the customer no longer waits.
+                let _ = self.engine.apply(abandon, at);
+            }
+            Happening::Answer(contact, agent, accept) => self.answer(at, contact, agent, accept),
+            Happening::Completion(id) => self.complete(at, id)?,
+            Happening::Repeat(traffic, number) => self.come_back(at, (traffic, number))?,
+            Happening::ShiftStart(g) => {
+                for a in self.group_agents(g) {
+                    self.agents[a].leaving = false;
+                    self.set_presence(a, Presence::Ready, at)?;
+                }
+            }
+            Happening::ShiftEnd(g) => {
+                for a in self.group_agents(g) {
+                    let idle = self
+                        .engine
+                        .agent_view(&self.agents[a].id)
+                        .is_some_and(|v| v.load == 0);
+                    if idle {
+                        self.set_presence(a, Presence::Offline, at)?;
+                    } else {
+                        self.agents[a].leaving = true;
+                        self.set_presence(a, Presence::NotReady(END_OF_SHIFT.into()), at)?;
+                    }
+                }
+            }
+            Happening::BackToReady(a) => {
+                let still_missed = self.engine.agent_view(&self.agents[a].id).is_some_and(
+                    |v| matches!(&v.presence, PresenceView::NotReady(r) if r != END_OF_SHIFT),
+                );
+                if still_missed && !self.agents[a].leaving {
+                    self.set_presence(a, Presence::Ready, at)?;
+                }
+            }
+            Happening::WarmUpEnd => {
+                self.engine.advance(at);
+                self.measurements.start(self.scenario, &self.engine);
+            }
+            Happening::IntervalEnd(k) => {
+                self.engine.advance(at);
+                self.measurements.interval_ends(self.scenario, &self.engine);
+                let next = interval_end(self.scenario, k + 1);
+                self.calendar.push(next, Happening::IntervalEnd(k + 1));
+            }
+        }
+        Ok(())
+    }
+}
