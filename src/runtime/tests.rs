@@ -367,30 +367,28 @@ fn held_runtime(log: &HeldLog) -> Running {
         .running
 }
 
+/// Applies `command` on a task of its own, so the test can watch it wait.
+fn spawn_apply(
+    handle: &EngineHandle,
+    command: Command,
+) -> tokio::task::JoinHandle<Result<Applied, RuntimeError>> {
+    let handle = handle.clone();
+    tokio::spawn(async move { handle.apply(command).await })
+}
+
 #[tokio::test]
 async fn nothing_leaves_before_its_batch_is_durable() {
     let log = HeldLog::default();
     let running = held_runtime(&log);
     let handle = running.handle.clone();
     let mut sub = handle.bus().subscribe(None).unwrap();
-    let put = tokio::spawn({
-        let handle = handle.clone();
-        async move {
-            handle
-                .apply(Command::PutQueue(Box::new(QueueConfig::new("q"))))
-                .await
-        }
-    });
+    let put = spawn_apply(&handle, Command::PutQueue(Box::new(QueueConfig::new("q"))));
     log.wait_for(1).await;
     // Applied, handed to the log, not durable: no reply, no event, and the engine goes on.
-    let enqueue = tokio::spawn({
-        let handle = handle.clone();
-        async move {
-            handle
-                .apply(Command::Enqueue(NewContact::new("q", Channel::Chat)))
-                .await
-        }
-    });
+    let enqueue = spawn_apply(
+        &handle,
+        Command::Enqueue(NewContact::new("q", Channel::Chat)),
+    );
     log.wait_for(2).await;
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert!(!put.is_finished() && !enqueue.is_finished());
@@ -421,14 +419,7 @@ async fn a_failed_batch_stops_the_engine_and_nothing_of_it_leaves() {
     let log = HeldLog::default();
     let running = held_runtime(&log);
     let handle = running.handle.clone();
-    let put = tokio::spawn({
-        let handle = handle.clone();
-        async move {
-            handle
-                .apply(Command::PutQueue(Box::new(QueueConfig::new("q"))))
-                .await
-        }
-    });
+    let put = spawn_apply(&handle, Command::PutQueue(Box::new(QueueConfig::new("q"))));
     log.wait_for(1).await;
     let disk_full = LogError::Stopped("disk full".into());
     log.release_first(Err(&disk_full));
