@@ -101,6 +101,7 @@ fn recover(c: &mut Criterion) {
     let config = FileConfig {
         dir: dir.path().to_path_buf(),
         fsync_interval: Duration::from_secs(1),
+        preallocate: false,
     };
     write_journal(&config);
     let bytes: u64 = std::fs::read_dir(dir.path())

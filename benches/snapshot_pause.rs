@@ -18,7 +18,11 @@
 //! (the snapshotter now runs at nice 19) and one sync of the whole image holding up the
 //! journal's next fdatasync (the image is now synced a megabyte at a time).
 //!
-//! Run: `cargo bench --bench snapshot_pause` (about a minute: two floors of 300,000 records).
+//! A third run takes the snapshot with journal segments not preallocated (`[journal]
+//! preallocate = false`), to show what preallocation (and preparing the spare segment after each
+//! snapshot) does to the same window.
+//!
+//! Run: `cargo bench --bench snapshot_pause` (about two minutes: three floors of 300,000 records).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -97,15 +101,18 @@ async fn round_trip(handle: &EngineHandle) {
     handle.apply(cancel).await.unwrap();
 }
 
-async fn run(snapshots: bool) -> Run {
+async fn run(snapshots: bool, preallocate: bool) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let commands = floor();
     // Start-up journals the settings (one record) before the floor.
     let setup = commands.len() as u64 + 1;
-    let config = RuntimeConfig {
+    let mut config = RuntimeConfig {
         snapshot_every: if snapshots { setup + 2 * LEAD } else { 0 },
         ..RuntimeConfig::journaled(dir.path())
     };
+    if let Some(journal) = &mut config.journal {
+        journal.preallocate = preallocate;
+    }
     let running = runtime::start(config).await.unwrap();
     let handle = running.handle.clone();
     let mut commands = commands.into_iter().peekable();
@@ -194,8 +201,9 @@ fn main() {
         return;
     }
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let off = rt.block_on(run(false));
-    let on = rt.block_on(run(true));
+    let off = rt.block_on(run(false, true));
+    let on = rt.block_on(run(true, true));
+    let plain = rt.block_on(run(true, false));
     println!(
         "round trips (enqueue + withdraw, each synced) on {FLOOR} ready agents + {FLOOR} waiting, {} s each",
         WINDOW.as_secs()
@@ -205,44 +213,48 @@ fn main() {
         "", "count", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "> 5 ms"
     );
     row("snapshots off", off.latencies.iter().map(|l| l.1));
-    row(
-        "snapshot due in the window",
-        on.latencies.iter().map(|l| l.1),
-    );
-    match on.writing {
-        Some((from, to)) => {
-            println!(
-                "snapshot file written between {:.3} s and {:.3} s of the window",
-                from.as_secs_f64(),
-                to.as_secs_f64()
-            );
-            // Round trips sent from the moment the snapshot came due (LEAD round trips in)
-            // until the file was in place: the follower's rebuild and image both fall in it.
-            let due = on.latencies.get(LEAD as usize).map_or(from, |l| l.0);
-            let during = on
-                .latencies
-                .iter()
-                .filter(|(sent, _)| *sent >= due && *sent <= to)
-                .map(|l| l.1);
-            row("  while the snapshot was taken", during);
-            let mut worst = on.latencies.clone();
-            worst.sort_by_key(|l| std::cmp::Reverse(l.1));
-            let worst: Vec<String> = worst
-                .iter()
-                .take(5)
-                .map(|(sent, took)| {
-                    format!(
-                        "{:.1} ms at {:.3} s",
-                        took.as_secs_f64() * 1e3,
-                        sent.as_secs_f64()
-                    )
-                })
-                .collect();
-            println!("slowest: {}", worst.join(", "));
-            if let Some(due) = on.latencies.get(LEAD as usize) {
-                println!("due (about) at {:.3} s", due.0.as_secs_f64());
-            }
-        }
-        None => println!("no snapshot was written within the window (make WINDOW longer)"),
+    for (label, run) in [
+        ("snapshot due in the window", &on),
+        ("the same, segments not preallocated", &plain),
+    ] {
+        row(label, run.latencies.iter().map(|l| l.1));
+        report_snapshot(run);
     }
+}
+
+/// When the snapshot was written, the round trips while it was taken, the slowest five.
+fn report_snapshot(run: &Run) {
+    let Some((from, to)) = run.writing else {
+        println!("  no snapshot was written within the window (make WINDOW longer)");
+        return;
+    };
+    // Round trips sent from the moment the snapshot came due (LEAD round trips in) until the
+    // file was in place: the follower's rebuild and image both fall in it.
+    let due = run.latencies.get(LEAD as usize).map_or(from, |l| l.0);
+    let during = run
+        .latencies
+        .iter()
+        .filter(|(sent, _)| *sent >= due && *sent <= to)
+        .map(|l| l.1);
+    row("  while the snapshot was taken", during);
+    let mut worst = run.latencies.clone();
+    worst.sort_by_key(|l| std::cmp::Reverse(l.1));
+    let worst: Vec<String> = worst
+        .iter()
+        .take(5)
+        .map(|(sent, took)| {
+            format!(
+                "{:.1} ms at {:.2} s",
+                took.as_secs_f64() * 1e3,
+                sent.as_secs_f64()
+            )
+        })
+        .collect();
+    println!(
+        "  due at {:.2} s, file written {:.2}–{:.2} s; slowest: {}",
+        due.as_secs_f64(),
+        from.as_secs_f64(),
+        to.as_secs_f64(),
+        worst.join(", ")
+    );
 }

@@ -75,6 +75,7 @@ pub fn runtime_config(config: &Config) -> RuntimeConfig {
         journal: (!journal.ephemeral).then(|| FileConfig {
             dir: journal.dir.clone(),
             fsync_interval: Duration::from_millis(journal.fsync_interval_ms),
+            preallocate: journal.preallocate,
         }),
         snapshot_every: journal.snapshot_every,
         replay_buffer: config.limits.replay_buffer,

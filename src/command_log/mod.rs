@@ -111,6 +111,8 @@ pub struct ReadEnd {
     pub position: Position,
     /// Bytes cut off the end of the log (a write torn by a crash), and why.
     pub cut: Option<(u64, String)>,
+    /// Preallocated bytes after the last record, where the log continues (0: none).
+    pub unused: u64,
 }
 
 /// The reader side of a command log.
@@ -129,6 +131,12 @@ pub trait LogStore: Send + Sync {
 
     /// Stores `snapshot` durably, then lets go of the records and snapshots it makes redundant.
     fn store_snapshot(&self, snapshot: &Snapshot) -> Result<(), LogError>;
+
+    /// Readies, off the writer, what the log's next segment will need (the file journal: a
+    /// preallocated file). The snapshotter calls it when it starts and after each snapshot.
+    fn prepare(&self) -> Result<(), LogError> {
+        Ok(())
+    }
 }
 
 /// Why the log could not be opened, read or written.

@@ -72,6 +72,7 @@ impl RuntimeConfig {
             journal: Some(FileConfig {
                 dir: dir.into(),
                 fsync_interval: std::time::Duration::ZERO,
+                preallocate: true,
             }),
             ..RuntimeConfig::ephemeral()
         }
@@ -195,7 +196,7 @@ fn launch(
 type Recovered = (Engine, FileLog, Arc<dyn LogStore>, u64);
 
 fn recover(file: FileConfig, config: EngineConfig, bus: &EventBus) -> Result<Recovered, LogError> {
-    let store = FileStore::open(&file.dir)?;
+    let store = FileStore::open(&file.dir)?.preallocating(file.preallocate);
     let rebuilt = recovery::rebuild(&store, config, None, Some(bus), false)?;
     if rebuilt.refused > 0 {
         tracing::warn!(

@@ -12,6 +12,8 @@
 //! the follower is not the live engine: that snapshot is not stored (the log keeps everything),
 //! the error is logged, and the next attempt rebuilds the follower from disk.
 //!
+//! Between snapshots it also readies the journal's next segment ([`LogStore::prepare`]).
+//!
 //! Cost: memory for a second engine, and CPU to apply every record a second time (in bursts,
 //! one per snapshot interval), on another core when there is one.
 
@@ -44,6 +46,7 @@ pub fn run(
     busy: Arc<AtomicBool>,
 ) {
     yield_to_routing();
+    prepare(&*store);
     let mut follower: Option<Follower> = None;
     while let Ok(due) = due.recv() {
         let started = Instant::now();
@@ -59,7 +62,15 @@ pub fn run(
                 follower = None;
             }
         }
+        prepare(&*store);
         busy.store(false, Ordering::Release);
+    }
+}
+
+/// Readies the log's next segment; a failure only costs the preallocation.
+fn prepare(store: &dyn LogStore) {
+    if let Err(e) = store.prepare() {
+        tracing::warn!(error = %e, "could not prepare the next journal segment");
     }
 }
 

@@ -5,7 +5,6 @@
 //! durable, and a log that fails stops the engine without a word leaking.
 
 use std::fs::{self, OpenOptions};
-use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -143,11 +142,15 @@ fn floor() -> Vec<Command> {
     commands
 }
 
-fn files(dir: &Path, prefix: &str) -> usize {
+/// Files named `<prefix>…<suffix>`.
+fn files(dir: &Path, prefix: &str, suffix: &str) -> usize {
     fs::read_dir(dir)
         .unwrap()
         .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.starts_with(prefix) && name.ends_with(suffix)
+        })
         .count()
 }
 
@@ -181,8 +184,16 @@ async fn snapshots_off_the_writer_bound_the_replay_and_retire_older_files() {
     let dir = tempfile::tempdir().unwrap();
     let config = journaled(dir.path(), 4);
     let before = run(&config, floor()).await;
-    assert_eq!(files(dir.path(), "snapshot-"), 1, "older snapshots retired");
-    assert_eq!(files(dir.path(), "journal-"), 1, "covered segments retired");
+    assert_eq!(
+        files(dir.path(), "snapshot-", ".snap"),
+        1,
+        "older snapshots retired"
+    );
+    assert_eq!(
+        files(dir.path(), "journal-", ".log"),
+        1,
+        "covered segments retired"
+    );
     let (snapshot, replayed) = replayed_records(dir.path());
     let at = snapshot.expect("a snapshot to start from");
     assert!((4..=10).contains(&at), "snapshot at {at}");
@@ -197,33 +208,57 @@ async fn snapshots_off_the_writer_bound_the_replay_and_retire_older_files() {
     );
 }
 
+/// Where the records of a journal end: the file offset after the last one.
+fn records_end(dir: &Path, segment: &Path) -> u64 {
+    let store = FileStore::open(dir).unwrap();
+    let end = store.read(0, None, &mut |_, _, _| Ok(())).unwrap();
+    fs::metadata(segment).unwrap().len() - end.unused
+}
+
 #[tokio::test]
 async fn a_torn_last_record_is_cut_off_and_the_journal_continues() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = journaled(dir.path(), 0);
-    let before = run(&config, floor()).await;
-    let segment = dir.path().join(format!("journal-{:020}.log", 0));
-    let whole = fs::metadata(&segment).unwrap().len();
-    // A crash in the middle of writing one more record.
-    let mut torn = Vec::new();
-    let mut payload = Vec::new();
-    crate::command_log::record::encode(&mut payload, 1, &Command::RemoveAgent { id: "bo".into() });
-    torn.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    torn.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-    torn.extend_from_slice(&payload);
-    let mut file = OpenOptions::new().append(true).open(&segment).unwrap();
-    file.write_all(&torn[..torn.len() - 3]).unwrap();
-    drop(file);
-    let more = vec![Command::SetPresence {
-        agent: "bo".into(),
-        presence: Presence::Ready,
-    }];
-    let after = run(&config, more).await;
-    assert_eq!(after.contacts[0], before.contacts[0]);
-    assert!(fs::metadata(&segment).unwrap().len() > whole);
-    // The record written after the cut is read back whole.
-    let again = run(&config, Vec::new()).await;
-    assert_eq!(again, after);
+    // In a preallocated segment (the crash leaves zeros after the torn write), and in one that
+    // outgrew its preallocation (the torn write is the end of the file).
+    for preallocated in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = journaled(dir.path(), 0);
+        let before = run(&config, floor()).await;
+        let segment = dir.path().join(format!("journal-{:020}.log", 0));
+        let whole = records_end(dir.path(), &segment);
+        assert!(
+            fs::metadata(&segment).unwrap().len() > whole,
+            "a new segment is preallocated"
+        );
+        if !preallocated {
+            OpenOptions::new()
+                .write(true)
+                .open(&segment)
+                .unwrap()
+                .set_len(whole)
+                .unwrap();
+        }
+        // A crash in the middle of writing one more record.
+        let mut torn = Vec::new();
+        let mut payload = Vec::new();
+        let remove = Command::RemoveAgent { id: "bo".into() };
+        crate::command_log::record::encode(&mut payload, 1, &remove);
+        torn.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        torn.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        torn.extend_from_slice(&payload);
+        let file = OpenOptions::new().write(true).open(&segment).unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&file, &torn[..torn.len() - 3], whole).unwrap();
+        drop(file);
+        let more = vec![Command::SetPresence {
+            agent: "bo".into(),
+            presence: Presence::Ready,
+        }];
+        let after = run(&config, more).await;
+        assert_eq!(after.contacts[0], before.contacts[0]);
+        assert!(records_end(dir.path(), &segment) > whole);
+        // The record written after the cut is read back whole.
+        let again = run(&config, Vec::new()).await;
+        assert_eq!(again, after, "preallocated: {preallocated}");
+    }
 }
 
 #[tokio::test]

@@ -14,9 +14,21 @@
 //!   segment or snapshot is removed only once a later snapshot is durable, and only when all its
 //!   records precede that snapshot (segments are rotated where snapshots will be taken);
 //! - a torn last record is cut off with a warning; damage with records after it stops start-up
-//!   with an error naming the file and offset;
+//!   with an error naming the file and offset. In the last segment, writes never synced may
+//!   have reached preallocated space sector by sector in any order: zeros where a record should
+//!   start, or a record with a sector of zeros, is a torn tail there too (everything after it
+//!   was never acknowledged). The price: a sector zeroed by the disk itself in the last segment
+//!   reads as a torn tail, not as corruption;
 //! - a write or sync that fails fails its batch and every later one (fail-stop: the engine stops
 //!   rather than acknowledge what it could not keep).
+//!
+//! Preallocation: a new segment is, when one is ready, a file of [`SPARE_BYTES`] zeros written
+//! and synced beforehand (`journal-spare.tmp`, made by the snapshotter after each snapshot and at
+//! start-up) and renamed into place; records overwrite the zeros, so a sync flushes data only —
+//! no file size or block allocation for the file system to journal. On this machine that took
+//! 25–35 % off each fdatasync and raised `routerd loadgen` with the journal synced before every
+//! reply from 0.73–0.78 to 0.76–0.80 of the memory-only rate. Zeros after the last record read as unused space; a segment that outgrows its
+//! preallocation is appended to as before. Disk: up to [`SPARE_BYTES`] per segment, plus the spare.
 //!
 //! Cost: the engine thread only encodes records and sends a batch; framing, checksums, writes
 //! and syncs happen on the writer thread. One sync per group of batches.
@@ -39,6 +51,13 @@ pub use segment::MAGIC as SEGMENT_MAGIC;
 /// Batches that may wait for the writer before `append` waits too.
 const IN_FLIGHT: usize = 256;
 
+/// The size of a preallocated segment: at the default snapshot interval (100,000 records of
+/// typically 30–60 bytes) a segment fits in it; 16 MiB measured no better.
+pub const SPARE_BYTES: usize = 8 << 20;
+/// The next segment, zero-filled and synced; and the file it is written as until it is whole.
+const SPARE: &str = "journal-spare.tmp";
+const SPARE_PARTIAL: &str = "journal-spare.partial";
+
 /// How the file journal writes.
 #[derive(Clone, Debug)]
 pub struct FileConfig {
@@ -46,12 +65,16 @@ pub struct FileConfig {
     /// Zero: sync before a batch is released (one sync per group of batches). Otherwise: written
     /// to the operating system before release and synced at most this long after.
     pub fsync_interval: Duration,
+    /// Start new segments as preallocated, zero-filled files (see the module documentation).
+    pub preallocate: bool,
 }
 
 /// The data directory, for reading the log and storing snapshots.
 #[derive(Clone, Debug)]
 pub struct FileStore {
     dir: PathBuf,
+    /// Whether [`FileStore::prepare_spare`] writes a spare segment.
+    preallocate: bool,
 }
 
 impl FileStore {
@@ -59,17 +82,45 @@ impl FileStore {
     pub fn open(dir: &Path) -> Result<FileStore, LogError> {
         fs::create_dir_all(dir).map_err(LogError::io(dir))?;
         for stale in fs::read_dir(dir).map_err(LogError::io(dir))?.flatten() {
-            if stale.file_name().to_string_lossy().ends_with(".snap.tmp") {
+            let name = stale.file_name();
+            if name.to_string_lossy().ends_with(".snap.tmp") || name == SPARE_PARTIAL {
                 let _ = fs::remove_file(stale.path());
             }
         }
         Ok(FileStore {
             dir: dir.to_path_buf(),
+            preallocate: true,
         })
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Whether the spare segment is prepared (on unless turned off; a reader never writes one).
+    pub fn preallocating(mut self, preallocate: bool) -> FileStore {
+        self.preallocate = preallocate;
+        self
+    }
+
+    /// Writes the spare segment (zeros, synced 256 KiB at a time so no one sync holds up
+    /// the writer's for long) unless one is ready.
+    pub fn prepare_spare(&self) -> io::Result<()> {
+        let spare = self.dir.join(SPARE);
+        if !self.preallocate || spare.exists() {
+            return Ok(());
+        }
+        let partial = self.dir.join(SPARE_PARTIAL);
+        let mut file = File::create(&partial)?;
+        let zeros = vec![0; 256 << 10];
+        for _ in 0..SPARE_BYTES / zeros.len() {
+            file.write_all(&zeros)?;
+            file.sync_data()?;
+        }
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&partial, &spare)?;
+        snapshot::sync_dir(&self.dir)
     }
 
     fn segments(&self) -> Result<Vec<(Position, PathBuf)>, LogError> {
@@ -112,7 +163,7 @@ impl LogStore for FileStore {
         if to == Some(from) {
             return Ok(ReadEnd {
                 position: from,
-                cut: None,
+                ..ReadEnd::default()
             });
         }
         let segments = self.segments()?;
@@ -142,6 +193,7 @@ impl LogStore for FileStore {
             if read.cut.is_some() {
                 end.cut = read.cut;
             }
+            end.unused = read.unused;
         }
         if index < from || to.is_some_and(|to| index < to) {
             return Err(LogError::Gap {
@@ -157,6 +209,10 @@ impl LogStore for FileStore {
         snapshot::write(&self.dir, snap.position, snap.next_sequence, &snap.image)
             .map_err(LogError::io(&self.dir))?;
         remove_before(&self.dir, snap.position).map_err(LogError::io(&self.dir))
+    }
+
+    fn prepare(&self) -> Result<(), LogError> {
+        self.prepare_spare().map_err(LogError::io(&self.dir))
     }
 }
 
@@ -182,8 +238,13 @@ fn read_segment(
     match segment::read_header(bytes) {
         Ok(named) if named == *index => {}
         Ok(named) => return Err(corrupt(8, format!("header names record {named}"))),
-        // A crash while creating the newest segment: it starts again.
-        Err(_) if last && bytes.len() < segment::HEADER_LEN => {
+        // A crash while creating the newest segment (or before a spare's header was written
+        // over its zeros): it starts again.
+        Err(_)
+            if last
+                && (bytes.len() < segment::HEADER_LEN
+                    || bytes[..segment::HEADER_LEN].iter().all(|b| *b == 0)) =>
+        {
             end.cut = Some((bytes.len() as u64, "an incomplete segment header".into()));
             return Ok(end);
         }
@@ -210,11 +271,20 @@ fn read_segment(
                 offset = next;
             }
             segment::Read::End => return Ok(end),
-            segment::Read::Torn(what) if last => {
+            // Preallocated space: where the last segment continues; unused in an older one.
+            segment::Read::Unused(bytes) => {
+                if last {
+                    end.unused = bytes as u64;
+                }
+                return Ok(end);
+            }
+            segment::Read::Torn(what) | segment::Read::Hole(what) if last => {
                 end.cut = Some(((bytes.len() - offset) as u64, what));
                 return Ok(end);
             }
-            segment::Read::Torn(what) | segment::Read::Corrupt(what) => {
+            segment::Read::Torn(what)
+            | segment::Read::Hole(what)
+            | segment::Read::Corrupt(what) => {
                 return Err(corrupt(offset, what));
             }
         }
@@ -249,6 +319,50 @@ fn list(dir: &Path, parse: fn(&str) -> Option<u64>) -> io::Result<Vec<(u64, Path
     }
     found.sort();
     Ok(found)
+}
+
+/// The segment a (re)started journal writes first: preallocated (the spare made now, at
+/// start-up, if none is ready) unless preallocation is off, when a spare left over is removed.
+fn start_segment(
+    store: &FileStore,
+    config: &FileConfig,
+    path: &Path,
+    start: Position,
+) -> Result<File, LogError> {
+    if !config.preallocate {
+        let _ = fs::remove_file(store.dir.join(SPARE));
+        return create_segment(path, start);
+    }
+    new_segment(&store.dir, path, start, Some(store))
+}
+
+/// Starts the segment whose first record is `start` at `path`: the spare renamed into place
+/// when one is ready (made first with `prepare`, at start-up only: never on the commit path),
+/// else an empty file.
+fn new_segment(
+    dir: &Path,
+    path: &Path,
+    start: Position,
+    prepare: Option<&FileStore>,
+) -> Result<File, LogError> {
+    if let Some(store) = prepare
+        && let Err(e) = store.prepare_spare()
+    {
+        tracing::warn!(error = %e, "no preallocated journal segment: appending instead");
+    }
+    if fs::rename(dir.join(SPARE), path).is_err() {
+        return create_segment(path, start);
+    }
+    let mut file = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(LogError::io(path))?;
+    // The header over the first zeros, durable with the rename before any record is released.
+    file.write_all(&segment::header(start))
+        .and_then(|()| file.sync_data())
+        .map_err(LogError::io(path))?;
+    snapshot::sync_dir(dir).map_err(LogError::io(dir))?;
+    Ok(file)
 }
 
 fn create_segment(path: &Path, start: Position) -> Result<File, LogError> {
@@ -286,9 +400,10 @@ impl FileLog {
         let (path, file, start) = match last {
             Some((start, path)) => {
                 let len = fs::metadata(&path).map_err(LogError::io(&path))?.len();
-                let keep = len - end.cut.as_ref().map_or(0, |(bytes, _)| *bytes);
+                let cut = end.cut.as_ref().map_or(0, |(bytes, _)| *bytes);
+                let keep = len - cut - end.unused;
                 if keep == 0 {
-                    let file = create_segment(&path, start)?;
+                    let file = start_segment(store, &config, &path, start)?;
                     (path, file, start)
                 } else {
                     if let Some((bytes, what)) = &end.cut {
@@ -298,22 +413,27 @@ impl FileLog {
                         .write(true)
                         .open(&path)
                         .map_err(LogError::io(&path))?;
-                    file.set_len(keep)
-                        .and_then(|()| file.sync_all())
-                        .and_then(|()| io::Seek::seek(&mut file, io::SeekFrom::End(0)).map(drop))
+                    if cut > 0 {
+                        file.set_len(keep)
+                            .and_then(|()| file.sync_all())
+                            .map_err(LogError::io(&path))?;
+                    }
+                    // After the last record: the end of the file, or the start of its zeros.
+                    io::Seek::seek(&mut file, io::SeekFrom::Start(keep))
                         .map_err(LogError::io(&path))?;
                     (path, file, start)
                 }
             }
             None => {
                 let path = store.dir.join(segment::file_name(end.position));
-                let file = create_segment(&path, end.position)?;
+                let file = start_segment(store, &config, &path, end.position)?;
                 (path, file, end.position)
             }
         };
         let writer = Writer {
             dir: store.dir.clone(),
             fsync_interval: config.fsync_interval,
+            preallocate: config.preallocate,
             path,
             file,
             segment_start: start,
@@ -376,6 +496,7 @@ impl Drop for FileLog {
 struct Writer {
     dir: PathBuf,
     fsync_interval: Duration,
+    preallocate: bool,
     path: PathBuf,
     file: File,
     segment_start: Position,
@@ -498,7 +619,10 @@ impl Writer {
             return Ok(());
         }
         let path = self.dir.join(segment::file_name(self.next));
-        self.file = create_segment(&path, self.next)?;
+        self.file = match self.preallocate {
+            true => new_segment(&self.dir, &path, self.next, None)?,
+            false => create_segment(&path, self.next)?,
+        };
         self.path = path;
         self.segment_start = self.next;
         Ok(())

@@ -3,9 +3,12 @@
 //! A segment is the header `RTRDJRN3` (the digit is the framing and payload format: 3 is a
 //! protobuf `Record`, see [`crate::command_log::record`]; 2 and earlier were positional encodings
 //! of the Rust types, which this build cannot read) + the index of its first record (u64
-//! little-endian), then records `len: u32 | crc32(payload): u32 | payload`. A record is whole or
-//! it is not there: reading tells a torn tail (the last write cut short by a crash: cut off with
-//! a warning) from corruption with records after it (start-up stops, naming the offset).
+//! little-endian), then records `len: u32 | crc32(payload): u32 | payload`, then possibly zeros:
+//! space preallocated for records not written yet (see [`super`]; no record has length 0, so
+//! zeros where a frame would start are the end of the records). A record is whole or it is not
+//! there: reading tells a torn tail (the last write cut short by a crash, followed by nothing or
+//! by zeros: cut off with a warning) from corruption with records after it (start-up stops,
+//! naming the offset).
 
 #[cfg(test)]
 use crate::command_log::record;
@@ -77,10 +80,40 @@ pub enum Read<'a> {
     Record { payload: &'a [u8], next: usize },
     /// The end of the segment, exactly on a record boundary.
     End,
+    /// Zeros from here to the end of the segment (this many bytes): preallocated space, the end
+    /// of the records.
+    Unused(usize),
     /// The last write was cut short: everything from here on is to be cut off.
     Torn(String),
+    /// Zeros where a record should start, with data somewhere after them. In the last segment
+    /// that is a crash's artefact in preallocated space (writes that were never synced reach
+    /// the disk sector by sector, in any order); before it, corruption.
+    Hole(String),
     /// A damaged record with data after it: not a crash artefact.
     Corrupt(String),
+}
+
+/// The disk's unit of atomic writes, as file systems assume it.
+const SECTOR: usize = 512;
+
+/// The least of a record's bytes in one sector that, all zeros, count as that sector never
+/// written. A protobuf payload interleaves tags at least every 8 bytes outside strings, so a
+/// run this long is not a record's own content (unless a string holds 16 NUL bytes).
+const UNWRITTEN_RUN: usize = 16;
+
+/// Whether the bytes `from..to` of a segment include a part, between sector boundaries (or the
+/// range's own ends) and at least [`UNWRITTEN_RUN`] long, that is all zeros: the mark of a write
+/// that reached the disk only in part.
+fn has_unwritten_sector(bytes: &[u8], from: usize, to: usize) -> bool {
+    let mut start = from;
+    while start < to {
+        let end = ((start / SECTOR + 1) * SECTOR).min(to);
+        if end - start >= UNWRITTEN_RUN && bytes[start..end].iter().all(|b| *b == 0) {
+            return true;
+        }
+        start = end;
+    }
+    false
 }
 
 /// Reads the record at `offset` of a segment's bytes.
@@ -90,6 +123,9 @@ pub fn read(bytes: &[u8], offset: usize) -> Read<'_> {
         return Read::End;
     }
     if rest.len() < FRAME {
+        if rest.iter().all(|b| *b == 0) {
+            return Read::Unused(rest.len());
+        }
         return Read::Torn(format!(
             "{} bytes of an incomplete record frame",
             rest.len()
@@ -99,9 +135,9 @@ pub fn read(bytes: &[u8], offset: usize) -> Read<'_> {
     let crc = u32::from_le_bytes(rest[4..FRAME].try_into().expect("4 bytes"));
     if len == 0 {
         return if rest.iter().all(|b| *b == 0) {
-            Read::Torn(format!("{} zero bytes after the last record", rest.len()))
+            Read::Unused(rest.len())
         } else {
-            Read::Corrupt("a record of length 0".into())
+            Read::Hole("zeros where a record should start, with data after them".into())
         };
     }
     if len > MAX_RECORD {
@@ -115,8 +151,12 @@ pub fn read(bytes: &[u8], offset: usize) -> Read<'_> {
     }
     let payload = &rest[FRAME..FRAME + len];
     if crc32fast::hash(payload) != crc {
-        return if FRAME + len == rest.len() {
+        // A write cut short in preallocated space leaves zeros after it, not the end of the
+        // file; and a write whose sectors reached the disk in part leaves a sector of zeros.
+        return if rest[FRAME + len..].iter().all(|b| *b == 0) {
             Read::Torn("a checksum mismatch in the last record".into())
+        } else if has_unwritten_sector(bytes, offset, offset + FRAME + len) {
+            Read::Torn("a record with an unwritten sector".into())
         } else {
             Read::Corrupt("a checksum mismatch".into())
         };
@@ -184,9 +224,66 @@ mod tests {
             assert_eq!(ids, vec![0, 1], "cut at {cut}");
             assert!(matches!(end, Read::Torn(_)), "cut at {cut}: {end:?}");
         }
-        let mut zeroed = whole.clone();
-        zeroed.extend_from_slice(&[0; 100]);
-        assert!(matches!(records(&zeroed).1, Read::Torn(_)));
+        // The same cuts inside preallocated space: the rest of the record reads as zeros.
+        for cut in two + 1..whole.len() {
+            let mut zeroed = whole[..cut].to_vec();
+            zeroed.resize(whole.len() + 100, 0);
+            let (ids, end) = records(&zeroed);
+            assert_eq!(ids, vec![0, 1], "cut at {cut} before zeros");
+            assert!(
+                matches!(end, Read::Torn(_)),
+                "cut at {cut} before zeros: {end:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn zeros_after_the_last_record_are_unused_space_not_damage() {
+        for spare in [1, 7, 8, 100, 4096] {
+            let mut bytes = segment(3);
+            bytes.resize(bytes.len() + spare, 0);
+            let (ids, end) = records(&bytes);
+            assert_eq!(ids, vec![0, 1, 2]);
+            assert!(
+                matches!(end, Read::Unused(n) if n == spare),
+                "{spare}: {end:?}"
+            );
+        }
+        // A flipped bit with a record after it is still corruption, zeros between or not.
+        let mut bytes = segment(3);
+        let two = segment(2).len();
+        bytes[two + 9] ^= 1;
+        bytes.resize(bytes.len() + 50, 0);
+        bytes.extend_from_slice(&segment(1)[HEADER_LEN..]);
+        assert!(matches!(records(&bytes).1, Read::Corrupt(_)));
+        // Zeros where a record should start, with data later: a hole (torn only in the last
+        // segment, which the caller knows).
+        let mut bytes = segment(3);
+        bytes.resize(bytes.len() + 50, 0);
+        bytes.extend_from_slice(&segment(1)[HEADER_LEN..]);
+        assert!(matches!(records(&bytes).1, Read::Hole(_)));
+    }
+
+    #[test]
+    fn a_record_whose_sectors_reached_the_disk_in_part_is_torn() {
+        // A long record spanning sectors; a later record after it.
+        let mut bytes = header(7).to_vec();
+        let long = Command::SetPresence {
+            agent: "a".repeat(2000),
+            presence: crate::core::Presence::Ready,
+        };
+        encode(&mut bytes, 1000, &long);
+        let after = bytes.len();
+        encode(&mut bytes, 1001, &cancel(1));
+        // One sector of the long record never written.
+        let mut torn = bytes.clone();
+        torn[1024..1536].fill(0);
+        assert!(matches!(read(&torn, HEADER_LEN), Read::Torn(_)));
+        // One flipped bit there instead: corruption.
+        let mut flipped = bytes.clone();
+        flipped[1100] ^= 1;
+        assert!(matches!(read(&flipped, HEADER_LEN), Read::Corrupt(_)));
+        assert!(matches!(read(&bytes, HEADER_LEN), Read::Record { next, .. } if next == after));
     }
 
     #[test]

@@ -30,6 +30,7 @@ fn config(dir: &Path) -> FileConfig {
     FileConfig {
         dir: dir.to_path_buf(),
         fsync_interval: Duration::ZERO,
+        preallocate: true,
     }
 }
 
@@ -136,4 +137,45 @@ fn with_a_sync_interval_batches_are_released_once_written() {
     // Released before the sync is due, and readable: the records are the system's.
     assert_eq!(read_all(&store, 0).0, vec![0, 1]);
     Box::new(log).close().unwrap();
+}
+
+#[test]
+fn segments_are_preallocated_from_the_spare_and_continue_where_the_records_end() {
+    for preallocate in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::open(dir.path())
+            .unwrap()
+            .preallocating(preallocate);
+        let config = FileConfig {
+            preallocate,
+            ..config(dir.path())
+        };
+        let noop = || -> Release { Box::new(|r| assert!(r.is_ok())) };
+        let mut log = FileLog::open(&store, config.clone(), &ReadEnd::default()).unwrap();
+        log.append(batch(0..3, true), noop());
+        Box::new(log).close().unwrap();
+        let (first, second) = {
+            let segments = store.segments().unwrap();
+            assert_eq!(segments.len(), 2, "rotated");
+            (segments[0].1.clone(), segments[1].1.clone())
+        };
+        let size = |p: &Path| fs::metadata(p).unwrap().len() as usize;
+        // The first segment was made from a spare at start-up; the second had none ready (the
+        // snapshotter makes it), so it grows as it is written.
+        assert_eq!(size(&first) == SPARE_BYTES, preallocate);
+        assert!(size(&second) < SPARE_BYTES);
+        store.prepare_spare().unwrap();
+        assert_eq!(dir.path().join(SPARE).exists(), preallocate);
+
+        // Reopened: records go after the last one, not after the zeros, and read back.
+        let (ids, end) = read_all(&store, 0);
+        assert_eq!(ids, vec![0, 1, 2]);
+        let mut log = FileLog::open(&store, config.clone(), &end).unwrap();
+        log.append(batch(3..5, true), noop());
+        log.append(batch(5..6, false), noop());
+        Box::new(log).close().unwrap();
+        assert_eq!(read_all(&store, 0).0, (0..6).collect::<Vec<_>>());
+        let last = store.segments().unwrap().pop().unwrap().1;
+        assert_eq!(size(&last) == SPARE_BYTES, preallocate, "the spare, used");
+    }
 }
