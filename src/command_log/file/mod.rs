@@ -26,9 +26,11 @@
 //! and synced beforehand (`journal-spare.tmp`, made by the snapshotter after each snapshot and at
 //! start-up) and renamed into place; records overwrite the zeros, so a sync flushes data only —
 //! no file size or block allocation for the file system to journal. On this machine that took
-//! 25–35 % off each fdatasync and raised `routerd loadgen` with the journal synced before every
-//! reply from 0.73–0.78 to 0.76–0.80 of the memory-only rate. Zeros after the last record read as unused space; a segment that outgrows its
-//! preallocation is appended to as before. Disk: up to [`SPARE_BYTES`] per segment, plus the spare.
+//! 25–35 % off each fdatasync, and `routerd loadgen` with the journal synced before every reply
+//! sustained 0.79–0.81 of the memory-only rate against 0.75–0.79 without (interleaved runs).
+//! Zeros after the last record read as unused space; a segment that outgrows its preallocation
+//! is appended to as before. Disk: up to [`SPARE_BYTES`] per segment, plus the spare. Off with
+//! `FileConfig::preallocate` (`[journal] preallocate = false`).
 //!
 //! Cost: the engine thread only encodes records and sends a batch; framing, checksums, writes
 //! and syncs happen on the writer thread. One sync per group of batches.
