@@ -25,7 +25,7 @@ use tonic::codegen::{BoxFuture, Context, Poll, http};
 use tonic::{Request, Response, Status};
 
 use super::auth::caller;
-use super::convert::{event_kind, event_to, queue_to};
+use super::convert::{event_kind, event_to};
 use crate::access::Role;
 use crate::drain::{Drain, SHUTTING_DOWN, drained};
 use crate::proto as pb;
@@ -231,9 +231,8 @@ impl Supervisor {
                 .map(|q| {
                     let c = &q.counters;
                     let sl = &q.service_level;
-                    let config = queue_to(&q.config);
                     pb::QueueStats {
-                        queue: config.name,
+                        queue: q.config.name.to_string(),
                         waiting: q.waiting,
                         offered_now: q.offered_now,
                         longest_wait_ms: q.longest_wait_ms(now),
@@ -252,8 +251,8 @@ impl Supervisor {
                         sl_excl_short_abandons: sl.sl_excl_short_abandons,
                         asa_ms: sl.asa_ms,
                         abandon_rate: sl.abandon_rate,
-                        sl_target_percent: config.sl_target_percent,
-                        sl_threshold_seconds: config.sl_threshold_seconds,
+                        sl_target_percent: q.config.sl_target_percent,
+                        sl_threshold_seconds: q.config.sl_threshold_secs,
                         completed: c.completed,
                     }
                 })
