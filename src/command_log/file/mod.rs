@@ -27,7 +27,7 @@
 //! start-up) and renamed into place; records overwrite the zeros, so a sync flushes data only —
 //! no file size or block allocation for the file system to journal. On this machine that took
 //! 25–35 % off each fdatasync, and `routerd loadgen` with the journal synced before every reply
-//! sustained 0.79–0.81 of the memory-only rate against 0.75–0.79 without (interleaved runs).
+//! sustained 0.79–0.82 of the memory-only rate against 0.73–0.79 without (interleaved runs).
 //! Zeros after the last record read as unused space; a segment that outgrows its preallocation
 //! is appended to as before. Disk: up to [`SPARE_BYTES`] per segment, plus the spare. Off with
 //! `FileConfig::preallocate` (`[journal] preallocate = false`).
