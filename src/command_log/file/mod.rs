@@ -352,30 +352,26 @@ fn new_segment(
     {
         tracing::warn!(error = %e, "no preallocated journal segment: appending instead");
     }
-    if fs::rename(dir.join(SPARE), path).is_err() {
-        return create_segment(path, start);
-    }
-    let mut file = OpenOptions::new()
-        .write(true)
-        .open(path)
-        .map_err(LogError::io(path))?;
-    // The header over the first zeros, durable with the rename before any record is released.
-    file.write_all(&segment::header(start))
-        .and_then(|()| file.sync_data())
-        .map_err(LogError::io(path))?;
-    snapshot::sync_dir(dir).map_err(LogError::io(dir))?;
-    Ok(file)
+    let spare = fs::rename(dir.join(SPARE), path).is_ok();
+    open_segment(path, start, !spare)
 }
 
 fn create_segment(path: &Path, start: Position) -> Result<File, LogError> {
+    open_segment(path, start, true)
+}
+
+/// Writes a segment's header at `path` (a new, empty file when `fresh`; else the spare just
+/// renamed there, whose first zeros the header overwrites) and makes it and the directory entry
+/// durable before any record in it is released. fdatasync covers a fresh file's new size.
+fn open_segment(path: &Path, start: Position, fresh: bool) -> Result<File, LogError> {
     let mut file = OpenOptions::new()
-        .create(true)
-        .truncate(true)
+        .create(fresh)
+        .truncate(fresh)
         .write(true)
         .open(path)
         .map_err(LogError::io(path))?;
     file.write_all(&segment::header(start))
-        .and_then(|()| file.sync_all())
+        .and_then(|()| file.sync_data())
         .map_err(LogError::io(path))?;
     if let Some(dir) = path.parent() {
         snapshot::sync_dir(dir).map_err(LogError::io(dir))?;
