@@ -156,6 +156,48 @@ impl StaffState {
 }
 
 impl Agent {
+    /// A new agent, offline, idle since `now`, in skill profile 0 until the engine files it.
+    pub fn new(
+        spec: AgentSpec,
+        skills: Vec<(SkillId, u8)>,
+        capacity: u32,
+        limits: [u32; Channel::COUNT],
+        now: Millis,
+    ) -> Agent {
+        Agent {
+            spec,
+            skills,
+            capacity,
+            limits,
+            presence: Presence::Offline,
+            wrap_up_until: None,
+            load: 0,
+            per_channel: [0; Channel::COUNT],
+            offers: Vec::new(),
+            assigned: Vec::new(),
+            idle_since: now,
+            missed_in_row: 0,
+            handled: 0,
+            last_offered_at: now,
+            handled_in_period: (0, 0),
+            performance: Default::default(),
+            session_attached: false,
+            wrap_timer: None,
+            indexed_at: None,
+            unavailable_as: None,
+            profile: 0,
+            staffed_as: None,
+            dirty: false,
+            occupancy: Occupancy::new(
+                now,
+                Activity {
+                    capacity,
+                    ..Default::default()
+                },
+            ),
+        }
+    }
+
     /// Ready, not wrapping up and some capacity left: belongs in the available index.
     pub fn is_available(&self) -> bool {
         self.presence == Presence::Ready

@@ -33,6 +33,8 @@ pub use types::{Channel, ChannelCosts, ContactId, Level, Millis, SkillLevel, Ski
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
+mod search_proptests;
+#[cfg(test)]
 mod strategy_tests;
 #[cfg(test)]
 mod tests;

@@ -29,14 +29,20 @@
 //!   target first.
 //!
 //! Parameters: weights given for a preset override its weights term by term (`wait-ageing` with
-//! `wait = 0.5` ages five times faster); `weighted` starts from zero. `window` is how many eligible
-//! agents a decision scores (1–64; default 4 for `longest-idle` and `most-skilled`, whose walk
-//! order is their main key, else 8): agent-side decisions never walk the whole floor.
-//! `band`: agents scoring within `band` of the best count as tied and the longest idle of them
-//! wins — the fairness guard that keeps the best agent from taking every contact. `score_cap`
-//! caps a contact's score (at the cap, ties go to the higher uncapped score, then the earlier
-//! enqueue). Affinity (omnichannel continuity) is a layer over any agent strategy, switched on by
-//! `affinity_wait_secs`: see the engine's matching.
+//! `wait = 0.5` ages five times faster); `weighted` starts from zero. `band`: agents scoring
+//! within `band` of the best count as tied and the longest idle of them wins — the fairness guard
+//! that keeps the best agent from taking every contact. `score_cap` caps a contact's score (at the
+//! cap, ties go to the higher uncapped score, then the earlier enqueue). Affinity (omnichannel
+//! continuity) is a layer over any agent strategy, switched on by `affinity_wait_secs`: see the
+//! engine's matching.
+//!
+//! **Exact choice.** An agent-side decision picks the best-scoring eligible agent on the whole
+//! floor (ties and the band to the longest idle, then the agent id) without walking the floor:
+//! it walks the agent index in the order of the strategy's heaviest term ([`Strategy::walk`];
+//! `skill` walks the rarest required skill from its highest level down) and stops as soon as an
+//! upper bound on every agent not yet seen falls below the best found (see the engine's search).
+//! `window` (0, the default, is exact) is an explicit approximation for an operator who wants a
+//! hard cost bound: the decision scores at most `window` eligible agents (1–64) in that order.
 //!
 //! A contact's score is `key + w_wait × now + w_sl × risk(queue)`, where `key` holds every term
 //! fixed at enqueue (`priority`, `value`, `new-customer`, minus `w_wait` × enqueue time). Waiting
@@ -50,6 +56,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::error::CoreError;
+use super::index::Order;
 use super::queue::QueueConfig;
 use super::types::Millis;
 
@@ -60,10 +67,7 @@ pub const DEFAULT_CONTACT: &str = "priority-fifo";
 /// The name of the strategy whose terms are all given by the operator.
 pub const WEIGHTED: &str = "weighted";
 
-/// How many eligible agents a decision scores, unless the queue or its preset says otherwise.
-pub const DEFAULT_WINDOW: u32 = 8;
-/// The window of strategies whose walk order is already their main key.
-pub const ORDERED_WINDOW: u32 = 4;
+/// The largest `window` (eligible agents scored) a queue may set; 0 means exact.
 pub const MAX_WINDOW: u32 = 64;
 /// How many candidates a decision records (the chosen one and its runners-up).
 pub const CANDIDATES_RECORDED: usize = 4;
@@ -139,13 +143,45 @@ impl ContactTerm {
     }
 }
 
-/// Which order the agent index is walked in.
+/// How a decision walks the agent index: in which order, and whether by level first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Walk {
-    /// Longest idle first, ties by agent id.
-    LongestIdle,
-    /// Highest level of the rarest required skill first, then longest idle.
-    HighestLevel,
+pub struct Walk {
+    /// The index order walked (within a level, when `by_level`).
+    pub order: Order,
+    /// Highest level of the rarest required skill first (the `skill` term leads).
+    pub by_level: bool,
+}
+
+impl Walk {
+    /// The walk led by the term with the largest weight × nominal range (seconds-valued terms
+    /// count 600 s, counts and levels 10, shares 1): the order that lets the search stop soonest
+    /// on typical floors. Any walk gives the same choice; this one gives it cheapest.
+    fn leading(weights: &[f64; AgentTerm::COUNT]) -> Walk {
+        let nominal = |t: AgentTerm| match t {
+            AgentTerm::Idle | AgentTerm::SinceOffer => 600.0,
+            AgentTerm::FewestHandled | AgentTerm::Skill => 10.0,
+            _ => 1.0,
+        };
+        let lead = AgentTerm::ALL
+            .into_iter()
+            .filter(|t| *t != AgentTerm::Affinity && weights[*t as usize] > 0.0)
+            .max_by(|a, b| {
+                (weights[*a as usize] * nominal(*a))
+                    .total_cmp(&(weights[*b as usize] * nominal(*b)))
+            });
+        let order = match lead {
+            None | Some(AgentTerm::Idle | AgentTerm::Affinity) => Order::Idle,
+            Some(AgentTerm::SinceOffer) => Order::SinceOffer,
+            Some(AgentTerm::FreeCapacity) => Order::FreeCapacity,
+            Some(AgentTerm::FewestHandled) => Order::FewestHandled,
+            Some(AgentTerm::Performance) => Order::Performance,
+            Some(AgentTerm::Skill | AgentTerm::Specialist) => Order::Specialist,
+        };
+        Walk {
+            order,
+            by_level: lead == Some(AgentTerm::Skill),
+        }
+    }
 }
 
 /// A compiled strategy: weights per term and parameters, shared by a queue and its decisions.
@@ -157,6 +193,7 @@ pub struct Strategy {
     pub version: u64,
     pub agent_weights: [f64; AgentTerm::COUNT],
     pub contact_weights: [f64; ContactTerm::COUNT],
+    /// Eligible agents a decision scores at most; 0: exact (the whole floor, by bound).
     pub window: usize,
     pub band: f64,
     pub score_cap: f64,
@@ -165,12 +202,11 @@ pub struct Strategy {
     pub horizon_ms: u64,
 }
 
-type AgentPreset = ([f64; AgentTerm::COUNT], f64, Walk);
+type AgentPreset = ([f64; AgentTerm::COUNT], f64);
 
 fn agent_preset(name: &str) -> Option<AgentPreset> {
     let mut w = [0.0; AgentTerm::COUNT];
     let mut band = 0.0;
-    let mut walk = Walk::LongestIdle;
     match name {
         "" | "longest-idle" => w[AgentTerm::Idle as usize] = 1.0,
         "round-robin" => w[AgentTerm::SinceOffer as usize] = 1.0,
@@ -179,7 +215,6 @@ fn agent_preset(name: &str) -> Option<AgentPreset> {
         "most-skilled" => {
             w[AgentTerm::Skill as usize] = 1.0;
             w[AgentTerm::Specialist as usize] = 0.5;
-            walk = Walk::HighestLevel;
         }
         "performance" => {
             w[AgentTerm::Performance as usize] = 1.0;
@@ -188,7 +223,7 @@ fn agent_preset(name: &str) -> Option<AgentPreset> {
         WEIGHTED => {}
         _ => return None,
     }
-    Some((w, band, walk))
+    Some((w, band))
 }
 
 fn contact_preset(name: &str) -> Option<([f64; ContactTerm::COUNT], f64)> {
@@ -271,14 +306,13 @@ impl Strategy {
     /// Checks a configuration and compiles it; every error names the bad name or value.
     pub fn compile(config: &QueueConfig) -> Result<Strategy, CoreError> {
         let version = config.version;
-        let (mut agent_weights, preset_band, walk) =
-            agent_preset(&config.strategy).ok_or_else(|| {
-                CoreError::invalid(format!(
-                    "unknown agent strategy {:?}; known: {}",
-                    config.strategy,
-                    AGENT_STRATEGIES.join(", ")
-                ))
-            })?;
+        let (mut agent_weights, preset_band) = agent_preset(&config.strategy).ok_or_else(|| {
+            CoreError::invalid(format!(
+                "unknown agent strategy {:?}; known: {}",
+                config.strategy,
+                AGENT_STRATEGIES.join(", ")
+            ))
+        })?;
         let (mut contact_weights, preset_cap) = contact_preset(&config.contact_strategy)
             .ok_or_else(|| {
                 CoreError::invalid(format!(
@@ -301,22 +335,12 @@ impl Strategy {
             "contact",
         )
         .try_for_each(|r| r.map(|(t, w)| contact_weights[t as usize] = w))?;
-        let window = match config.window {
-            0 if matches!(
-                config.strategy.as_str(),
-                "" | "longest-idle" | "most-skilled"
-            ) =>
-            {
-                ORDERED_WINDOW
-            }
-            0 => DEFAULT_WINDOW,
-            w if w <= MAX_WINDOW => w,
-            w => {
-                return Err(CoreError::invalid(format!(
-                    "window {w} must be 1-{MAX_WINDOW} agents (0: the strategy's default)"
-                )));
-            }
-        };
+        let window = config.window;
+        if window > MAX_WINDOW {
+            return Err(CoreError::invalid(format!(
+                "window {window} must be 0 (exact) or 1-{MAX_WINDOW} agents"
+            )));
+        }
         let band = config.band.unwrap_or(preset_band);
         if !(band.is_finite() && band >= 0.0) {
             return Err(CoreError::invalid(format!(
@@ -355,7 +379,7 @@ impl Strategy {
             window: window as usize,
             band,
             score_cap,
-            walk,
+            walk: Walk::leading(&agent_weights),
             affinity_wait_ms: config.affinity_wait_secs as u64 * 1000,
             horizon_ms: config.affinity_horizon_secs as u64 * 1000,
         })
@@ -485,6 +509,16 @@ impl Performance {
             };
             self.by_skill[i].1.record(quality);
         }
+    }
+
+    /// The highest estimate the agent has, overall or on any skill with enough data: no
+    /// contact's [`Performance::for_skills`] exceeds it (the agent index orders by it).
+    pub fn best(&self) -> f64 {
+        self.by_skill
+            .iter()
+            .filter(|(_, s)| s.weight >= PERFORMANCE_MIN_PER_SKILL)
+            .map(|(_, s)| s.estimate())
+            .fold(self.overall.estimate(), f64::max)
     }
 
     /// The estimate for a contact requiring `skills`: the mean of the per-skill estimates with

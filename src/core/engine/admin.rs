@@ -172,38 +172,9 @@ impl Engine {
                 let key = self.agents.len() as AgentKey;
                 let profile = self.join_profile(&skills);
                 self.agent_ids.insert(spec.id.clone(), key);
-                self.agents.push(Some(Agent {
-                    spec,
-                    skills,
-                    capacity,
-                    limits,
-                    presence: Presence::Offline,
-                    wrap_up_until: None,
-                    load: 0,
-                    per_channel: [0; Channel::COUNT],
-                    offers: Vec::new(),
-                    assigned: Vec::new(),
-                    idle_since: now,
-                    missed_in_row: 0,
-                    handled: 0,
-                    last_offered_at: now,
-                    handled_in_period: (0, 0),
-                    performance: Default::default(),
-                    session_attached: false,
-                    wrap_timer: None,
-                    indexed_at: None,
-                    unavailable_as: None,
-                    profile,
-                    staffed_as: None,
-                    dirty: false,
-                    occupancy: crate::core::stats::Occupancy::new(
-                        now,
-                        crate::core::stats::Activity {
-                            capacity,
-                            ..Default::default()
-                        },
-                    ),
-                }));
+                let mut agent = Agent::new(spec, skills, capacity, limits, now);
+                agent.profile = profile;
+                self.agents.push(Some(agent));
                 // New to the read view.
                 self.agent_mut(key);
                 let view = self.agent(key).view();

@@ -2,7 +2,8 @@
 //!
 //! An image holds everything the engine would otherwise rebuild by replaying its commands —
 //! its configuration, agents, queues, waiting and live contacts with their timers, the
-//! ended-contact history, indexes and counters — but not undrained events (an image is taken
+//! ended-contact history, the waiting index and counters (the agent index is rebuilt from the
+//! agents on load) — but not undrained events (an image is taken
 //! between batches, after they were published).
 //!
 //! Invariant: `Engine::from_image(&engine.image())` is the same engine: every later
@@ -16,7 +17,7 @@ use crate::core::error::CoreError;
 use crate::core::strategy::Strategy;
 
 /// Bumped whenever a type inside an image changes shape.
-const IMAGE_VERSION: u32 = 5;
+const IMAGE_VERSION: u32 = 6;
 
 impl Engine {
     /// The engine's state as bytes. Undrained events are not part of it: drain first.
@@ -43,6 +44,7 @@ impl Engine {
         for queue in engine.queues.iter_mut().flatten() {
             queue.strategy = Arc::new(Strategy::compile(&queue.config)?);
         }
+        engine.reindex_all();
         Ok(engine)
     }
 }

@@ -52,12 +52,16 @@ impl Engine {
             let should = agent.is_available();
             match agent.indexed_at {
                 Some(at) if should && at == agent.idle_since => {
-                    if !self.available.contains(key, &agent.spec.id, at) {
-                        return Err(format!("agent {id} missing from the index"));
+                    let period = self.available.period();
+                    let placement = Placement::of(agent, &self.config.costs, period);
+                    if self.available.placement(key) != Some(&placement)
+                        || !self.available.holds(key, agent)
+                    {
+                        return Err(format!("agent {id} is not indexed where its state says"));
                     }
                     indexed += 1;
                 }
-                None if !should => {}
+                None if !should && self.available.placement(key).is_none() => {}
                 _ => return Err(format!("agent {id} index membership is stale")),
             }
         }

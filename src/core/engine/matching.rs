@@ -1,9 +1,8 @@
 //! Matching: a waiting contact finds an agent, a freed agent finds contacts, and contacts enter
 //! and leave the waiting index. Making, ending and releasing offers is in [`super::lifecycle`].
 //!
-//! Agent side: the index is walked in the strategy's order (longest idle, or highest level of the
-//! rarest required skill) and the first `window` eligible agents are scored; the best wins, and
-//! within the strategy's `band` of the best the earliest in walk order wins. Never the whole floor.
+//! Agent side: the best eligible agent on the whole floor, without walking it (see
+//! [`super::search`]); within the strategy's `band` of the best, the longest idle wins.
 //!
 //! Contact side: the agent looks at the head of each group of waiting contacts it can serve
 //! (heads are each group's best, see [`crate::core::strategy`]) and at contacts reserved for it.
@@ -39,41 +38,27 @@ impl Engine {
         {
             return;
         }
-        let contact = &self.contacts[&id];
-        let window = strategy.window;
-        let mut found = [(0 as AgentKey, 0f64, AgentTerms::default()); MAX_WINDOW as usize];
-        let mut n = 0;
-        let mut considered = 0u32;
-        let mut excluded = Exclusions::default();
-        let visit = |key: AgentKey| {
-            considered += 1;
-            let Some(agent) = self.agents[key as usize].as_ref() else {
-                return ControlFlow::Continue(());
-            };
-            if contact.excluded.contains(&key) {
-                excluded.declined += 1;
-            } else if !agent.has_room(contact.channel, contact.cost) {
-                excluded.no_capacity += 1;
-            } else if !agent.meets(&contact.requirements) {
-                excluded.missing_skill += 1;
-            } else {
-                let terms = self.agent_terms(key, agent, contact, &strategy);
-                found[n] = (key, strategy.agent_score(&terms), terms);
-                n += 1;
-                if n == window {
-                    return ControlFlow::Break(());
-                }
-            }
-            ControlFlow::Continue(())
-        };
-        let rarest = self.available.rarest(&contact.requirements);
-        match strategy.walk {
-            Walk::LongestIdle => self.available.visit_candidates(rarest, visit),
-            Walk::HighestLevel => self.available.visit_by_level(rarest, visit),
+        self.available.set_period(self.period(now), &self.agents);
+        self.available.build(strategy.walk.order, &self.agents);
+        let found = self.search_agents(id, &strategy);
+        #[cfg(test)]
+        if strategy.window == 0 {
+            let chosen = found.as_ref().map(|f| f.chosen[0].0);
+            assert_eq!(
+                chosen,
+                self.scan_floor(id, &strategy),
+                "the search and a scan of the floor chose differently for contact {id}"
+            );
         }
-        if n == 0 {
+        let Some(found) = found else {
             return;
-        }
+        };
+        let rarest = {
+            let contact = &self.contacts[&id];
+            let by_room = contact.cost == self.config.costs.cost(contact.channel);
+            let channel = by_room.then_some(contact.channel);
+            self.available.rarest(&contact.requirements, channel)
+        };
         let unavailable = match rarest {
             None => self.unavailable_on_floor,
             Some((skill, _)) => self
@@ -82,22 +67,13 @@ impl Engine {
                 .copied()
                 .unwrap_or([0; Unavailable::COUNT]),
         };
+        let mut excluded = found.excluded;
         excluded.not_ready = unavailable[Unavailable::NotReady as usize];
         excluded.wrap_up = unavailable[Unavailable::WrapUp as usize];
         excluded.no_capacity += unavailable[Unavailable::Full as usize];
-        // The best score wins; within the band of it, the earliest in walk order.
-        let found = &mut found[..n];
-        let best = found.iter().map(|f| f.1).fold(f64::NEG_INFINITY, f64::max);
-        let chosen = found
-            .iter()
-            .position(|f| f.1 >= best - strategy.band)
-            .expect("the best is within its own band");
-        found.swap(0, chosen);
-        // Runners-up best first; equal scores keep walk order.
-        found[1..].sort_by(|a, b| b.1.total_cmp(&a.1));
         let candidates = found
+            .chosen
             .iter()
-            .take(CANDIDATES_RECORDED)
             .map(|&(key, score, terms)| {
                 let agent = self.agent(key);
                 Candidate {
@@ -109,8 +85,9 @@ impl Engine {
                 }
             })
             .collect();
+        let considered = found.considered;
         let side = Side::AgentChosen;
-        let key = found[0].0;
+        let key = found.chosen[0].0;
         self.offer(
             id, key, trigger, strategy, side, candidates, considered, excluded,
         );
@@ -174,7 +151,7 @@ impl Engine {
     }
 
     /// The agent terms the strategy weighs for one (agent, contact) pair; the others are 0.
-    fn agent_terms(
+    pub(super) fn agent_terms(
         &self,
         key: AgentKey,
         agent: &Agent,

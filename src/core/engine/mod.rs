@@ -24,7 +24,6 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use super::agent::{AgentSpec, AgentView, MISSED_OFFER_REASON, Presence, StaffState, Unavailable};
@@ -37,12 +36,11 @@ use super::events::{
     Candidate, Decision, Event, EventBody, Exclusions, ReturnReason, Side, Terms, Trigger,
 };
 use super::history::{self, History, Interaction, InteractionOutcome};
-use super::index::{AgentIndex, SkillId, SkillInterner, WaitingIndex, rank_bits};
+use super::index::{AgentIndex, Placement, SkillId, SkillInterner, WaitingIndex, rank_bits};
 use super::queue::{QueueConfig, Relax};
 use super::stats::{QueueCounters, ServiceLevel};
 use super::strategy::{
-    self, AgentTerm, AgentTerms, CANDIDATES_RECORDED, ContactFacts, ContactTerm, MAX_WINDOW,
-    Strategy, Walk,
+    self, AgentTerm, AgentTerms, CANDIDATES_RECORDED, ContactFacts, ContactTerm, Strategy,
 };
 use super::types::{Channel, ChannelCosts, ContactId, Millis, SkillLevel, TimerKey};
 use crate::core::agent::Agent;
@@ -55,6 +53,7 @@ mod invariants;
 mod lifecycle;
 mod matching;
 mod queries;
+mod search;
 mod staffing;
 
 pub use changes::{AgentChange, Changes};
@@ -220,6 +219,8 @@ pub struct Engine {
     /// Agents by key; keys are never reused, so a stale key in a contact's exclusions is harmless.
     agents: Vec<Option<Agent>>,
     agent_ids: HashMap<Arc<str>, AgentKey>,
+    /// Rebuilt from the agents when an image is loaded ([`Engine::reindex_all`]).
+    #[serde(skip, default = "AgentIndex::new")]
     available: AgentIndex,
     waiting: WaitingIndex,
     contacts: HashMap<ContactId, Contact>,
@@ -258,7 +259,7 @@ impl Engine {
             queue_ids: HashMap::new(),
             agents: Vec::new(),
             agent_ids: HashMap::new(),
-            available: AgentIndex::default(),
+            available: AgentIndex::new(),
             waiting: WaitingIndex::default(),
             contacts: HashMap::new(),
             reserved: BTreeSet::new(),
@@ -348,8 +349,13 @@ impl Engine {
             } => self.complete(contact, &agent, outcome),
             Command::Configure(config) => {
                 // Costs are fixed per contact at enqueue and capacities per agent at
-                // PutAgent: contacts and agents already in the engine keep theirs.
+                // PutAgent: contacts and agents already in the engine keep theirs. Room
+                // classes follow the new costs.
+                let costs_changed = config.costs != self.config.costs;
                 self.config = config;
+                if costs_changed {
+                    self.reindex_all();
+                }
                 Ok(Applied::Done)
             }
         }
@@ -520,31 +526,55 @@ impl Engine {
 
     fn unindex(&mut self, key: AgentKey) {
         let agent = self.agents[key as usize].as_mut().expect("agent present");
-        if let Some(at) = agent.indexed_at.take() {
-            self.available
-                .remove(key, &agent.spec.id, at, &agent.skills);
+        if agent.indexed_at.take().is_some() {
+            self.available.remove(key, agent);
         }
     }
 
-    /// Puts the agent in the available index under its current key exactly when it is
+    /// Puts every available agent in a fresh index (after an image is loaded, or when channel
+    /// costs change the room classes). Orders other than `Idle` are built again when needed.
+    pub(super) fn reindex_all(&mut self) {
+        self.available = AgentIndex::new();
+        let period = self.period(self.now);
+        self.available.set_period(period, &self.agents);
+        for (key, agent) in self.agents.iter_mut().enumerate() {
+            let Some(agent) = agent.as_mut() else {
+                continue;
+            };
+            agent.indexed_at = None;
+            if agent.is_available() {
+                let placement = Placement::of(agent, &self.config.costs, period);
+                self.available.insert(key as AgentKey, agent, placement);
+                agent.indexed_at = Some(agent.idle_since);
+            }
+        }
+    }
+
+    /// Puts the agent in the available index under its current placement exactly when it is
     /// available, and in the exclusion and staffing counts under its current state.
     fn sync_index(&mut self, key: AgentKey) {
-        self.unindex(key);
         let now = self.now;
+        self.available.set_period(self.period(now), &self.agents);
+        let period = self.available.period();
+        let agent = self.agents[key as usize].as_ref().expect("agent present");
+        let placement = agent
+            .is_available()
+            .then(|| Placement::of(agent, &self.config.costs, period));
+        if placement.is_none() || self.available.placement(key) != placement.as_ref() {
+            self.unindex(key);
+            if let Some(placement) = placement {
+                let agent = self.agents[key as usize].as_mut().expect("agent present");
+                agent.indexed_at = Some(placement.idle_since);
+                self.available.insert(key, agent, placement);
+            }
+        }
         let agent = self.agent_mut(key);
-        let indexed = agent.is_available().then_some(agent.idle_since);
         let activity = agent.activity();
         if activity != agent.occupancy.activity() {
             agent.occupancy.observe(now, activity);
         }
         let (unavailable, staffed) = (agent.unavailable(), agent.staff_state());
         let (counted, staffed_as) = (agent.unavailable_as, agent.staffed_as);
-        if let Some(at) = indexed {
-            let agent = self.agents[key as usize].as_mut().expect("agent present");
-            self.available
-                .insert(key, &agent.spec.id, at, &agent.skills);
-            agent.indexed_at = Some(at);
-        }
         if unavailable != counted {
             self.uncount(key);
             self.count(key, unavailable);
