@@ -21,10 +21,19 @@
 //! `routing/state_churn/10000`: an agent goes not ready and back to ready on a 10k-agent floor
 //! with nobody waiting (index removal and insertion, events).
 //!
-//! `strategy/<name>/10000`: the `decision` cycle at 10k agents under each agent-side strategy
-//! (a `weighted` mix of idle, performance and skill; `affinity` is longest-idle with a 30 s
-//! affinity wait, every contact from one of 1,000 customers whose last contact an agent of the
-//! floor handled).
+//! `strategy/<name>/N`: the `decision` cycle at N = 10k and 100k agents under each agent-side
+//! strategy (a `weighted` mix of idle, performance and skill; `affinity` is longest-idle with a
+//! 30 s affinity wait, every contact from one of 1,000 customers whose last contact an agent of
+//! the floor handled). Every decision is exact: the best agent on the whole floor.
+//!
+//! `strategy/performance-learnt/N`: as `performance`, on a floor whose agents have each handled
+//! four contacts first, resolving them at a rate of their own (0.3–0.95), so performance
+//! estimates differ and the band of the best is a small part of the floor.
+//!
+//! `routing/blended/N`: the `decision` cycle on a floor where 90 % of the agents hold a chat (no
+//! room for a call): the voice contact must find one of the idle 10 %.
+//! `routing/voice_on_chat_floor/N`: every agent holds a chat; the voice contact finds nobody
+//! and waits (then is cancelled). Compare both with `routing/decision/N` (an idle floor).
 //!
 //! `strategy/contact:<name>/10000`: the `agent_frees` cycle with 10k waiting contacts (priorities
 //! 0–2, customer values 0–9) under each contact-side strategy.
@@ -153,15 +162,24 @@ fn decision(c: &mut Criterion) {
     group.finish();
     let mut group = c.benchmark_group("strategy");
     group.throughput(Throughput::Elements(1));
-    for (name, strategy) in agent_strategies() {
-        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-        let (mut engine, skills) = floor_with(10_000, SKILLS, &strategy, &mut rng);
-        if strategy.affinity_wait_secs > 0 {
-            handle_one_contact_per_customer(&mut engine);
+    for size in STRATEGY_SIZES {
+        for (name, strategy) in agent_strategies() {
+            let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+            let (mut engine, skills) = floor_with(size, SKILLS, &strategy, &mut rng);
+            if strategy.affinity_wait_secs > 0 {
+                handle_one_contact_per_customer(&mut engine);
+            }
+            let id = BenchmarkId::new(name, size);
+            let with_customers = strategy.affinity_wait_secs > 0;
+            decision_cycle(&mut group, id, engine, skills, rng, with_customers);
         }
-        let id = BenchmarkId::new(name, 10_000);
-        let with_customers = strategy.affinity_wait_secs > 0;
-        decision_cycle(&mut group, id, engine, skills, rng, with_customers);
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let mut queue = QueueConfig::new("q");
+        queue.strategy = "performance".into();
+        let (mut engine, skills) = floor_with(size, SKILLS, &queue, &mut rng);
+        learn_performance(&mut engine, size, &mut rng);
+        let id = BenchmarkId::new("performance-learnt", size);
+        decision_cycle(&mut group, id, engine, skills, rng, false);
     }
     for name in CONTACT_STRATEGIES {
         let mut queue = QueueConfig::new("q");
@@ -170,6 +188,87 @@ fn decision(c: &mut Criterion) {
             queue.contact_weights = [("wait".into(), 1.0), ("value".into(), 5.0)].into();
         }
         agent_frees_with(&mut group, &format!("contact:{name}"), 10_000, &queue);
+    }
+    group.finish();
+}
+
+/// Floor sizes of the per-strategy benches.
+const STRATEGY_SIZES: [usize; 2] = [10_000, 100_000];
+
+/// Every agent handles four contacts of a `train` queue (longest idle, so each its share),
+/// resolving each with a probability of its own between 0.3 and 0.95.
+fn learn_performance(engine: &mut Engine, agents: usize, rng: &mut Rng) {
+    let rates: Vec<u64> = (0..agents).map(|_| 30 + rng.below(66)).collect();
+    engine
+        .apply(Command::PutQueue(Box::new(QueueConfig::new("train"))), 1)
+        .unwrap();
+    for _ in 0..4 * agents {
+        let contact = NewContact::new("train", Channel::Voice);
+        let Ok(Applied::Enqueued { contact, .. }) = engine.apply(Command::Enqueue(contact), 1)
+        else {
+            panic!("enqueue failed")
+        };
+        let agent = contact.state.agent().expect("offered").to_string();
+        let index: usize = agent["agent-".len()..].parse().expect("agent-N");
+        let accept = Command::Accept {
+            contact: contact.id,
+            agent: agent.clone(),
+        };
+        engine.apply(accept, 1).unwrap();
+        let outcome = Outcome {
+            resolved: rng.below(100) < rates[index],
+            ..Outcome::default()
+        };
+        let complete = Command::Complete {
+            contact: contact.id,
+            agent,
+            outcome,
+        };
+        engine.apply(complete, 1).unwrap();
+    }
+    engine.drain_events(&mut Vec::new());
+}
+
+/// Gives a chat (accepted) to every agent but `idle_percent` % of them, longest idle first.
+fn hold_chats(engine: &mut Engine, agents: usize, idle_percent: usize) {
+    engine
+        .apply(Command::PutQueue(Box::new(QueueConfig::new("chat"))), 1)
+        .unwrap();
+    for _ in 0..agents * (100 - idle_percent) / 100 {
+        let contact = NewContact::new("chat", Channel::Chat);
+        let Ok(Applied::Enqueued { contact, .. }) = engine.apply(Command::Enqueue(contact), 1)
+        else {
+            panic!("enqueue failed")
+        };
+        let agent = contact.state.agent().expect("offered").to_string();
+        engine
+            .apply(
+                Command::Accept {
+                    contact: contact.id,
+                    agent,
+                },
+                1,
+            )
+            .unwrap();
+    }
+    engine.drain_events(&mut Vec::new());
+}
+
+fn blended(c: &mut Criterion) {
+    let mut group = c.benchmark_group("routing");
+    group.throughput(Throughput::Elements(1));
+    for size in STRATEGY_SIZES {
+        for (name, idle_percent) in [("blended", 10), ("voice_on_chat_floor", 0)] {
+            let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+            let (mut engine, skills) = floor(size, &mut rng);
+            hold_chats(&mut engine, size, idle_percent);
+            let id = BenchmarkId::new(name, size);
+            let cycle = Cycle {
+                with_customers: false,
+                expect_offers: idle_percent > 0,
+            };
+            decision_cycle_with(&mut group, id, engine, skills, rng, cycle);
+        }
     }
     group.finish();
 }
@@ -200,15 +299,39 @@ fn handle_one_contact_per_customer(engine: &mut Engine) {
     engine.drain_events(&mut Vec::new());
 }
 
+/// How a decision cycle draws its contacts and what it expects.
+#[derive(Clone, Copy)]
+struct Cycle {
+    with_customers: bool,
+    /// Almost every contact finds an agent (else: none does).
+    expect_offers: bool,
+}
+
 /// Enqueue a contact requiring one random skill at a level 1–5, then cancel it.
 fn decision_cycle(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    id: BenchmarkId,
+    engine: Engine,
+    skills: Vec<String>,
+    rng: Rng,
+    with_customers: bool,
+) {
+    let cycle = Cycle {
+        with_customers,
+        expect_offers: true,
+    };
+    decision_cycle_with(group, id, engine, skills, rng, cycle);
+}
+
+fn decision_cycle_with(
     group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
     id: BenchmarkId,
     mut engine: Engine,
     skills: Vec<String>,
     mut rng: Rng,
-    with_customers: bool,
+    cycle: Cycle,
 ) {
+    let with_customers = cycle.with_customers;
     {
         let mut now = 1_000_000u64;
         let mut events: Vec<Event> = Vec::with_capacity(64);
@@ -246,8 +369,13 @@ fn decision_cycle(
                 events.clear();
             })
         });
-        // Almost every contact finds an agent: the bench measures decisions, not empty searches.
-        assert!(offered * 10 >= tried * 9, "{offered} of {tried} offered");
+        if cycle.expect_offers {
+            // Almost every contact finds an agent: the bench measures decisions, not empty
+            // searches.
+            assert!(offered * 10 >= tried * 9, "{offered} of {tried} offered");
+        } else {
+            assert_eq!(offered, 0, "no agent has room");
+        }
     }
 }
 
@@ -377,5 +505,11 @@ fn full_cycle_and_churn(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decision, agent_frees, full_cycle_and_churn);
+criterion_group!(
+    benches,
+    decision,
+    blended,
+    agent_frees,
+    full_cycle_and_churn
+);
 criterion_main!(benches);

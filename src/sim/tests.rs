@@ -354,7 +354,7 @@ fn the_shipped_scenarios_run() {
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
     names.sort();
-    assert_eq!(names.len(), 5, "{names:?}");
+    assert_eq!(names.len(), 6, "{names:?}");
     for path in names {
         let mut scenario = Scenario::load(&path).unwrap();
         scenario.duration_secs = scenario.duration_secs.min(3600.0);
