@@ -126,8 +126,8 @@ pub struct QueueConfig {
     /// Term name → weight; overrides the preset's weight for that term.
     pub agent_weights: BTreeMap<String, f64>,
     pub contact_weights: BTreeMap<String, f64>,
-    /// Eligible agents scored per decision, 1–64; 0 takes the preset's (4 for `longest-idle`
-    /// and `most-skilled`, whose walk order is their main key; else 8).
+    /// 0: exact choice (the default). 1–64: score only the first N eligible agents of the
+    /// strategy's walk (an approximation with a hard cost bound).
     pub window: u32,
     /// Fairness band; `None` takes the preset's (0.05 for `performance`, else 0).
     pub band: Option<f64>,

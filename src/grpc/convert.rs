@@ -63,7 +63,7 @@ pub fn skills_to(skills: &[SkillLevel]) -> Vec<pb::Skill> {
 }
 
 /// Zero-valued numeric fields take the queue defaults (threshold 20 s, target 80 %, offer
-/// timeout 15 s, the strategy's window, affinity horizon one day); empty strategies take `longest-idle` and
+/// timeout 15 s, window 0 (exact), affinity horizon one day); empty strategies take `longest-idle` and
 /// `priority-fifo`. The engine checks names, weights and ranges.
 pub fn queue_from(q: pb::Queue) -> Result<QueueConfig, Status> {
     let mut config = QueueConfig::new(&q.name);
