@@ -524,19 +524,23 @@ impl Performance {
     /// The estimate for a contact requiring `skills`: the mean of the per-skill estimates with
     /// enough data, or the overall estimate when none has.
     pub fn for_skills(&self, skills: impl Iterator<Item = u32>) -> f64 {
-        let (mut total, mut n) = (0.0, 0u32);
+        let (mut total, mut n, mut most) = (0.0, 0u32, 0.0f64);
         for skill in skills {
             if let Ok(i) = self.by_skill.binary_search_by_key(&skill, |(s, _)| *s)
                 && self.by_skill[i].1.weight >= PERFORMANCE_MIN_PER_SKILL
             {
-                total += self.by_skill[i].1.estimate();
+                let estimate = self.by_skill[i].1.estimate();
+                total += estimate;
+                most = most.max(estimate);
                 n += 1;
             }
         }
         if n == 0 {
             self.overall.estimate()
         } else {
-            total / n as f64
+            // A mean never exceeds its largest term; rounding could, and `best` (the index's
+            // bound) must stay an upper bound.
+            (total / n as f64).min(most)
         }
     }
 }
