@@ -91,13 +91,14 @@ struct Released {
 }
 
 impl Outlet {
-    /// The batch is durable: publish its events and its read view, tell the desktops, answer
-    /// the callers.
+    /// The batch is durable: publish its read view, then its events, tell the desktops, answer
+    /// the callers. The view goes first so that whoever has seen an event (on the stream or a
+    /// desktop) reads a view that already includes it.
     fn release(&self, batch: Released) {
-        self.bus.publish(batch.events);
         if let Some(view) = batch.view {
             self.views.publish(view);
         }
+        self.bus.publish(batch.events);
         let mut broken: Option<(String, u64)> = None;
         for delivery in batch.deliveries {
             let (agent, session) = (delivery.agent.clone(), delivery.session);

@@ -477,3 +477,74 @@ async fn a_failed_batch_stops_the_engine_and_nothing_of_it_leaves() {
     let ended = tokio::time::timeout(PATIENCE, running.stopped).await;
     assert!(ended.is_ok(), "the engine thread ends");
 }
+
+/// Whoever has seen an event reads a view that includes it: a supervisor that sees an offer
+/// returned and then asks for the agent must not find the agent as it was before. A reader on
+/// a thread of its own checks every event against the view it reads the moment the event
+/// arrives, while a floor of enqueues, offers and returns runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_view_read_after_an_event_includes_that_event() {
+    let running = start(RuntimeConfig::ephemeral()).await.expect("starts");
+    let handle = running.handle.clone();
+    let mut sub = handle.bus().subscribe(None).unwrap();
+    let reader_handle = handle.clone();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader_stop = stop.clone();
+    let reader = std::thread::spawn(move || {
+        let mut checked = 0u64;
+        let deadline = std::time::Instant::now() + PATIENCE;
+        while !reader_stop.load(std::sync::atomic::Ordering::Acquire)
+            && std::time::Instant::now() < deadline
+        {
+            match sub.live.try_recv() {
+                Ok(published) => {
+                    let view = reader_handle.view().last_sequence;
+                    assert!(
+                        view >= published.sequence,
+                        "event {} seen while the view is at {view}",
+                        published.sequence
+                    );
+                    checked += 1;
+                }
+                Err(_) => std::hint::spin_loop(),
+            }
+        }
+        checked
+    });
+    handle
+        .apply(Command::PutQueue(Box::new(QueueConfig::new("q"))))
+        .await
+        .unwrap();
+    for agent in ["a", "b", "c"] {
+        handle
+            .apply(Command::PutAgent(AgentSpec::new(agent)))
+            .await
+            .unwrap();
+    }
+    for round in 0..300 {
+        let agent = ["a", "b", "c"][round % 3];
+        let _ = handle
+            .apply(Command::SetPresence {
+                agent: agent.into(),
+                presence: Presence::Ready,
+            })
+            .await;
+        let _ = handle
+            .apply(Command::Enqueue(NewContact::new("q", Channel::Chat)))
+            .await;
+        let _ = handle
+            .apply(Command::SetPresence {
+                agent: agent.into(),
+                presence: Presence::Offline,
+            })
+            .await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    let checked = reader.join().expect("no event ran ahead of the view");
+    assert!(
+        checked > 300,
+        "the reader saw the floor's events ({checked})"
+    );
+    drop(handle);
+    drop(running.handle);
+}
