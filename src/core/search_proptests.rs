@@ -1,4 +1,5 @@
-//! Property test: exact choice. On random floors — up to 40 agents with random skills, levels,
+//! Property test: exact choice. On random floors — up to 40 agents with random skills, levels
+//! (a third at the top level, so many agents tie at the head of an order),
 //! capacities, loads on blended channels, outcomes learnt, handled counts and idle times — every
 //! agent-side decision of every strategy (each preset and random `weighted` mixes, negative
 //! weights and bands included) chooses what a scan of the whole floor chooses. The comparison
@@ -54,7 +55,11 @@ struct ProbeStrategy {
 
 fn agent_plan() -> impl Strategy<Value = AgentPlan> {
     (
-        proptest::collection::vec((0..SKILLS.len(), 1u32..=10), 0..4),
+        // A third of the levels at 10, so ties at the top of an order are common.
+        proptest::collection::vec(
+            (0..SKILLS.len(), prop_oneof![2 => 1u32..=10, 1 => Just(10)]),
+            0..4,
+        ),
         prop_oneof![Just(100u32), Just(150), Just(200)],
         proptest::bool::weighted(0.85),
     )

@@ -153,6 +153,43 @@ fn most_skilled_takes_the_highest_level_then_the_specialist() {
 }
 
 #[test]
+fn a_tie_at_the_top_goes_to_its_longest_idle_without_walking_the_tie() {
+    let mut f = Floor::new();
+    f.queue("q", agent_side("most-skilled"));
+    for i in 0..20 {
+        f.agent(&format!("novice-{i:02}"), &[("billing", 3)]);
+    }
+    f.wait(1.0);
+    // Twelve experts tie on score; the first made ready (not the lowest id) is the longest idle.
+    for i in (0..12).rev() {
+        f.agent(&format!("expert-{i:02}"), &[("billing", 9)]);
+        f.wait(1.0);
+    }
+    let id = f.enqueue_with("q", Channel::Voice, |c| {
+        c.required_skills = vec![SkillLevel::new("billing", 3).unwrap()];
+    });
+    assert_eq!(f.holder(id.unwrap()).as_deref(), Some("expert-11"));
+    let d = last_decision(&f);
+    assert_eq!(
+        d.candidates.len(),
+        strategy::CANDIDATES_RECORDED,
+        "runners-up recorded"
+    );
+    assert!(
+        d.candidates
+            .iter()
+            .all(|c| c.score == d.candidates[0].score),
+        "the runners-up are from the tie: {:?}",
+        d.candidates
+    );
+    assert!(
+        d.considered < 12,
+        "the tie is not enumerated: considered {}",
+        d.considered
+    );
+}
+
+#[test]
 fn performance_routes_to_the_agent_with_better_outcomes() {
     let good = Outcome {
         handle_secs: 0,

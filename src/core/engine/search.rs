@@ -36,11 +36,16 @@
 //! the walk longer; the result stays exact. Room classes keep agents without room for the
 //! channel out of both walks.
 //!
-//! Known limit (measured: `strategy/most-skilled/100000` and `strategy/performance-learnt/100000`
-//! take 0.3–0.5 ms): when many agents tie at the best score and the longest idle of them sits far
-//! down the idle order, A enumerates the whole tie and B walks to it. Within one primary key A
-//! already yields agents in idle order, so once A holds a band member the rest of that key could
-//! be skipped with a range seek; not done yet.
+//! **Ties.** Within one primary key of A's order (and one level, when walking by level) entries
+//! come in idle order with equal bounds. When A scores a band member whose bound is at most `best`,
+//! nothing left at that primary can raise `best` or be longer idle, so A seeks past the rest of it
+//! (once it holds `CANDIDATES_RECORDED` for the record): a floor where hundreds tie at the top
+//! level costs a handful of steps (`strategy/most-skilled/100000`: 428 → 30 µs).
+//!
+//! Known limit (measured: `strategy/weighted/100000` ≈ 0.9 ms): a mix led by `idle` bounds its
+//! other terms by their best over the whole floor, so when idle times are close A walks until the
+//! idle term alone has fallen by the others' whole spread. A walk with a tight bound on two terms
+//! at once (a level tier walked in idle order, say) would need another index; not done.
 
 use super::*;
 use crate::core::index::agents::{Entry, LOAD_SCALE, Merge, Order, performance_of};
@@ -354,6 +359,15 @@ impl Engine {
                     in_band = Some(s);
                 }
                 scored.push(s);
+                // The rest of this primary comes later in idle order and cannot raise `best`:
+                // none of it can be chosen over `s`. (Once the runners-up are in hand.)
+                if window == 0
+                    && s.score >= best - band
+                    && a.bound(entry) <= best
+                    && scored.len() >= CANDIDATES_RECORDED
+                {
+                    a.merge.skip_primary(entry.0);
+                }
             }
         }
         let winner = winner.or_else(|| longest_idle_in(&scored, best - band))?;

@@ -37,6 +37,7 @@
 
 use std::collections::{BTreeSet, btree_set};
 use std::iter::Peekable;
+use std::ops::Bound;
 use std::sync::Arc;
 
 use super::{SkillId, rank_bits};
@@ -400,11 +401,11 @@ impl AgentIndex {
         let sets = self.sets(order);
         let mut heads = Vec::new();
         match requirement {
-            None => heads.extend(sets.all.with_room(channel).map(|s| s.iter().peekable())),
+            None => heads.extend(sets.all.with_room(channel).map(Head::new)),
             Some((skill, level)) => {
                 for l in level..=Level::MAX {
                     if let Some(rooms) = sets.level(skill, l) {
-                        heads.extend(rooms.with_room(channel).map(|s| s.iter().peekable()));
+                        heads.extend(rooms.with_room(channel).map(Head::new));
                     }
                 }
             }
@@ -423,28 +424,57 @@ impl AgentIndex {
         let heads = self
             .sets(order)
             .level(skill, level)
-            .map(|rooms| {
-                rooms
-                    .with_room(channel)
-                    .map(|s| s.iter().peekable())
-                    .collect()
-            })
+            .map(|rooms| rooms.with_room(channel).map(Head::new).collect())
             .unwrap_or_default();
         Merge { heads }
     }
 }
 
+/// One set being walked: the set (to seek in) and where the walk is.
+struct Head<'a> {
+    set: &'a AgentSet,
+    at: Peekable<btree_set::Range<'a, Entry>>,
+}
+
+impl<'a> Head<'a> {
+    fn new(set: &'a AgentSet) -> Head<'a> {
+        Head {
+            set,
+            at: set.range::<Entry, _>(..).peekable(),
+        }
+    }
+}
+
 /// A merge of sorted sets, smallest entry first.
 pub struct Merge<'a> {
-    heads: Vec<Peekable<btree_set::Iter<'a, Entry>>>,
+    heads: Vec<Head<'a>>,
 }
 
 impl<'a> Merge<'a> {
     pub fn peek(&mut self) -> Option<&'a Entry> {
         self.heads
             .iter_mut()
-            .filter_map(|h| h.peek().copied())
+            .filter_map(|h| h.at.peek().copied())
             .min()
+    }
+
+    /// Skips the entries next in the walk whose primary is `primary` (a B-tree seek per set
+    /// whose next entry has it), so a walk standing at `primary` goes on at the next one.
+    pub fn skip_primary(&mut self, primary: u64) {
+        let Some(next) = primary.checked_add(1) else {
+            self.heads
+                .retain_mut(|h| h.at.peek().is_none_or(|e| e.0 != primary));
+            return;
+        };
+        let from: Entry = (next, 0, Arc::from(""), 0);
+        for head in &mut self.heads {
+            if head.at.peek().is_some_and(|e| e.0 == primary) {
+                head.at = head
+                    .set
+                    .range((Bound::Included(&from), Bound::Unbounded))
+                    .peekable();
+            }
+        }
     }
 }
 
@@ -454,14 +484,14 @@ impl<'a> Iterator for Merge<'a> {
     fn next(&mut self) -> Option<&'a Entry> {
         let mut best: Option<(usize, &'a Entry)> = None;
         for (i, head) in self.heads.iter_mut().enumerate() {
-            if let Some(&entry) = head.peek()
+            if let Some(&entry) = head.at.peek()
                 && best.is_none_or(|(_, b)| entry < b)
             {
                 best = Some((i, entry));
             }
         }
         let (i, entry) = best?;
-        self.heads[i].next();
+        self.heads[i].at.next();
         Some(entry)
     }
 }
@@ -557,6 +587,33 @@ mod tests {
         index.insert(0, a, placement);
         assert_eq!(keys(index.walk(Order::FreeCapacity, None, None)), [0, 2, 1]);
         assert_eq!(index.len(), 3);
+    }
+
+    #[test]
+    fn skipping_a_primary_goes_on_at_the_next_one_in_every_set() {
+        let costs = ChannelCosts::default();
+        let chat = costs.cost(Channel::Chat);
+        // Two room classes, so the merge has two sets to seek in.
+        let agents = vec![
+            Some(agent("a", 0, &[], 0)),
+            Some(agent("b", 1, &[], chat)),
+            Some(agent("c", 2, &[], 0)),
+            Some(agent("d", 3, &[(0, 1)], chat)),
+            Some(agent("e", 4, &[(0, 1)], 0)),
+        ];
+        let mut index = index_of(&agents);
+        index.build(Order::Specialist, &agents);
+        let mut walk = index.walk(Order::Specialist, None, None);
+        assert_eq!(walk.next().map(|e| e.3), Some(0));
+        walk.skip_primary(0);
+        assert_eq!(keys(walk), [3, 4], "b and c share a's primary");
+        let mut walk = index.walk(Order::Specialist, None, None);
+        walk.skip_primary(1);
+        assert_eq!(keys(walk), [0, 1, 2, 3, 4], "only what is next is skipped");
+        let mut walk = index.walk(Order::Specialist, None, None);
+        walk.skip_primary(0);
+        walk.skip_primary(1);
+        assert_eq!(keys(walk), Vec::<AgentKey>::new());
     }
 
     #[test]
