@@ -205,6 +205,7 @@ mod tests {
         q.window = 12;
         q.band = Some(0.1);
         q.score_cap = Some(50.0);
+        q.occupancy_cap_percent = 85.0;
         q.affinity_wait_secs = 30;
         q.affinity_horizon_secs = 3600;
         q.relaxation = vec![
@@ -321,6 +322,7 @@ mod tests {
         assert_eq!(q.strategy, "performance");
         assert_eq!(q.contact_strategy, "service-level");
         assert_eq!(q.affinity_wait_secs, 30);
+        assert_eq!(q.occupancy_cap_percent, 85.0);
         assert_eq!(q.agent_weights, [("idle".to_string(), 0.001)].into());
         assert_eq!(q.relaxation.len(), 2);
         assert!(

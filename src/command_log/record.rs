@@ -274,6 +274,7 @@ fn queue_to(q: &QueueConfig) -> pb::Queue {
         score_cap: q.score_cap,
         affinity_wait_seconds: q.affinity_wait_secs,
         affinity_horizon_seconds: q.affinity_horizon_secs,
+        occupancy_cap_percent: q.occupancy_cap_percent,
         relaxation: q
             .relaxation
             .iter()
@@ -340,6 +341,7 @@ fn queue_from(q: pb::Queue) -> Result<QueueConfig, String> {
         window: q.window,
         band: q.band,
         score_cap: q.score_cap,
+        occupancy_cap_percent: q.occupancy_cap_percent,
         affinity_wait_secs: q.affinity_wait_seconds,
         affinity_horizon_secs: q.affinity_horizon_seconds,
         relaxation,
@@ -440,6 +442,7 @@ mod tests {
             (
                 proptest::option::of(0.0f64..1.0),
                 proptest::option::of(-5.0f64..100.0),
+                0.0f64..100.0,
             ),
             (
                 any::<u32>(),
@@ -465,6 +468,7 @@ mod tests {
                 window: d.2,
                 band: e.0,
                 score_cap: e.1,
+                occupancy_cap_percent: e.2,
                 affinity_wait_secs: f.0,
                 affinity_horizon_secs: f.1,
                 relaxation: f.2,

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use super::error::CoreError;
 use super::index::SkillId;
-use super::stats::{Activity, Occupancy, OccupancyTotals};
+use super::stats::{Activity, Occupancy, OccupancyTotals, RollingOccupancy};
 use super::strategy::Performance;
 use super::types::{
     Channel, ContactId, Millis, SkillLevel, TimerKey, ensure_unique_skills, validate_id,
@@ -123,6 +123,8 @@ pub struct Agent {
     pub staffed_as: Option<StaffState>,
     /// Logged-in, busy and load time, advanced whenever the agent's state changes.
     pub occupancy: Occupancy,
+    /// `occupancy`'s totals at recent bucket boundaries: the occupancy cap's window.
+    pub rolling: RollingOccupancy,
     /// Changed since the read view last took the engine's changes.
     #[serde(skip)]
     pub dirty: bool,
@@ -188,6 +190,7 @@ impl Agent {
             profile: 0,
             staffed_as: None,
             dirty: false,
+            rolling: RollingOccupancy::default(),
             occupancy: Occupancy::new(
                 now,
                 Activity {

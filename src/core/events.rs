@@ -66,6 +66,10 @@ pub struct Exclusions {
     pub missing_skill: u32,
     /// Agents that rejected this contact or let its offer time out.
     pub declined: u32,
+    /// Eligible agents passed over for being above the queue's occupancy cap.
+    pub over_cap: u32,
+    /// Every eligible agent was above the cap, so the best of them was chosen anyway.
+    pub cap_waived: bool,
 }
 
 /// The record of one match: who got what, and why.

@@ -97,6 +97,8 @@ fn queue(i: usize, offer_timeout: u32, wrap_up: u32, max_length: u32, style: usi
     // Mostly exact; now and then the window approximation.
     q.window = [0, 0, 0, 2][style % 4];
     q.affinity_wait_secs = if style.is_multiple_of(2) { 20 } else { 0 };
+    // Now and then an occupancy cap low enough to bite in a run of minutes.
+    q.occupancy_cap_percent = [0.0, 0.0, 2.0, 10.0, 0.0][style % 5];
     if q.strategy == strategy::WEIGHTED {
         q.agent_weights = [("performance".into(), 1.0), ("idle".into(), 0.01)].into();
     }

@@ -133,6 +133,10 @@ pub struct QueueConfig {
     pub band: Option<f64>,
     /// Cap on a contact's score; `None` takes the preset's (100 for `wait-ageing`, else none).
     pub score_cap: Option<f64>,
+    /// Occupancy cap, in percent (0 = none): an agent busy more than this over the last half
+    /// hour ([`crate::core::stats::Occupancy::rolling`]) is passed over while an agent under
+    /// the cap can take the contact; when none can, the best over the cap takes it.
+    pub occupancy_cap_percent: f64,
     /// 0 = no affinity. Otherwise a contact whose customer or conversation was recently handled
     /// waits up to this long for that agent before the strategy picks another.
     #[serde(rename = "affinity_wait_seconds")]
@@ -166,6 +170,7 @@ impl Default for QueueConfig {
             window: 0,
             band: None,
             score_cap: None,
+            occupancy_cap_percent: 0.0,
             affinity_wait_secs: 0,
             affinity_horizon_secs: 86_400,
             relaxation: Vec::new(),
@@ -189,6 +194,12 @@ impl QueueConfig {
             return Err(CoreError::invalid(format!(
                 "service-level target {} must be in (0, 100] percent",
                 self.sl_target_percent
+            )));
+        }
+        if !(self.occupancy_cap_percent >= 0.0 && self.occupancy_cap_percent <= 100.0) {
+            return Err(CoreError::invalid(format!(
+                "occupancy cap {} must be in [0, 100] percent (0: none)",
+                self.occupancy_cap_percent
             )));
         }
         if !(1..=3600).contains(&self.offer_timeout_secs) {

@@ -2,7 +2,7 @@
 //! (a third at the top level, so many agents tie at the head of an order),
 //! capacities, loads on blended channels, outcomes learnt, handled counts and idle times — every
 //! agent-side decision of every strategy (each preset and random `weighted` mixes, negative
-//! weights and bands included) chooses what a scan of the whole floor chooses. The comparison
+//! weights, bands and occupancy caps included) chooses what a scan of the whole floor chooses. The comparison
 //! runs inside the engine at every exact decision of a test build (`Engine::scan_floor`); this
 //! test builds the floors that exercise it and checks that probe decisions were made.
 
@@ -51,6 +51,8 @@ struct ProbeStrategy {
     preset: usize,
     weights: Vec<(usize, f64)>,
     band: Option<f64>,
+    /// Occupancy cap in percent (0: none); low, as the runs are minutes long.
+    occupancy_cap: f64,
 }
 
 fn agent_plan() -> impl Strategy<Value = AgentPlan> {
@@ -99,11 +101,13 @@ fn probe_strategy() -> impl Strategy<Value = ProbeStrategy> {
             Just(Some(0.3)),
             Just(Some(5.0))
         ],
+        prop_oneof![Just(0.0), Just(1.0), Just(5.0), Just(20.0)],
     )
-        .prop_map(|(preset, weights, band)| ProbeStrategy {
+        .prop_map(|(preset, weights, band, occupancy_cap)| ProbeStrategy {
             preset,
             weights,
             band,
+            occupancy_cap,
         })
 }
 
@@ -167,6 +171,7 @@ fn run(plans: Vec<AgentPlan>, probe: ProbeStrategy, ops: Vec<Op>) -> usize {
         .map(|&(t, w)| (AgentTerm::ALL[t].name().to_string(), w))
         .collect();
     q.band = probe.band;
+    q.occupancy_cap_percent = probe.occupancy_cap;
     floor.apply(Command::PutQueue(Box::new(q)));
     for (i, plan) in plans.iter().enumerate() {
         let id = format!("agent-{i:02}");
@@ -310,6 +315,7 @@ fn the_exact_choice_property_makes_real_decisions() {
             (AgentTerm::Idle as usize, 0.001),
         ],
         band: Some(0.02),
+        occupancy_cap: 5.0,
     };
     assert!(run(plans, probe, ops) >= 30);
 }

@@ -182,6 +182,20 @@ pub struct Activity {
     pub capacity: u32,
 }
 
+/// The rolling window of [`Occupancy::rolling`]: whole buckets of this length, on boundaries
+/// of the engine's clock (multiples of it since the epoch).
+pub const ROLLING_BUCKET_MS: Millis = 5 * 60_000;
+/// Buckets in the rolling window: the last 25–30 minutes (the current bucket and five whole ones).
+pub const ROLLING_BUCKETS: usize = 6;
+
+/// The totals at one bucket boundary (boundary `bucket × ROLLING_BUCKET_MS`).
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, Default, PartialEq)]
+struct Mark {
+    bucket: u64,
+    logged_in_ms: u64,
+    busy_ms: u64,
+}
+
 /// One agent's time accounting since it was created: the open interval runs from `since` in
 /// the state `activity`; closed intervals are summed in `totals`.
 #[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, Default, PartialEq)]
@@ -189,6 +203,33 @@ pub struct Occupancy {
     since: Millis,
     activity: Activity,
     totals: OccupancyTotals,
+}
+
+/// The totals of an agent's [`Occupancy`] at the last [`ROLLING_BUCKETS`] bucket boundaries it
+/// crossed, so the occupancy of the last half hour is two subtractions
+/// ([`RollingOccupancy::rolling`]): exact, integer (the same on every machine that replays the
+/// journal), 144 bytes an agent (kept on the engine's agent, not in read views), and a few
+/// stores when a state change crosses a boundary.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, Default, PartialEq)]
+pub struct RollingOccupancy {
+    marks: [Mark; ROLLING_BUCKETS],
+}
+
+/// Logged-in and busy time over the rolling window.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rolling {
+    pub logged_in_ms: u64,
+    pub busy_ms: u64,
+}
+
+impl Rolling {
+    /// Busy ÷ logged-in time over the window, where less than half the window was logged in
+    /// counting the rest as idle: an agent who just logged in and took one call is not "fully
+    /// occupied".
+    pub fn occupancy(&self) -> f64 {
+        let window = ROLLING_BUCKET_MS * ROLLING_BUCKETS as u64;
+        ratio_or_zero(self.busy_ms, self.logged_in_ms.max(window / 2))
+    }
 }
 
 /// Time sums; the ratios are derived.
@@ -238,6 +279,50 @@ impl Occupancy {
     }
 }
 
+impl RollingOccupancy {
+    /// Records `clock`'s totals at the boundaries in `(since, now]` (the last `ROLLING_BUCKETS`
+    /// of them: older ones would be overwritten anyway). Called just before `clock` observes a
+    /// change at `now`: its open interval runs unchanged across them, so `totals` at each is
+    /// exact.
+    pub fn mark(&mut self, clock: &Occupancy, now: Millis) {
+        let last = now / ROLLING_BUCKET_MS;
+        let first = (clock.since / ROLLING_BUCKET_MS + 1)
+            .max(last.saturating_sub(ROLLING_BUCKETS as u64 - 1));
+        for bucket in first..=last {
+            let t = clock.totals(bucket * ROLLING_BUCKET_MS);
+            self.marks[bucket as usize % ROLLING_BUCKETS] = Mark {
+                bucket,
+                logged_in_ms: t.logged_in_ms,
+                busy_ms: t.busy_ms,
+            };
+        }
+    }
+
+    /// `clock`'s logged-in and busy time from the boundary `ROLLING_BUCKETS − 1` buckets before
+    /// `now`'s up to `now`.
+    pub fn rolling(&self, clock: &Occupancy, now: Millis) -> Rolling {
+        let start = (now / ROLLING_BUCKET_MS).saturating_sub(ROLLING_BUCKETS as u64 - 1);
+        let at = start * ROLLING_BUCKET_MS;
+        let mark = self.marks[start as usize % ROLLING_BUCKETS];
+        let base = if at >= clock.since {
+            // Inside the open interval: computed, not recorded.
+            let t = clock.totals(at);
+            (t.logged_in_ms, t.busy_ms)
+        } else if mark.bucket == start && start > 0 {
+            (mark.logged_in_ms, mark.busy_ms)
+        } else {
+            // A boundary before `since` that was never crossed in a recorded interval: the
+            // agent did not exist yet, its totals were zero.
+            (0, 0)
+        };
+        let t = clock.totals(now);
+        Rolling {
+            logged_in_ms: t.logged_in_ms - base.0,
+            busy_ms: t.busy_ms - base.1,
+        }
+    }
+}
+
 impl OccupancyTotals {
     /// (handling + wrap-up) / logged-in time; 0 for an agent never logged in.
     pub fn occupancy(&self) -> f64 {
@@ -282,6 +367,67 @@ pub fn ratio_or_zero(num: u64, den: u64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A random day of state changes; the rolling figures must equal the totals' difference
+    /// over the window, computed from a full log of the totals.
+    #[test]
+    fn rolling_occupancy_is_the_totals_over_the_last_buckets() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let created = 7 * 60_000 + 123;
+        let mut o = Occupancy::new(created, Activity::default());
+        let mut r = RollingOccupancy::default();
+        // (time, occupancy) after every change, to read totals at any past instant from.
+        let mut log = vec![(created, o)];
+        let totals_at = |log: &[(Millis, Occupancy)], t: Millis| {
+            if t < created {
+                return OccupancyTotals::default();
+            }
+            let (_, o) = log.iter().rev().find(|(at, _)| *at <= t).unwrap();
+            o.totals(t)
+        };
+        let mut now = created;
+        for _ in 0..400 {
+            now += rng.random_range(0..9 * 60_000);
+            let logged_in = rng.random_bool(0.8);
+            r.mark(&o, now);
+            o.observe(
+                now,
+                Activity {
+                    logged_in,
+                    busy: logged_in && rng.random_bool(0.6),
+                    load: 0,
+                    capacity: 1,
+                },
+            );
+            log.push((now, o));
+            for probe in [now, now + rng.random_range(0..40 * 60_000)] {
+                let start = (probe / ROLLING_BUCKET_MS).saturating_sub(ROLLING_BUCKETS as u64 - 1);
+                let from = totals_at(&log, start * ROLLING_BUCKET_MS);
+                let to = o.totals(probe);
+                let want = Rolling {
+                    logged_in_ms: to.logged_in_ms - from.logged_in_ms,
+                    busy_ms: to.busy_ms - from.busy_ms,
+                };
+                assert_eq!(r.rolling(&o, probe), want, "at {probe} (changed at {now})");
+            }
+        }
+    }
+
+    #[test]
+    fn rolling_occupancy_counts_a_short_login_against_half_the_window() {
+        let half = ROLLING_BUCKET_MS * ROLLING_BUCKETS as u64 / 2;
+        let r = Rolling {
+            logged_in_ms: 60_000,
+            busy_ms: 60_000,
+        };
+        assert_eq!(r.occupancy(), 60_000.0 / half as f64);
+        let r = Rolling {
+            logged_in_ms: 2 * half,
+            busy_ms: half,
+        };
+        assert_eq!(r.occupancy(), 0.5);
+    }
 
     #[test]
     fn occupancy_counts_handling_and_wrap_up_over_logged_in_time() {

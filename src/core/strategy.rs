@@ -200,6 +200,9 @@ pub struct Strategy {
     pub walk: Walk,
     pub affinity_wait_ms: u64,
     pub horizon_ms: u64,
+    /// Rolling occupancy (0–1) above which an agent is passed over while another can take the
+    /// contact; `None`: no cap.
+    pub occupancy_cap: Option<f64>,
 }
 
 type AgentPreset = ([f64; AgentTerm::COUNT], f64);
@@ -382,6 +385,8 @@ impl Strategy {
             walk: Walk::leading(&agent_weights),
             affinity_wait_ms: config.affinity_wait_secs as u64 * 1000,
             horizon_ms: config.affinity_horizon_secs as u64 * 1000,
+            occupancy_cap: (config.occupancy_cap_percent > 0.0)
+                .then(|| config.occupancy_cap_percent / 100.0),
         })
     }
 

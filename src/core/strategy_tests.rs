@@ -190,6 +190,47 @@ fn a_tie_at_the_top_goes_to_its_longest_idle_without_walking_the_tie() {
 }
 
 #[test]
+fn the_occupancy_cap_passes_over_a_busy_agent_while_another_can_take_the_contact() {
+    let run = |cap: f64| {
+        let mut f = Floor::new();
+        f.queue("q", |q| q.occupancy_cap_percent = cap);
+        f.agent("busy", &[]);
+        // Twenty one-minute calls, 20 s apart: busy 75 % of the last 27 minutes.
+        for _ in 0..20 {
+            handle(&mut f, "q", Outcome::default());
+            f.wait(20.0);
+        }
+        f.wait(1.0);
+        f.agent("fresh", &[]);
+        f.wait(1.0);
+        let first = f.enqueue("q", Channel::Voice);
+        let first_decision = last_decision(&f).excluded;
+        // fresh now holds the first: only busy can take the second.
+        let second = f.enqueue("q", Channel::Voice);
+        let second_decision = last_decision(&f).excluded;
+        (
+            f.holder(first).unwrap(),
+            first_decision,
+            f.holder(second),
+            second_decision,
+        )
+    };
+    // Without a cap, longest idle: busy.
+    let (holder, excluded, _, _) = run(0.0);
+    assert_eq!(holder, "busy");
+    assert_eq!((excluded.over_cap, excluded.cap_waived), (0, false));
+    // With a 70 % cap busy is passed over while fresh can take it ...
+    let (holder, excluded, second, waived) = run(70.0);
+    assert_eq!(holder, "fresh");
+    assert_eq!((excluded.over_cap, excluded.cap_waived), (1, false));
+    // ... and takes the next one anyway when nobody under the cap can.
+    assert_eq!(second.as_deref(), Some("busy"));
+    assert_eq!((waived.over_cap, waived.cap_waived), (1, true));
+    // A cap busy is under changes nothing.
+    assert_eq!(run(80.0).0, "busy");
+}
+
+#[test]
 fn performance_routes_to_the_agent_with_better_outcomes() {
     let good = Outcome {
         handle_secs: 0,
@@ -673,6 +714,7 @@ fn a_decision_counts_the_agents_it_could_not_use_by_reason() {
         no_capacity: 2, // full (from the pool) and chatty (walked: no room for a call)
         missing_skill: 0,
         declined: 1, // declines
+        ..Exclusions::default()
     };
     assert_eq!(d.excluded, expected);
     f.accept(id);

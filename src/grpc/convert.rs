@@ -96,6 +96,7 @@ pub fn queue_from(q: pb::Queue) -> Result<QueueConfig, Status> {
     config.window = q.window;
     config.band = q.band;
     config.score_cap = q.score_cap;
+    config.occupancy_cap_percent = q.occupancy_cap_percent;
     config.affinity_wait_secs = q.affinity_wait_seconds;
     if q.affinity_horizon_seconds > 0 {
         config.affinity_horizon_secs = q.affinity_horizon_seconds;
@@ -180,6 +181,7 @@ pub fn queue_to(q: &QueueConfig) -> pb::Queue {
         affinity_horizon_seconds: q.affinity_horizon_secs,
         relaxation: q.relaxation.iter().map(relax_to).collect(),
         version: q.version,
+        occupancy_cap_percent: q.occupancy_cap_percent,
     }
 }
 
@@ -464,6 +466,8 @@ fn decision_to(d: &Decision) -> pb::Decision {
             no_capacity: d.excluded.no_capacity,
             missing_skill: d.excluded.missing_skill,
             declined: d.excluded.declined,
+            over_occupancy_cap: d.excluded.over_cap,
+            occupancy_cap_waived: d.excluded.cap_waived,
         }),
     }
 }

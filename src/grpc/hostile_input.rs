@@ -135,6 +135,8 @@ fn queue() -> impl Strategy<Value = pb::Queue> {
                     affinity_horizon_seconds,
                     relaxation,
                     version: 0,
+                    // Hostile too (NaN, infinities, out of range) without another generator.
+                    occupancy_cap_percent: target * 1.5 - 20.0,
                 }
             },
         )

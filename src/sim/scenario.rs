@@ -74,6 +74,14 @@ pub struct Repeat {
 /// At most this many repeats per conversation.
 pub const MAX_REPEATS: u32 = 5;
 
+/// The `--compare` agent side that routes on the groups' true resolution rates (an upper
+/// bound for `performance`, which must learn them): see [`Scenario::with_strategy`].
+pub const REFERENCE: &str = "reference";
+/// The skill that carries a group's true-rate rank under [`REFERENCE`].
+const TRUE_RATE_SKILL: &str = "true-rate";
+/// The engine strategy [`REFERENCE`] runs on: `skill` alone.
+const REFERENCE_AGENT_STRATEGY: &str = "weighted";
+
 /// Contacts offered to one queue on one channel.
 #[derive(Clone, Debug)]
 pub struct Traffic {
@@ -157,32 +165,46 @@ impl Scenario {
 
     /// The same scenario with every queue's strategy replaced by `choice` (`agent` or
     /// `agent/contact`, e.g. `performance` or `longest-idle/service-level`, optionally after
-    /// `affinity=SECONDS+`, e.g. `affinity=60+longest-idle`): the contact side and the affinity
-    /// wait stay each queue's own unless named. Weights for a replaced side are cleared.
+    /// `affinity=SECONDS+` and `cap=PERCENT+`, e.g. `cap=85+performance`): the contact side, the
+    /// affinity wait and the occupancy cap stay each queue's own unless named. Weights for a
+    /// replaced side are cleared. The agent side may also be [`REFERENCE`].
     pub fn with_strategy(&self, choice: &str) -> anyhow::Result<Scenario> {
-        let (affinity, rest) = match choice.split_once('+') {
-            Some((prefix, rest)) => {
-                let secs = prefix
-                    .strip_prefix("affinity=")
-                    .and_then(|n| n.parse::<u32>().ok())
-                    .with_context(|| {
-                        format!("{choice:?}: before '+' comes affinity=SECONDS, e.g. affinity=60")
-                    })?;
-                (Some(secs), rest)
+        let mut affinity = None;
+        let mut cap = None;
+        let mut rest = choice;
+        while let Some((prefix, tail)) = rest.split_once('+') {
+            if let Some(n) = prefix.strip_prefix("affinity=") {
+                affinity = Some(n.parse::<u32>().with_context(|| {
+                    format!("{choice:?}: affinity=SECONDS takes whole seconds, e.g. affinity=60")
+                })?);
+            } else if let Some(n) = prefix.strip_prefix("cap=") {
+                cap = Some(n.parse::<f64>().with_context(|| {
+                    format!("{choice:?}: cap=PERCENT takes a number, e.g. cap=85")
+                })?);
+            } else {
+                bail!("{choice:?}: before '+' comes affinity=SECONDS or cap=PERCENT");
             }
-            None => (None, choice),
-        };
+            rest = tail;
+        }
         let (agent, contact) = match rest.split_once('/') {
             Some((a, c)) => (a, Some(c)),
             None => (rest, None),
         };
         let mut out = self.clone();
+        if agent == REFERENCE {
+            out.use_true_rates(choice)?;
+        }
         for q in &mut out.queues {
             if let Some(secs) = affinity {
                 q.affinity_wait_secs = secs;
             }
-            q.strategy = agent.to_string();
-            q.agent_weights.clear();
+            if let Some(cap) = cap {
+                q.occupancy_cap_percent = cap;
+            }
+            if agent != REFERENCE {
+                q.strategy = agent.to_string();
+                q.agent_weights.clear();
+            }
             if let Some(contact) = contact {
                 q.contact_strategy = contact.to_string();
                 q.contact_weights.clear();
@@ -193,16 +215,60 @@ impl Scenario {
         Ok(out)
     }
 
+    /// The `reference` agent side: every contact goes to the free agent whose group has the
+    /// highest true resolution rate (ties to the longest idle), which no strategy can know. It
+    /// runs on the engine as it is: each group gets the skill `true-rate` at a level that ranks
+    /// the groups' rates (distinct rates, distinct levels; at most 10), every queue requires it
+    /// at level 1, and scores agents by `skill` alone. Defined for scenarios whose queues and
+    /// traffic require no skills (the skill term would add theirs).
+    fn use_true_rates(&mut self, choice: &str) -> anyhow::Result<()> {
+        ensure!(
+            self.queues.iter().all(|q| q.required_skills.is_empty())
+                && self.traffic.iter().all(|t| t.required_skills.is_empty()),
+            "{choice:?}: the reference strategy needs queues and traffic that require no skills"
+        );
+        let mut rates: Vec<f64> = self.groups.iter().map(|g| g.resolution_rate).collect();
+        rates.sort_by(f64::total_cmp);
+        rates.dedup();
+        ensure!(
+            rates.len() <= 10,
+            "{choice:?}: the reference strategy ranks at most 10 distinct resolution rates"
+        );
+        for group in &mut self.groups {
+            let rank = rates
+                .iter()
+                .position(|r| *r == group.resolution_rate)
+                .expect("every rate was ranked");
+            group
+                .skills
+                .push(SkillLevel::new(TRUE_RATE_SKILL, rank as u32 + 1)?);
+        }
+        for q in &mut self.queues {
+            q.required_skills = vec![SkillLevel::new(TRUE_RATE_SKILL, 1)?];
+            q.strategy = REFERENCE_AGENT_STRATEGY.into();
+            q.agent_weights = [("skill".to_string(), 1.0)].into();
+        }
+        Ok(())
+    }
+
     /// Every queue's strategy label (`agent/contact`, after `affinity=SECONDS+` when the queue
     /// waits for a customer's earlier agent), distinct, in queue order.
     pub fn strategy_labels(&self) -> String {
         let mut labels: Vec<String> = Vec::new();
         for q in &self.queues {
-            let (agent, contact) = (&q.strategy, &q.contact_strategy);
-            let label = match q.affinity_wait_secs {
-                0 => format!("{agent}/{contact}"),
-                secs => format!("affinity={secs}+{agent}/{contact}"),
-            };
+            let reference = q
+                .required_skills
+                .iter()
+                .any(|s| s.skill.as_str() == TRUE_RATE_SKILL);
+            let agent = if reference { REFERENCE } else { &q.strategy };
+            let contact = &q.contact_strategy;
+            let mut label = format!("{agent}/{contact}");
+            if q.occupancy_cap_percent > 0.0 {
+                label = format!("cap={}+{label}", q.occupancy_cap_percent);
+            }
+            if q.affinity_wait_secs > 0 {
+                label = format!("affinity={}+{label}", q.affinity_wait_secs);
+            }
             if !labels.contains(&label) {
                 labels.push(label);
             }

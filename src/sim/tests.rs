@@ -629,3 +629,83 @@ fn repeats_and_customer_bases_are_checked() {
     let err = scenario.with_strategy("affinity+round-robin").unwrap_err();
     assert!(format!("{err:#}").contains("affinity=SECONDS"), "{err:#}");
 }
+
+/// The rare-experts floor, shortened.
+fn rare_experts(hours: u32) -> Scenario {
+    let text = include_str!("../../benches/scenarios/rare-experts.toml")
+        .replace("hours = 8", &format!("hours = {hours}"));
+    Scenario::from_toml(&text).unwrap()
+}
+
+#[test]
+fn the_reference_routes_on_true_rates_and_the_cap_holds_experts_back() {
+    let scenario = rare_experts(3);
+    let choices = ["longest-idle", "reference", "cap=60+reference"].map(String::from);
+    let comparison = compare(&scenario, &choices, 1).unwrap();
+    let reports = comparison.first_runs();
+    let labels: Vec<&str> = reports.iter().map(|r| r.strategy.as_str()).collect();
+    assert_eq!(
+        labels,
+        [
+            "longest-idle/priority-fifo",
+            "reference/priority-fifo",
+            "cap=60+reference/priority-fifo"
+        ]
+    );
+    let fcr = |r: &SimReport| r.overall.first_contact_resolution;
+    let expert = |r: &SimReport| r.groups[0].occupancy;
+    let (idle, reference, capped) = (reports[0], reports[1], reports[2]);
+    // Experts first: most calls resolved by them, and resolution well above spreading evenly.
+    assert!(
+        expert(reference) > 0.8,
+        "expert occupancy {}",
+        expert(reference)
+    );
+    assert!(
+        fcr(reference) > fcr(idle) + 0.03,
+        "FCR {} → {}",
+        fcr(idle),
+        fcr(reference)
+    );
+    // The cap holds the experts near 60 % (a call taken just under the cap can end above it).
+    assert!(
+        expert(capped) < 0.7,
+        "capped expert occupancy {}",
+        expert(capped)
+    );
+    assert!(expert(capped) > expert(idle) + 0.1);
+    assert!(fcr(capped) < fcr(reference) && fcr(capped) > fcr(idle));
+}
+
+#[test]
+fn compare_prefixes_and_the_reference_are_checked() {
+    let scenario = rare_experts(1);
+    let s = scenario
+        .with_strategy("affinity=30+cap=85+reference/service-level")
+        .unwrap();
+    assert_eq!(
+        s.strategy_labels(),
+        "affinity=30+cap=85+reference/service-level"
+    );
+    let experts = &s.groups[0].skills;
+    assert_eq!(experts.len(), 1);
+    assert_eq!(experts[0].level.get(), 2, "the higher rate ranks higher");
+    assert_eq!(s.groups[1].skills[0].level.get(), 1);
+    for (choice, words) in [
+        ("cap=lots+performance", "cap=PERCENT"),
+        ("cap=150+performance", "occupancy cap"),
+        ("wait=3+performance", "before '+'"),
+    ] {
+        let err = format!("{:#}", scenario.with_strategy(choice).unwrap_err());
+        assert!(err.contains(words), "{choice}: {err}");
+    }
+    let skilled = Scenario::from_toml(
+        &include_str!("../../benches/scenarios/rare-experts.toml").replace(
+            "sl_target_percent = 80",
+            "sl_target_percent = 80\nskills = [\"billing:1\"]",
+        ),
+    )
+    .unwrap();
+    let err = format!("{:#}", skilled.with_strategy("reference").unwrap_err());
+    assert!(err.contains("require no skills"), "{err}");
+}

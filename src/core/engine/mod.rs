@@ -571,6 +571,7 @@ impl Engine {
         let agent = self.agent_mut(key);
         let activity = agent.activity();
         if activity != agent.occupancy.activity() {
+            agent.rolling.mark(&agent.occupancy, now);
             agent.occupancy.observe(now, activity);
         }
         let (unavailable, staffed) = (agent.unavailable(), agent.staff_state());

@@ -268,7 +268,41 @@ impl Engine {
 
     /// The best eligible agent for a waiting contact on the whole floor (see the module
     /// documentation), or `None` when no agent can take it now. The walked orders must be built.
+    ///
+    /// With an occupancy cap, agents above it are not eligible; when that leaves nobody but
+    /// someone was passed over for it, the search runs again with the cap counted, not applied.
     pub(super) fn search_agents(&self, id: ContactId, strategy: &Strategy) -> Option<Found> {
+        let Some(cap) = strategy.occupancy_cap else {
+            return self.search_under(id, strategy, None).0;
+        };
+        match self.search_under(id, strategy, Some((cap, true))) {
+            (Some(found), _) => Some(found),
+            (None, false) => None,
+            (None, true) => {
+                let mut found = self.search_under(id, strategy, Some((cap, false))).0?;
+                found.excluded.cap_waived = true;
+                Some(found)
+            }
+        }
+    }
+
+    /// Whether `agent` is above the occupancy `cap` now.
+    pub(super) fn over_cap(&self, agent: &Agent, cap: f64) -> bool {
+        agent
+            .rolling
+            .rolling(&agent.occupancy, self.now)
+            .occupancy()
+            > cap
+    }
+
+    /// The search, with `cap` = (cap, whether it excludes or only counts); also says whether
+    /// the cap excluded anyone.
+    fn search_under(
+        &self,
+        id: ContactId,
+        strategy: &Strategy,
+        cap: Option<(f64, bool)>,
+    ) -> (Option<Found>, bool) {
         let contact = &self.contacts[&id];
         // Room classes hold when the contact costs what its channel costs now.
         let by_room = contact.cost == self.config.costs.cost(contact.channel);
@@ -276,6 +310,7 @@ impl Engine {
         let rarest = self.available.rarest(&contact.requirements, channel);
         let mut excluded = Exclusions::default();
         let mut considered = 0u32;
+        let mut capped = false;
         let mut scored: Vec<Scored<'_>> = Vec::new();
         // Scores an agent reached by a walk if it is eligible; counts why not if `count`.
         let mut score = |entry: &Entry, count: bool, excluded: &mut Exclusions| {
@@ -288,6 +323,15 @@ impl Engine {
             } else if !agent.meets(&contact.requirements) {
                 &mut excluded.missing_skill
             } else {
+                if let Some((cap, applied)) = cap
+                    && self.over_cap(agent, cap)
+                {
+                    excluded.over_cap += u32::from(count);
+                    capped = true;
+                    if applied {
+                        return None;
+                    }
+                }
                 let terms = self.agent_terms(entry.3, agent, contact, strategy);
                 return Some(strategy.agent_score(&terms)).map(|score| Scored {
                     key: entry.3,
@@ -370,7 +414,9 @@ impl Engine {
                 }
             }
         }
-        let winner = winner.or_else(|| longest_idle_in(&scored, best - band))?;
+        let Some(winner) = winner.or_else(|| longest_idle_in(&scored, best - band)) else {
+            return (None, capped);
+        };
         // Runners-up for the record: a few more steps of A, when it stopped early.
         let mut steps = 0;
         while window == 0 && scored.len() < CANDIDATES_RECORDED && steps < RUNNER_UP_STEPS {
@@ -397,11 +443,12 @@ impl Engine {
             .take(CANDIDATES_RECORDED)
             .map(|s| (s.key, s.score, s.terms))
             .collect();
-        Some(Found {
+        let found = Found {
             chosen,
             considered,
             excluded,
-        })
+        };
+        (Some(found), capped)
     }
 }
 
@@ -412,7 +459,7 @@ impl Engine {
     #[cfg(test)]
     pub(super) fn scan_floor(&self, id: ContactId, strategy: &Strategy) -> Option<AgentKey> {
         let contact = &self.contacts[&id];
-        let scored: Vec<(f64, Millis, &str, AgentKey)> = self
+        let scored: Vec<(f64, Millis, &str, AgentKey, bool)> = self
             .agents
             .iter()
             .enumerate()
@@ -426,9 +473,18 @@ impl Engine {
             .map(|(key, agent)| {
                 let terms = self.agent_terms(key, agent, contact, strategy);
                 let score = strategy.agent_score(&terms);
-                (score, agent.idle_since, &*agent.spec.id, key)
+                let over = strategy
+                    .occupancy_cap
+                    .is_some_and(|cap| self.over_cap(agent, cap));
+                (score, agent.idle_since, &*agent.spec.id, key, over)
             })
             .collect();
+        // The cap applies when it leaves someone.
+        let scored: Vec<_> = if scored.iter().any(|s| !s.4) {
+            scored.into_iter().filter(|s| !s.4).collect()
+        } else {
+            scored
+        };
         let best = scored.iter().map(|s| s.0).fold(f64::NEG_INFINITY, f64::max);
         scored
             .iter()
