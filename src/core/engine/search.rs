@@ -8,6 +8,12 @@
 //! random floors and strategies. With a queue `window` of N > 0 the search is the documented
 //! approximation instead: the same rule over the first N eligible agents of the walk.
 //!
+//! With an occupancy cap, an agent over it (rolling occupancy, see
+//! [`crate::core::stats::RollingOccupancy`]) is not eligible; when that leaves nobody but the cap
+//! passed someone over, the search runs again with the cap counted and not applied, and the
+//! decision says the cap was waived. The cap removes agents, never raises a score, so every bound
+//! below still holds.
+//!
 //! **How.** Two walks of the agent index, interleaved:
 //! - *A*, in the order of the strategy's leading term (see [`crate::core::strategy::Walk`]): each
 //!   agent it reaches has an **upper bound** on its score — the leading term's value from the
@@ -34,7 +40,8 @@
 //! B-tree step and a score. Terms that the leading order cannot bound tightly (a `weighted` mix
 //! whose other terms range widely, `skill` over several required skills) make the bound loose and
 //! the walk longer; the result stays exact. Room classes keep agents without room for the
-//! channel out of both walks.
+//! channel out of both walks. A cap makes both walks step past the agents over it (often the
+//! top of the order, where a strategy sends work), and a waived cap costs a second search.
 //!
 //! **Ties.** Within one primary key of A's order (and one level, when walking by level) entries
 //! come in idle order with equal bounds. When A scores a band member whose bound is at most `best`,
