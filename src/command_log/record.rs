@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use prost::Message;
 
 use crate::core::contact::ContextLimits;
+use crate::core::ewt::WaitEstimator;
 use crate::core::{
     AgentSpec, CancelReason, Channel, ChannelCosts, Command, EngineConfig, Millis, NewContact,
     Outcome, Presence, QueueConfig, Relax, RelaxStep, SkillLevel, SkillName,
@@ -275,6 +276,7 @@ fn queue_to(q: &QueueConfig) -> pb::Queue {
         affinity_wait_seconds: q.affinity_wait_secs,
         affinity_horizon_seconds: q.affinity_horizon_secs,
         occupancy_cap_percent: q.occupancy_cap_percent,
+        wait_estimator: q.wait_estimator.clone(),
         relaxation: q
             .relaxation
             .iter()
@@ -342,6 +344,12 @@ fn queue_from(q: pb::Queue) -> Result<QueueConfig, String> {
         band: q.band,
         score_cap: q.score_cap,
         occupancy_cap_percent: q.occupancy_cap_percent,
+        // Written before estimators could be chosen: the one there was then.
+        wait_estimator: if q.wait_estimator.is_empty() {
+            WaitEstimator::AnswerRate.name().into()
+        } else {
+            q.wait_estimator
+        },
         affinity_wait_secs: q.affinity_wait_seconds,
         affinity_horizon_secs: q.affinity_horizon_seconds,
         relaxation,
@@ -443,6 +451,11 @@ mod tests {
                 proptest::option::of(0.0f64..1.0),
                 proptest::option::of(-5.0f64..100.0),
                 0.0f64..100.0,
+                prop_oneof![
+                    Just("answer-rate".to_string()),
+                    Just("queue-length".into()),
+                    "[a-z-]{1,12}"
+                ],
             ),
             (
                 any::<u32>(),
@@ -469,6 +482,7 @@ mod tests {
                 band: e.0,
                 score_cap: e.1,
                 occupancy_cap_percent: e.2,
+                wait_estimator: e.3,
                 affinity_wait_secs: f.0,
                 affinity_horizon_secs: f.1,
                 relaxation: f.2,

@@ -10,6 +10,7 @@ pub mod contact;
 pub mod engine;
 pub mod error;
 pub mod events;
+pub mod ewt;
 pub mod history;
 pub mod index;
 pub mod queue;

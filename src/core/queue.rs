@@ -93,6 +93,9 @@ impl From<RelaxStep> for RelaxForm {
     }
 }
 
+/// The wait estimator of a queue that names none.
+pub const DEFAULT_WAIT_ESTIMATOR: &str = "head-of-line";
+
 /// A queue as the admin configures it.
 #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -134,9 +137,12 @@ pub struct QueueConfig {
     /// Cap on a contact's score; `None` takes the preset's (100 for `wait-ageing`, else none).
     pub score_cap: Option<f64>,
     /// Occupancy cap, in percent (0 = none): an agent busy more than this over the last half
-    /// hour ([`crate::core::stats::Occupancy::rolling`]) is passed over while an agent under
+    /// hour ([`crate::core::stats::RollingOccupancy::rolling`]) is passed over while an agent under
     /// the cap can take the contact; when none can, the best over the cap takes it.
     pub occupancy_cap_percent: f64,
+    /// The delay predictor of the wait estimates given at enqueue and by `GetContact`: one of
+    /// [`crate::core::ewt::WaitEstimator`]'s names.
+    pub wait_estimator: String,
     /// 0 = no affinity. Otherwise a contact whose customer or conversation was recently handled
     /// waits up to this long for that agent before the strategy picks another.
     #[serde(rename = "affinity_wait_seconds")]
@@ -171,6 +177,7 @@ impl Default for QueueConfig {
             band: None,
             score_cap: None,
             occupancy_cap_percent: 0.0,
+            wait_estimator: DEFAULT_WAIT_ESTIMATOR.into(),
             affinity_wait_secs: 0,
             affinity_horizon_secs: 86_400,
             relaxation: Vec::new(),

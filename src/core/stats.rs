@@ -8,8 +8,8 @@
 //! - `sl_excl_short_abandons` = answered within T / (answered + abandoned after T + expired)
 //! - ASA = mean wait of answered contacts
 //! - abandon rate = abandoned / (answered + abandoned + expired)
-//! - EWT for a newcomer = position × (time spanned by the last answers / their count), from a
-//!   rolling window of answer times; unknown until the window holds two answers.
+//! - EWT: see [`super::ewt`] (the counters keep its inputs: recent answer times, the last
+//!   answered contact's wait, and the waits of abandoned contacts).
 //!
 //! - occupancy = (handling + wrap-up) / logged-in time, where "handling" is any time the agent
 //!   holds a contact (offered or assigned); utilisation = capacity in use / capacity, both
@@ -42,7 +42,12 @@ pub struct QueueCounters {
     pub withdrawn: u64,
     pub completed: u64,
     pub total_answer_wait_ms: u64,
+    /// Time waited by the contacts that abandoned (with the answered ones' waits: the
+    /// customers' patience, for the `queue-length` wait estimate).
+    pub total_abandon_wait_ms: u64,
     pub total_handle_ms: u64,
+    /// How long the last answered contact had waited.
+    pub last_answer_wait_ms: Option<u64>,
     recent_answers: VecDeque<Millis>,
 }
 
@@ -67,10 +72,12 @@ impl QueueCounters {
             self.recent_answers.pop_front();
         }
         self.recent_answers.push_back(now);
+        self.last_answer_wait_ms = Some(waited_ms);
     }
 
     pub fn record_abandon(&mut self, waited_ms: u64, threshold_ms: u64) {
         self.abandoned += 1;
+        self.total_abandon_wait_ms += waited_ms;
         if waited_ms <= threshold_ms {
             self.abandoned_within_threshold += 1;
         }
@@ -102,6 +109,22 @@ impl QueueCounters {
                 self.abandoned as f64 / ended as f64
             },
         }
+    }
+
+    /// Answers per millisecond over the recent window up to `now` (`None` with fewer than two).
+    pub fn answer_rate_per_ms(&self, now: Millis) -> Option<f64> {
+        let first = *self.recent_answers.front()?;
+        let n = self.recent_answers.len();
+        (n >= 2).then(|| n as f64 / now.saturating_sub(first).max(1) as f64)
+    }
+
+    /// Abandons per millisecond of waiting (the rate of exponential patience, by maximum
+    /// likelihood from every wait that ended); 0 before any wait ended.
+    pub fn abandon_rate_per_ms(&self) -> f64 {
+        ratio_or_zero(
+            self.abandoned,
+            self.total_answer_wait_ms + self.total_abandon_wait_ms,
+        )
     }
 
     /// Estimated wait for a contact at 1-based `position`, from the recent answer rate.
@@ -140,7 +163,11 @@ impl QueueCounters {
             total_answer_wait_ms: self
                 .total_answer_wait_ms
                 .saturating_sub(earlier.total_answer_wait_ms),
+            total_abandon_wait_ms: self
+                .total_abandon_wait_ms
+                .saturating_sub(earlier.total_abandon_wait_ms),
             total_handle_ms: self.total_handle_ms.saturating_sub(earlier.total_handle_ms),
+            last_answer_wait_ms: self.last_answer_wait_ms,
             recent_answers: self.recent_answers.clone(),
         }
     }
@@ -158,6 +185,7 @@ impl QueueCounters {
         self.withdrawn += other.withdrawn;
         self.completed += other.completed;
         self.total_answer_wait_ms += other.total_answer_wait_ms;
+        self.total_abandon_wait_ms += other.total_abandon_wait_ms;
         self.total_handle_ms += other.total_handle_ms;
     }
 }
@@ -182,7 +210,7 @@ pub struct Activity {
     pub capacity: u32,
 }
 
-/// The rolling window of [`Occupancy::rolling`]: whole buckets of this length, on boundaries
+/// The rolling window of [`RollingOccupancy::rolling`]: whole buckets of this length, on boundaries
 /// of the engine's clock (multiples of it since the epoch).
 pub const ROLLING_BUCKET_MS: Millis = 5 * 60_000;
 /// Buckets in the rolling window: the last 25–30 minutes (the current bucket and five whole ones).

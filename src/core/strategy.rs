@@ -56,6 +56,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::error::CoreError;
+use super::ewt::WaitEstimator;
 use super::index::Order;
 use super::queue::QueueConfig;
 use super::types::Millis;
@@ -203,6 +204,8 @@ pub struct Strategy {
     /// Rolling occupancy (0–1) above which an agent is passed over while another can take the
     /// contact; `None`: no cap.
     pub occupancy_cap: Option<f64>,
+    /// The queue's delay predictor for wait estimates.
+    pub wait_estimator: WaitEstimator,
 }
 
 type AgentPreset = ([f64; AgentTerm::COUNT], f64);
@@ -387,6 +390,13 @@ impl Strategy {
             horizon_ms: config.affinity_horizon_secs as u64 * 1000,
             occupancy_cap: (config.occupancy_cap_percent > 0.0)
                 .then(|| config.occupancy_cap_percent / 100.0),
+            wait_estimator: WaitEstimator::parse(&config.wait_estimator).ok_or_else(|| {
+                CoreError::invalid(format!(
+                    "unknown wait estimator {:?}; known: {}",
+                    config.wait_estimator,
+                    WaitEstimator::ALL.map(|e| e.name()).join(", ")
+                ))
+            })?,
         })
     }
 

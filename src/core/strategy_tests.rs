@@ -753,3 +753,36 @@ fn affinity_does_not_hold_a_contact_for_an_agent_who_could_never_take_it() {
         .unwrap();
     assert_eq!(f.holder(call).as_deref(), Some("spanish"));
 }
+
+#[test]
+fn the_wait_estimate_at_enqueue_comes_from_the_queue_s_estimator() {
+    let estimate_for = |estimator: &str| {
+        let mut f = Floor::new();
+        let name = estimator.to_string();
+        f.queue("q", move |q| q.wait_estimator = name);
+        f.agent("a", &[]);
+        let first = f.enqueue("q", Channel::Voice); // offered to a: a is busy
+        f.accept(first);
+        f.enqueue("q", Channel::Voice); // waits at the head
+        f.wait(30.0);
+        match f.apply(Command::Enqueue(NewContact::new("q", Channel::Voice))) {
+            Ok(Applied::Enqueued {
+                position,
+                estimated_wait_ms,
+                ..
+            }) => (position, estimated_wait_ms),
+            other => panic!("{other:?}"),
+        }
+    };
+    // The head has waited 30 s; nobody has been answered twice yet.
+    assert_eq!(estimate_for("head-of-line"), (2, Some(30_000)));
+    assert_eq!(estimate_for("answer-rate"), (2, None));
+    assert_eq!(estimate_for("queue-length"), (2, None));
+    // The first answer waited 0 s.
+    assert_eq!(estimate_for("last-to-enter"), (2, Some(0)));
+    let mut f = Floor::new();
+    let mut bad = QueueConfig::new("q");
+    bad.wait_estimator = "crystal-ball".into();
+    let err = f.apply(Command::PutQueue(Box::new(bad))).unwrap_err();
+    assert!(err.to_string().contains("wait estimator"), "{err}");
+}

@@ -97,6 +97,9 @@ pub fn queue_from(q: pb::Queue) -> Result<QueueConfig, Status> {
     config.band = q.band;
     config.score_cap = q.score_cap;
     config.occupancy_cap_percent = q.occupancy_cap_percent;
+    if !q.wait_estimator.is_empty() {
+        config.wait_estimator = q.wait_estimator;
+    }
     config.affinity_wait_secs = q.affinity_wait_seconds;
     if q.affinity_horizon_seconds > 0 {
         config.affinity_horizon_secs = q.affinity_horizon_seconds;
@@ -182,6 +185,7 @@ pub fn queue_to(q: &QueueConfig) -> pb::Queue {
         relaxation: q.relaxation.iter().map(relax_to).collect(),
         version: q.version,
         occupancy_cap_percent: q.occupancy_cap_percent,
+        wait_estimator: q.wait_estimator.clone(),
     }
 }
 

@@ -114,6 +114,13 @@ fn queue() -> impl Strategy<Value = pb::Queue> {
             |(name, required_skills, channels, t, target, offer, wrap, wait, len, strategy, r)| {
                 let (contact_strategy, (agent_weights, contact_weights), window, band, cap) = r.0;
                 let (affinity_wait_seconds, affinity_horizon_seconds, relaxation) = r.1;
+                // Mostly valid (so the rest of the queue is what gets tested), now and then not.
+                let wait_estimator: String = match wait % 4 {
+                    0 => String::new(),
+                    1 => "queue-length".into(),
+                    2 => "head-of-line".into(),
+                    _ => name.chars().rev().collect(),
+                };
                 pb::Queue {
                     name,
                     required_skills,
@@ -137,6 +144,7 @@ fn queue() -> impl Strategy<Value = pb::Queue> {
                     version: 0,
                     // Hostile too (NaN, infinities, out of range) without another generator.
                     occupancy_cap_percent: target * 1.5 - 20.0,
+                    wait_estimator,
                 }
             },
         )

@@ -178,6 +178,13 @@ fn figures(first: &SimReport) -> Vec<Figure> {
             r.overall.repeats_to_same_agent
         }));
     }
+    for (e, estimate) in first.overall.ewt.iter().enumerate() {
+        out.push(figure(
+            format!("overall EWT MAE s, {}", estimate.estimator),
+            Seconds,
+            move |r| r.overall.ewt[e].mae_s,
+        ));
+    }
     for (i, q) in first.queues.iter().enumerate() {
         out.push(figure(
             format!("{} sl_answered", q.queue),

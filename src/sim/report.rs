@@ -14,6 +14,7 @@
 //!   exactly one interval: the one in which it was answered, abandoned or expired (its `offered`
 //!   count falls in the interval it arrived in, as an ACD's interval report counts it).
 
+use crate::core::ewt::WaitEstimator;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -89,6 +90,49 @@ pub struct QueueFigures {
     /// Answered repeats that reached the agent who handled the contact before / answered
     /// repeats.
     pub repeats_to_same_agent: f64,
+    /// Each wait estimator's accuracy, in [`WaitEstimator::ALL`] order.
+    pub ewt: Vec<EwtFigures>,
+}
+
+/// How far one wait estimator's estimates at enqueue were from the waits that followed, over
+/// the answered contacts that waited in line and had an estimate from every estimator (the same
+/// contacts for each, so the estimators compare on equal terms).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct EwtFigures {
+    pub estimator: String,
+    pub contacts: u64,
+    /// Mean |estimate − wait|, seconds.
+    pub mae_s: f64,
+    /// Mean (estimate − wait), seconds: above 0, waits were over-announced.
+    pub bias_s: f64,
+}
+
+/// Sums behind [`EwtFigures`]: contacts, Σ|error| and Σerror (ms), per estimator.
+#[derive(Clone, Copy, Debug, Default)]
+struct EwtSums([(u64, f64, f64); 4]);
+
+impl EwtSums {
+    fn add(&mut self, other: &EwtSums) {
+        for (a, b) in self.0.iter_mut().zip(other.0) {
+            *a = (a.0 + b.0, a.1 + b.1, a.2 + b.2);
+        }
+    }
+
+    fn figures(&self) -> Vec<EwtFigures> {
+        WaitEstimator::ALL
+            .iter()
+            .zip(self.0)
+            .map(|(e, (n, abs, signed))| {
+                let mean_s = |sum: f64| sum / n.max(1) as f64 / 1000.0;
+                EwtFigures {
+                    estimator: e.name().to_string(),
+                    contacts: n,
+                    mae_s: mean_s(abs),
+                    bias_s: mean_s(signed),
+                }
+            })
+            .collect()
+    }
 }
 
 /// What the simulated customers did that the engine does not count, per queue, since the start.
@@ -159,6 +203,7 @@ struct Window {
     returns: Vec<Returns>,
     clocks: Vec<(OccupancyTotals, u64)>,
     waits: Vec<Vec<u64>>,
+    ewt: Vec<EwtSums>,
 }
 
 impl Window {
@@ -174,6 +219,7 @@ impl Window {
             returns: returns.to_vec(),
             clocks: agent_clocks(agents, engine),
             waits: vec![Vec::new(); scenario.queues.len()],
+            ewt: vec![EwtSums::default(); scenario.queues.len()],
         }
     }
 
@@ -190,17 +236,29 @@ impl Window {
         let mut total = QueueCounters::default();
         let mut total_returns = Returns::default();
         let mut all_waits = Vec::new();
+        let mut all_ewt = EwtSums::default();
         for (i, q) in scenario.queues.iter().enumerate() {
             let window = counters[i].since(&self.counters[i]);
             let came_back = returns[i].since(&self.returns[i]);
             total.add(&window);
             total_returns.add(&came_back);
             all_waits.extend_from_slice(&self.waits[i]);
+            all_ewt.add(&self.ewt[i]);
             let waits = &mut self.waits[i];
-            queues.push(figures(&q.name, &window, &came_back, backlog[i], waits));
+            let ewt = &self.ewt[i];
+            queues.push(figures(
+                &q.name, &window, &came_back, backlog[i], waits, ewt,
+            ));
         }
         let backlog = backlog.iter().sum();
-        let overall = figures("overall", &total, &total_returns, backlog, &mut all_waits);
+        let overall = figures(
+            "overall",
+            &total,
+            &total_returns,
+            backlog,
+            &mut all_waits,
+            &all_ewt,
+        );
         let span_ms = engine.now().saturating_sub(self.from);
         let clocks = agent_clocks(agents, engine);
         let mut groups = Vec::new();
@@ -328,6 +386,20 @@ impl Measurements {
         }
     }
 
+    /// A contact of queue `q` was answered after `waited_ms`, having been given `estimates`
+    /// (in [`WaitEstimator::ALL`] order) when it joined the line; scored when all are known.
+    pub(super) fn estimated(&mut self, q: usize, waited_ms: u64, estimates: [Option<u64>; 4]) {
+        let Some(estimates) = estimates.into_iter().collect::<Option<Vec<u64>>>() else {
+            return;
+        };
+        for window in [&mut self.whole, &mut self.interval].into_iter().flatten() {
+            for (sums, estimate) in window.ewt[q].0.iter_mut().zip(&estimates) {
+                let error = *estimate as f64 - waited_ms as f64;
+                *sums = (sums.0 + 1, sums.1 + error.abs(), sums.2 + error);
+            }
+        }
+    }
+
     /// The figures from the end of the warm-up to the engine's present.
     pub(super) fn report(mut self, scenario: &Scenario, engine: &Engine) -> SimReport {
         self.interval_ends(scenario, engine);
@@ -388,6 +460,7 @@ fn figures(
     r: &Returns,
     waiting: u32,
     waits: &mut [u64],
+    ewt: &EwtSums,
 ) -> QueueFigures {
     let sl = c.service_level();
     let secs = |ms: f64| ms / 1000.0;
@@ -412,6 +485,7 @@ fn figures(
         first_contact_resolution: ratio_or_zero(r.first_resolved, r.first_completed),
         repeats: r.repeats,
         repeats_to_same_agent: ratio_or_zero(r.repeats_answered_familiar, r.repeats_answered),
+        ewt: ewt.figures(),
     }
 }
 
@@ -523,6 +597,7 @@ impl SimReport {
                 );
             }
         }
+        out.push_str(&self.ewt_table());
         out.push('\n');
         group_header(&mut out, "group");
         for g in self.groups.iter().chain([&self.floor]) {
@@ -535,6 +610,30 @@ impl SimReport {
         );
         if !self.intervals.is_empty() {
             out.push_str(&self.interval_table());
+        }
+        out
+    }
+
+    /// Each wait estimator's error per queue (answered contacts that waited in line).
+    fn ewt_table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "\nwait estimates at enqueue against the wait that followed (answered contacts that waited)"
+        );
+        let _ = writeln!(
+            out,
+            "{:<16} {:<14} {:>9} {:>9} {:>9}",
+            "queue", "estimator", "contacts", "MAE s", "bias s"
+        );
+        for q in self.queues.iter().chain([&self.overall]) {
+            for e in &q.ewt {
+                let _ = writeln!(
+                    out,
+                    "{:<16} {:<14} {:>9} {:>9.1} {:>+9.1}",
+                    q.queue, e.estimator, e.contacts, e.mae_s, e.bias_s
+                );
+            }
         }
         out
     }

@@ -709,3 +709,34 @@ fn compare_prefixes_and_the_reference_are_checked() {
     let err = format!("{:#}", skilled.with_strategy("reference").unwrap_err());
     assert!(err.contains("require no skills"), "{err}");
 }
+
+#[test]
+fn wait_estimates_are_scored_per_estimator_and_head_of_line_beats_answer_rate() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/scenarios");
+    let mut scenario = Scenario::load(&dir.join("multi-skill.toml")).unwrap();
+    scenario.duration_secs = scenario.duration_secs.min(4.0 * 3600.0);
+    let report = run(&scenario).unwrap();
+    let ewt = &report.overall.ewt;
+    let names: Vec<&str> = ewt.iter().map(|e| e.estimator.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "answer-rate",
+            "queue-length",
+            "head-of-line",
+            "last-to-enter"
+        ]
+    );
+    assert!(ewt[0].contacts > 100, "{ewt:?}");
+    assert!(
+        ewt.iter().all(|e| e.contacts == ewt[0].contacts),
+        "same contacts"
+    );
+    // On a shared pool a queue's own answer rate understates its capacity: waits announced
+    // too long. The head of the line's wait is far closer.
+    assert!(ewt[0].bias_s > 0.0, "{ewt:?}");
+    assert!(ewt[2].mae_s < ewt[0].mae_s * 0.7, "{ewt:?}");
+    // The queues' figures add up to the overall ones.
+    let per_queue: u64 = report.queues.iter().map(|q| q.ewt[2].contacts).sum();
+    assert_eq!(per_queue, ewt[2].contacts);
+}

@@ -201,7 +201,7 @@ impl Engine {
         Applied::Enqueued {
             contact: contact.view(),
             position,
-            estimated_wait_ms: queue.counters.estimated_wait(position, self.now),
+            estimated_wait_ms: self.wait_estimate(queue, queue.strategy.wait_estimator, position),
         }
     }
 

@@ -1,6 +1,7 @@
 //! Read-only views of the engine: agents, contacts, queues and their live figures.
 
 use super::*;
+use crate::core::ewt::WaitEstimator;
 use crate::core::stats::OccupancyTotals;
 
 impl Engine {
@@ -47,8 +48,39 @@ impl Engine {
     }
 
     /// A waiting contact's 1-based position in its queue (higher priority first, then enqueue
-    /// order) and its estimated wait. Walks the older contacts of its queue: a frontend query.
+    /// order) and its estimated wait under the queue's estimator (for the rest of its wait, as
+    /// for a newcomer at that place). Walks the older contacts of its queue: a frontend query.
     pub fn queue_position(&self, id: ContactId) -> Option<(u32, Option<u64>)> {
+        let (queue, position) = self.position_of(id)?;
+        let estimator = queue.strategy.wait_estimator;
+        Some((position, self.wait_estimate(queue, estimator, position)))
+    }
+
+    /// A waiting contact's position and its estimated wait under every estimator, in
+    /// [`WaitEstimator::ALL`] order (the simulator scores them all).
+    pub fn wait_estimates(&self, id: ContactId) -> Option<(u32, [Option<u64>; 4])> {
+        let (queue, position) = self.position_of(id)?;
+        let estimates = WaitEstimator::ALL.map(|e| self.wait_estimate(queue, e, position));
+        Some((position, estimates))
+    }
+
+    /// The estimate of `estimator` for a contact at `position` in `queue`.
+    pub(super) fn wait_estimate(
+        &self,
+        queue: &QueueState,
+        estimator: WaitEstimator,
+        position: u32,
+    ) -> Option<u64> {
+        let head_waited = queue
+            .waiting
+            .first()
+            .and_then(|id| self.contacts.get(id))
+            .map(|c| self.now.saturating_sub(c.enqueued_at));
+        estimator.estimate(&queue.counters, position, head_waited, self.now)
+    }
+
+    /// A waiting contact's queue and 1-based position in it.
+    fn position_of(&self, id: ContactId) -> Option<(&QueueState, u32)> {
         let contact = self.contacts.get(&id)?;
         if contact.state != ContactState::Waiting {
             return None;
@@ -66,8 +98,7 @@ impl Engine {
             .range(..id)
             .filter(|older| self.contacts.get(older).is_some_and(|c| c.priority == p))
             .count() as u32;
-        let position = ahead + level + 1;
-        Some((position, queue.counters.estimated_wait(position, self.now)))
+        Some((queue, ahead + level + 1))
     }
 
     /// A queue's counters since it was created, and its contacts not yet answered (waiting or

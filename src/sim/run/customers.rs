@@ -16,6 +16,8 @@ pub(super) struct Pending {
     pub(super) conversation: Option<ConversationKey>,
     /// For a repeat: the agent who handled the contact before, and what meeting them changes.
     pub(super) familiar: Option<Familiar>,
+    /// Every estimator's wait estimate when it joined the line (`None`: offered at once).
+    pub(super) estimates: Option<[Option<u64>; 4]>,
 }
 
 /// A conversation: the traffic that started it and its number among that traffic's contacts.
@@ -139,6 +141,7 @@ impl Run<'_> {
         }
         match self.engine.apply(Command::Enqueue(contact), at) {
             Ok(Applied::Enqueued { contact, .. }) => {
+                let estimates = self.engine.wait_estimates(contact.id).map(|(_, e)| e);
                 self.pending.insert(
                     contact.id,
                     Pending {
@@ -147,6 +150,7 @@ impl Run<'_> {
                         traffic,
                         conversation: key,
                         familiar,
+                        estimates,
                     },
                 );
                 if let Some(after) = draws.patience {

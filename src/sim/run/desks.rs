@@ -121,6 +121,11 @@ impl Run<'_> {
                     } => {
                         let q = self.queue_index[&queue];
                         self.measurements.wait(q, waited_ms);
+                        if let Some(estimates) =
+                            self.pending.get(&contact).and_then(|p| p.estimates)
+                        {
+                            self.measurements.estimated(q, waited_ms, estimates);
+                        }
                         let mut factor = self.scenario.groups
                             [self.agents[self.agent_index[&agent]].group]
                             .handle_factor;
