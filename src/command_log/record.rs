@@ -598,6 +598,27 @@ mod tests {
         }
     }
 
+    /// A queue written before it had an occupancy cap or a wait estimator replays as it ran
+    /// then: no cap, and `answer-rate`, not today's default.
+    #[test]
+    fn a_queue_from_before_the_estimators_keeps_answer_rate() {
+        let old = pb::Queue {
+            name: "sales".into(),
+            sl_target_percent: 80.0,
+            offer_timeout_seconds: 15,
+            ..Default::default()
+        };
+        let q = queue_from(old).unwrap();
+        assert_eq!(q.wait_estimator, "answer-rate");
+        assert_eq!(q.occupancy_cap_percent, 0.0);
+        assert_ne!(QueueConfig::default().wait_estimator, "answer-rate");
+        // What this version writes, it reads back as written.
+        let mut now = QueueConfig::new("sales");
+        now.wait_estimator = "queue-length".into();
+        now.occupancy_cap_percent = 85.0;
+        assert_eq!(queue_from(queue_to(&now)).unwrap(), now);
+    }
+
     /// The bytes of a few records, fixed forever: a change to the encoding shows here first.
     #[test]
     fn golden_bytes() {

@@ -243,6 +243,11 @@ pub struct RollingOccupancy {
     marks: [Mark; ROLLING_BUCKETS],
 }
 
+const _: () = assert!(
+    std::mem::size_of::<RollingOccupancy>() == 144,
+    "as documented"
+);
+
 /// Logged-in and busy time over the rolling window.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Rolling {
