@@ -25,6 +25,9 @@ pub enum Trigger {
     RequirementsRelaxed,
     /// The contact stopped waiting for its preferred (affinity) agent.
     AffinityWaitEnded,
+    /// The contact's queue reached its release wait: agents held back for another queue
+    /// (agent reservation) may take it.
+    ReservationReleased,
 }
 
 /// What a decision compared.
@@ -70,6 +73,8 @@ pub struct Exclusions {
     pub over_cap: u32,
     /// Every eligible agent was above the cap, so the best of them was chosen anyway.
     pub cap_waived: bool,
+    /// Eligible agents held back (kept idle) for a queue closer to missing its target.
+    pub held: u32,
 }
 
 /// The record of one match: who got what, and why.

@@ -90,10 +90,17 @@ fn queue(i: usize, offer_timeout: u32, wrap_up: u32, max_length: u32, style: usi
     q.wrap_up_secs = wrap_up;
     q.max_wait_secs = 120 * i as u32;
     q.max_length = max_length;
+    // Thresholds and targets differ, so the queues' pressures differ and reservation holds.
+    q.sl_threshold_secs = [5, 20, 60][i % 3];
+    q.sl_target_percent = [95.0, 80.0, 50.0][i % 3];
     let agents = strategy::AGENT_STRATEGIES;
     let contacts = strategy::CONTACT_STRATEGIES;
     q.strategy = agents[style % agents.len()].into();
     q.contact_strategy = contacts[(style / agents.len()) % contacts.len()].into();
+    // Half the queues reserve agents (service-level), so holds and releases are common.
+    if (style / 7).is_multiple_of(2) {
+        q.contact_strategy = "service-level".into();
+    }
     // Mostly exact; now and then the window approximation.
     q.window = [0, 0, 0, 2][style % 4];
     q.affinity_wait_secs = if style.is_multiple_of(2) { 20 } else { 0 };

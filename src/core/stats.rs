@@ -356,6 +356,68 @@ impl RollingOccupancy {
     }
 }
 
+/// A queue's counts at one bucket boundary: answered within threshold, and ended (answered,
+/// abandoned, expired).
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, Default, PartialEq)]
+struct SlMark {
+    bucket: u64,
+    met: u64,
+    ended: u64,
+}
+
+/// A queue's `sl_offered` counts at the last [`ROLLING_BUCKETS`] bucket boundaries its counters
+/// changed across, so its service level over the last half hour is two subtractions
+/// ([`RollingServiceLevel::rolling`]): exact and integer, like [`RollingOccupancy`]. The
+/// engine calls [`RollingServiceLevel::mark`] just before the counters change.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, Default, PartialEq)]
+pub struct RollingServiceLevel {
+    /// When the counters last changed (0: never).
+    since: Millis,
+    marks: [SlMark; ROLLING_BUCKETS],
+}
+
+/// The counts `sl_offered` divides: (answered within threshold, ended).
+fn sl_counts(c: &QueueCounters) -> (u64, u64) {
+    (
+        c.answered_within_threshold,
+        c.answered + c.abandoned + c.expired,
+    )
+}
+
+impl RollingServiceLevel {
+    /// Records `counters` (about to change at `now`) at the boundaries in `(since, now]`: they
+    /// held these values all that time.
+    pub fn mark(&mut self, counters: &QueueCounters, now: Millis) {
+        let (met, ended) = sl_counts(counters);
+        let last = now / ROLLING_BUCKET_MS;
+        let first = (self.since / ROLLING_BUCKET_MS + 1)
+            .max(last.saturating_sub(ROLLING_BUCKETS as u64 - 1));
+        for bucket in first..=last {
+            self.marks[bucket as usize % ROLLING_BUCKETS] = SlMark { bucket, met, ended };
+        }
+        self.since = self.since.max(now);
+    }
+
+    /// `(answered within threshold, ended)` from the boundary `ROLLING_BUCKETS − 1` buckets
+    /// before `now`'s up to `now`.
+    pub fn rolling(&self, counters: &QueueCounters, now: Millis) -> (u64, u64) {
+        let start = (now / ROLLING_BUCKET_MS).saturating_sub(ROLLING_BUCKETS as u64 - 1);
+        let at = start * ROLLING_BUCKET_MS;
+        let (met, ended) = sl_counts(counters);
+        let mark = self.marks[start as usize % ROLLING_BUCKETS];
+        let base = if at >= self.since {
+            // Nothing changed since that boundary.
+            (met, ended)
+        } else if mark.bucket == start && start > 0 {
+            (mark.met, mark.ended)
+        } else {
+            // A boundary before the first change: everything counted came after it.
+            (0, 0)
+        };
+        (met - base.0, ended - base.1)
+    }
+}
+
 impl OccupancyTotals {
     /// (handling + wrap-up) / logged-in time; 0 for an agent never logged in.
     pub fn occupancy(&self) -> f64 {
@@ -571,5 +633,45 @@ mod tests {
         // Two answers over 20 s since the first: 10 s per answer → position 3 waits 30 s.
         assert_eq!(c.estimated_wait(3, 30_000), Some(30_000));
         assert_eq!(c.estimated_wait(0, 30_000), Some(0));
+    }
+
+    #[test]
+    fn rolling_service_level_counts_the_last_half_hour_exactly() {
+        const MIN: Millis = 60_000;
+        let mut c = QueueCounters::default();
+        let mut r = RollingServiceLevel::default();
+        let t0 = 1_000 * ROLLING_BUCKET_MS;
+        // Ten answers within threshold in the first minutes, then quiet, then two misses.
+        for i in 0..10 {
+            r.mark(&c, t0 + i * 1_000);
+            c.record_answer(1_000, 10_000, t0 + i * 1_000);
+        }
+        assert_eq!(r.rolling(&c, t0 + 20 * MIN), (10, 10));
+        for i in 0..2 {
+            r.mark(&c, t0 + 40 * MIN + i);
+            c.record_answer(20_000, 10_000, t0 + 40 * MIN + i);
+        }
+        // At 40 minutes the window starts at 15 minutes: the first ten are out of it.
+        assert_eq!(r.rolling(&c, t0 + 40 * MIN + 5), (0, 2));
+        r.mark(&c, t0 + 41 * MIN);
+        c.record_abandon(5_000, 10_000);
+        assert_eq!(r.rolling(&c, t0 + 41 * MIN), (0, 3));
+        // An hour later, with no change since, the window is empty.
+        assert_eq!(r.rolling(&c, t0 + 100 * MIN), (0, 0));
+        // The same counts from scratch, by brute force over the event times.
+        let events = (0..10)
+            .map(|i| (t0 + i * 1_000, true))
+            .chain([(t0 + 40 * MIN, false), (t0 + 40 * MIN + 1, false)])
+            .chain([(t0 + 41 * MIN, false)])
+            .collect::<Vec<_>>();
+        // (Asked only after the last change: the counters are today's.)
+        for now in (41..120).map(|m| t0 + m * MIN + 7) {
+            let start =
+                (now / ROLLING_BUCKET_MS - (ROLLING_BUCKETS as u64 - 1)) * ROLLING_BUCKET_MS;
+            let inside = events.iter().filter(|(t, _)| *t >= start && *t <= now);
+            let met = inside.clone().filter(|(_, m)| *m).count() as u64;
+            let ended = inside.count() as u64;
+            assert_eq!(r.rolling(&c, now), (met, ended), "at {now}");
+        }
     }
 }

@@ -24,9 +24,13 @@
 //!   value `v` waits at most `(v_max − v) × 10` s longer than one of value `v_max`.
 //! - `new-customer`: `priority` + `new-customer` × 10 (a first contact, or a returning customer
 //!   whose last contact was abandoned or expired, gets ten priority points).
-//! - `service-level`: `sl-risk` (the queue's oldest wait ÷ its service-level threshold) +
-//!   `priority` × 0.01: a pool shared by several queues serves the one closest to missing its
-//!   target first.
+//! - `service-level`: `sl-risk` + `priority` × 0.01, where `sl-risk` is the queue's **pressure**
+//!   (its recent miss rate over the miss rate its target allows) × its oldest wait ÷ its
+//!   threshold (or its customers' mean patience, if shorter): a pool shared by several queues
+//!   serves the one furthest behind its target first. It also **reserves**: while the queue is at
+//!   risk, the last one or two idle agents who can serve it are held back from queues under less
+//!   pressure, each held contact for at most 3/4 of its own threshold. See the engine's
+//!   `reservation` module for the definitions and the bound.
 //!
 //! Parameters: weights given for a preset override its weights term by term (`wait-ageing` with
 //! `wait = 0.5` ages five times faster); `weighted` starts from zero. `band`: agents scoring
@@ -206,6 +210,9 @@ pub struct Strategy {
     pub occupancy_cap: Option<f64>,
     /// The queue's delay predictor for wait estimates.
     pub wait_estimator: WaitEstimator,
+    /// Whether idle agents are held back for this queue when it risks its target (agent
+    /// reservation: the `service-level` contact strategy).
+    pub reserve: bool,
 }
 
 type AgentPreset = ([f64; AgentTerm::COUNT], f64);
@@ -388,6 +395,7 @@ impl Strategy {
             walk: Walk::leading(&agent_weights),
             affinity_wait_ms: config.affinity_wait_secs as u64 * 1000,
             horizon_ms: config.affinity_horizon_secs as u64 * 1000,
+            reserve: contact == "service-level",
             occupancy_cap: (config.occupancy_cap_percent > 0.0)
                 .then(|| config.occupancy_cap_percent / 100.0),
             wait_estimator: WaitEstimator::parse(&config.wait_estimator).ok_or_else(|| {

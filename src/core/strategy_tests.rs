@@ -786,3 +786,97 @@ fn the_wait_estimate_at_enqueue_comes_from_the_queue_s_estimator() {
     let err = f.apply(Command::PutQueue(Box::new(bad))).unwrap_err();
     assert!(err.to_string().contains("wait estimator"), "{err}");
 }
+
+/// A floor with `vip` (service-level: 90 % in 10 s, requires `vip`) and `std` (priority-fifo:
+/// 80 % in 120 s), where ten `std` calls were answered at once by `w` (now offline): `std` is
+/// ahead of its target (pressure 0.5), `vip` has no data yet (pressure 1: it keeps two agents).
+fn two_tier() -> Floor {
+    let mut f = Floor::new();
+    f.queue("vip", |q| {
+        q.contact_strategy = "service-level".into();
+        q.required_skills = vec![SkillLevel::new("vip", 1).unwrap()];
+        q.sl_threshold_secs = 10;
+        q.sl_target_percent = 90.0;
+    });
+    f.queue("std", |q| {
+        q.sl_threshold_secs = 120;
+        q.sl_target_percent = 80.0;
+    });
+    f.agent("w", &[]);
+    for _ in 0..10 {
+        handle(&mut f, "std", Outcome::default());
+    }
+    f.presence("w", Presence::Offline);
+    f
+}
+
+#[test]
+fn reservation_keeps_idle_agents_for_a_queue_at_risk_and_releases_the_others_in_time() {
+    let mut f = two_tier();
+    f.agent("a", &[("vip", 5)]);
+    f.wait(1.0);
+    f.agent("b", &[("vip", 5)]);
+    f.wait(1.0);
+    f.agent("c", &[]);
+    f.wait(1.0);
+    // Two idle agents can serve vip and it keeps two: std's call goes to c, the newest.
+    let x = f.enqueue("std", Channel::Voice);
+    assert_eq!(f.holder(x).as_deref(), Some("c"));
+    assert_eq!(last_decision(&f).excluded.held, 2);
+    f.accept(x);
+    // The next std call waits while a and b idle, up to 3/4 of its 120 s threshold.
+    let y = f.enqueue("std", Channel::Voice);
+    f.wait(89.0);
+    assert_eq!(f.state(y), ContactState::Waiting);
+    f.wait(2.0);
+    assert_eq!(f.holder(y).as_deref(), Some("a"));
+    assert_eq!(last_decision(&f).trigger, Trigger::ReservationReleased);
+    // vip's calls are not held back from anyone.
+    let v = f.enqueue("vip", Channel::Voice);
+    assert_eq!(f.holder(v).as_deref(), Some("b"));
+}
+
+#[test]
+fn reservation_leaves_a_freed_agent_idle_for_the_queue_at_risk() {
+    let mut f = two_tier();
+    f.agent("a", &[("vip", 5)]);
+    let v = f.enqueue("vip", Channel::Voice);
+    f.accept(v);
+    let s = f.enqueue("std", Channel::Voice);
+    f.wait(5.0);
+    f.complete(v);
+    // a is the only idle agent vip could have: std's call, 5 s into 120 s, waits.
+    assert_eq!(f.state(s), ContactState::Waiting);
+    assert!(f.engine.agent_view("a").unwrap().offered.is_empty());
+    // The next vip call is answered at once.
+    let v2 = f.enqueue("vip", Channel::Voice);
+    assert_eq!(f.holder(v2).as_deref(), Some("a"));
+    assert_eq!(last_decision(&f).waited_ms, 0);
+}
+
+#[test]
+fn a_queue_that_stops_reserving_releases_the_contacts_held_for_it() {
+    let mut f = two_tier();
+    f.agent("a", &[("vip", 5)]);
+    let s = f.enqueue("std", Channel::Voice);
+    assert_eq!(f.state(s), ContactState::Waiting);
+    f.queue("vip", |q| {
+        q.required_skills = vec![SkillLevel::new("vip", 1).unwrap()];
+        q.sl_threshold_secs = 10;
+        q.sl_target_percent = 90.0;
+    });
+    assert_eq!(f.holder(s).as_deref(), Some("a"));
+    assert_eq!(last_decision(&f).trigger, Trigger::ReservationReleased);
+}
+
+#[test]
+fn no_agent_is_held_for_a_queue_not_under_more_pressure() {
+    // Both queues fresh (pressure 1 each): nothing is held.
+    let mut f = Floor::new();
+    f.queue("vip", |q| q.contact_strategy = "service-level".into());
+    f.queue("std", |_| {});
+    f.agent("a", &[]);
+    let s = f.enqueue("std", Channel::Voice);
+    assert_eq!(f.holder(s).as_deref(), Some("a"));
+    assert_eq!(last_decision(&f).excluded.held, 0);
+}

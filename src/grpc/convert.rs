@@ -432,6 +432,7 @@ fn trigger_to(t: Trigger) -> pb::Trigger {
         Trigger::ConfigurationChanged => pb::Trigger::ConfigurationChanged,
         Trigger::RequirementsRelaxed => pb::Trigger::RequirementsRelaxed,
         Trigger::AffinityWaitEnded => pb::Trigger::AffinityWaitEnded,
+        Trigger::ReservationReleased => pb::Trigger::ReservationReleased,
     }
 }
 
@@ -472,6 +473,7 @@ fn decision_to(d: &Decision) -> pb::Decision {
             declined: d.excluded.declined,
             over_occupancy_cap: d.excluded.over_cap,
             occupancy_cap_waived: d.excluded.cap_waived,
+            held_for_reservation: d.excluded.held,
         }),
     }
 }

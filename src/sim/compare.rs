@@ -191,6 +191,9 @@ fn figures(first: &SimReport) -> Vec<Figure> {
             Share,
             move |r| r.queues[i].sl_answered,
         ));
+        out.push(figure(format!("{} sl_offered", q.queue), Share, move |r| {
+            r.queues[i].sl_offered
+        }));
         out.push(figure(
             format!("{} abandon rate", q.queue),
             Share,

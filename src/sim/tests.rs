@@ -104,6 +104,33 @@ fn compared_strategies_meet_the_same_traffic() {
     assert!(compare(&shared_pool(3), &["no-such-strategy".into()], 1).is_err());
 }
 
+/// `two-tier.toml` (vip: 90 % in 10 s; std: 80 % in 120 s; one pool ~85 % busy), four seeds:
+/// priority-FIFO misses vip's target; service-level (target pressure and agent reservation)
+/// meets both, counting abandons against (`sl_offered`).
+#[test]
+fn service_level_meets_both_targets_of_the_two_tier_floor_where_fifo_misses_one() {
+    let text =
+        include_str!("../../benches/scenarios/two-tier.toml").replace("hours = 8", "hours = 4");
+    let scenario = Scenario::from_toml(&text).unwrap();
+    let choices = [
+        "longest-idle/priority-fifo".to_string(),
+        "longest-idle/service-level".to_string(),
+    ];
+    let comparison = compare(&scenario, &choices, 4).unwrap();
+    let mean = |column: usize, queue: usize| {
+        let runs = &comparison.columns[column].runs;
+        runs.iter().map(|r| r.queues[queue].sl_offered).sum::<f64>() / runs.len() as f64
+    };
+    let (fifo_vip, fifo_std, sl_vip, sl_std) = (mean(0, 0), mean(0, 1), mean(1, 0), mean(1, 1));
+    eprintln!("vip {fifo_vip:.3} -> {sl_vip:.3}, std {fifo_std:.3} -> {sl_std:.3}");
+    assert!(fifo_vip < 0.85, "FIFO misses vip's 90 %: {fifo_vip:.3}");
+    assert!(
+        sl_vip >= 0.90,
+        "service-level meets vip's 90 %: {sl_vip:.3}"
+    );
+    assert!(sl_std >= 0.80, "and std's 80 %: {sl_std:.3}");
+}
+
 /// How far the queues fall short of their 80 % targets, summed (service level as `sl_answered`).
 fn shortfall(report: &SimReport) -> f64 {
     report
@@ -354,7 +381,7 @@ fn the_shipped_scenarios_run() {
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
     names.sort();
-    assert_eq!(names.len(), 6, "{names:?}");
+    assert_eq!(names.len(), 7, "{names:?}");
     for path in names {
         let mut scenario = Scenario::load(&path).unwrap();
         scenario.duration_secs = scenario.duration_secs.min(3600.0);

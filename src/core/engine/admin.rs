@@ -27,6 +27,12 @@ impl Engine {
         let requirements = self.intern_requirements(&config.required_skills);
         let created = match existing {
             Some(slot) => {
+                let stopped_reserving = if strategy.reserve {
+                    self.reserving.insert(slot);
+                    false
+                } else {
+                    self.reserving.remove(&slot)
+                };
                 let q = self.queue_mut(slot);
                 q.config = config.clone();
                 q.strategy = strategy.clone();
@@ -53,14 +59,20 @@ impl Engine {
                 for id in released {
                     self.route_contact(id, Trigger::ConfigurationChanged);
                 }
+                if stopped_reserving {
+                    self.release_all_holds();
+                }
                 false
             }
             None => {
+                let reserve = strategy.reserve;
                 self.queues.push(Some(QueueState {
                     config: config.clone(),
                     strategy,
                     requirements,
                     counters: QueueCounters::default(),
+                    rolling_sl: RollingServiceLevel::default(),
+                    release_timer: None,
                     waiting_by_priority: BTreeMap::new(),
                     waiting: BTreeSet::new(),
                     offered_now: 0,
@@ -69,6 +81,9 @@ impl Engine {
                     dirty: false,
                 }));
                 let slot = self.queues.len() - 1;
+                if reserve {
+                    self.reserving.insert(slot);
+                }
                 self.queue_ids.insert(config.name.clone(), slot);
                 self.restaff_queue(slot);
                 true
@@ -97,6 +112,12 @@ impl Engine {
         }
         let q = self.queues[slot].take().expect("queue present");
         self.queue_ids.remove(name);
+        if let Some(timer) = q.release_timer {
+            self.timers.remove(&timer);
+        }
+        if self.reserving.remove(&slot) {
+            self.release_all_holds();
+        }
         self.unstaff_queue(slot);
         self.changed_gone_queue(slot, q.config.name.clone(), q.dirty);
         self.emit(EventBody::QueueChanged {

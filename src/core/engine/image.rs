@@ -17,7 +17,7 @@ use crate::core::error::CoreError;
 use crate::core::strategy::Strategy;
 
 /// Bumped whenever a type inside an image changes shape.
-const IMAGE_VERSION: u32 = 7;
+const IMAGE_VERSION: u32 = 8;
 
 impl Engine {
     /// The engine's state as bytes. Undrained events are not part of it: drain first.
@@ -41,8 +41,12 @@ impl Engine {
             )));
         }
         let mut engine: Engine = postcard::from_bytes(rest).map_err(bad)?;
-        for queue in engine.queues.iter_mut().flatten() {
+        for (slot, queue) in engine.queues.iter_mut().enumerate() {
+            let Some(queue) = queue else { continue };
             queue.strategy = Arc::new(Strategy::compile(&queue.config)?);
+            if queue.strategy.reserve {
+                engine.reserving.insert(slot);
+            }
         }
         engine.reindex_all();
         Ok(engine)

@@ -158,7 +158,26 @@ impl Engine {
                 ));
             }
         }
-        // Work conservation (a contact held for its preferred agent waits for that one only).
+        // Work conservation (a contact held for its preferred agent waits for that one only, and
+        // one whose queue is held for a reserving queue waits until the queue's release timer).
+        for (slot, q) in self.queues.iter().enumerate() {
+            let Some(q) = q else { continue };
+            if let Some(timer) = q.release_timer
+                && self.timers.get(&timer) != Some(&Timer::Release(slot))
+            {
+                return Err(format!("queue {} release timer is stale", q.config.name));
+            }
+        }
+        // Held: the contact's queue awaits its release, and the agent could serve another
+        // queue that reserves agents.
+        let held = |c: &Contact, agent: &Agent| {
+            let slot = self.queue_ids[&*c.queue];
+            let q = self.queues[slot].as_ref().expect("queue");
+            q.release_timer.is_some_and(|t| t.0 > self.now)
+                && self.reserving.iter().any(|&r| {
+                    r != slot && agent.meets(&self.queues[r].as_ref().expect("queue").requirements)
+                })
+        };
         for (key, agent) in self.agents.iter().enumerate() {
             let Some(agent) = agent.as_ref().filter(|a| a.indexed_at.is_some()) else {
                 continue;
@@ -169,6 +188,7 @@ impl Engine {
                     && agent.has_room(c.channel, c.cost)
                     && agent.meets(&c.requirements)
                     && !c.excluded.contains(&(key as AgentKey))
+                    && !held(c, agent)
                 {
                     return Err(format!(
                         "agent {} and contact {} fit but were left unmatched",

@@ -198,6 +198,7 @@ impl Engine {
         let queue = self.queue_mut(slot);
         queue.offered_now -= 1;
         let threshold = queue.config.sl_threshold_secs as u64 * 1000;
+        queue.rolling_sl.mark(&queue.counters, now);
         queue.counters.record_answer(waited, threshold, now);
         self.remember(id, Some(agent_name.clone()), InteractionOutcome::Handling);
         self.emit(EventBody::OfferAccepted {
@@ -372,10 +373,12 @@ impl Engine {
         // The agent an offer was ringing at, freed by the cancel.
         let holder = contact.agent_key;
         let slot = self.queue_slot(id);
+        let now = self.now;
         let queue = self.queue_mut(slot);
         let threshold = queue.config.sl_threshold_secs as u64 * 1000;
         let terminal = match reason {
             CancelReason::Abandoned => {
+                queue.rolling_sl.mark(&queue.counters, now);
                 queue.counters.record_abandon(waited, threshold);
                 ContactState::Abandoned
             }
@@ -401,7 +404,10 @@ impl Engine {
     pub(super) fn expire(&mut self, id: ContactId) {
         self.enter(id, Step::Expire);
         let slot = self.queue_slot(id);
-        self.queue_mut(slot).counters.expired += 1;
+        let now = self.now;
+        let queue = self.queue_mut(slot);
+        queue.rolling_sl.mark(&queue.counters, now);
+        queue.counters.expired += 1;
         self.end_contact(id, ContactState::Expired);
     }
 

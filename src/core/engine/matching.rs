@@ -40,17 +40,22 @@ impl Engine {
         }
         self.available.set_period(self.period(now), &self.agents);
         self.available.build(strategy.walk.order, &self.agents);
-        let found = self.search_agents(id, &strategy);
+        let holds = self.holds_against(slot);
+        let held: Vec<AgentKey> = holds.iter().map(|h| h.0).collect();
+        let found = self.search_agents(id, &strategy, &held);
         #[cfg(test)]
         if strategy.window == 0 {
             let chosen = found.as_ref().map(|f| f.chosen[0].0);
             assert_eq!(
                 chosen,
-                self.scan_floor(id, &strategy),
+                self.scan_floor(id, &strategy, &held),
                 "the search and a scan of the floor chose differently for contact {id}"
             );
         }
         let Some(found) = found else {
+            if !held.is_empty() {
+                self.arm_release(slot);
+            }
             return;
         };
         let rarest = {
@@ -186,17 +191,6 @@ impl Engine {
         now / (self.config.period_secs.max(1) as u64 * 1000)
     }
 
-    /// How close a queue is to missing its target: its oldest wait over its threshold.
-    fn sl_risk(&self, slot: usize) -> f64 {
-        let queue = self.queues[slot].as_ref().expect("queue present");
-        let oldest = queue
-            .waiting
-            .first()
-            .and_then(|id| self.contacts.get(id))
-            .map_or(0, |c| self.now.saturating_sub(c.enqueued_at));
-        oldest as f64 / (queue.config.sl_threshold_secs.max(1) as f64 * 1000.0)
-    }
-
     /// An agent with room takes the best waiting contacts it can serve, while any fits:
     /// contacts held for it first, then the best group head.
     pub(super) fn route_agent(&mut self, key: AgentKey, trigger: Trigger) {
@@ -211,7 +205,11 @@ impl Engine {
             if self.offer_reserved(key, trigger) {
                 continue;
             }
-            let (top, n, considered) = self.best_heads(key);
+            let kept = self.kept_for(key);
+            let (top, n, considered, held) = self.best_heads(key, &kept);
+            for slot in held {
+                self.arm_release(slot);
+            }
             if n == 0 {
                 return;
             }
@@ -283,11 +281,19 @@ impl Engine {
 
     /// The heads of the waiting groups the agent can serve, scored by their queues' contact
     /// strategies: the best `CANDIDATES_RECORDED` (score, contact, queue slot), best first; how
-    /// many were found; how many heads were looked at.
+    /// many were found; how many heads were looked at; and the queues whose heads the agent is
+    /// held from, being `kept` for a reserving queue under more pressure.
+    #[allow(clippy::type_complexity)]
     fn best_heads(
         &self,
         key: AgentKey,
-    ) -> ([(f64, ContactId, usize); CANDIDATES_RECORDED], usize, u32) {
+        kept: &[(usize, f64)],
+    ) -> (
+        [(f64, ContactId, usize); CANDIDATES_RECORDED],
+        usize,
+        u32,
+        Vec<usize>,
+    ) {
         let now = self.now;
         let agent = self.agent(key);
         // The best heads, best first: (score, contact, queue slot).
@@ -297,9 +303,17 @@ impl Engine {
         let mut considered = 0u32;
         let mut risks = [(usize::MAX, 0.0); 8];
         let mut next_risk = 0;
+        let mut held = Vec::new();
         for group in self.waiting.groups() {
             let cost = self.config.costs.cost(group.channel);
             if !agent.has_room(group.channel, cost) || !agent.meets(&group.requirements) {
+                continue;
+            }
+            if held.contains(&group.queue) {
+                continue;
+            }
+            if self.held_from(group.queue, kept) {
+                held.push(group.queue);
                 continue;
             }
             let queue = self.queues[group.queue].as_ref().expect("queue present");
@@ -344,7 +358,7 @@ impl Engine {
                 n += 1;
             }
         }
-        (top, n, considered)
+        (top, n, considered, held)
     }
 
     /// Puts a waiting contact in its group — or, while it waits for its preferred agent, in

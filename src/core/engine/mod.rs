@@ -13,7 +13,10 @@
 //! - a decision offers a contact only to an agent meeting every requirement at its level (an
 //!   admin may later change the agent's skills; the contact it holds stays with it);
 //! - matching is work-conserving: after every command, no available agent and waiting contact
-//!   that fit each other (and were not excluded by a reject or timeout) are left unmatched.
+//!   that fit each other (and were not excluded by a reject or timeout) are left unmatched —
+//!   except a contact held for its preferred agent (affinity), and a contact held from an agent
+//!   kept idle for a queue at risk (agent reservation), which waits at most its queue's release
+//!   wait: a release timer is pending for its queue (see `reservation`).
 //!
 //! A contact moves only through the steps of the lifecycle table (`lifecycle::TRANSITIONS`:
 //! waiting → offered → assigned → ended, offers returning to waiting), which commands, timers and
@@ -38,7 +41,7 @@ use super::events::{
 use super::history::{self, History, Interaction, InteractionOutcome};
 use super::index::{AgentIndex, Placement, SkillId, SkillInterner, WaitingIndex, rank_bits};
 use super::queue::{QueueConfig, Relax};
-use super::stats::{QueueCounters, ServiceLevel};
+use super::stats::{QueueCounters, RollingServiceLevel, ServiceLevel};
 use super::strategy::{
     self, AgentTerm, AgentTerms, CANDIDATES_RECORDED, ContactFacts, ContactTerm, Strategy,
 };
@@ -53,6 +56,7 @@ mod invariants;
 mod lifecycle;
 mod matching;
 mod queries;
+mod reservation;
 mod search;
 mod staffing;
 
@@ -146,6 +150,10 @@ struct QueueState {
     strategy: Arc<Strategy>,
     requirements: Vec<(SkillId, u8)>,
     counters: QueueCounters,
+    /// The counters' service level over the last half hour (its pressure, see `reservation`).
+    rolling_sl: RollingServiceLevel,
+    /// Pending while contacts of this queue may be held for another (agent reservation).
+    release_timer: Option<TimerKey>,
     /// Waiting contacts per priority, for positions.
     waiting_by_priority: BTreeMap<u32, u32>,
     /// Waiting contacts by enqueue sequence, for the longest wait.
@@ -194,6 +202,8 @@ enum Timer {
     Relax(ContactId),
     /// The contact stops waiting for its preferred agent.
     AffinityEnd(ContactId),
+    /// Contacts of the queue (slot) held for another queue reach their release wait.
+    Release(usize),
 }
 
 /// How an offer came back without being accepted.
@@ -226,6 +236,9 @@ pub struct Engine {
     contacts: HashMap<ContactId, Contact>,
     /// Waiting contacts held for their preferred agent: `(agent key, contact)`.
     reserved: BTreeSet<(AgentKey, ContactId)>,
+    /// Queues whose strategy keeps idle agents back for them (rebuilt when an image is loaded).
+    #[serde(skip)]
+    reserving: BTreeSet<usize>,
     /// Logged-in agents who cannot take work, per skill id and over the whole floor, by
     /// [`Unavailable`] reason: a decision's exclusion counts without walking the floor.
     unavailable_by_skill: Vec<[u32; Unavailable::COUNT]>,
@@ -263,6 +276,7 @@ impl Engine {
             waiting: WaitingIndex::default(),
             contacts: HashMap::new(),
             reserved: BTreeSet::new(),
+            reserving: BTreeSet::new(),
             unavailable_by_skill: Vec::new(),
             unavailable_on_floor: [0; Unavailable::COUNT],
             profiles: staffing::Profiles::default(),
@@ -377,6 +391,7 @@ impl Engine {
             Timer::Relax(id) => self.relax(id),
             Timer::AffinityEnd(id) => self.affinity_wait_ended(id),
             Timer::MaxWait(id) => self.max_wait_reached(id),
+            Timer::Release(slot) => self.release_held(key, slot),
         }
     }
 

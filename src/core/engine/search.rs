@@ -278,15 +278,22 @@ impl Engine {
     ///
     /// With an occupancy cap, agents above it are not eligible; when that leaves nobody but
     /// someone was passed over for it, the search runs again with the cap counted, not applied.
-    pub(super) fn search_agents(&self, id: ContactId, strategy: &Strategy) -> Option<Found> {
+    pub(super) fn search_agents(
+        &self,
+        id: ContactId,
+        strategy: &Strategy,
+        held: &[AgentKey],
+    ) -> Option<Found> {
         let Some(cap) = strategy.occupancy_cap else {
-            return self.search_under(id, strategy, None).0;
+            return self.search_under(id, strategy, None, held).0;
         };
-        match self.search_under(id, strategy, Some((cap, true))) {
+        match self.search_under(id, strategy, Some((cap, true)), held) {
             (Some(found), _) => Some(found),
             (None, false) => None,
             (None, true) => {
-                let mut found = self.search_under(id, strategy, Some((cap, false))).0?;
+                let mut found = self
+                    .search_under(id, strategy, Some((cap, false)), held)
+                    .0?;
                 found.excluded.cap_waived = true;
                 Some(found)
             }
@@ -302,13 +309,14 @@ impl Engine {
             > cap
     }
 
-    /// The search, with `cap` = (cap, whether it excludes or only counts); also says whether
-    /// the cap excluded anyone.
+    /// The search, with `cap` = (cap, whether it excludes or only counts) and the agents
+    /// `held` back for other queues left out; also says whether the cap excluded anyone.
     fn search_under(
         &self,
         id: ContactId,
         strategy: &Strategy,
         cap: Option<(f64, bool)>,
+        held: &[AgentKey],
     ) -> (Option<Found>, bool) {
         let contact = &self.contacts[&id];
         // Room classes hold when the contact costs what its channel costs now.
@@ -329,6 +337,8 @@ impl Engine {
                 &mut excluded.no_capacity
             } else if !agent.meets(&contact.requirements) {
                 &mut excluded.missing_skill
+            } else if held.contains(&entry.3) {
+                &mut excluded.held
             } else {
                 if let Some((cap, applied)) = cap
                     && self.over_cap(agent, cap)
@@ -464,7 +474,12 @@ impl Engine {
     /// every eligible agent scored, the longest idle (then lowest id) within the band of the
     /// best. Tests compare it with [`Engine::search_agents`] at every exact decision.
     #[cfg(test)]
-    pub(super) fn scan_floor(&self, id: ContactId, strategy: &Strategy) -> Option<AgentKey> {
+    pub(super) fn scan_floor(
+        &self,
+        id: ContactId,
+        strategy: &Strategy,
+        held: &[AgentKey],
+    ) -> Option<AgentKey> {
         let contact = &self.contacts[&id];
         let scored: Vec<(f64, Millis, &str, AgentKey, bool)> = self
             .agents
@@ -476,6 +491,7 @@ impl Engine {
                     && agent.has_room(contact.channel, contact.cost)
                     && agent.meets(&contact.requirements)
                     && !contact.excluded.contains(key)
+                    && !held.contains(key)
             })
             .map(|(key, agent)| {
                 let terms = self.agent_terms(key, agent, contact, strategy);
