@@ -89,6 +89,7 @@ fn command_to(command: &Command) -> Tag {
             customer_value: new.customer_value,
             priority: new.priority,
             required_skills: skills_to(&new.required_skills),
+            alternatives: sets_to(&new.alternatives),
             context: new.context.clone(),
             conversation_id: new.conversation_id.clone(),
         }),
@@ -162,6 +163,7 @@ fn command_from(tag: Tag) -> Result<Command, String> {
             customer_value: e.customer_value,
             priority: e.priority,
             required_skills: skills_from(e.required_skills)?,
+            alternatives: sets_from(e.alternatives)?,
             context: e.context,
             conversation_id: e.conversation_id,
         }),
@@ -241,6 +243,20 @@ fn skills_from(skills: Vec<pb::Skill>) -> Result<Vec<SkillLevel>, String> {
     skills.into_iter().map(skill_from).collect()
 }
 
+fn sets_to(sets: &[Vec<SkillLevel>]) -> Vec<pb::SkillSet> {
+    sets.iter()
+        .map(|set| pb::SkillSet {
+            skills: skills_to(set),
+        })
+        .collect()
+}
+
+fn sets_from(sets: Vec<pb::SkillSet>) -> Result<Vec<Vec<SkillLevel>>, String> {
+    sets.into_iter()
+        .map(|set| skills_from(set.skills))
+        .collect()
+}
+
 fn weights_to(weights: &BTreeMap<String, f64>) -> Vec<pb::Weight> {
     weights
         .iter()
@@ -259,6 +275,7 @@ fn queue_to(q: &QueueConfig) -> pb::Queue {
     pb::Queue {
         name: q.name.to_string(),
         required_skills: skills_to(&q.required_skills),
+        alternatives: sets_to(&q.alternatives),
         channels: q.channels.iter().map(|c| channel_to(*c) as i32).collect(),
         sl_threshold_seconds: q.sl_threshold_secs,
         sl_target_percent: q.sl_target_percent,
@@ -290,6 +307,9 @@ fn queue_to(q: &QueueConfig) -> pb::Queue {
                             level: level.get() as u32,
                         }),
                         Relax::Drop { skill } => Action::Drop(skill.to_string()),
+                        Relax::Widen { skills } => Action::Widen(pb::SkillSet {
+                            skills: skills_to(skills),
+                        }),
                     }),
                 }
             })
@@ -314,6 +334,9 @@ fn queue_from(q: pb::Queue) -> Result<QueueConfig, String> {
                 Action::Drop(name) => Relax::Drop {
                     skill: SkillName::new(&name).map_err(|e| e.to_string())?,
                 },
+                Action::Widen(set) => Relax::Widen {
+                    skills: skills_from(set.skills)?,
+                },
             };
             Ok(RelaxStep {
                 after_secs: step.after_seconds,
@@ -325,6 +348,7 @@ fn queue_from(q: pb::Queue) -> Result<QueueConfig, String> {
         name: q.name.into(),
         version: 0,
         required_skills: skills_from(q.required_skills)?,
+        alternatives: sets_from(q.alternatives)?,
         channels: q
             .channels
             .into_iter()
@@ -427,22 +451,24 @@ mod tests {
     }
 
     fn queue() -> impl Strategy<Value = QueueConfig> {
-        let relax = (1u32..1000, skill(), any::<bool>()).prop_map(|(after, s, lower)| RelaxStep {
-            after_secs: after,
-            action: if lower {
-                Relax::Lower {
-                    skill: s.skill,
-                    level: s.level,
-                }
-            } else {
-                Relax::Drop { skill: s.skill }
-            },
-        });
+        let relax =
+            (1u32..1000, skill(), 0..3, skills()).prop_map(|(after, s, kind, widen)| RelaxStep {
+                after_secs: after,
+                action: match kind {
+                    0 => Relax::Lower {
+                        skill: s.skill,
+                        level: s.level,
+                    },
+                    1 => Relax::Drop { skill: s.skill },
+                    _ => Relax::Widen { skills: widen },
+                },
+            });
         (
             (
                 "[a-z]{1,8}",
                 skills(),
                 proptest::collection::vec(channel(), 0..3),
+                proptest::collection::vec(skills(), 0..3),
             ),
             (any::<u32>(), 0.0f64..100.0, any::<u32>(), any::<u32>()),
             (any::<u32>(), any::<u32>(), "[a-z-]{0,12}", "[a-z-]{0,12}"),
@@ -467,6 +493,7 @@ mod tests {
                 name: a.0.as_str().into(),
                 version: 0,
                 required_skills: a.1,
+                alternatives: a.3,
                 channels: a.2,
                 sl_threshold_secs: b.0,
                 sl_target_percent: b.1,
@@ -512,7 +539,12 @@ mod tests {
             });
         let contact = (
             (id, channel(), "[a-z0-9]{0,8}", 0.0f64..1e6),
-            (0u32..=100, skills(), "[a-z0-9]{0,8}"),
+            (
+                0u32..=100,
+                skills(),
+                "[a-z0-9]{0,8}",
+                proptest::collection::vec(skills(), 0..3),
+            ),
             proptest::collection::btree_map("[a-z]{1,5}", "[ -~]{0,12}", 0..3),
         )
             .prop_map(|(a, b, context)| NewContact {
@@ -522,6 +554,7 @@ mod tests {
                 customer_value: a.3,
                 priority: b.0,
                 required_skills: b.1,
+                alternatives: b.3,
                 context,
                 conversation_id: b.2,
             });

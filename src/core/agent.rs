@@ -267,6 +267,16 @@ impl Agent {
     pub fn meets(&self, requirements: &[(SkillId, u8)]) -> bool {
         skills_meet(&self.skills, requirements)
     }
+
+    /// The index of the first of `sets` (alternative requirement sets) the agent meets.
+    pub fn meets_one_of<'a>(
+        &self,
+        sets: impl IntoIterator<Item = &'a [(SkillId, u8)]>,
+    ) -> Option<u32> {
+        sets.into_iter()
+            .position(|set| self.meets(set))
+            .map(|i| i as u32)
+    }
 }
 
 /// Whether `skills` (sorted by skill id) meet every requirement at its level.

@@ -40,6 +40,8 @@ pub struct NewContact {
     pub customer_value: f64,
     pub priority: u32,
     pub required_skills: Vec<SkillLevel>,
+    /// Other requirement sets the contact may be served under instead (OR), each as written.
+    pub alternatives: Vec<Vec<SkillLevel>>,
     pub context: BTreeMap<String, String>,
     pub conversation_id: String,
 }
@@ -55,6 +57,7 @@ impl NewContact {
             customer_value: 0.0,
             priority: 0,
             required_skills: Vec::new(),
+            alternatives: Vec::new(),
             context: BTreeMap::new(),
             conversation_id: String::new(),
         }
@@ -80,6 +83,7 @@ impl NewContact {
             )));
         }
         ensure_unique_skills(&self.required_skills, "contact")?;
+        crate::core::queue::validate_alternatives(&self.alternatives, "contact")?;
         if self.context.len() > limits.max_entries {
             return Err(CoreError::invalid(format!(
                 "context has {} entries; the limit is {}",
@@ -179,6 +183,12 @@ pub struct Contact {
     pub requirements: Vec<(SkillId, u8)>,
     /// The same requirements by name, for views.
     pub required_skills: Arc<[SkillLevel]>,
+    /// Other requirement sets it may be served under instead (the queue's, its own, and those
+    /// its widen steps added), each sorted by skill id; none equal to another or to
+    /// `requirements` when added (relaxation may make them equal later: a set keeps its index).
+    pub alternatives: Vec<Vec<(SkillId, u8)>>,
+    /// The same sets by name, for views.
+    pub alternative_skills: Arc<[Vec<SkillLevel>]>,
     pub context: Arc<BTreeMap<String, String>>,
     pub conversation_id: Arc<str>,
     pub enqueued_at: Millis,
@@ -220,6 +230,8 @@ pub struct ContactView {
     pub customer_value: f64,
     pub priority: u32,
     pub required_skills: Arc<[SkillLevel]>,
+    /// Other requirement sets it may be served under instead.
+    pub alternatives: Arc<[Vec<SkillLevel>]>,
     pub context: Arc<BTreeMap<String, String>>,
     pub conversation_id: Arc<str>,
     pub state: ContactState,
@@ -229,6 +241,12 @@ pub struct ContactView {
 }
 
 impl Contact {
+    /// Every requirement set it may be served under: `requirements` first, then the
+    /// alternatives, in order (a decision names the one that matched by this index).
+    pub fn sets(&self) -> impl Iterator<Item = &[(SkillId, u8)]> {
+        std::iter::once(&self.requirements[..]).chain(self.alternatives.iter().map(|a| &a[..]))
+    }
+
     pub fn view(&self) -> ContactView {
         ContactView {
             id: self.id,
@@ -238,6 +256,7 @@ impl Contact {
             customer_value: self.customer_value,
             priority: self.priority,
             required_skills: self.required_skills.clone(),
+            alternatives: self.alternative_skills.clone(),
             context: self.context.clone(),
             conversation_id: self.conversation_id.clone(),
             state: self.state.clone(),

@@ -96,6 +96,9 @@ pub struct Decision {
     pub excluded: Exclusions,
     /// Relaxation steps in force for the contact (0: its requirements as enqueued).
     pub relaxation_step: u32,
+    /// The requirement set the agent was chosen under (index in [`super::Contact::sets`]:
+    /// 0 for the requirements, i for the i-th alternative).
+    pub alternative: u32,
     /// The customer's recent interactions (the conversation's, when no customer id), oldest
     /// first: the context the agent sees with the offer.
     pub history: Arc<[Interaction]>,

@@ -114,6 +114,18 @@ fn queue(i: usize, offer_timeout: u32, wrap_up: u32, max_length: u32, style: usi
     }
     if i == 1 {
         q.required_skills = vec![SkillLevel::new("tech", 3).unwrap()];
+        // Now and then a second pool: billing agents at any level.
+        if style % 4 == 1 {
+            q.alternatives = vec![vec![SkillLevel::new("billing", 1).unwrap()]];
+        }
+        if style % 3 == 1 {
+            q.relaxation = vec![RelaxStep {
+                after_secs: 15,
+                action: Relax::Widen {
+                    skills: vec![SkillLevel::new("lang:es", 4).unwrap()],
+                },
+            }];
+        }
         if style.is_multiple_of(3) {
             q.relaxation = vec![
                 RelaxStep {
@@ -231,6 +243,11 @@ impl Harness {
                 }
                 if let Some((s, l)) = skill {
                     c.required_skills = vec![SkillLevel::new(SKILLS[*s], *l).unwrap()];
+                    // Now and then an alternative: the next skill at a low level.
+                    if priority % 2 == 1 {
+                        let other = SKILLS[(*s + 1) % SKILLS.len()];
+                        c.alternatives = vec![vec![SkillLevel::new(other, 2).unwrap()]];
+                    }
                 }
                 Command::Enqueue(c)
             }
@@ -337,7 +354,12 @@ impl Harness {
                         .agent_view(&d.agent)
                         .expect("decided agent exists");
                     let contact = self.engine.contact_view(d.contact).expect("contact known");
-                    for req in contact.required_skills.iter() {
+                    // The set the decision says matched: the requirements or an alternative.
+                    let set = match d.alternative as usize {
+                        0 => &contact.required_skills[..],
+                        i => &contact.alternatives[i - 1][..],
+                    };
+                    for req in set {
                         let have = agent.spec.skills.iter().find(|s| s.skill == req.skill);
                         assert!(
                             have.is_some_and(|h| h.level >= req.level),

@@ -19,6 +19,8 @@ use super::strategy::{DEFAULT, DEFAULT_CONTACT, Strategy};
 use super::types::{Channel, Level, SkillLevel, SkillName, ensure_unique_skills, validate_id};
 
 pub const MAX_RELAXATION_STEPS: usize = 16;
+/// Alternative requirement sets a queue, a contact or a queue's widen steps may each name.
+pub const MAX_ALTERNATIVES: usize = 4;
 
 /// What a relaxation step does to a waiting contact's requirements.
 #[derive(Clone, Debug, PartialEq)]
@@ -27,13 +29,15 @@ pub enum Relax {
     Lower { skill: SkillName, level: Level },
     /// A required skill is no longer required.
     Drop { skill: SkillName },
+    /// The contact may also go to agents meeting `skills` (taken as written: a second pool).
+    Widen { skills: Vec<SkillLevel> },
 }
 
 /// After `after_secs` of waiting, `action` applies to the contact's requirements. Steps are
 /// deadlines in the engine; a decision records how many steps were in force.
 ///
-/// Written `{ after_seconds = 60, lower = "billing:3" }` or `{ after_seconds = 180, drop =
-/// "billing" }`.
+/// Written `{ after_seconds = 60, lower = "billing:3" }`, `{ after_seconds = 180, drop =
+/// "billing" }` or `{ after_seconds = 120, widen = ["overflow:1"] }`.
 #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
 #[serde(try_from = "RelaxForm", into = "RelaxForm")]
 pub struct RelaxStep {
@@ -50,25 +54,30 @@ struct RelaxForm {
     lower: Option<String>,
     #[serde(default)]
     drop: Option<String>,
+    #[serde(default)]
+    widen: Option<Vec<String>>,
 }
 
 impl TryFrom<RelaxForm> for RelaxStep {
     type Error = CoreError;
     fn try_from(form: RelaxForm) -> Result<RelaxStep, CoreError> {
-        let action = match (form.lower, form.drop) {
-            (Some(lower), None) => {
+        let action = match (form.lower, form.drop, form.widen) {
+            (Some(lower), None, None) => {
                 let s: SkillLevel = lower.parse()?;
                 Relax::Lower {
                     skill: s.skill,
                     level: s.level,
                 }
             }
-            (None, Some(drop)) => Relax::Drop {
+            (None, Some(drop), None) => Relax::Drop {
                 skill: SkillName::new(&drop)?,
+            },
+            (None, None, Some(widen)) => Relax::Widen {
+                skills: widen.iter().map(|s| s.parse()).collect::<Result<_, _>>()?,
             },
             _ => {
                 return Err(CoreError::invalid(
-                    "a relaxation step takes exactly one of lower or drop",
+                    "a relaxation step takes exactly one of lower, drop or widen",
                 ));
             }
         };
@@ -81,14 +90,24 @@ impl TryFrom<RelaxForm> for RelaxStep {
 
 impl From<RelaxStep> for RelaxForm {
     fn from(step: RelaxStep) -> RelaxForm {
-        let (lower, drop) = match step.action {
-            Relax::Lower { skill, level } => (Some(format!("{skill}:{}", level.get())), None),
-            Relax::Drop { skill } => (None, Some(skill.to_string())),
-        };
+        let (mut lower, mut drop, mut widen) = (None, None, None);
+        match step.action {
+            Relax::Lower { skill, level } => lower = Some(format!("{skill}:{}", level.get())),
+            Relax::Drop { skill } => drop = Some(skill.to_string()),
+            Relax::Widen { skills } => {
+                widen = Some(
+                    skills
+                        .iter()
+                        .map(|k| format!("{}:{}", k.skill, k.level.get()))
+                        .collect(),
+                )
+            }
+        }
         RelaxForm {
             after_seconds: step.after_secs,
             lower,
             drop,
+            widen,
         }
     }
 }
@@ -108,6 +127,10 @@ pub struct QueueConfig {
     /// Skills every contact of this queue requires (merged with the contact's own).
     #[serde(rename = "skills", with = "skill_strings")]
     pub required_skills: Vec<SkillLevel>,
+    /// Other requirement sets a contact may be served under instead (OR), each taken as
+    /// written, e.g. `[["overflow:1"]]`: at most [`MAX_ALTERNATIVES`], none empty.
+    #[serde(with = "skill_sets")]
+    pub alternatives: Vec<Vec<SkillLevel>>,
     /// Channels accepted; empty means all.
     pub channels: Vec<Channel>,
     #[serde(rename = "sl_threshold_seconds")]
@@ -162,6 +185,7 @@ impl Default for QueueConfig {
             name: "".into(),
             version: 0,
             required_skills: Vec::new(),
+            alternatives: Vec::new(),
             channels: Vec::new(),
             sl_threshold_secs: 20,
             sl_target_percent: 80.0,
@@ -197,6 +221,7 @@ impl QueueConfig {
     pub fn validate(&self) -> Result<(), CoreError> {
         validate_id(&self.name, "queue name")?;
         ensure_unique_skills(&self.required_skills, "queue")?;
+        validate_alternatives(&self.alternatives, "queue")?;
         if !(self.sl_target_percent > 0.0 && self.sl_target_percent <= 100.0) {
             return Err(CoreError::invalid(format!(
                 "service-level target {} must be in (0, 100] percent",
@@ -241,11 +266,66 @@ impl QueueConfig {
             }
             last = step.after_secs;
         }
+        let widened = self
+            .relaxation
+            .iter()
+            .filter_map(|s| match &s.action {
+                Relax::Widen { skills } => Some(skills.clone()),
+                _ => None,
+            })
+            .collect::<Vec<_>>();
+        validate_alternatives(&widened, "queue's widen steps")?;
         Ok(())
     }
 
     pub fn accepts(&self, channel: Channel) -> bool {
         self.channels.is_empty() || self.channels.contains(&channel)
+    }
+}
+
+/// Checks alternative requirement sets: at most [`MAX_ALTERNATIVES`], each non-empty with
+/// unique skills.
+pub fn validate_alternatives(sets: &[Vec<SkillLevel>], whose: &str) -> Result<(), CoreError> {
+    if sets.len() > MAX_ALTERNATIVES {
+        return Err(CoreError::invalid(format!(
+            "{} alternative requirement sets in the {whose}; the limit is {MAX_ALTERNATIVES}",
+            sets.len()
+        )));
+    }
+    for set in sets {
+        if set.is_empty() {
+            return Err(CoreError::invalid(format!(
+                "an alternative requirement set in the {whose} names no skill"
+            )));
+        }
+        ensure_unique_skills(set, whose)?;
+    }
+    Ok(())
+}
+
+/// Requirement sets as lists of `name:level` strings, e.g. `[["overflow:1"]]`.
+mod skill_sets {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::core::SkillLevel;
+
+    pub fn serialize<S: Serializer>(sets: &[Vec<SkillLevel>], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(sets.iter().map(|set| {
+            set.iter()
+                .map(|k| format!("{}:{}", k.skill, k.level.get()))
+                .collect::<Vec<_>>()
+        }))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<SkillLevel>>, D::Error> {
+        Vec::<Vec<String>>::deserialize(d)?
+            .iter()
+            .map(|set| {
+                set.iter()
+                    .map(|s| s.parse().map_err(serde::de::Error::custom))
+                    .collect()
+            })
+            .collect()
     }
 }
 

@@ -2,7 +2,8 @@
 //! (a third at the top level, so many agents tie at the head of an order),
 //! capacities, loads on blended channels, outcomes learnt, handled counts and idle times — every
 //! agent-side decision of every strategy (each preset and random `weighted` mixes, negative
-//! weights, bands and occupancy caps included) chooses what a scan of the whole floor chooses. The comparison
+//! weights, bands, occupancy caps and alternative requirement sets included) chooses what a scan
+//! of the whole floor chooses. The comparison
 //! runs inside the engine at every exact decision of a test build (`Engine::scan_floor`); this
 //! test builds the floors that exercise it and checks that probe decisions were made.
 
@@ -33,6 +34,8 @@ enum Op {
     Probe {
         channel: usize,
         skills: Vec<(usize, u32)>,
+        /// Alternative requirement sets (an agent meeting any set is eligible).
+        alternatives: Vec<Vec<(usize, u32)>>,
         customer: u8,
     },
     AcceptAll,
@@ -79,8 +82,16 @@ fn agent_plan() -> impl Strategy<Value = AgentPlan> {
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         3 => (1..CHANNELS.len()).prop_map(Op::Load),
-        4 => (0..CHANNELS.len(), proptest::collection::vec((0..SKILLS.len(), 1u32..=10), 0..3), 0u8..6)
-            .prop_map(|(channel, skills, customer)| Op::Probe { channel, skills, customer }),
+        4 => (
+            0..CHANNELS.len(),
+            proptest::collection::vec((0..SKILLS.len(), 1u32..=10), 0..3),
+            prop_oneof![
+                2 => Just(vec![]),
+                1 => proptest::collection::vec(proptest::collection::vec((0..SKILLS.len(), 1u32..=10), 1..3), 1..3),
+            ],
+            0u8..6,
+        )
+            .prop_map(|(channel, skills, alternatives, customer)| Op::Probe { channel, skills, alternatives, customer }),
         3 => Just(Op::AcceptAll),
         3 => (any::<usize>(), any::<bool>(), 0u8..=5)
             .prop_map(|(pick, resolved, satisfaction)| Op::Complete { pick, resolved, satisfaction }),
@@ -198,9 +209,19 @@ fn run(plans: Vec<AgentPlan>, probe: ProbeStrategy, ops: Vec<Op>) -> usize {
             Op::Probe {
                 channel,
                 skills: required,
+                alternatives,
                 customer,
             } => {
                 let mut contact = NewContact::new("probe", CHANNELS[channel]);
+                contact.alternatives = alternatives
+                    .iter()
+                    .map(|set| {
+                        let mut set = skills(set);
+                        set.sort_by(|a, b| a.skill.cmp(&b.skill));
+                        set.dedup_by(|a, b| a.skill == b.skill);
+                        set
+                    })
+                    .collect();
                 contact.required_skills = skills(&required);
                 contact
                     .required_skills
@@ -298,6 +319,11 @@ fn the_exact_choice_property_makes_real_decisions() {
         ops.push(Op::Probe {
             channel: i % 4,
             skills: vec![(i % 4, 1 + (i as u32 % 6))],
+            alternatives: if i % 3 == 0 {
+                vec![vec![((i + 1) % 4, 1 + (i as u32 % 9))]]
+            } else {
+                vec![]
+            },
             customer: (i % 6) as u8,
         });
         ops.push(Op::AcceptAll);

@@ -880,3 +880,15 @@ fn no_agent_is_held_for_a_queue_not_under_more_pressure() {
     assert_eq!(f.holder(s).as_deref(), Some("a"));
     assert_eq!(last_decision(&f).excluded.held, 0);
 }
+
+#[test]
+fn deleting_a_reserving_queue_releases_the_contacts_held_for_it() {
+    let mut f = two_tier();
+    f.agent("a", &[("vip", 5)]);
+    let s = f.enqueue("std", Channel::Voice);
+    assert_eq!(f.state(s), ContactState::Waiting);
+    f.apply(Command::DeleteQueue { name: "vip".into() })
+        .expect("delete");
+    assert_eq!(f.holder(s).as_deref(), Some("a"));
+    assert_eq!(last_decision(&f).trigger, Trigger::ReservationReleased);
+}

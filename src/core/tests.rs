@@ -756,3 +756,108 @@ fn new_skill_names_past_the_limit_are_refused_and_change_nothing() {
         .unwrap();
     assert_eq!(f.holder(c).as_deref(), Some("ana"));
 }
+
+fn skill(s: &str) -> SkillLevel {
+    s.parse().unwrap()
+}
+
+#[test]
+fn a_contact_with_an_alternative_goes_to_the_second_pool_when_nobody_meets_the_first() {
+    let mut f = Floor::new();
+    f.queue("billing", |q| q.required_skills = vec![skill("billing:5")]);
+    f.agent("novice", &[("billing", 2)]);
+    f.agent("overflow", &[("overflow", 1)]);
+    let id = f
+        .enqueue_with("billing", Channel::Voice, |c| {
+            c.alternatives = vec![vec![skill("overflow:1")]]
+        })
+        .unwrap();
+    assert_eq!(f.holder(id).as_deref(), Some("overflow"));
+    let d = f.decisions().last().copied().unwrap().clone();
+    assert_eq!(d.alternative, 1);
+    let view = f.engine.contact_view(id).unwrap();
+    assert_eq!(&view.alternatives[..], &[vec![skill("overflow:1")]]);
+    // Without the alternative it waits: nobody meets billing:5.
+    let waits = f.enqueue("billing", Channel::Voice);
+    assert_eq!(f.state(waits), ContactState::Waiting);
+}
+
+#[test]
+fn exact_choice_scores_each_agent_under_the_best_set_it_meets() {
+    let run = |strategy: &str| {
+        let mut f = Floor::new();
+        f.queue("billing", |q| {
+            q.required_skills = vec![skill("billing:3")];
+            q.alternatives = vec![vec![skill("overflow:1")]];
+            q.strategy = strategy.into();
+        });
+        f.agent("b", &[("billing", 4)]);
+        f.wait(1.0);
+        f.agent("o", &[("overflow", 9)]);
+        f.wait(1.0);
+        let id = f.enqueue("billing", Channel::Voice);
+        let d = f.decisions().last().copied().unwrap().clone();
+        (f.holder(id).unwrap(), d.alternative)
+    };
+    // Longest idle: b, under the requirements.
+    assert_eq!(run("longest-idle"), ("b".to_string(), 0));
+    // Most skilled: o's overflow level 9 beats b's billing 4, under the alternative.
+    assert_eq!(run("most-skilled"), ("o".to_string(), 1));
+}
+
+#[test]
+fn a_widen_step_opens_a_second_pool_at_its_time() {
+    let mut f = Floor::new();
+    f.queue("billing", |q| {
+        q.required_skills = vec![skill("billing:5")];
+        q.relaxation = vec![queue::RelaxStep {
+            after_secs: 30,
+            action: queue::Relax::Widen {
+                skills: vec![skill("overflow:1")],
+            },
+        }];
+    });
+    f.agent("overflow", &[("overflow", 3)]);
+    let id = f.enqueue("billing", Channel::Voice);
+    f.wait(29.0);
+    assert_eq!(f.state(id), ContactState::Waiting);
+    f.wait(2.0);
+    assert_eq!(f.holder(id).as_deref(), Some("overflow"));
+    let d = f.decisions().last().copied().unwrap().clone();
+    assert_eq!(
+        (d.trigger, d.alternative, d.relaxation_step),
+        (Trigger::RequirementsRelaxed, 1, 1)
+    );
+}
+
+#[test]
+fn a_queue_with_an_alternative_counts_the_second_pool_in_its_staffing() {
+    let mut f = Floor::new();
+    f.queue("billing", |q| q.required_skills = vec![skill("billing:5")]);
+    f.agent("overflow", &[("overflow", 1)]);
+    assert_eq!(f.engine.queue_snapshots()[0].agents_ready, 0);
+    f.queue("billing", |q| {
+        q.required_skills = vec![skill("billing:5")];
+        q.alternatives = vec![vec![skill("overflow:1")]];
+    });
+    assert_eq!(f.engine.queue_snapshots()[0].agents_ready, 1);
+}
+
+#[test]
+fn alternatives_that_are_empty_or_too_many_are_refused_and_change_nothing() {
+    let mut f = Floor::new();
+    f.queue("q", |_| {});
+    let empty = f.enqueue_with("q", Channel::Voice, |c| c.alternatives = vec![vec![]]);
+    assert!(matches!(empty, Err(CoreError::Invalid(_))), "{empty:?}");
+    let many = f.enqueue_with("q", Channel::Voice, |c| {
+        c.alternatives = (0..5).map(|i| vec![skill(&format!("s{i}:1"))]).collect()
+    });
+    assert!(matches!(many, Err(CoreError::Invalid(_))), "{many:?}");
+    let mut q = QueueConfig::new("q");
+    q.relaxation = vec![queue::RelaxStep {
+        after_secs: 5,
+        action: queue::Relax::Widen { skills: vec![] },
+    }];
+    assert!(f.apply(Command::PutQueue(Box::new(q))).is_err());
+    assert_eq!(f.engine.queue_snapshots()[0].counters.offered, 0);
+}

@@ -62,12 +62,25 @@ pub fn skills_to(skills: &[SkillLevel]) -> Vec<pb::Skill> {
         .collect()
 }
 
+pub fn sets_to(sets: &[Vec<SkillLevel>]) -> Vec<pb::SkillSet> {
+    sets.iter()
+        .map(|set| pb::SkillSet {
+            skills: skills_to(set),
+        })
+        .collect()
+}
+
+fn sets_from(sets: &[pb::SkillSet]) -> Result<Vec<Vec<SkillLevel>>, Status> {
+    sets.iter().map(|set| skills_from(&set.skills)).collect()
+}
+
 /// Zero-valued numeric fields take the queue defaults (threshold 20 s, target 80 %, offer
 /// timeout 15 s, window 0 (exact), affinity horizon one day); empty strategies take `longest-idle` and
 /// `priority-fifo`. The engine checks names, weights and ranges.
 pub fn queue_from(q: pb::Queue) -> Result<QueueConfig, Status> {
     let mut config = QueueConfig::new(&q.name);
     config.required_skills = skills_from(&q.required_skills)?;
+    config.alternatives = sets_from(&q.alternatives)?;
     config.channels = q
         .channels
         .iter()
@@ -136,9 +149,12 @@ fn relax_from(step: &pb::RelaxStep) -> Result<RelaxStep, Status> {
         Some(Action::Drop(skill)) => Relax::Drop {
             skill: SkillName::new(skill)?,
         },
+        Some(Action::Widen(set)) => Relax::Widen {
+            skills: skills_from(&set.skills)?,
+        },
         None => {
             return Err(Status::invalid_argument(
-                "a relaxation step needs an action: lower or drop",
+                "a relaxation step needs an action: lower, drop or widen",
             ));
         }
     };
@@ -158,6 +174,9 @@ fn relax_to(step: &RelaxStep) -> pb::RelaxStep {
                 level: level.get() as u32,
             }),
             Relax::Drop { skill } => Action::Drop(skill.to_string()),
+            Relax::Widen { skills } => Action::Widen(pb::SkillSet {
+                skills: skills_to(skills),
+            }),
         }),
     }
 }
@@ -166,6 +185,7 @@ pub fn queue_to(q: &QueueConfig) -> pb::Queue {
     pb::Queue {
         name: q.name.to_string(),
         required_skills: skills_to(&q.required_skills),
+        alternatives: sets_to(&q.alternatives),
         channels: q.channels.iter().map(|c| channel_to(*c) as i32).collect(),
         sl_threshold_seconds: q.sl_threshold_secs,
         sl_target_percent: q.sl_target_percent,
@@ -355,6 +375,7 @@ pub fn contact_to(c: &ContactView, with_context: bool) -> pb::Contact {
         customer_value: c.customer_value,
         priority: c.priority,
         required_skills: skills_to(&c.required_skills),
+        alternatives: sets_to(&c.alternatives),
         context: if with_context {
             c.context
                 .iter()
@@ -380,6 +401,7 @@ pub fn new_contact_from(r: pb::EnqueueContactRequest) -> Result<NewContact, Stat
     c.customer_value = r.customer_value;
     c.priority = r.priority;
     c.required_skills = skills_from(&r.required_skills)?;
+    c.alternatives = sets_from(&r.alternatives)?;
     c.context = r.context.into_iter().collect::<BTreeMap<_, _>>();
     c.conversation_id = r.conversation_id;
     Ok(c)
@@ -475,6 +497,7 @@ fn decision_to(d: &Decision) -> pb::Decision {
             occupancy_cap_waived: d.excluded.cap_waived,
             held_for_reservation: d.excluded.held,
         }),
+        alternative: d.alternative,
     }
 }
 

@@ -65,6 +65,13 @@ fn enqueue() -> impl Strategy<Value = pb::EnqueueContactRequest> {
                     customer_id,
                     customer_value: value,
                     priority,
+                    alternatives: match priority % 5 {
+                        0 => vec![pb::SkillSet {
+                            skills: required_skills.clone(),
+                        }],
+                        1 => vec![pb::SkillSet { skills: vec![] }],
+                        _ => vec![],
+                    },
                     required_skills,
                     context,
                     conversation_id: conv,
@@ -123,6 +130,13 @@ fn queue() -> impl Strategy<Value = pb::Queue> {
                 };
                 pb::Queue {
                     name,
+                    alternatives: match t % 4 {
+                        0 => vec![pb::SkillSet {
+                            skills: required_skills.clone(),
+                        }],
+                        1 => vec![pb::SkillSet { skills: vec![] }; (target as usize % 7) + 1],
+                        _ => vec![],
+                    },
                     required_skills,
                     channels,
                     sl_threshold_seconds: t,

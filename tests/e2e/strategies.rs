@@ -181,3 +181,50 @@ async fn a_strategy_changes_at_run_time_and_bad_strategies_are_refused() {
     // The version in force names the decision's strategy.
     assert_eq!(s.contact(waiting).await.agent_id, "alice");
 }
+
+/// A queue whose contacts may also go to a second pool (an alternative requirement set): the
+/// call reaches the overflow agent, the decision names the alternative, the contact shows it,
+/// and an empty alternative is refused.
+#[tokio::test]
+async fn a_call_reaches_the_second_pool_and_the_decision_says_so() {
+    let mut s = TestServer::start().await;
+    let skill = |name: &str, level: u32| pb::Skill {
+        name: name.into(),
+        level,
+    };
+    s.put_queue("billing", |q| {
+        q.required_skills = vec![skill("billing", 5)];
+        q.alternatives = vec![pb::SkillSet {
+            skills: vec![skill("overflow", 1)],
+        }];
+    })
+    .await;
+    s.put_agent("overflow", &[("overflow", 2)]).await;
+    s.set_ready("overflow").await;
+    let mut events = s
+        .events(pb::StreamEventsRequest {
+            from_sequence: 1,
+            ..Default::default()
+        })
+        .await;
+    let id = s
+        .enqueue("billing", pb::Channel::Voice, &[])
+        .await
+        .contact_id;
+    let decision = crate::common::event_until(
+        &mut events,
+        |e| matches!(&e.detail, Some(pb::event::Detail::Decision(d)) if d.contact_id == id),
+    )
+    .await;
+    let Some(pb::event::Detail::Decision(d)) = decision.detail else {
+        unreachable!()
+    };
+    assert_eq!((d.agent_id.as_str(), d.alternative), ("overflow", 1));
+    let contact = s.contact(id).await;
+    assert_eq!(contact.alternatives.len(), 1);
+    assert_eq!(contact.alternatives[0].skills, vec![skill("overflow", 1)]);
+    let mut bad = enqueue_request("billing", pb::Channel::Voice, &[]);
+    bad.alternatives = vec![pb::SkillSet { skills: vec![] }];
+    let err = s.contacts.enqueue_contact(bad).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err}");
+}

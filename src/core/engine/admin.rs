@@ -23,8 +23,30 @@ impl Engine {
                 limit: self.config.max_queues,
             });
         }
-        self.check_skill_names(&config.required_skills)?;
+        let widened = config.relaxation.iter().filter_map(|s| match &s.action {
+            Relax::Widen { skills } => Some(skills),
+            _ => None,
+        });
+        let named: Vec<SkillLevel> = config
+            .required_skills
+            .iter()
+            .chain(config.alternatives.iter().flatten())
+            .chain(widened.flatten())
+            .cloned()
+            .collect();
+        self.check_skill_names(&named)?;
+        // Interned now, so a widen step never has to intern (or fail) later.
+        self.intern_requirements(&named);
         let requirements = self.intern_requirements(&config.required_skills);
+        let alternatives: Vec<Vec<(SkillId, u8)>> = config
+            .alternatives
+            .iter()
+            .map(|set| {
+                let mut set = self.intern_requirements(set);
+                set.sort_unstable();
+                set
+            })
+            .collect();
         let created = match existing {
             Some(slot) => {
                 let stopped_reserving = if strategy.reserve {
@@ -36,8 +58,10 @@ impl Engine {
                 let q = self.queue_mut(slot);
                 q.config = config.clone();
                 q.strategy = strategy.clone();
-                let new_requirements = q.requirements != requirements;
+                let new_requirements =
+                    q.requirements != requirements || q.alternatives != alternatives;
                 q.requirements = requirements;
+                q.alternatives = alternatives;
                 let waiting: Vec<ContactId> = q.waiting.iter().copied().collect();
                 if new_requirements {
                     self.restaff_queue(slot);
@@ -70,6 +94,7 @@ impl Engine {
                     config: config.clone(),
                     strategy,
                     requirements,
+                    alternatives,
                     counters: QueueCounters::default(),
                     rolling_sl: RollingServiceLevel::default(),
                     release_timer: None,
@@ -115,15 +140,17 @@ impl Engine {
         if let Some(timer) = q.release_timer {
             self.timers.remove(&timer);
         }
-        if self.reserving.remove(&slot) {
-            self.release_all_holds();
-        }
+        let was_reserving = self.reserving.remove(&slot);
         self.unstaff_queue(slot);
         self.changed_gone_queue(slot, q.config.name.clone(), q.dirty);
         self.emit(EventBody::QueueChanged {
             queue: q.config,
             deleted: true,
         });
+        // Once the queue is gone from every count: routing may offer contacts again.
+        if was_reserving {
+            self.release_all_holds();
+        }
         Ok(Applied::Done)
     }
 

@@ -8,10 +8,15 @@ impl Engine {
     /// A contact arrives: admitted (or refused at the door), remembered against the customer's
     /// history, timed, routed at once, and indexed as waiting if no agent took it.
     pub(super) fn enqueue(&mut self, new: NewContact) -> Result<Applied, CoreError> {
-        let (slot, required_skills) = self.admit(&new)?;
+        let (slot, required_skills, alternative_skills) = self.admit(&new)?;
         let now = self.now;
         let mut requirements = self.intern_requirements(&required_skills);
         requirements.sort_unstable();
+        let mut alternatives = Vec::new();
+        let mut named = Vec::new();
+        for set in alternative_skills {
+            self.add_alternative(&requirements, &mut alternatives, &mut named, set);
+        }
         let id = self.next_contact;
         self.next_contact += 1;
         let customer_id = shared(new.customer_id);
@@ -45,6 +50,8 @@ impl Engine {
             priority: new.priority,
             requirements,
             required_skills: required_skills.into(),
+            alternatives,
+            alternative_skills: named.into(),
             context: Arc::new(new.context),
             conversation_id,
             enqueued_at: now,
@@ -82,7 +89,11 @@ impl Engine {
     /// level asked), the queue's length and the engine's live-contact limit. A contact refused
     /// because its queue is full counts as refused in the queue's figures; every other refusal
     /// changes nothing.
-    fn admit(&mut self, new: &NewContact) -> Result<(usize, Vec<SkillLevel>), CoreError> {
+    #[allow(clippy::type_complexity)]
+    fn admit(
+        &mut self,
+        new: &NewContact,
+    ) -> Result<(usize, Vec<SkillLevel>, Vec<Vec<SkillLevel>>), CoreError> {
         new.validate(self.config.context)?;
         let slot =
             *self
@@ -116,7 +127,19 @@ impl Engine {
                 self.config.max_skills_per_agent
             )));
         }
-        self.check_skill_names(&required_skills)?;
+        let alternatives: Vec<Vec<SkillLevel>> = queue
+            .config
+            .alternatives
+            .iter()
+            .chain(&new.alternatives)
+            .cloned()
+            .collect();
+        let named: Vec<SkillLevel> = required_skills
+            .iter()
+            .chain(alternatives.iter().flatten())
+            .cloned()
+            .collect();
+        self.check_skill_names(&named)?;
         if queue.config.max_length > 0 && queue.waiting.len() >= queue.config.max_length as usize {
             let max_length = queue.config.max_length;
             self.queue_mut(slot).counters.refused += 1;
@@ -130,7 +153,26 @@ impl Engine {
                 limit: self.config.max_contacts,
             });
         }
-        Ok((slot, required_skills))
+        Ok((slot, required_skills, alternatives))
+    }
+
+    /// Adds `set` (interned, sorted) to a contact's alternatives unless it equals its
+    /// requirements or an alternative it has.
+    pub(super) fn add_alternative(
+        &mut self,
+        requirements: &[(SkillId, u8)],
+        alternatives: &mut Vec<Vec<(SkillId, u8)>>,
+        named: &mut Vec<Vec<SkillLevel>>,
+        mut set: Vec<SkillLevel>,
+    ) {
+        set.sort_by(|a, b| a.skill.cmp(&b.skill));
+        let mut interned = self.intern_requirements(&set);
+        interned.sort_unstable();
+        if interned == requirements || alternatives.contains(&interned) {
+            return;
+        }
+        alternatives.push(interned);
+        named.push(set);
     }
 
     /// What the engine remembers of this customer (or, without an id, this conversation) within
@@ -242,6 +284,42 @@ impl Engine {
         self.conversations.record(&conversation, interaction, limit);
     }
 
+    /// A `lower` or `drop` step on `skill`, in every requirement set of the contact. Sets keep
+    /// their places (a decision names one by index), even when two become equal.
+    fn loosen(&mut self, id: ContactId, skill: SkillId, action: &Relax) {
+        let loosen_set = |set: &mut Vec<(SkillId, u8)>| match action {
+            Relax::Lower { level, .. } => {
+                for (s, l) in set.iter_mut() {
+                    if *s == skill {
+                        *l = (*l).min(level.get());
+                    }
+                }
+            }
+            _ => set.retain(|(s, _)| *s != skill),
+        };
+        let loosen_named = |set: &[SkillLevel]| -> Vec<SkillLevel> {
+            set.iter()
+                .filter_map(|s| match action {
+                    Relax::Lower { skill, level } if s.skill == *skill => Some(SkillLevel {
+                        skill: s.skill.clone(),
+                        level: s.level.min(*level),
+                    }),
+                    Relax::Drop { skill } if s.skill == *skill => None,
+                    _ => Some(s.clone()),
+                })
+                .collect()
+        };
+        let contact = self.contact_mut(id);
+        loosen_set(&mut contact.requirements);
+        contact.required_skills = loosen_named(&contact.required_skills).into();
+        contact.alternatives.iter_mut().for_each(loosen_set);
+        contact.alternative_skills = contact
+            .alternative_skills
+            .iter()
+            .map(|names| loosen_named(names))
+            .collect();
+    }
+
     /// Applies a contact's next relaxation step and schedules the one after; a waiting contact
     /// is routed again under its looser requirements.
     pub(super) fn relax(&mut self, id: ContactId) {
@@ -264,35 +342,24 @@ impl Engine {
         if waiting {
             self.remove_waiting(id);
         }
-        let skill = match &action {
-            Relax::Lower { skill, .. } | Relax::Drop { skill } => self.skills.id_of(skill),
-        };
-        let contact = self.contact_mut(id);
-        contact.relax_step += 1;
-        if let Some(skill) = skill {
-            match &action {
-                Relax::Lower { level, .. } => {
-                    for (s, l) in &mut contact.requirements {
-                        if *s == skill {
-                            *l = (*l).min(level.get());
-                        }
-                    }
+        self.contact_mut(id).relax_step += 1;
+        match &action {
+            Relax::Lower { skill, .. } | Relax::Drop { skill } => {
+                if let Some(skill) = self.skills.id_of(skill) {
+                    self.loosen(id, skill, &action);
                 }
-                Relax::Drop { .. } => contact.requirements.retain(|(s, _)| *s != skill),
             }
-            let named: Vec<SkillLevel> = contact
-                .required_skills
-                .iter()
-                .filter_map(|s| match &action {
-                    Relax::Lower { skill, level } if s.skill == *skill => Some(SkillLevel {
-                        skill: s.skill.clone(),
-                        level: s.level.min(*level),
-                    }),
-                    Relax::Drop { skill } if s.skill == *skill => None,
-                    _ => Some(s.clone()),
-                })
-                .collect();
-            contact.required_skills = named.into();
+            Relax::Widen { skills } => {
+                let contact = self.contacts.get_mut(&id).expect("live contact");
+                let requirements = std::mem::take(&mut contact.requirements);
+                let mut alternatives = std::mem::take(&mut contact.alternatives);
+                let mut named = contact.alternative_skills.to_vec();
+                self.add_alternative(&requirements, &mut alternatives, &mut named, skills.clone());
+                let contact = self.contact_mut(id);
+                contact.requirements = requirements;
+                contact.alternatives = alternatives;
+                contact.alternative_skills = named.into();
+            }
         }
         if let Some(after) = next {
             let at = self.contacts[&id].enqueued_at + after as u64 * 1000;

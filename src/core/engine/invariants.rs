@@ -175,7 +175,11 @@ impl Engine {
             let q = self.queues[slot].as_ref().expect("queue");
             q.release_timer.is_some_and(|t| t.0 > self.now)
                 && self.reserving.iter().any(|&r| {
-                    r != slot && agent.meets(&self.queues[r].as_ref().expect("queue").requirements)
+                    r != slot
+                        && self.queues[r]
+                            .as_ref()
+                            .expect("queue")
+                            .served_by(&agent.skills)
                 })
         };
         for (key, agent) in self.agents.iter().enumerate() {
@@ -186,7 +190,7 @@ impl Engine {
                 if c.state == ContactState::Waiting
                     && (!c.reserved || c.preferred == Some(key as AgentKey))
                     && agent.has_room(c.channel, c.cost)
-                    && agent.meets(&c.requirements)
+                    && agent.meets_one_of(c.sets()).is_some()
                     && !c.excluded.contains(&(key as AgentKey))
                     && !held(c, agent)
                 {

@@ -129,6 +129,7 @@ impl Engine {
         candidates: Vec<Candidate>,
         considered: u32,
         excluded: Exclusions,
+        alternative: u32,
     ) {
         self.enter(id, Step::Offer);
         let now = self.now;
@@ -166,6 +167,7 @@ impl Engine {
             considered,
             excluded,
             relaxation_step: contact.relax_step,
+            alternative,
             history,
             offer_deadline: deadline,
             channel: contact.channel,
@@ -305,7 +307,13 @@ impl Engine {
             secs => secs as u64 * 1000,
         };
         let agent_name = contact.state.agent().cloned().expect("assigned has agent");
-        let skills: Vec<SkillId> = contact.requirements.iter().map(|(s, _)| *s).collect();
+        // Learnt against the skills of the set the agent met (the first such).
+        let agent = self.agent(key);
+        let set = contact
+            .sets()
+            .find(|set| agent.meets(set))
+            .unwrap_or(&contact.requirements);
+        let skills: Vec<SkillId> = set.iter().map(|(s, _)| *s).collect();
         let slot = self.queue_slot(id);
         let queue = self.queue_mut(slot);
         let mean_ms = queue

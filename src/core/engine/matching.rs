@@ -7,6 +7,11 @@
 //! Contact side: the agent looks at the head of each group of waiting contacts it can serve
 //! (heads are each group's best, see [`crate::core::strategy`]) and at contacts reserved for it.
 //!
+//! Alternatives: a contact may be served under its requirements or any of its alternative sets
+//! (the queue's, its own, those its widen steps added): an agent is eligible when it meets one,
+//! scores by the best set it meets ([`Engine::best_terms`]), and the decision names that set.
+//! Waiting groups are keyed by all of a contact's sets.
+//!
 //! Affinity: a contact whose customer or conversation was handled recently by an agent who still
 //! exists prefers that agent. With the queue's `affinity_wait_secs`, it is offered only to that
 //! agent until the wait ends (held out of the groups, in `reserved`), then routed as any other;
@@ -93,8 +98,9 @@ impl Engine {
         let considered = found.considered;
         let side = Side::AgentChosen;
         let key = found.chosen[0].0;
+        let matched = found.alternative;
         self.offer(
-            id, key, trigger, strategy, side, candidates, considered, excluded,
+            id, key, trigger, strategy, side, candidates, considered, excluded, matched,
         );
     }
 
@@ -115,7 +121,7 @@ impl Engine {
         let agent = self.agents.get(pref as usize).and_then(Option::as_ref);
         // Held only for an agent who could take it once free: skills met, the channel allowed.
         let could = |a: &Agent| {
-            a.meets(&contact.requirements)
+            a.meets_one_of(contact.sets()).is_some()
                 && a.capacity >= contact.cost
                 && a.limits[contact.channel.index()] > 0
         };
@@ -123,21 +129,20 @@ impl Engine {
             self.end_affinity_wait(id);
             return false;
         };
-        if agent.indexed_at.is_some()
-            && agent.has_room(contact.channel, contact.cost)
-            && agent.meets(&contact.requirements)
-        {
-            let terms = self.agent_terms(pref, agent, contact, strategy);
+        if agent.indexed_at.is_some() && agent.has_room(contact.channel, contact.cost) {
+            let (terms, score, matched) = self.best_terms(pref, agent, contact, strategy);
             let candidates = vec![Candidate {
                 agent: agent.spec.id.clone(),
                 contact: id,
-                score: strategy.agent_score(&terms),
+                score,
                 idle_ms: now.saturating_sub(agent.idle_since),
                 terms: Terms::Agent(terms),
             }];
             let (side, excluded) = (Side::AgentChosen, Exclusions::default());
             let strategy = strategy.clone();
-            self.offer(id, pref, trigger, strategy, side, candidates, 1, excluded);
+            self.offer(
+                id, pref, trigger, strategy, side, candidates, 1, excluded, matched,
+            );
         }
         true
     }
@@ -155,17 +160,45 @@ impl Engine {
         }
     }
 
-    /// The agent terms the strategy weighs for one (agent, contact) pair; the others are 0.
-    pub(super) fn agent_terms(
+    /// The agent's terms, score and requirement set (index in [`Contact::sets`]) for a contact:
+    /// the best score over the sets the agent meets (the first set when it meets none).
+    pub(super) fn best_terms(
         &self,
         key: AgentKey,
         agent: &Agent,
         contact: &Contact,
         strategy: &Strategy,
+    ) -> (AgentTerms, f64, u32) {
+        let mut best: Option<(AgentTerms, f64, u32)> = None;
+        for (i, set) in contact.sets().enumerate() {
+            if !agent.meets(set) {
+                continue;
+            }
+            let terms = self.agent_terms(key, agent, contact, set, strategy);
+            let score = strategy.agent_score(&terms);
+            if best.as_ref().is_none_or(|b| score > b.1) {
+                best = Some((terms, score, i as u32));
+            }
+        }
+        best.unwrap_or_else(|| {
+            let terms = self.agent_terms(key, agent, contact, &contact.requirements, strategy);
+            (terms, strategy.agent_score(&terms), 0)
+        })
+    }
+
+    /// The agent terms the strategy weighs for one (agent, contact) pair under the requirement
+    /// set `set` (the skills `skill` and `performance` look at); the others are 0.
+    pub(super) fn agent_terms(
+        &self,
+        key: AgentKey,
+        agent: &Agent,
+        contact: &Contact,
+        set: &[(SkillId, u8)],
+        strategy: &Strategy,
     ) -> AgentTerms {
         let now = self.now;
         let mut v = [0.0; AgentTerm::COUNT];
-        let skills = || contact.requirements.iter().map(|(s, _)| *s);
+        let skills = || set.iter().map(|(s, _)| *s);
         for term in AgentTerm::ALL {
             if !strategy.uses(term) {
                 continue;
@@ -241,8 +274,9 @@ impl Engine {
                 .collect();
             let (id, side) = (top[0].1, Side::ContactChosen);
             let excluded = Exclusions::default();
+            let matched = agent.meets_one_of(self.contacts[&id].sets()).unwrap_or(0);
             self.offer(
-                id, key, trigger, strategy, side, candidates, considered, excluded,
+                id, key, trigger, strategy, side, candidates, considered, excluded, matched,
             );
         }
     }
@@ -257,23 +291,25 @@ impl Engine {
             .map(|(_, id)| &self.contacts[id])
             .find(|c| {
                 agent.has_room(c.channel, c.cost)
-                    && agent.meets(&c.requirements)
+                    && agent.meets_one_of(c.sets()).is_some()
                     && !c.excluded.contains(&key)
             });
         if let Some(contact) = held {
             let slot = self.queue_ids[&*contact.queue];
             let strategy = self.queues[slot].as_ref().expect("queue").strategy.clone();
-            let terms = self.agent_terms(key, agent, contact, &strategy);
+            let (terms, score, matched) = self.best_terms(key, agent, contact, &strategy);
             let candidates = vec![Candidate {
                 agent: agent.spec.id.clone(),
                 contact: contact.id,
-                score: strategy.agent_score(&terms),
+                score,
                 idle_ms: now.saturating_sub(agent.idle_since),
                 terms: Terms::Agent(terms),
             }];
             let (id, side) = (contact.id, Side::AgentChosen);
             let excluded = Exclusions::default();
-            self.offer(id, key, trigger, strategy, side, candidates, 1, excluded);
+            self.offer(
+                id, key, trigger, strategy, side, candidates, 1, excluded, matched,
+            );
             return true;
         }
         false
@@ -306,7 +342,7 @@ impl Engine {
         let mut held = Vec::new();
         for group in self.waiting.groups() {
             let cost = self.config.costs.cost(group.channel);
-            if !agent.has_room(group.channel, cost) || !agent.meets(&group.requirements) {
+            if !agent.has_room(group.channel, cost) || !group.served_by(agent) {
                 continue;
             }
             if held.contains(&group.queue) {
@@ -379,7 +415,7 @@ impl Engine {
                 let group = self.waiting.insert(
                     slot,
                     contact.channel,
-                    &contact.requirements,
+                    (&contact.requirements, &contact.alternatives),
                     (Reverse(rank_bits(contact.rank)), id),
                 );
                 contact.group = Some(group);

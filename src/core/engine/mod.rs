@@ -10,8 +10,10 @@
 //!   to one agent, or ended (terminal, in the history) — and reaches exactly one terminal state;
 //! - an agent's load is the sum of the costs of the contacts it holds and never exceeds its
 //!   capacity or a per-channel limit; an agent that is not ready holds no offer;
-//! - a decision offers a contact only to an agent meeting every requirement at its level (an
-//!   admin may later change the agent's skills; the contact it holds stays with it);
+//! - a decision offers a contact only to an agent meeting every requirement at its level of one
+//!   of the contact's requirement sets — its requirements or an alternative (an OR; the
+//!   decision names which) — (an admin may later change the agent's skills; the contact it
+//!   holds stays with it);
 //! - matching is work-conserving: after every command, no available agent and waiting contact
 //!   that fit each other (and were not excluded by a reject or timeout) are left unmatched —
 //!   except a contact held for its preferred agent (affinity), and a contact held from an agent
@@ -149,6 +151,8 @@ struct QueueState {
     #[serde(skip, default = "Strategy::fallback")]
     strategy: Arc<Strategy>,
     requirements: Vec<(SkillId, u8)>,
+    /// Its alternative requirement sets, interned and sorted.
+    alternatives: Vec<Vec<(SkillId, u8)>>,
     counters: QueueCounters,
     /// The counters' service level over the last half hour (its pressure, see `reservation`).
     rolling_sl: RollingServiceLevel,
@@ -166,6 +170,16 @@ struct QueueState {
     /// Changed since the read view last took the engine's changes.
     #[serde(skip)]
     dirty: bool,
+}
+
+impl QueueState {
+    /// Whether an agent with `skills` can serve the queue: meets its requirements or one of its
+    /// alternatives.
+    fn served_by(&self, skills: &[(SkillId, u8)]) -> bool {
+        use crate::core::agent::skills_meet;
+        skills_meet(skills, &self.requirements)
+            || self.alternatives.iter().any(|a| skills_meet(skills, a))
+    }
 }
 
 /// One queue's live figures.

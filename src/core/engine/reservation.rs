@@ -143,7 +143,12 @@ impl Engine {
             &q.config.channels
         };
         let channel = (channels.len() == 1).then(|| channels[0]);
-        let rarest = self.available.rarest(&q.requirements, channel);
+        // With alternatives, any agent may serve it: the walk is over every idle agent.
+        let rarest = if q.alternatives.is_empty() {
+            self.available.rarest(&q.requirements, channel)
+        } else {
+            None
+        };
         let mut found = Vec::new();
         for (steps, entry) in self
             .available
@@ -157,7 +162,7 @@ impl Engine {
             let fits = channels
                 .iter()
                 .any(|c| agent.has_room(*c, self.config.costs.cost(*c)));
-            if fits && agent.meets(&q.requirements) {
+            if fits && q.served_by(&agent.skills) {
                 if found.len() == k {
                     return None;
                 }

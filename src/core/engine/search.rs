@@ -33,6 +33,12 @@
 //! than `CANDIDATES_RECORDED` scored, it walks up to `RUNNER_UP_STEPS` more agents for them (and
 //! for the exclusion counts, which count the agents A passed over).
 //!
+//! **Alternatives.** A contact with alternative requirement sets is searched set by set (each
+//! walk bounded with that set's skills): first for each set's best score, then again, seeded
+//! with the best of all, for each set's longest-idle agent within the band; the longest idle of
+//! those wins. An agent's score is its best over the sets it meets, so this is the scan's
+//! choice. Cost: two searches per set (none extra without alternatives).
+//!
 //! The preferred agent of a contact with affinity is scored first, outside the walks: the bound
 //! of every other agent leaves the `affinity` term at 0.
 //!
@@ -84,6 +90,10 @@ pub(super) struct Found {
     pub chosen: Vec<(AgentKey, f64, AgentTerms)>,
     pub considered: u32,
     pub excluded: Exclusions,
+    /// The requirement set searched (index in [`Contact::sets`]).
+    pub alternative: u32,
+    /// The best score found (at least the seed it was given).
+    pub best: f64,
 }
 
 /// Walk A: the index in the strategy's order, each entry with the upper bound of its score.
@@ -188,14 +198,10 @@ impl<'a> Walker<'a> {
 impl Engine {
     /// The range of a term over the eligible agents of `contact`, as far as the index knows
     /// without walking: `(least, most)`.
-    fn term_range(&self, term: AgentTerm, contact: &Contact) -> (f64, f64) {
+    fn term_range(&self, term: AgentTerm, set: &[(SkillId, u8)]) -> (f64, f64) {
         let now = self.now;
         let levels = |pick: fn(&Self, SkillId, u8) -> u8| -> f64 {
-            contact
-                .requirements
-                .iter()
-                .map(|&(s, l)| f64::from(pick(self, s, l)))
-                .sum()
+            set.iter().map(|&(s, l)| f64::from(pick(self, s, l))).sum()
         };
         match term {
             AgentTerm::Idle => {
@@ -220,7 +226,7 @@ impl Engine {
     /// Walk A for `contact`, set up with every term at its best.
     fn walker<'a>(
         &'a self,
-        contact: &Contact,
+        set: &[(SkillId, u8)],
         strategy: &'a Strategy,
         rarest: Option<(SkillId, u8)>,
         channel: Option<Channel>,
@@ -239,7 +245,7 @@ impl Engine {
         for term in AgentTerm::ALL {
             let w = strategy.agent_weights[term as usize];
             if w != 0.0 {
-                let (least, most) = self.term_range(term, contact);
+                let (least, most) = self.term_range(term, set);
                 upper[term as usize] = if w > 0.0 { most } else { least };
             }
         }
@@ -257,8 +263,7 @@ impl Engine {
         if walk.by_level
             && let Some((skill, lowest)) = rarest
         {
-            let others: f64 = contact
-                .requirements
+            let others: f64 = set
                 .iter()
                 .filter(|(s, _)| *s != skill)
                 .map(|&(s, l)| f64::from(self.available.max_level(s).unwrap_or(l)))
@@ -311,6 +316,11 @@ impl Engine {
 
     /// The search, with `cap` = (cap, whether it excludes or only counts) and the agents
     /// `held` back for other queues left out; also says whether the cap excluded anyone.
+    ///
+    /// With alternative requirement sets, an agent's score is its best over the sets it meets:
+    /// each set is searched for its best score, then each again for its longest idle agent
+    /// within the band of the best of all, and the longest idle of those is chosen (the same
+    /// agent a scan of the floor picks).
     fn search_under(
         &self,
         id: ContactId,
@@ -319,10 +329,61 @@ impl Engine {
         held: &[AgentKey],
     ) -> (Option<Found>, bool) {
         let contact = &self.contacts[&id];
+        let sets = 1 + contact.alternatives.len() as u32;
+        if sets == 1 {
+            return self.search_set(id, strategy, cap, held, 0, f64::NEG_INFINITY);
+        }
+        let mut capped = false;
+        let mut best = f64::NEG_INFINITY;
+        for set in 0..sets {
+            let (found, c) = self.search_set(id, strategy, cap, held, set, f64::NEG_INFINITY);
+            capped |= c;
+            if let Some(found) = found {
+                best = best.max(found.best);
+            }
+        }
+        if best == f64::NEG_INFINITY {
+            return (None, capped);
+        }
+        let mut chosen: Option<Found> = None;
+        for set in 0..sets {
+            let Some(found) = self.search_set(id, strategy, cap, held, set, best).0 else {
+                continue;
+            };
+            let idle_key = |f: &Found| {
+                let agent = self.agent(f.chosen[0].0);
+                (agent.idle_since, agent.spec.id.clone())
+            };
+            if chosen
+                .as_ref()
+                .is_none_or(|c| idle_key(&found) < idle_key(c))
+            {
+                chosen = Some(found);
+            }
+        }
+        (chosen, capped)
+    }
+
+    /// The search over one requirement set of the contact (`set`, an index in
+    /// [`Contact::sets`]), with the best score already known to be at least `seed`.
+    fn search_set(
+        &self,
+        id: ContactId,
+        strategy: &Strategy,
+        cap: Option<(f64, bool)>,
+        held: &[AgentKey],
+        set_index: u32,
+        seed: f64,
+    ) -> (Option<Found>, bool) {
+        let contact = &self.contacts[&id];
+        let set = contact
+            .sets()
+            .nth(set_index as usize)
+            .expect("a set of the contact");
         // Room classes hold when the contact costs what its channel costs now.
         let by_room = contact.cost == self.config.costs.cost(contact.channel);
         let channel = by_room.then_some(contact.channel);
-        let rarest = self.available.rarest(&contact.requirements, channel);
+        let rarest = self.available.rarest(set, channel);
         let mut excluded = Exclusions::default();
         let mut considered = 0u32;
         let mut capped = false;
@@ -335,7 +396,7 @@ impl Engine {
                 &mut excluded.declined
             } else if !by_room && !agent.has_room(contact.channel, contact.cost) {
                 &mut excluded.no_capacity
-            } else if !agent.meets(&contact.requirements) {
+            } else if !agent.meets(set) {
                 &mut excluded.missing_skill
             } else if held.contains(&entry.3) {
                 &mut excluded.held
@@ -349,7 +410,7 @@ impl Engine {
                         return None;
                     }
                 }
-                let terms = self.agent_terms(entry.3, agent, contact, strategy);
+                let terms = self.agent_terms(entry.3, agent, contact, set, strategy);
                 return Some(strategy.agent_score(&terms)).map(|score| Scored {
                     key: entry.3,
                     score,
@@ -363,7 +424,7 @@ impl Engine {
             }
             None
         };
-        let mut best = f64::NEG_INFINITY;
+        let mut best = seed;
         let mut first = None;
         if let Some(pref) = contact.preferred
             && strategy.uses(AgentTerm::Affinity)
@@ -373,12 +434,12 @@ impl Engine {
         {
             let entry = (0, agent.idle_since, agent.spec.id.clone(), pref);
             if let Some(s) = score(&entry, true, &mut excluded) {
-                best = s.score;
+                best = best.max(s.score);
                 first = Some(pref);
                 scored.push(s);
             }
         }
-        let mut a = self.walker(contact, strategy, rarest, channel);
+        let mut a = self.walker(set, strategy, rarest, channel);
         let mut b: Option<Merge<'_>> = None;
         // A's longest-idle agent in the band, once the band is known.
         let mut in_band: Option<Scored<'_>> = None;
@@ -464,6 +525,8 @@ impl Engine {
             chosen,
             considered,
             excluded,
+            alternative: set_index,
+            best,
         };
         (Some(found), capped)
     }
@@ -489,13 +552,19 @@ impl Engine {
             .filter(|(key, agent)| {
                 agent.is_available()
                     && agent.has_room(contact.channel, contact.cost)
-                    && agent.meets(&contact.requirements)
+                    && agent.meets_one_of(contact.sets()).is_some()
                     && !contact.excluded.contains(key)
                     && !held.contains(key)
             })
             .map(|(key, agent)| {
-                let terms = self.agent_terms(key, agent, contact, strategy);
-                let score = strategy.agent_score(&terms);
+                // Its best score over the sets it meets.
+                let score = contact
+                    .sets()
+                    .filter(|set| agent.meets(set))
+                    .map(|set| {
+                        strategy.agent_score(&self.agent_terms(key, agent, contact, set, strategy))
+                    })
+                    .fold(f64::NEG_INFINITY, f64::max);
                 let over = strategy
                     .occupancy_cap
                     .is_some_and(|cap| self.over_cap(agent, cap));

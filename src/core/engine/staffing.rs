@@ -12,7 +12,6 @@
 //! requirements, by state.
 
 use super::*;
-use crate::core::agent::skills_meet;
 
 /// Agents with identical skills.
 #[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
@@ -45,11 +44,7 @@ impl Engine {
             .queues
             .iter()
             .enumerate()
-            .filter_map(|(slot, q)| {
-                q.as_ref()
-                    .filter(|q| skills_meet(skills, &q.requirements))
-                    .map(|_| slot)
-            })
+            .filter_map(|(slot, q)| q.as_ref().filter(|q| q.served_by(skills)).map(|_| slot))
             .collect();
         let profile = Profile {
             skills: skills.to_vec(),
@@ -125,14 +120,10 @@ impl Engine {
     /// The queue in `slot` has new requirements (or is new): every profile checks whether it
     /// serves it, and the queue's counts are summed from the profiles that do.
     pub(super) fn restaff_queue(&mut self, slot: usize) {
-        let requirements = self.queues[slot]
-            .as_ref()
-            .expect("queue present")
-            .requirements
-            .clone();
+        let queue = self.queues[slot].as_ref().expect("queue present");
         let mut staffing = [0; StaffState::COUNT];
         for profile in self.profiles.list.iter_mut().flatten() {
-            let serves = skills_meet(&profile.skills, &requirements);
+            let serves = queue.served_by(&profile.skills);
             let listed = profile.serves.iter().position(|s| *s == slot);
             match (serves, listed) {
                 (true, None) => profile.serves.push(slot),
@@ -170,7 +161,7 @@ impl Engine {
             floor[state as usize] += 1;
             for (slot, q) in self.queues.iter().enumerate() {
                 if let Some(q) = q
-                    && skills_meet(&agent.skills, &q.requirements)
+                    && q.served_by(&agent.skills)
                 {
                     queues[slot][state as usize] += 1;
                 }
@@ -206,9 +197,7 @@ impl Engine {
                 return Err(format!("profile {id} counts {} members", profile.members));
             }
             for (slot, q) in self.queues.iter().enumerate() {
-                let meets = q
-                    .as_ref()
-                    .is_some_and(|q| skills_meet(&profile.skills, &q.requirements));
+                let meets = q.as_ref().is_some_and(|q| q.served_by(&profile.skills));
                 if meets != profile.serves.contains(&slot) {
                     return Err(format!("profile {id} serves queue slot {slot} wrongly"));
                 }

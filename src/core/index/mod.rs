@@ -84,10 +84,25 @@ pub struct Group {
     pub queue: usize,
     pub channel: Channel,
     pub requirements: Vec<(SkillId, u8)>,
+    /// Other requirement sets its contacts may be served under instead.
+    pub alternatives: Vec<Vec<(SkillId, u8)>>,
     pub members: BTreeSet<WaitKey>,
 }
 
-type GroupSig = (usize, Channel, Vec<(SkillId, u8)>);
+impl Group {
+    /// Whether `agent` meets one of the group's requirement sets.
+    pub fn served_by(&self, agent: &crate::core::agent::Agent) -> bool {
+        agent.meets(&self.requirements) || self.alternatives.iter().any(|a| agent.meets(a))
+    }
+}
+
+/// A requirement set: (skill, minimum level), sorted by skill.
+pub type Requirements = Vec<(SkillId, u8)>;
+
+/// A contact's requirement sets: its requirements, then its alternatives.
+pub type RequirementSets<'a> = (&'a [(SkillId, u8)], &'a [Requirements]);
+
+type GroupSig = (usize, Channel, Requirements, Vec<Requirements>);
 
 /// Waiting contacts, grouped so an agent looks at each group's head once.
 #[derive(serde::Serialize, serde::Deserialize, Debug, Default)]
@@ -103,10 +118,10 @@ impl WaitingIndex {
         &mut self,
         queue: usize,
         channel: Channel,
-        requirements: &[(SkillId, u8)],
+        (requirements, alternatives): RequirementSets<'_>,
         key: WaitKey,
     ) -> usize {
-        let sig: GroupSig = (queue, channel, requirements.to_vec());
+        let sig: GroupSig = (queue, channel, requirements.to_vec(), alternatives.to_vec());
         let slot = match self.by_sig.get(&sig) {
             Some(slot) => *slot,
             None => {
@@ -114,6 +129,7 @@ impl WaitingIndex {
                     queue,
                     channel,
                     requirements: requirements.to_vec(),
+                    alternatives: alternatives.to_vec(),
                     members: BTreeSet::new(),
                 };
                 let slot = match self.free.pop() {
@@ -144,8 +160,12 @@ impl WaitingIndex {
         group.members.remove(&key);
         if group.members.is_empty() {
             let group = self.groups[slot].take().expect("group present");
-            self.by_sig
-                .remove(&(group.queue, group.channel, group.requirements));
+            self.by_sig.remove(&(
+                group.queue,
+                group.channel,
+                group.requirements,
+                group.alternatives,
+            ));
             self.free.push(slot);
         }
     }
@@ -178,15 +198,15 @@ mod tests {
     #[test]
     fn groups_are_dropped_when_empty_and_slots_reused() {
         let mut w = WaitingIndex::default();
-        let a = w.insert(0, Channel::Voice, &[(0, 5)], (Reverse(0), 1));
-        let b = w.insert(0, Channel::Voice, &[(0, 5)], (Reverse(5), 2));
+        let a = w.insert(0, Channel::Voice, (&[(0, 5)], &[]), (Reverse(0), 1));
+        let b = w.insert(0, Channel::Voice, (&[(0, 5)], &[]), (Reverse(5), 2));
         assert_eq!(a, b);
         let head = w.group(a).unwrap().members.first().copied();
         assert_eq!(head, Some((Reverse(5), 2)));
         w.remove(a, (Reverse(0), 1));
         w.remove(a, (Reverse(5), 2));
         assert_eq!(w.group_count(), 0);
-        let c = w.insert(1, Channel::Chat, &[], (Reverse(0), 3));
+        let c = w.insert(1, Channel::Chat, (&[], &[]), (Reverse(0), 3));
         assert_eq!(c, a);
     }
 }
