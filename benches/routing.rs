@@ -12,6 +12,10 @@
 //! it the best one; the agent then goes not ready, which returns the offer to its place. The
 //! figure is the cost of that pair; it follows the number of groups, not the backlog.
 //!
+//! `routing/alternative/N`: as `decision` at N = 10k and 100k, each contact with an alternative
+//! requirement set (another random skill at the same level): an agent meeting either is
+//! eligible, so the search runs twice per set.
+//!
 //! `routing/decision_skills/S`: as `decision` at 10k agents, with S = 100 or 1,000 distinct skills
 //! on the floor (each agent still holds 3).
 //!
@@ -152,6 +156,18 @@ fn decision(c: &mut Criterion) {
             false,
         );
     }
+    // The same with an alternative requirement set on every contact.
+    for size in STRATEGY_SIZES {
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let (engine, skills) = floor(size, &mut rng);
+        let cycle = Cycle {
+            with_customers: false,
+            expect_offers: true,
+            with_alternative: true,
+        };
+        let id = BenchmarkId::new("alternative", size);
+        decision_cycle_with(&mut group, id, engine, skills, rng, cycle);
+    }
     for skill_count in [100, 1_000] {
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
         let defaults = QueueConfig::new("q");
@@ -266,6 +282,7 @@ fn blended(c: &mut Criterion) {
             let cycle = Cycle {
                 with_customers: false,
                 expect_offers: idle_percent > 0,
+                with_alternative: false,
             };
             decision_cycle_with(&mut group, id, engine, skills, rng, cycle);
         }
@@ -305,6 +322,8 @@ struct Cycle {
     with_customers: bool,
     /// Almost every contact finds an agent (else: none does).
     expect_offers: bool,
+    /// Each contact also has an alternative requirement set: another random skill.
+    with_alternative: bool,
 }
 
 /// Enqueue a contact requiring one random skill at a level 1–5, then cancel it.
@@ -319,6 +338,7 @@ fn decision_cycle(
     let cycle = Cycle {
         with_customers,
         expect_offers: true,
+        with_alternative: false,
     };
     decision_cycle_with(group, id, engine, skills, rng, cycle);
 }
@@ -345,6 +365,10 @@ fn decision_cycle_with(
                 let skill = &skills[rng.below(skill_count) as usize];
                 let level = 1 + rng.below(5) as u32;
                 contact.required_skills = vec![SkillLevel::new(skill, level).unwrap()];
+                if cycle.with_alternative {
+                    let other = &skills[rng.below(skill_count) as usize];
+                    contact.alternatives = vec![vec![SkillLevel::new(other, level).unwrap()]];
+                }
                 if with_customers {
                     contact.customer_id = format!("customer-{}", rng.below(CUSTOMERS));
                 }

@@ -4,6 +4,10 @@
 
 use super::*;
 
+/// Shared by every contact without alternatives (no allocation per contact).
+static NO_ALTERNATIVES: std::sync::LazyLock<Arc<[Vec<SkillLevel>]>> =
+    std::sync::LazyLock::new(|| Arc::from(Vec::new()));
+
 impl Engine {
     /// A contact arrives: admitted (or refused at the door), remembered against the customer's
     /// history, timed, routed at once, and indexed as waiting if no agent took it.
@@ -51,7 +55,11 @@ impl Engine {
             requirements,
             required_skills: required_skills.into(),
             alternatives,
-            alternative_skills: named.into(),
+            alternative_skills: if named.is_empty() {
+                NO_ALTERNATIVES.clone()
+            } else {
+                named.into()
+            },
             context: Arc::new(new.context),
             conversation_id,
             enqueued_at: now,
@@ -134,12 +142,16 @@ impl Engine {
             .chain(&new.alternatives)
             .cloned()
             .collect();
-        let named: Vec<SkillLevel> = required_skills
-            .iter()
-            .chain(alternatives.iter().flatten())
-            .cloned()
-            .collect();
-        self.check_skill_names(&named)?;
+        if alternatives.is_empty() {
+            self.check_skill_names(&required_skills)?;
+        } else {
+            let named: Vec<SkillLevel> = required_skills
+                .iter()
+                .chain(alternatives.iter().flatten())
+                .cloned()
+                .collect();
+            self.check_skill_names(&named)?;
+        }
         if queue.config.max_length > 0 && queue.waiting.len() >= queue.config.max_length as usize {
             let max_length = queue.config.max_length;
             self.queue_mut(slot).counters.refused += 1;
