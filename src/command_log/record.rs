@@ -16,6 +16,7 @@ use prost::Message;
 
 use crate::core::contact::ContextLimits;
 use crate::core::ewt::WaitEstimator;
+use crate::core::queue::DEFAULT_RESERVE_AGENTS;
 use crate::core::{
     AgentSpec, CancelReason, Channel, ChannelCosts, Command, EngineConfig, Millis, NewContact,
     Outcome, Presence, QueueConfig, Relax, RelaxStep, SkillLevel, SkillName,
@@ -293,6 +294,7 @@ fn queue_to(q: &QueueConfig) -> pb::Queue {
         affinity_wait_seconds: q.affinity_wait_secs,
         affinity_horizon_seconds: q.affinity_horizon_secs,
         occupancy_cap_percent: q.occupancy_cap_percent,
+        reserve_agents: Some(q.reserve_agents),
         wait_estimator: q.wait_estimator.clone(),
         relaxation: q
             .relaxation
@@ -368,6 +370,8 @@ fn queue_from(q: pb::Queue) -> Result<QueueConfig, String> {
         band: q.band,
         score_cap: q.score_cap,
         occupancy_cap_percent: q.occupancy_cap_percent,
+        // Written before the limit existed: the limit reservation had then.
+        reserve_agents: q.reserve_agents.unwrap_or(DEFAULT_RESERVE_AGENTS),
         // Written before estimators could be chosen: the one there was then.
         wait_estimator: if q.wait_estimator.is_empty() {
             WaitEstimator::AnswerRate.name().into()
@@ -509,6 +513,7 @@ mod tests {
                 band: e.0,
                 score_cap: e.1,
                 occupancy_cap_percent: e.2,
+                reserve_agents: f.0 % 12,
                 wait_estimator: e.3,
                 affinity_wait_secs: f.0,
                 affinity_horizon_secs: f.1,
@@ -644,11 +649,13 @@ mod tests {
         let q = queue_from(old).unwrap();
         assert_eq!(q.wait_estimator, "answer-rate");
         assert_eq!(q.occupancy_cap_percent, 0.0);
+        assert_eq!(q.reserve_agents, DEFAULT_RESERVE_AGENTS);
         assert_ne!(QueueConfig::default().wait_estimator, "answer-rate");
         // What this version writes, it reads back as written.
         let mut now = QueueConfig::new("sales");
         now.wait_estimator = "queue-length".into();
         now.occupancy_cap_percent = 85.0;
+        now.reserve_agents = 0;
         assert_eq!(queue_from(queue_to(&now)).unwrap(), now);
     }
 

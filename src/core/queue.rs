@@ -112,6 +112,11 @@ impl From<RelaxStep> for RelaxForm {
     }
 }
 
+/// The most idle agents a `service-level` queue keeps back unless it says otherwise.
+pub const DEFAULT_RESERVE_AGENTS: u32 = 2;
+/// The most a queue may keep back.
+pub const MAX_RESERVE_AGENTS: u32 = 10;
+
 /// The wait estimator of a queue that names none.
 pub const DEFAULT_WAIT_ESTIMATOR: &str = "head-of-line";
 
@@ -163,6 +168,10 @@ pub struct QueueConfig {
     /// hour ([`crate::core::stats::RollingOccupancy::rolling`]) is passed over while an agent under
     /// the cap can take the contact; when none can, the best over the cap takes it.
     pub occupancy_cap_percent: f64,
+    /// Most idle agents a `service-level` queue keeps back for itself while it risks its
+    /// target (agent reservation; how many, 1 or 2, follows from its pressure up to this); 0
+    /// turns reservation off.
+    pub reserve_agents: u32,
     /// The delay predictor of the wait estimates given at enqueue and by `GetContact`: one of
     /// [`crate::core::ewt::WaitEstimator`]'s names.
     pub wait_estimator: String,
@@ -201,6 +210,7 @@ impl Default for QueueConfig {
             band: None,
             score_cap: None,
             occupancy_cap_percent: 0.0,
+            reserve_agents: DEFAULT_RESERVE_AGENTS,
             wait_estimator: DEFAULT_WAIT_ESTIMATOR.into(),
             affinity_wait_secs: 0,
             affinity_horizon_secs: 86_400,
@@ -232,6 +242,12 @@ impl QueueConfig {
             return Err(CoreError::invalid(format!(
                 "occupancy cap {} must be in [0, 100] percent (0: none)",
                 self.occupancy_cap_percent
+            )));
+        }
+        if self.reserve_agents > MAX_RESERVE_AGENTS {
+            return Err(CoreError::invalid(format!(
+                "reserve_agents {} must be 0 (off) to {MAX_RESERVE_AGENTS}",
+                self.reserve_agents
             )));
         }
         if !(1..=3600).contains(&self.offer_timeout_secs) {

@@ -28,8 +28,9 @@
 //!   (its recent miss rate over the miss rate its target allows) × its oldest wait ÷ its
 //!   threshold (or its customers' mean patience, if shorter): a pool shared by several queues
 //!   serves the one furthest behind its target first. It also **reserves**: while the queue is at
-//!   risk, the last one or two idle agents who can serve it are held back from queues under less
-//!   pressure, each held contact for at most 3/4 of its own threshold. See the engine's
+//!   risk, the last one or two idle agents who can serve it (at most its `reserve_agents`; 0:
+//!   none) are held back from queues under less pressure, each held contact for at most 3/4 of
+//!   its own threshold. See the engine's
 //!   `reservation` module for the definitions and the bound.
 //!
 //! Parameters: weights given for a preset override its weights term by term (`wait-ageing` with
@@ -210,9 +211,9 @@ pub struct Strategy {
     pub occupancy_cap: Option<f64>,
     /// The queue's delay predictor for wait estimates.
     pub wait_estimator: WaitEstimator,
-    /// Whether idle agents are held back for this queue when it risks its target (agent
-    /// reservation: the `service-level` contact strategy).
-    pub reserve: bool,
+    /// The most idle agents held back for this queue when it risks its target (agent
+    /// reservation: the `service-level` contact strategy, up to `reserve_agents`); 0: none.
+    pub reserve: u32,
 }
 
 type AgentPreset = ([f64; AgentTerm::COUNT], f64);
@@ -395,7 +396,11 @@ impl Strategy {
             walk: Walk::leading(&agent_weights),
             affinity_wait_ms: config.affinity_wait_secs as u64 * 1000,
             horizon_ms: config.affinity_horizon_secs as u64 * 1000,
-            reserve: contact == "service-level",
+            reserve: if contact == "service-level" {
+                config.reserve_agents
+            } else {
+                0
+            },
             occupancy_cap: (config.occupancy_cap_percent > 0.0)
                 .then(|| config.occupancy_cap_percent / 100.0),
             wait_estimator: WaitEstimator::parse(&config.wait_estimator).ok_or_else(|| {

@@ -791,8 +791,14 @@ fn the_wait_estimate_at_enqueue_comes_from_the_queue_s_estimator() {
 /// 80 % in 120 s), where ten `std` calls were answered at once by `w` (now offline): `std` is
 /// ahead of its target (pressure 0.5), `vip` has no data yet (pressure 1: it keeps two agents).
 fn two_tier() -> Floor {
+    two_tier_keeping(queue::DEFAULT_RESERVE_AGENTS)
+}
+
+/// [`two_tier`] with vip keeping at most `reserve` agents.
+fn two_tier_keeping(reserve: u32) -> Floor {
     let mut f = Floor::new();
     f.queue("vip", |q| {
+        q.reserve_agents = reserve;
         q.contact_strategy = "service-level".into();
         q.required_skills = vec![SkillLevel::new("vip", 1).unwrap()];
         q.sl_threshold_secs = 10;
@@ -891,4 +897,27 @@ fn deleting_a_reserving_queue_releases_the_contacts_held_for_it() {
         .expect("delete");
     assert_eq!(f.holder(s).as_deref(), Some("a"));
     assert_eq!(last_decision(&f).trigger, Trigger::ReservationReleased);
+}
+
+#[test]
+fn reserve_agents_limits_how_many_idle_agents_a_queue_keeps_and_zero_turns_it_off() {
+    let run = |reserve: u32| {
+        let mut f = two_tier_keeping(reserve);
+        f.agent("a", &[("vip", 5)]);
+        f.wait(1.0);
+        f.agent("b", &[("vip", 5)]);
+        let first = f.enqueue("std", Channel::Voice);
+        let second = f.enqueue("std", Channel::Voice);
+        (f.state(first), f.state(second))
+    };
+    let offered = |s: ContactState| matches!(s, ContactState::Offered { .. });
+    // vip (pressure 1) would keep two: both std calls wait.
+    let (first, second) = run(2);
+    assert!(!offered(first) && !offered(second));
+    // Kept to one: the first std call takes an agent, the second waits.
+    let (first, second) = run(1);
+    assert!(offered(first) && !offered(second));
+    // Off: both are answered.
+    let (first, second) = run(0);
+    assert!(offered(first) && offered(second));
 }

@@ -110,6 +110,9 @@ pub fn queue_from(q: pb::Queue) -> Result<QueueConfig, Status> {
     config.band = q.band;
     config.score_cap = q.score_cap;
     config.occupancy_cap_percent = q.occupancy_cap_percent;
+    if let Some(n) = q.reserve_agents {
+        config.reserve_agents = n;
+    }
     if !q.wait_estimator.is_empty() {
         config.wait_estimator = q.wait_estimator;
     }
@@ -205,6 +208,7 @@ pub fn queue_to(q: &QueueConfig) -> pb::Queue {
         relaxation: q.relaxation.iter().map(relax_to).collect(),
         version: q.version,
         occupancy_cap_percent: q.occupancy_cap_percent,
+        reserve_agents: Some(q.reserve_agents),
         wait_estimator: q.wait_estimator.clone(),
     }
 }

@@ -129,6 +129,7 @@ fn queue() -> impl Strategy<Value = pb::Queue> {
                     _ => name.chars().rev().collect(),
                 };
                 pb::Queue {
+                    reserve_agents: (wait % 3 > 0).then_some(len % 13),
                     name,
                     alternatives: match t % 4 {
                         0 => vec![pb::SkillSet {

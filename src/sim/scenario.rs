@@ -165,12 +165,14 @@ impl Scenario {
 
     /// The same scenario with every queue's strategy replaced by `choice` (`agent` or
     /// `agent/contact`, e.g. `performance` or `longest-idle/service-level`, optionally after
-    /// `affinity=SECONDS+` and `cap=PERCENT+`, e.g. `cap=85+performance`): the contact side, the
-    /// affinity wait and the occupancy cap stay each queue's own unless named. Weights for a
+    /// `affinity=SECONDS+`, `cap=PERCENT+` and `reserve=AGENTS+`, e.g. `cap=85+performance`): the
+    /// contact side, the affinity wait, the occupancy cap and the reservation limit stay each
+    /// queue's own unless named. Weights for a
     /// replaced side are cleared. The agent side may also be [`REFERENCE`].
     pub fn with_strategy(&self, choice: &str) -> anyhow::Result<Scenario> {
         let mut affinity = None;
         let mut cap = None;
+        let mut reserve = None;
         let mut rest = choice;
         while let Some((prefix, tail)) = rest.split_once('+') {
             if let Some(n) = prefix.strip_prefix("affinity=") {
@@ -181,8 +183,14 @@ impl Scenario {
                 cap = Some(n.parse::<f64>().with_context(|| {
                     format!("{choice:?}: cap=PERCENT takes a number, e.g. cap=85")
                 })?);
+            } else if let Some(n) = prefix.strip_prefix("reserve=") {
+                reserve = Some(n.parse::<u32>().with_context(|| {
+                    format!("{choice:?}: reserve=AGENTS takes a whole number, e.g. reserve=0")
+                })?);
             } else {
-                bail!("{choice:?}: before '+' comes affinity=SECONDS or cap=PERCENT");
+                bail!(
+                    "{choice:?}: before '+' comes affinity=SECONDS, cap=PERCENT or reserve=AGENTS"
+                );
             }
             rest = tail;
         }
@@ -200,6 +208,9 @@ impl Scenario {
             }
             if let Some(cap) = cap {
                 q.occupancy_cap_percent = cap;
+            }
+            if let Some(n) = reserve {
+                q.reserve_agents = n;
             }
             if agent != REFERENCE {
                 q.strategy = agent.to_string();
@@ -265,6 +276,11 @@ impl Scenario {
             let mut label = format!("{agent}/{contact}");
             if q.occupancy_cap_percent > 0.0 {
                 label = format!("cap={}+{label}", q.occupancy_cap_percent);
+            }
+            if q.reserve_agents != crate::core::queue::DEFAULT_RESERVE_AGENTS
+                && q.contact_strategy == "service-level"
+            {
+                label = format!("reserve={}+{label}", q.reserve_agents);
             }
             if q.affinity_wait_secs > 0 {
                 label = format!("affinity={}+{label}", q.affinity_wait_secs);

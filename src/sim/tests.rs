@@ -714,6 +714,11 @@ fn compare_prefixes_and_the_reference_are_checked() {
         s.strategy_labels(),
         "affinity=30+cap=85+reference/service-level"
     );
+    let r = scenario
+        .with_strategy("reserve=0+longest-idle/service-level")
+        .unwrap();
+    assert_eq!(r.queues[0].reserve_agents, 0);
+    assert_eq!(r.strategy_labels(), "reserve=0+longest-idle/service-level");
     let experts = &s.groups[0].skills;
     assert_eq!(experts.len(), 1);
     assert_eq!(experts[0].level.get(), 2, "the higher rate ranks higher");
@@ -722,6 +727,8 @@ fn compare_prefixes_and_the_reference_are_checked() {
         ("cap=lots+performance", "cap=PERCENT"),
         ("cap=150+performance", "occupancy cap"),
         ("wait=3+performance", "before '+'"),
+        ("reserve=some+performance", "reserve=AGENTS"),
+        ("reserve=11+longest-idle/service-level", "reserve_agents"),
     ] {
         let err = format!("{:#}", scenario.with_strategy(choice).unwrap_err());
         assert!(err.contains(words), "{choice}: {err}");

@@ -49,7 +49,7 @@ impl Engine {
             .collect();
         let created = match existing {
             Some(slot) => {
-                let stopped_reserving = if strategy.reserve {
+                let stopped_reserving = if strategy.reserve > 0 {
                     self.reserving.insert(slot);
                     false
                 } else {
@@ -89,7 +89,7 @@ impl Engine {
                 false
             }
             None => {
-                let reserve = strategy.reserve;
+                let reserve = strategy.reserve > 0;
                 self.queues.push(Some(QueueState {
                     config: config.clone(),
                     strategy,

@@ -44,7 +44,7 @@ impl Engine {
         for (slot, queue) in engine.queues.iter_mut().enumerate() {
             let Some(queue) = queue else { continue };
             queue.strategy = Arc::new(Strategy::compile(&queue.config)?);
-            if queue.strategy.reserve {
+            if queue.strategy.reserve > 0 {
                 engine.reserving.insert(slot);
             }
         }

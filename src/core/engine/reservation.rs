@@ -18,7 +18,7 @@
 //! same way): a queue whose contact strategy reserves (`service-level`) and whose pressure is at
 //! least [`RESERVE_AT`] keeps `k` idle agents who can serve it — 1, or 2 from pressure
 //! [`RESERVE_TWO_AT`] (the constants were chosen on `benches/scenarios/two-tier.toml`; see the
-//! README). When at most `k` idle agents can serve it, they are **held** from contacts of any
+//! README), never more than its `reserve_agents` (default 2; 0 turns reservation off). When at most `k` idle agents can serve it, they are **held** from contacts of any
 //! queue under less pressure, so its next contact finds one at once. Who can serve a queue: an
 //! agent meeting its required skills, with room for one of its channels at the channel's cost (a
 //! contact's own extra requirements are not looked at). A new queue has pressure 1, so it
@@ -173,14 +173,15 @@ impl Engine {
     }
 
     /// The reserving queues at risk now, other than `except`, with their pressure and how many
-    /// agents each keeps.
+    /// agents each keeps (at most its `reserve_agents`).
     fn at_risk(&self, except: Option<usize>) -> Vec<(usize, f64, usize)> {
         self.reserving
             .iter()
             .filter(|slot| Some(**slot) != except)
             .filter_map(|&slot| {
                 let p = self.pressure(slot);
-                let k = reserved_agents(p);
+                let most = self.queues[slot].as_ref().expect("queue").strategy.reserve;
+                let k = reserved_agents(p).min(most as usize);
                 (k > 0).then_some((slot, p, k))
             })
             .collect()
