@@ -323,6 +323,7 @@ mod tests {
         assert_eq!(q.contact_strategy, "service-level");
         assert_eq!(q.affinity_wait_secs, 30);
         assert_eq!(q.occupancy_cap_percent, 85.0);
+        assert_eq!(q.alternatives, vec![vec!["overflow:1".parse().unwrap()]]);
         assert_eq!(q.agent_weights, [("idle".to_string(), 0.001)].into());
         assert_eq!(q.relaxation.len(), 2);
         assert!(
