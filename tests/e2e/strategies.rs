@@ -228,3 +228,84 @@ async fn a_call_reaches_the_second_pool_and_the_decision_says_so() {
     let err = s.contacts.enqueue_contact(bad).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err}");
 }
+
+/// Agent reservation over gRPC: `vip` (service-level) keeps its last two idle agents while
+/// `std` is ahead of its target; a `std` call goes to the agent vip cannot use (the decision
+/// counts the two held back), the next one waits until 3/4 of std's 4 s threshold and is then
+/// released to a vip agent.
+#[tokio::test]
+async fn a_queue_at_risk_keeps_idle_agents_and_the_held_call_is_released_in_time() {
+    let mut s = TestServer::start().await;
+    s.put_queue("vip", |q| {
+        q.contact_strategy = "service-level".into();
+        q.required_skills = vec![pb::Skill {
+            name: "vip".into(),
+            level: 1,
+        }];
+        q.sl_threshold_seconds = 10;
+        q.sl_target_percent = 90.0;
+    })
+    .await;
+    s.put_queue("std", |q| {
+        q.sl_threshold_seconds = 4;
+        q.sl_target_percent = 80.0;
+    })
+    .await;
+    // Ten std calls answered at once: std is well ahead of its target.
+    s.put_agent("w", &[]).await;
+    let desk = s.session("w", true).await;
+    let answering = crate::common::auto_answer(desk, |_| true, |_| true);
+    for _ in 0..10 {
+        s.enqueue("std", pb::Channel::Voice, &[]).await;
+    }
+    let deadline = tokio::time::Instant::now() + crate::common::PATIENCE;
+    while s.queue_stats("std").await.completed < 10 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "std calls completed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    answering.abort();
+    let _ = answering.await;
+    s.set_state(
+        "w",
+        pb::agent_state_change::State::Offline(Default::default()),
+    )
+    .await;
+    for (id, skills) in [
+        ("a", &[("vip", 5)][..]),
+        ("b", &[("vip", 5)][..]),
+        ("c", &[][..]),
+    ] {
+        s.put_agent(id, skills).await;
+        s.set_ready(id).await;
+    }
+    let from = s.snapshot().await.last_sequence + 1;
+    let mut events = s
+        .events(pb::StreamEventsRequest {
+            from_sequence: from,
+            ..Default::default()
+        })
+        .await;
+    let decision_of = |id: u64| move |e: &pb::Event| matches!(&e.detail, Some(pb::event::Detail::Decision(d)) if d.contact_id == id);
+    let first = s.enqueue("std", pb::Channel::Voice, &[]).await.contact_id;
+    let e = crate::common::event_until(&mut events, decision_of(first)).await;
+    let Some(pb::event::Detail::Decision(d)) = e.detail else {
+        unreachable!()
+    };
+    assert_eq!(d.agent_id, "c");
+    assert_eq!(d.excluded.unwrap().held_for_reservation, 2);
+    let second = s.enqueue("std", pb::Channel::Voice, &[]).await.contact_id;
+    let started = tokio::time::Instant::now();
+    let e = crate::common::event_until(&mut events, decision_of(second)).await;
+    let Some(pb::event::Detail::Decision(d)) = e.detail else {
+        unreachable!()
+    };
+    assert!(
+        started.elapsed() >= Duration::from_millis(2_500),
+        "held about 3 s"
+    );
+    assert_eq!(d.trigger, pb::Trigger::ReservationReleased as i32);
+    assert!(d.agent_id == "a" || d.agent_id == "b", "{}", d.agent_id);
+}
