@@ -433,14 +433,33 @@ impl AgentIndex {
 /// One set being walked: the set (to seek in) and where the walk is.
 struct Head<'a> {
     set: &'a AgentSet,
-    at: Peekable<btree_set::Range<'a, Entry>>,
+    at: Peekable<Cursor<'a>>,
+}
+
+/// Where a walk stands in one set: from its start (an iterator that descends to its first
+/// entry only when asked: half the B-tree steps of a range, no key comparisons, which counts on
+/// floors whose index has left the caches), or from a key sought.
+enum Cursor<'a> {
+    Whole(btree_set::Iter<'a, Entry>),
+    From(btree_set::Range<'a, Entry>),
+}
+
+impl<'a> Iterator for Cursor<'a> {
+    type Item = &'a Entry;
+
+    fn next(&mut self) -> Option<&'a Entry> {
+        match self {
+            Cursor::Whole(iter) => iter.next(),
+            Cursor::From(range) => range.next(),
+        }
+    }
 }
 
 impl<'a> Head<'a> {
     fn new(set: &'a AgentSet) -> Head<'a> {
         Head {
             set,
-            at: set.range::<Entry, _>(..).peekable(),
+            at: Cursor::Whole(set.iter()).peekable(),
         }
     }
 }
@@ -469,10 +488,8 @@ impl<'a> Merge<'a> {
         let from: Entry = (next, 0, Arc::from(""), 0);
         for head in &mut self.heads {
             if head.at.peek().is_some_and(|e| e.0 == primary) {
-                head.at = head
-                    .set
-                    .range((Bound::Included(&from), Bound::Unbounded))
-                    .peekable();
+                let range = head.set.range((Bound::Included(&from), Bound::Unbounded));
+                head.at = Cursor::From(range).peekable();
             }
         }
     }
