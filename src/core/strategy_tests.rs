@@ -843,6 +843,21 @@ fn reservation_keeps_idle_agents_for_a_queue_at_risk_and_releases_the_others_in_
 }
 
 #[test]
+fn a_queue_snapshot_shows_its_recent_service_level_and_pressure() {
+    let f = two_tier();
+    let snaps = f.engine.queue_snapshots();
+    let (std, vip) = (&snaps[0], &snaps[1]);
+    assert_eq!((&*std.config.name, &*vip.config.name), ("std", "vip"));
+    // Ten of ten within threshold against 80 %, with 8 of 10 prior: (1 − 18/20) / 0.2.
+    assert!((std.pressure(f.now) - 0.5).abs() < 1e-9);
+    assert_eq!(std.recent_sl_offered(f.now), 1.0);
+    // Nothing ended yet: on target.
+    assert_eq!(vip.pressure(f.now), 1.0);
+    // An hour later the ten have left the window: std is back at the prior.
+    assert_eq!(std.pressure(f.now + 3_600_000), 1.0);
+}
+
+#[test]
 fn reservation_leaves_a_freed_agent_idle_for_the_queue_at_risk() {
     let mut f = two_tier();
     f.agent("a", &[("vip", 5)]);

@@ -254,6 +254,8 @@ impl Supervisor {
                         sl_target_percent: q.config.sl_target_percent,
                         sl_threshold_seconds: q.config.sl_threshold_secs,
                         completed: c.completed,
+                        recent_sl_offered: q.recent_sl_offered(now),
+                        pressure: q.pressure(now),
                     }
                 })
                 .collect(),

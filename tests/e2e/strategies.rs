@@ -268,6 +268,10 @@ async fn a_queue_at_risk_keeps_idle_agents_and_the_held_call_is_released_in_time
     }
     answering.abort();
     let _ = answering.await;
+    // std is ahead of its target (pressure 0.5), vip has no data (1): supervisors see both.
+    assert!((s.queue_stats("std").await.pressure - 0.5).abs() < 1e-9);
+    assert_eq!(s.queue_stats("std").await.recent_sl_offered, 1.0);
+    assert_eq!(s.queue_stats("vip").await.pressure, 1.0);
     s.set_state(
         "w",
         pb::agent_state_change::State::Offline(Default::default()),

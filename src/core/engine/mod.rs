@@ -197,9 +197,34 @@ pub struct QueueSnapshot {
     pub agents_wrap_up: u32,
     pub counters: QueueCounters,
     pub service_level: ServiceLevel,
+    /// The counters' marks over the rolling half hour, as of this snapshot.
+    pub recent: RollingServiceLevel,
 }
 
 impl QueueSnapshot {
+    /// `(answered within threshold, ended)` over the rolling half hour up to `now` (exact: the
+    /// counters have not changed since the snapshot, or it would have been taken again).
+    pub fn recent_counts(&self, now: Millis) -> (u64, u64) {
+        self.recent.rolling(&self.counters, now)
+    }
+
+    /// `sl_offered` over the rolling half hour (1.0 when nothing ended in it).
+    pub fn recent_sl_offered(&self, now: Millis) -> f64 {
+        let (met, ended) = self.recent_counts(now);
+        if ended == 0 {
+            1.0
+        } else {
+            met as f64 / ended as f64
+        }
+    }
+
+    /// The queue's pressure at `now`: its recent miss rate over the one its target allows (see
+    /// the `reservation` module).
+    pub fn pressure(&self, now: Millis) -> f64 {
+        let (met, ended) = self.recent_counts(now);
+        reservation::pressure(met, ended, self.config.sl_target_percent / 100.0)
+    }
+
     /// How long the contact waiting longest has waited at `now` (0 when none waits).
     pub fn longest_wait_ms(&self, now: Millis) -> u64 {
         self.oldest_enqueued_at

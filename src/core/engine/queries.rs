@@ -172,6 +172,7 @@ impl Engine {
             agents_wrap_up: q.staffing[StaffState::WrapUp as usize],
             counters: q.counters.clone(),
             service_level: q.counters.service_level(),
+            recent: q.rolling_sl,
         }
     }
 }
