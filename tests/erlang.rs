@@ -87,6 +87,7 @@ fn scenario(row: &Row, seed: u64, hours: f64) -> Scenario {
             },
             mean_patience_secs: row.patience_s,
             required_skills: Vec::new(),
+            alternatives: Vec::new(),
             value_mix: Vec::new(),
             customer_base: None,
             repeat: None,

@@ -95,6 +95,9 @@ pub struct Traffic {
     pub mean_patience_secs: Option<f64>,
     /// Skills each contact requires on top of the queue's.
     pub required_skills: Vec<SkillLevel>,
+    /// Other requirement sets each contact may be served under instead (an OR; the queue's own
+    /// alternatives apply too).
+    pub alternatives: Vec<Vec<SkillLevel>>,
     /// Customer value → share of contacts; empty: every customer is worth 0.
     pub value_mix: Vec<(f64, f64)>,
     /// The customer base its contacts come from; `None`: every contact is a new, anonymous
@@ -235,7 +238,10 @@ impl Scenario {
     fn use_true_rates(&mut self, choice: &str) -> anyhow::Result<()> {
         ensure!(
             self.queues.iter().all(|q| q.required_skills.is_empty())
-                && self.traffic.iter().all(|t| t.required_skills.is_empty()),
+                && self
+                    .traffic
+                    .iter()
+                    .all(|t| t.required_skills.is_empty() && t.alternatives.is_empty()),
             "{choice:?}: the reference strategy needs queues and traffic that require no skills"
         );
         let mut rates: Vec<f64> = self.groups.iter().map(|g| g.resolution_rate).collect();
@@ -575,6 +581,8 @@ struct TrafficToml {
     #[serde(default)]
     skills: Vec<String>,
     #[serde(default)]
+    alternatives: Vec<Vec<String>>,
+    #[serde(default)]
     value_mix: Vec<ValueShareToml>,
     customer_base: Option<String>,
     repeat: Option<RepeatToml>,
@@ -740,6 +748,15 @@ impl TrafficToml {
             handle,
             mean_patience_secs,
             required_skills: skills(&self.skills)?,
+            alternatives: {
+                let sets = self
+                    .alternatives
+                    .iter()
+                    .map(|set| skills(set))
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                crate::core::queue::validate_alternatives(&sets, "traffic")?;
+                sets
+            },
             value_mix: self.value_mix.iter().map(|v| (v.value, v.share)).collect(),
             customer_base: self.customer_base,
             repeat,

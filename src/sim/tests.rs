@@ -774,3 +774,44 @@ fn wait_estimates_are_scored_per_estimator_and_head_of_line_beats_answer_rate() 
     let per_queue: u64 = report.queues.iter().map(|q| q.ewt[2].contacts).sum();
     assert_eq!(per_queue, ewt[2].contacts);
 }
+
+/// Alternatives reach the engine from a scenario: with nobody holding `billing`, the calls wait
+/// (and give up) unless the traffic, the queue or a widen step lets the `general` agents take
+/// them; a widen step after 20 s answers them later than an alternative from the start.
+#[test]
+fn alternatives_and_widen_steps_open_a_second_pool_in_the_simulator() {
+    let run_with = |queue_keys: &str, traffic_keys: &str| {
+        let text = single(
+            6,
+            60.0,
+            &format!("skills = [\"billing:1\"]\n{queue_keys}"),
+            &format!(
+                "patience = {{ distribution = \"exponential\", mean_seconds = 120 }}\n{traffic_keys}"
+            ),
+            "skills = [\"general:1\"]",
+        );
+        run_toml(&text).overall
+    };
+    let none = run_with("", "");
+    assert_eq!(none.answered, 0, "nobody meets billing:1");
+    let traffic = run_with("", "alternatives = [[\"general:1\"]]");
+    let queue = run_with("alternatives = [[\"general:1\"]]", "");
+    assert!(traffic.answered > 100, "{}", traffic.answered);
+    assert_eq!(
+        traffic.answered, queue.answered,
+        "the same OR, from either side"
+    );
+    let widen = run_with(
+        "[[queues.relaxation]]\nafter_seconds = 20\nwiden = [\"general:1\"]",
+        "",
+    );
+    assert!(widen.answered > 100, "{}", widen.answered);
+    assert!(
+        widen.asa_s >= 20.0,
+        "answered after the widen step: {}",
+        widen.asa_s
+    );
+    assert!(queue.asa_s < 20.0, "{}", queue.asa_s);
+    let bad = single(6, 60.0, "", "alternatives = [[]]", "");
+    assert!(Scenario::from_toml(&bad).is_err());
+}

@@ -131,6 +131,7 @@ impl Run<'_> {
         let t = &self.scenario.traffic[traffic];
         let mut contact = NewContact::new(&t.queue, t.channel);
         contact.required_skills = t.required_skills.clone();
+        contact.alternatives = t.alternatives.clone();
         contact.customer_value = value;
         if let Some(customer) = &customer {
             contact.customer_id = customer.to_string();
