@@ -77,6 +77,7 @@ fn scenario(row: &Row, seed: u64, hours: f64) -> Scenario {
         warm_up_secs: 3600.0,
         interval_secs: 1800.0,
         by_interval: false,
+        widen_off: false,
         queues: vec![queue],
         traffic: vec![Traffic {
             queue: "erlang".into(),

@@ -44,6 +44,8 @@ pub struct Scenario {
     pub groups: Vec<AgentGroup>,
     /// Known customers that traffic can come from (see [`Traffic::customer_base`]).
     pub customer_bases: Vec<CustomerBase>,
+    /// The queues' widen steps were taken out (`widen=off+` in a comparison).
+    pub widen_off: bool,
 }
 
 /// A population of known customers: a contact from it is one of them, drawn at random, so
@@ -168,14 +170,15 @@ impl Scenario {
 
     /// The same scenario with every queue's strategy replaced by `choice` (`agent` or
     /// `agent/contact`, e.g. `performance` or `longest-idle/service-level`, optionally after
-    /// `affinity=SECONDS+`, `cap=PERCENT+` and `reserve=AGENTS+`, e.g. `cap=85+performance`): the
-    /// contact side, the affinity wait, the occupancy cap and the reservation limit stay each
-    /// queue's own unless named. Weights for a
+    /// `affinity=SECONDS+`, `cap=PERCENT+`, `reserve=AGENTS+` and `widen=off+`, e.g.
+    /// `cap=85+performance`): the contact side, the affinity wait, the occupancy cap, the
+    /// reservation limit and the widen steps stay each queue's own unless named. Weights for a
     /// replaced side are cleared. The agent side may also be [`REFERENCE`].
     pub fn with_strategy(&self, choice: &str) -> anyhow::Result<Scenario> {
         let mut affinity = None;
         let mut cap = None;
         let mut reserve = None;
+        let mut widen = true;
         let mut rest = choice;
         while let Some((prefix, tail)) = rest.split_once('+') {
             if let Some(n) = prefix.strip_prefix("affinity=") {
@@ -186,13 +189,16 @@ impl Scenario {
                 cap = Some(n.parse::<f64>().with_context(|| {
                     format!("{choice:?}: cap=PERCENT takes a number, e.g. cap=85")
                 })?);
+            } else if prefix == "widen=off" {
+                widen = false;
             } else if let Some(n) = prefix.strip_prefix("reserve=") {
                 reserve = Some(n.parse::<u32>().with_context(|| {
                     format!("{choice:?}: reserve=AGENTS takes a whole number, e.g. reserve=0")
                 })?);
             } else {
                 bail!(
-                    "{choice:?}: before '+' comes affinity=SECONDS, cap=PERCENT or reserve=AGENTS"
+                    "{choice:?}: before '+' comes affinity=SECONDS, cap=PERCENT, reserve=AGENTS \
+                     or widen=off"
                 );
             }
             rest = tail;
@@ -214,6 +220,11 @@ impl Scenario {
             }
             if let Some(n) = reserve {
                 q.reserve_agents = n;
+            }
+            if !widen {
+                q.relaxation
+                    .retain(|s| !matches!(s.action, crate::core::queue::Relax::Widen { .. }));
+                out.widen_off = true;
             }
             if agent != REFERENCE {
                 q.strategy = agent.to_string();
@@ -290,6 +301,9 @@ impl Scenario {
             }
             if q.affinity_wait_secs > 0 {
                 label = format!("affinity={}+{label}", q.affinity_wait_secs);
+            }
+            if self.widen_off {
+                label = format!("widen=off+{label}");
             }
             if !labels.contains(&label) {
                 labels.push(label);
@@ -687,6 +701,7 @@ impl ScenarioToml {
                     customers: b.customers,
                 })
                 .collect(),
+            widen_off: false,
         };
         scenario.validate()?;
         Ok(scenario)

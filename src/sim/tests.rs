@@ -381,7 +381,7 @@ fn the_shipped_scenarios_run() {
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
     names.sort();
-    assert_eq!(names.len(), 7, "{names:?}");
+    assert_eq!(names.len(), 8, "{names:?}");
     for path in names {
         let mut scenario = Scenario::load(&path).unwrap();
         scenario.duration_secs = scenario.duration_secs.min(3600.0);
@@ -719,6 +719,14 @@ fn compare_prefixes_and_the_reference_are_checked() {
         .unwrap();
     assert_eq!(r.queues[0].reserve_agents, 0);
     assert_eq!(r.strategy_labels(), "reserve=0+longest-idle/service-level");
+    let overflow = Scenario::load(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/scenarios/overflow.toml"),
+    )
+    .unwrap();
+    assert_eq!(overflow.queues[0].relaxation.len(), 1);
+    let off = overflow.with_strategy("widen=off+longest-idle").unwrap();
+    assert!(off.queues[0].relaxation.is_empty());
+    assert!(off.strategy_labels().starts_with("widen=off+longest-idle/"));
     let experts = &s.groups[0].skills;
     assert_eq!(experts.len(), 1);
     assert_eq!(experts[0].level.get(), 2, "the higher rate ranks higher");
