@@ -18,8 +18,9 @@
 //! - *A*, in the order of the strategy's leading term (see [`crate::core::strategy::Walk`]): each
 //!   agent it reaches has an **upper bound** on its score — the leading term's value from the
 //!   index key, every other weighed term at its best over the floor (`idle`: the longest idle
-//!   agent's; `skill`: each required skill's highest level present; shares at 1; a negative weight
-//!   at the term's least) — computed with the same arithmetic as the score itself, so rounding can
+//!   agent's; `skill`: each required skill's highest level present; `performance`: the highest
+//!   estimate of any agent the index has held since it was built; `free-capacity` at 1; a
+//!   negative weight at the term's least) — computed with the same arithmetic as the score itself, so rounding can
 //!   never put a score above its bound. Bounds never increase along the walk. Once the next bound
 //!   is at most `best`, no unseen agent can beat it: `best` is final. A then goes on only while
 //!   bounds reach `best − band`, and when it stops every agent in the band has been scored.
@@ -55,9 +56,10 @@
 //! (once it holds `CANDIDATES_RECORDED` for the record): a floor where hundreds tie at the top
 //! level costs a handful of steps (`strategy/most-skilled/100000`: 428 → 30 µs).
 //!
-//! Known limit (measured: `strategy/weighted/100000` ≈ 0.9 ms): a mix led by `idle` bounds its
-//! other terms by their best over the whole floor, so when idle times are close A walks until the
-//! idle term alone has fallen by the others' whole spread. A walk with a tight bound on two terms
+//! Known limit (measured: `strategy/weighted/100000` ≈ 0.3 ms, 1.3 ms before the performance
+//! ceiling): a mix led by `idle` bounds its other terms by their best over the whole floor, so
+//! when idle times are close A walks until the idle term alone has fallen by the others' whole
+//! spread. A walk with a tight bound on two terms
 //! at once (a level tier walked in idle order, say) would need another index; not done.
 
 use super::*;
@@ -209,7 +211,8 @@ impl Engine {
                 (0.0, strategy::secs(now.saturating_sub(oldest)))
             }
             AgentTerm::SinceOffer => (0.0, strategy::secs(now)),
-            AgentTerm::FreeCapacity | AgentTerm::Performance => (0.0, 1.0),
+            AgentTerm::FreeCapacity => (0.0, 1.0),
+            AgentTerm::Performance => (0.0, self.available.performance_ceiling()),
             AgentTerm::FewestHandled => (f64::NEG_INFINITY, 0.0),
             AgentTerm::Skill => (
                 levels(|_, _, l| l),

@@ -202,6 +202,10 @@ pub struct AgentIndex {
     len: usize,
     /// The period `FewestHandled` primaries count contacts in.
     period: u64,
+    /// The highest [`crate::core::strategy::Performance::best`] of any agent inserted since the
+    /// index was built: an upper bound on the `performance` term of every agent in it (a
+    /// tighter one than 1.0 for the search; it never falls while the index lives).
+    performance_ceiling: f64,
 }
 
 impl AgentIndex {
@@ -218,6 +222,7 @@ impl AgentIndex {
 
     /// Adds an available agent under `placement` (it must not be in the index).
     pub fn insert(&mut self, key: AgentKey, agent: &Agent, placement: Placement) {
+        self.performance_ceiling = self.performance_ceiling.max(agent.performance.best());
         for order in Order::ALL {
             if let Some(sets) = self.orders[order as usize].as_mut() {
                 let entry = Self::entry(order, key, &agent.spec.id, &placement);
@@ -286,6 +291,11 @@ impl AgentIndex {
 
     pub fn period(&self) -> u64 {
         self.period
+    }
+
+    /// No agent in the index has a `performance` term above this.
+    pub fn performance_ceiling(&self) -> f64 {
+        self.performance_ceiling
     }
 
     pub fn has(&self, order: Order) -> bool {
