@@ -876,18 +876,51 @@ fn reservation_leaves_a_freed_agent_idle_for_the_queue_at_risk() {
 }
 
 #[test]
-fn a_queue_that_stops_reserving_releases_the_contacts_held_for_it() {
+fn a_held_contact_of_impatient_customers_is_released_sooner() {
     let mut f = two_tier();
+    // Two std customers hang up after 5 s: std's mean patience (5 s by maximum likelihood over
+    // every wait that ended) is shorter than its 120 s threshold, so it is the one that counts.
+    for _ in 0..2 {
+        let gone = f.enqueue("std", Channel::Voice);
+        f.wait(5.0);
+        f.apply(Command::Cancel {
+            contact: gone,
+            reason: CancelReason::Abandoned,
+        })
+        .expect("abandon");
+    }
     f.agent("a", &[("vip", 5)]);
     let s = f.enqueue("std", Channel::Voice);
+    // Released at 3/4 of 5 s, not of 120 s.
+    f.wait(3.7);
     assert_eq!(f.state(s), ContactState::Waiting);
-    f.queue("vip", |q| {
-        q.required_skills = vec![SkillLevel::new("vip", 1).unwrap()];
-        q.sl_threshold_secs = 10;
-        q.sl_target_percent = 90.0;
-    });
+    f.wait(0.1);
     assert_eq!(f.holder(s).as_deref(), Some("a"));
     assert_eq!(last_decision(&f).trigger, Trigger::ReservationReleased);
+}
+
+#[test]
+fn a_queue_that_stops_reserving_or_is_deleted_releases_the_contacts_held_for_it() {
+    let vip_without_reservation = |f: &mut Floor| {
+        f.queue("vip", |q| {
+            q.required_skills = vec![SkillLevel::new("vip", 1).unwrap()];
+            q.sl_threshold_secs = 10;
+            q.sl_target_percent = 90.0;
+        })
+    };
+    let delete_vip = |f: &mut Floor| {
+        f.apply(Command::DeleteQueue { name: "vip".into() })
+            .expect("delete");
+    };
+    for change in [vip_without_reservation, delete_vip] {
+        let mut f = two_tier();
+        f.agent("a", &[("vip", 5)]);
+        let s = f.enqueue("std", Channel::Voice);
+        assert_eq!(f.state(s), ContactState::Waiting);
+        change(&mut f);
+        assert_eq!(f.holder(s).as_deref(), Some("a"));
+        assert_eq!(last_decision(&f).trigger, Trigger::ReservationReleased);
+    }
 }
 
 #[test]
@@ -900,18 +933,6 @@ fn no_agent_is_held_for_a_queue_not_under_more_pressure() {
     let s = f.enqueue("std", Channel::Voice);
     assert_eq!(f.holder(s).as_deref(), Some("a"));
     assert_eq!(last_decision(&f).excluded.held, 0);
-}
-
-#[test]
-fn deleting_a_reserving_queue_releases_the_contacts_held_for_it() {
-    let mut f = two_tier();
-    f.agent("a", &[("vip", 5)]);
-    let s = f.enqueue("std", Channel::Voice);
-    assert_eq!(f.state(s), ContactState::Waiting);
-    f.apply(Command::DeleteQueue { name: "vip".into() })
-        .expect("delete");
-    assert_eq!(f.holder(s).as_deref(), Some("a"));
-    assert_eq!(last_decision(&f).trigger, Trigger::ReservationReleased);
 }
 
 #[test]

@@ -45,8 +45,7 @@ impl Engine {
         }
         self.available.set_period(self.period(now), &self.agents);
         self.available.build(strategy.walk.order, &self.agents);
-        let holds = self.holds_against(slot);
-        let held: Vec<AgentKey> = holds.iter().map(|h| h.0).collect();
+        let held = self.holds_against(slot);
         let found = self.search_agents(id, &strategy, &held);
         #[cfg(test)]
         if strategy.window == 0 {

@@ -62,9 +62,6 @@ pub const RELEASE_SHARE: f64 = 0.75;
 /// Agents a hold's walk steps over at most before it gives up (holds nobody).
 pub const HOLD_WALK_LIMIT: usize = 256;
 
-/// Agents held back from one decision: (agent, the reserving queue's slot). At most a few.
-pub(super) type Holds = Vec<(AgentKey, usize)>;
-
 /// A queue's pressure from its recent counts (see the module documentation).
 pub fn pressure(met: u64, ended: u64, target: f64) -> f64 {
     let target = target.clamp(0.0, 1.0);
@@ -189,7 +186,7 @@ impl Engine {
 
     /// The agents a contact of queue `slot` may not be offered now: those kept idle for a
     /// reserving queue under more pressure. Empty when the queue's contacts are not holdable.
-    pub(super) fn holds_against(&self, slot: usize) -> Holds {
+    pub(super) fn holds_against(&self, slot: usize) -> Vec<AgentKey> {
         if self.reserving.is_empty() || self.holdable_until(slot).is_none() {
             return Vec::new();
         }
@@ -199,7 +196,7 @@ impl Engine {
             if p > own
                 && let Some(agents) = self.held_for(reserving, k)
             {
-                holds.extend(agents.into_iter().map(|a| (a, reserving)));
+                holds.extend(agents);
             }
         }
         holds
