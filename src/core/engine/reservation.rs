@@ -22,7 +22,8 @@
 //! queue under less pressure, so its next contact finds one at once. Who can serve a queue: an
 //! agent meeting its required skills, with room for one of its channels at the channel's cost (a
 //! contact's own extra requirements are not looked at). A new queue has pressure 1, so it
-//! reserves from its first contact.
+//! reserves from its first contact. An affinity offer (a contact waiting for the agent who
+//! handled its customer before) is never held: the customer's own agent takes it.
 //!
 //! **Bounded holding** (the one exception to work conservation besides affinity, checked by
 //! the invariants): a queue's contacts may be held only while its longest-waiting contact has
