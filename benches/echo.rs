@@ -50,6 +50,7 @@ impl tonic::server::UnaryService<pb::EnqueueContactRequest> for Answer {
                 position: 1,
                 estimated_wait_ms: None,
                 state: pb::ContactState::Waiting as i32,
+                repeated: false,
             }))
         })
     }

@@ -93,6 +93,7 @@ fn command_to(command: &Command) -> Tag {
             alternatives: sets_to(&new.alternatives),
             context: new.context.clone(),
             conversation_id: new.conversation_id.clone(),
+            request_id: new.request_id.clone(),
         }),
         Command::Cancel { contact, reason } => Tag::Cancel(pb::Cancel {
             contact: *contact,
@@ -167,6 +168,7 @@ fn command_from(tag: Tag) -> Result<Command, String> {
             alternatives: sets_from(e.alternatives)?,
             context: e.context,
             conversation_id: e.conversation_id,
+            request_id: e.request_id,
         }),
         Tag::Cancel(c) => Command::Cancel {
             contact: c.contact,
@@ -405,6 +407,8 @@ fn configure_to(c: &EngineConfig) -> pb::Configure {
         missed_offers_limit: c.missed_offers_limit,
         customer_history: c.history_keys as u64,
         handled_period_seconds: c.period_secs,
+        request_id_window_seconds: Some(c.request_window_secs),
+        request_ids: Some(c.request_ids as u64),
     }
 }
 
@@ -430,6 +434,13 @@ fn configure_from(c: pb::Configure) -> Result<EngineConfig, String> {
         missed_offers_limit: c.missed_offers_limit,
         history_keys: size(c.customer_history)?,
         period_secs: c.handled_period_seconds,
+        request_window_secs: c
+            .request_id_window_seconds
+            .unwrap_or(EngineConfig::default().request_window_secs),
+        request_ids: match c.request_ids {
+            Some(n) => size(n)?,
+            None => EngineConfig::default().request_ids,
+        },
     })
 }
 
@@ -551,8 +562,9 @@ mod tests {
                 proptest::collection::vec(skills(), 0..3),
             ),
             proptest::collection::btree_map("[a-z]{1,5}", "[ -~]{0,12}", 0..3),
+            "([a-z0-9-]{1,12})?",
         )
-            .prop_map(|(a, b, context)| NewContact {
+            .prop_map(|(a, b, context, request_id)| NewContact {
                 queue: a.0,
                 channel: a.1,
                 customer_id: a.2,
@@ -562,6 +574,7 @@ mod tests {
                 alternatives: b.3,
                 context,
                 conversation_id: b.2,
+                request_id,
             });
         let config = (
             proptest::collection::vec(1u32..200, 7),

@@ -79,6 +79,9 @@ pub enum Applied {
         position: u32,
         estimated_wait_ms: Option<u64>,
     },
+    /// An enqueue whose request id was answered within the request window, with the same
+    /// payload: the first answer, and nothing changed.
+    EnqueueRepeated(super::engine::EnqueueAnswer),
     Contact(ContactView),
     Done,
 }

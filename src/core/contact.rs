@@ -44,6 +44,9 @@ pub struct NewContact {
     pub alternatives: Vec<Vec<SkillLevel>>,
     pub context: BTreeMap<String, String>,
     pub conversation_id: String,
+    /// A client-chosen id that makes a retry safe: the same id again within the engine's
+    /// request window returns the first answer and changes nothing (empty: no id).
+    pub request_id: String,
 }
 
 impl NewContact {
@@ -60,11 +63,15 @@ impl NewContact {
             alternatives: Vec::new(),
             context: BTreeMap::new(),
             conversation_id: String::new(),
+            request_id: String::new(),
         }
     }
 
     pub fn validate(&self, limits: ContextLimits) -> Result<(), CoreError> {
         validate_id(&self.queue, "queue name")?;
+        if !self.request_id.is_empty() {
+            validate_id(&self.request_id, "request id")?;
+        }
         if self.customer_id.len() > 128 || self.conversation_id.len() > 128 {
             return Err(CoreError::invalid(
                 "customer id and conversation id are limited to 128 bytes",

@@ -61,6 +61,15 @@ pub enum CoreError {
         held: u32,
     },
 
+    #[error(
+        "request id {request_id:?} was used for another enqueue (contact {contact}); \
+         a retry must repeat the same request"
+    )]
+    RequestIdReused {
+        request_id: String,
+        contact: ContactId,
+    },
+
     #[error("queue {queue:?} is full: {max_length} contacts wait (its max_length)")]
     QueueFull { queue: String, max_length: u32 },
     #[error("the live-contact limit ({limit}) is reached")]
@@ -90,6 +99,8 @@ pub enum ErrorClass {
     Precondition,
     /// A limit is reached: RESOURCE_EXHAUSTED.
     Exhausted,
+    /// The request would create what an earlier request created: ALREADY_EXISTS.
+    Exists,
 }
 
 impl CoreError {
@@ -120,6 +131,7 @@ impl CoreError {
             | QueueLimit { .. }
             | SkillNameLimit { .. }
             | TooManySkills { .. } => ErrorClass::Exhausted,
+            RequestIdReused { .. } => ErrorClass::Exists,
         }
     }
 }

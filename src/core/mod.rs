@@ -21,7 +21,7 @@ pub mod types;
 pub use agent::{AgentSpec, AgentView, Presence, PresenceView};
 pub use command::{Applied, Command};
 pub use contact::{CancelReason, ContactState, ContactView, NewContact, Outcome};
-pub use engine::{AgentChange, Changes, Engine, EngineConfig, QueueSnapshot};
+pub use engine::{AgentChange, Changes, Engine, EngineConfig, EnqueueAnswer, QueueSnapshot};
 pub use error::CoreError;
 pub use events::{
     Candidate, Decision, Event, EventBody, Exclusions, ReturnReason, Side, Terms, Trigger,
@@ -33,6 +33,8 @@ pub use types::{Channel, ChannelCosts, ContactId, Level, Millis, SkillLevel, Ski
 
 #[cfg(test)]
 mod proptests;
+#[cfg(test)]
+mod repeat_tests;
 #[cfg(test)]
 mod search_proptests;
 #[cfg(test)]

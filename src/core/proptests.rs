@@ -33,6 +33,8 @@ enum Op {
         skill: Option<(usize, u32)>,
         priority: u32,
         customer: Option<u8>,
+        /// A request id from a small pool: repeats and reused ids happen.
+        request: Option<u8>,
     },
     Cancel(usize, bool),
     PutAgent {
@@ -61,8 +63,8 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => (0..QUEUES.len(), 0..CHANNELS.len(), proptest::option::of((0..SKILLS.len(), 1u32..=10)), 0u32..3, proptest::option::weighted(0.8, 0u8..2))
-            .prop_map(|(queue, channel, skill, priority, customer)| Op::Enqueue { queue, channel, skill, priority, customer }),
+        4 => (0..QUEUES.len(), 0..CHANNELS.len(), proptest::option::of((0..SKILLS.len(), 1u32..=10)), 0u32..3, proptest::option::weighted(0.8, 0u8..2), proptest::option::weighted(0.3, 0u8..3))
+            .prop_map(|(queue, channel, skill, priority, customer, request)| Op::Enqueue { queue, channel, skill, priority, customer, request }),
         1 => (any::<usize>(), any::<bool>()).prop_map(|(i, a)| Op::Cancel(i, a)),
         1 => (0..AGENTS, proptest::collection::vec((0..SKILLS.len(), 1u32..=10), 0..3), prop_oneof![Just(100u32), Just(150), Just(200)])
             .prop_map(|(agent, skills, capacity)| Op::PutAgent { agent, skills, capacity }),
@@ -234,9 +236,13 @@ impl Harness {
                 skill,
                 priority,
                 customer,
+                request,
             } => {
                 let mut c = NewContact::new(QUEUES[*queue], CHANNELS[*channel]);
                 c.priority = *priority;
+                if let Some(r) = request {
+                    c.request_id = format!("request-{r}");
+                }
                 if let Some(n) = customer {
                     c.customer_id = format!("customer-{n}");
                     c.customer_value = *n as f64;
@@ -332,9 +338,14 @@ impl Harness {
             self.enqueued.push(contact.id);
         }
         self.after();
-        if result.is_err() {
-            // A refused command emits nothing (no deadline was due: time did not move).
-            assert_eq!(self.events.len(), before, "refused command emitted events");
+        if result.is_err() || matches!(result, Ok(Applied::EnqueueRepeated(_))) {
+            // A refused command, or a repeated enqueue, emits nothing (no deadline was due:
+            // time did not move).
+            assert_eq!(
+                self.events.len(),
+                before,
+                "refused or repeated command emitted events"
+            );
         }
     }
 

@@ -27,6 +27,18 @@ fn enqueued(applied: Applied) -> Result<pb::EnqueueContactResponse, Status> {
             position,
             estimated_wait_ms,
             state: contact_state_to_i32(&contact.state),
+            repeated: false,
+        }),
+        Applied::EnqueueRepeated(answer) => Ok(pb::EnqueueContactResponse {
+            contact_id: answer.contact,
+            position: answer.position,
+            estimated_wait_ms: answer.estimated_wait_ms,
+            state: if answer.position == 0 {
+                pb::ContactState::Offered
+            } else {
+                pb::ContactState::Waiting
+            } as i32,
+            repeated: true,
         }),
         other => Err(unexpected(other)),
     }

@@ -408,6 +408,7 @@ pub fn new_contact_from(r: pb::EnqueueContactRequest) -> Result<NewContact, Stat
     c.alternatives = sets_from(&r.alternatives)?;
     c.context = r.context.into_iter().collect::<BTreeMap<_, _>>();
     c.conversation_id = r.conversation_id;
+    c.request_id = r.request_id;
     Ok(c)
 }
 

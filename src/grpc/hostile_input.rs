@@ -74,6 +74,13 @@ fn enqueue() -> impl Strategy<Value = pb::EnqueueContactRequest> {
                     },
                     required_skills,
                     context,
+                    // Hostile ids too, and one id shared by different requests (refused as
+                    // reused once one was admitted).
+                    request_id: match priority % 3 {
+                        0 => conv.clone(),
+                        1 => "retry".into(),
+                        _ => String::new(),
+                    },
                     conversation_id: conv,
                 }
             },

@@ -80,6 +80,7 @@ pub(crate) fn unexpected(applied: Applied) -> Status {
         Applied::Queue { .. } => "queue",
         Applied::Agent { .. } => "agent",
         Applied::Enqueued { .. } => "enqueued",
+        Applied::EnqueueRepeated(_) => "enqueue repeated",
         Applied::Contact(_) => "contact",
         Applied::Done => "done",
     };

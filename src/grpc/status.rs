@@ -16,6 +16,7 @@ impl From<CoreError> for Status {
             ErrorClass::NotFound => Status::not_found(message),
             ErrorClass::Precondition => Status::failed_precondition(message),
             ErrorClass::Exhausted => Status::resource_exhausted(message),
+            ErrorClass::Exists => Status::already_exists(message),
         }
     }
 }

@@ -9,9 +9,49 @@ static NO_ALTERNATIVES: std::sync::LazyLock<Arc<[Vec<SkillLevel>]>> =
     std::sync::LazyLock::new(|| Arc::from(Vec::new()));
 
 impl Engine {
-    /// A contact arrives: admitted (or refused at the door), remembered against the customer's
-    /// history, timed, routed at once, and indexed as waiting if no agent took it.
+    /// A contact arrives. With a request id, a repeat within the request window gets its first
+    /// answer and one with another payload is refused, both before anything else is looked at
+    /// (see [`super::requests`]); an admitted contact's answer is remembered under its id.
     pub(super) fn enqueue(&mut self, new: NewContact) -> Result<Applied, CoreError> {
+        if new.request_id.is_empty() {
+            return self.enqueue_new(new);
+        }
+        crate::core::types::validate_id(&new.request_id, "request id")?;
+        let fingerprint = requests::fingerprint(&new);
+        match self.requests.seen(&new.request_id, fingerprint, self.now) {
+            requests::Seen::Repeat(answer) => return Ok(Applied::EnqueueRepeated(answer)),
+            requests::Seen::Reused { contact } => {
+                return Err(CoreError::RequestIdReused {
+                    request_id: new.request_id,
+                    contact,
+                });
+            }
+            requests::Seen::New => {}
+        }
+        let request_id = new.request_id.clone();
+        let applied = self.enqueue_new(new)?;
+        if let Applied::Enqueued {
+            contact,
+            position,
+            estimated_wait_ms,
+        } = &applied
+        {
+            let answer = EnqueueAnswer {
+                contact: contact.id,
+                position: *position,
+                estimated_wait_ms: *estimated_wait_ms,
+            };
+            let until = self.now + u64::from(self.config.request_window_secs) * 1000;
+            let limit = self.config.request_ids;
+            self.requests
+                .remember(&request_id, fingerprint, answer, until, limit);
+        }
+        Ok(applied)
+    }
+
+    /// A new contact arrives: admitted (or refused at the door), remembered against the
+    /// customer's history, timed, routed at once, and indexed as waiting if no agent took it.
+    fn enqueue_new(&mut self, new: NewContact) -> Result<Applied, CoreError> {
         let (slot, required_skills, alternative_skills) = self.admit(&new)?;
         let now = self.now;
         let mut requirements = self.intern_requirements(&required_skills);

@@ -6,6 +6,16 @@ impl Engine {
     /// Verifies every invariant in the module documentation from scratch. For tests: it walks
     /// every agent against every waiting contact.
     pub fn check_invariants(&self) -> Result<(), String> {
+        if !self.requests.consistent() {
+            return Err("the remembered request ids and their forgetting order differ".into());
+        }
+        if self.requests.remembered() > self.config.request_ids {
+            return Err(format!(
+                "{} request ids remembered; the limit is {}",
+                self.requests.remembered(),
+                self.config.request_ids
+            ));
+        }
         let mut indexed = 0;
         for (key, agent) in self.agents.iter().enumerate() {
             let Some(agent) = agent else { continue };

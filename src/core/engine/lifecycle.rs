@@ -48,6 +48,14 @@ impl Stage {
     }
 }
 
+/// An agent's answer to the engine, as [`Engine::repeated_answer`] recognises its repeats.
+#[derive(Clone, Copy)]
+enum Answer {
+    Accept,
+    Reject,
+    Complete(Outcome),
+}
+
 /// What can happen to a contact.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Step {
@@ -178,6 +186,9 @@ impl Engine {
     }
 
     pub(super) fn accept(&mut self, id: ContactId, agent: &str) -> Result<Applied, CoreError> {
+        if let Some(view) = self.repeated_answer(id, agent, Answer::Accept) {
+            return Ok(Applied::Contact(view));
+        }
         let key = self.offered_to(id, agent, Step::Accept)?;
         let now = self.now;
         let contact = self.contacts.get_mut(&id).expect("live contact");
@@ -213,12 +224,43 @@ impl Engine {
     }
 
     pub(super) fn reject(&mut self, id: ContactId, agent: &str) -> Result<Applied, CoreError> {
+        if let Some(view) = self.repeated_answer(id, agent, Answer::Reject) {
+            return Ok(Applied::Contact(view));
+        }
         let key = self.offered_to(id, agent, Step::Return)?;
         self.end_offer(id, OfferEnd::Rejected);
         let view = self.contact_view(id).expect("contact known");
         self.route_contact(id, Trigger::ContactArrived);
         self.route_agent(key, Trigger::CapacityFreed);
         Ok(Applied::Contact(view))
+    }
+
+    /// The contact's view if `answer` by `agent` repeats one the engine already took, so a
+    /// retried request gets the same result instead of an error, and nothing changes:
+    /// - accept: the contact is assigned to this agent;
+    /// - reject: the contact lives and will never be offered to this agent again (it rejected
+    ///   it, or let the offer time out: either way the contact went back to its queue);
+    /// - complete: this agent completed it with the same outcome (while the ended contact is
+    ///   still in the engine's history of ended contacts).
+    fn repeated_answer(&self, id: ContactId, agent: &str, answer: Answer) -> Option<ContactView> {
+        let key = *self.agent_ids.get(agent)?;
+        match (answer, self.contacts.get(&id)) {
+            (Answer::Accept, Some(c)) => (matches!(c.state, ContactState::Assigned { .. })
+                && c.agent_key == Some(key))
+            .then(|| c.view()),
+            (Answer::Reject, Some(c)) => c.excluded.contains(&key).then(|| c.view()),
+            (Answer::Complete(outcome), None) => {
+                let view = self.ended.get(&id)?;
+                match &view.state {
+                    ContactState::Completed {
+                        agent: by,
+                        outcome: o,
+                    } if **by == *agent && *o == outcome => Some(view.clone()),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
     }
 
     /// An agent's answer to an offer (`step`: accept or return) is allowed: the contact is
@@ -295,6 +337,9 @@ impl Engine {
         outcome: Outcome,
     ) -> Result<Applied, CoreError> {
         outcome.validate()?;
+        if let Some(view) = self.repeated_answer(id, agent, Answer::Complete(outcome)) {
+            return Ok(Applied::Contact(view));
+        }
         self.live_contact(id)?;
         let key = self.agent_key(agent)?;
         let contact = self.allow(id, Step::Complete)?;

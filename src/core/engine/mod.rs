@@ -58,11 +58,13 @@ mod invariants;
 mod lifecycle;
 mod matching;
 mod queries;
+mod requests;
 mod reservation;
 mod search;
 mod staffing;
 
 pub use changes::{AgentChange, Changes};
+pub use requests::EnqueueAnswer;
 
 /// Engine-wide settings and limits: the configuration file's `[routing]` table deserialises
 /// straight into it (unknown keys refused, every key defaulting to [`EngineConfig::default`]),
@@ -97,6 +99,12 @@ pub struct EngineConfig {
     /// Length of the period `fewest-handled` counts contacts in, in seconds.
     #[serde(rename = "handled_period_seconds")]
     pub period_secs: u32,
+    /// How long an enqueue's request id is remembered, in seconds (1–86,400): a retry with the
+    /// same id within it returns the first answer.
+    #[serde(rename = "request_id_window_seconds")]
+    pub request_window_secs: u32,
+    /// Most request ids remembered at once; the oldest is forgotten first beyond it.
+    pub request_ids: usize,
 }
 
 impl Default for EngineConfig {
@@ -114,6 +122,8 @@ impl Default for EngineConfig {
             missed_offers_limit: 2,
             history_keys: 50_000,
             period_secs: 3600,
+            request_window_secs: 600,
+            request_ids: 100_000,
         }
     }
 }
@@ -128,6 +138,14 @@ impl EngineConfig {
             return Err(CoreError::invalid(
                 "handled_period_seconds must be at least 1",
             ));
+        }
+        if !(1..=86_400).contains(&self.request_window_secs) {
+            return Err(CoreError::invalid(
+                "request_id_window_seconds must be 1-86400",
+            ));
+        }
+        if self.request_ids == 0 {
+            return Err(CoreError::invalid("request_ids must be at least 1"));
         }
         if self.missed_offers_limit == 0 {
             return Err(CoreError::invalid("missed_offers_limit must be at least 1"));
@@ -290,6 +308,8 @@ pub struct Engine {
     customers: History,
     conversations: History,
     ended: BTreeMap<ContactId, ContactView>,
+    /// Enqueue request ids remembered for the request window, with their answers.
+    requests: requests::RequestIds,
     next_contact: ContactId,
     timers: BTreeMap<TimerKey, Timer>,
     next_timer: u64,
@@ -323,6 +343,7 @@ impl Engine {
             customers: History::default(),
             conversations: History::default(),
             ended: BTreeMap::new(),
+            requests: requests::RequestIds::default(),
             next_contact: 1,
             timers: BTreeMap::new(),
             next_timer: 0,
@@ -357,6 +378,7 @@ impl Engine {
             self.fire(key, timer);
         }
         self.now = self.now.max(now);
+        self.requests.forget_until(self.now);
     }
 
     /// Moves the events emitted since the last call into `out`, in order.
