@@ -18,8 +18,8 @@ use crate::core::contact::ContextLimits;
 use crate::core::ewt::WaitEstimator;
 use crate::core::queue::DEFAULT_RESERVE_AGENTS;
 use crate::core::{
-    AgentSpec, CancelReason, Channel, ChannelCosts, Command, EngineConfig, Millis, NewContact,
-    Outcome, Presence, QueueConfig, Relax, RelaxStep, SkillLevel, SkillName,
+    AgentSpec, CancelReason, Channel, ChannelCosts, Command, ContactUpdate, EngineConfig, Millis,
+    NewContact, Outcome, Presence, QueueConfig, Relax, RelaxStep, SkillLevel, SkillName,
 };
 
 /// The generated `routerd.journal.v1` messages.
@@ -122,6 +122,19 @@ fn command_to(command: &Command) -> Tag {
             satisfaction: outcome.satisfaction as u32,
         }),
         Command::Configure(config) => Tag::Configure(configure_to(config)),
+        Command::UpdateContact { contact, update } => Tag::UpdateContact(pb::UpdateContact {
+            contact: *contact,
+            priority: update.priority,
+            customer_value: update.customer_value,
+            replaces_skills: update.required_skills.is_some(),
+            required_skills: update
+                .required_skills
+                .as_deref()
+                .map(skills_to)
+                .unwrap_or_default(),
+            context_set: update.context_set.clone(),
+            context_removed: update.context_removed.clone(),
+        }),
     }
 }
 
@@ -197,6 +210,20 @@ fn command_from(tag: Tag) -> Result<Command, String> {
             },
         },
         Tag::Configure(c) => Command::Configure(configure_from(c)?),
+        Tag::UpdateContact(u) => Command::UpdateContact {
+            contact: u.contact,
+            update: ContactUpdate {
+                priority: u.priority,
+                customer_value: u.customer_value,
+                required_skills: if u.replaces_skills {
+                    Some(skills_from(u.required_skills)?)
+                } else {
+                    None
+                },
+                context_set: u.context_set,
+                context_removed: u.context_removed,
+            },
+        },
     })
 }
 
@@ -630,6 +657,28 @@ mod tests {
                 }
             ),
             config.prop_map(Command::Configure),
+            (
+                any::<u64>(),
+                proptest::option::of(0u32..=100),
+                proptest::option::of(0.0f64..1e6),
+                proptest::option::of(skills()),
+                proptest::collection::btree_map("[a-z]{1,5}", "[ -~]{0,12}", 0..3),
+                proptest::collection::vec("[a-z]{1,5}", 0..3),
+            )
+                .prop_map(
+                    |(contact, priority, customer_value, required_skills, set, removed)| {
+                        Command::UpdateContact {
+                            contact,
+                            update: ContactUpdate {
+                                priority,
+                                customer_value,
+                                required_skills,
+                                context_set: set,
+                                context_removed: removed,
+                            },
+                        }
+                    }
+                ),
         ]
     }
 

@@ -3,7 +3,7 @@
 //! replay, simulation and property tests possible.
 
 use super::agent::{AgentSpec, AgentView, Presence};
-use super::contact::{CancelReason, ContactView, NewContact, Outcome};
+use super::contact::{CancelReason, ContactUpdate, ContactView, NewContact, Outcome};
 use super::queue::QueueConfig;
 use super::types::ContactId;
 
@@ -32,6 +32,11 @@ pub enum Command {
     Cancel {
         contact: ContactId,
         reason: CancelReason,
+    },
+    /// Changes a waiting contact; it is re-keyed in its queue and routed again at once.
+    UpdateContact {
+        contact: ContactId,
+        update: ContactUpdate,
     },
     Accept {
         contact: ContactId,

@@ -91,24 +91,99 @@ impl NewContact {
         }
         ensure_unique_skills(&self.required_skills, "contact")?;
         crate::core::queue::validate_alternatives(&self.alternatives, "contact")?;
-        if self.context.len() > limits.max_entries {
+        validate_context(&self.context, limits)
+    }
+}
+
+/// A contact's context within the engine's limits: entries, bytes, no empty key.
+pub fn validate_context(
+    context: &BTreeMap<String, String>,
+    limits: ContextLimits,
+) -> Result<(), CoreError> {
+    if context.len() > limits.max_entries {
+        return Err(CoreError::invalid(format!(
+            "context has {} entries; the limit is {}",
+            context.len(),
+            limits.max_entries
+        )));
+    }
+    let bytes: usize = context.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if bytes > limits.max_bytes {
+        return Err(CoreError::invalid(format!(
+            "context is {bytes} bytes; the limit is {}",
+            limits.max_bytes
+        )));
+    }
+    if context.keys().any(|k| k.is_empty()) {
+        return Err(CoreError::invalid("context keys must not be empty"));
+    }
+    Ok(())
+}
+
+/// A change to a waiting contact (UpdateContact): each field present replaces the contact's.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct ContactUpdate {
+    pub priority: Option<u32>,
+    pub customer_value: Option<f64>,
+    /// The contact's own requirements, replacing those it was enqueued with (the queue's
+    /// defaults still apply, and relaxation steps already taken apply again).
+    pub required_skills: Option<Vec<SkillLevel>>,
+    /// Context entries added, or replaced when the key exists.
+    pub context_set: BTreeMap<String, String>,
+    /// Context keys removed (before `context_set` is applied).
+    pub context_removed: Vec<String>,
+}
+
+impl ContactUpdate {
+    /// The field-by-field checks (the context's limits are checked on the result).
+    pub fn validate(&self) -> Result<(), CoreError> {
+        if self.priority.is_none()
+            && self.customer_value.is_none()
+            && self.required_skills.is_none()
+            && self.context_set.is_empty()
+            && self.context_removed.is_empty()
+        {
+            return Err(CoreError::invalid(
+                "an update names at least one of priority, customer value, requirements or context",
+            ));
+        }
+        if let Some(p) = self.priority
+            && p > NewContact::MAX_PRIORITY
+        {
             return Err(CoreError::invalid(format!(
-                "context has {} entries; the limit is {}",
-                self.context.len(),
-                limits.max_entries
+                "priority {p} is out of range 0-{}",
+                NewContact::MAX_PRIORITY
             )));
         }
-        let bytes: usize = self.context.iter().map(|(k, v)| k.len() + v.len()).sum();
-        if bytes > limits.max_bytes {
-            return Err(CoreError::invalid(format!(
-                "context is {bytes} bytes; the limit is {}",
-                limits.max_bytes
-            )));
+        if let Some(v) = self.customer_value
+            && (!v.is_finite() || v < 0.0)
+        {
+            return Err(CoreError::invalid(
+                "customer value must be a finite, non-negative number",
+            ));
         }
-        if self.context.keys().any(|k| k.is_empty()) {
-            return Err(CoreError::invalid("context keys must not be empty"));
+        if let Some(skills) = &self.required_skills {
+            ensure_unique_skills(skills, "contact")?;
         }
         Ok(())
+    }
+
+    /// The names of the fields it changes, for the event and the log.
+    pub fn changed(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.priority.is_some() {
+            out.push("priority");
+        }
+        if self.customer_value.is_some() {
+            out.push("customer_value");
+        }
+        if self.required_skills.is_some() {
+            out.push("required_skills");
+        }
+        if !self.context_set.is_empty() || !self.context_removed.is_empty() {
+            out.push("context");
+        }
+        out
     }
 }
 

@@ -42,6 +42,11 @@ pub enum CoreError {
         contact: ContactId,
         state: &'static str,
     },
+    #[error("contact {contact} is not waiting ({state}); only a waiting contact can be updated")]
+    NotWaiting {
+        contact: ContactId,
+        state: &'static str,
+    },
     #[error("contact {contact} was accepted by an agent; complete it instead")]
     AlreadyAccepted { contact: ContactId },
     #[error("queue {queue:?} still has {live} live contacts; cancel or complete them first")]
@@ -120,6 +125,7 @@ impl CoreError {
             | NotOffered { .. }
             | AssignedToAnother { .. }
             | NotAssigned { .. }
+            | NotWaiting { .. }
             | AlreadyAccepted { .. }
             | QueueInUse { .. }
             | AgentHoldsContacts { .. }

@@ -23,6 +23,8 @@ pub enum Trigger {
     ConfigurationChanged,
     /// A relaxation step loosened the contact's requirements.
     RequirementsRelaxed,
+    /// The contact's priority, value, requirements or context changed (UpdateContact).
+    ContactUpdated,
     /// The contact stopped waiting for its preferred (affinity) agent.
     AffinityWaitEnded,
     /// The contact's queue reached its release wait: agents held back for another queue
@@ -130,6 +132,11 @@ pub enum EventBody {
     ContactQueued {
         contact: ContactView,
     },
+    /// A waiting contact changed (UpdateContact): its view after the change, and which fields.
+    ContactUpdated {
+        contact: ContactView,
+        changed: Vec<&'static str>,
+    },
     Decision(Decision),
     OfferAccepted {
         contact: ContactId,
@@ -182,9 +189,9 @@ impl Event {
     /// The queue this event concerns, if any.
     pub fn queue(&self) -> Option<&str> {
         match &self.body {
-            EventBody::ContactQueued { contact } | EventBody::ContactEnded { contact, .. } => {
-                Some(&contact.queue)
-            }
+            EventBody::ContactQueued { contact }
+            | EventBody::ContactUpdated { contact, .. }
+            | EventBody::ContactEnded { contact, .. } => Some(&contact.queue),
             EventBody::Decision(d) => Some(&d.queue),
             EventBody::OfferAccepted { queue, .. }
             | EventBody::OfferRejected { queue, .. }
@@ -207,16 +214,18 @@ impl Event {
             EventBody::AgentStateChanged { agent } | EventBody::AgentChanged { agent, .. } => {
                 Some(&agent.spec.id)
             }
-            EventBody::ContactQueued { .. } | EventBody::QueueChanged { .. } => None,
+            EventBody::ContactQueued { .. }
+            | EventBody::ContactUpdated { .. }
+            | EventBody::QueueChanged { .. } => None,
         }
     }
 
     /// The contact this event concerns, if any.
     pub fn contact(&self) -> Option<ContactId> {
         match &self.body {
-            EventBody::ContactQueued { contact } | EventBody::ContactEnded { contact, .. } => {
-                Some(contact.id)
-            }
+            EventBody::ContactQueued { contact }
+            | EventBody::ContactUpdated { contact, .. }
+            | EventBody::ContactEnded { contact, .. } => Some(contact.id),
             EventBody::Decision(d) => Some(d.contact),
             EventBody::OfferAccepted { contact, .. }
             | EventBody::OfferRejected { contact, .. }

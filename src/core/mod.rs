@@ -20,7 +20,7 @@ pub mod types;
 
 pub use agent::{AgentSpec, AgentView, Presence, PresenceView};
 pub use command::{Applied, Command};
-pub use contact::{CancelReason, ContactState, ContactView, NewContact, Outcome};
+pub use contact::{CancelReason, ContactState, ContactUpdate, ContactView, NewContact, Outcome};
 pub use engine::{AgentChange, Changes, Engine, EngineConfig, EnqueueAnswer, QueueSnapshot};
 pub use error::CoreError;
 pub use events::{
@@ -41,3 +41,5 @@ mod search_proptests;
 mod strategy_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod update_tests;

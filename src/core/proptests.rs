@@ -50,6 +50,8 @@ enum Op {
     Reject(usize),
     Complete(usize),
     Wait(u32),
+    /// UpdateContact on a contact picked by index: a priority, and now and then requirements.
+    Update(usize, u32, Option<(usize, u32)>),
     PutQueue {
         queue: usize,
         offer_timeout: u32,
@@ -73,6 +75,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..AGENTS).prop_map(Op::Offline),
         1 => (0..AGENTS).prop_map(Op::Remove),
         3 => any::<usize>().prop_map(Op::Accept),
+        1 => (any::<usize>(), 0u32..3, proptest::option::of((0..SKILLS.len(), 1u32..=10)))
+            .prop_map(|(i, p, skill)| Op::Update(i, p, skill)),
         1 => any::<usize>().prop_map(Op::Reject),
         3 => any::<usize>().prop_map(Op::Complete),
         3 => (0u32..40_000).prop_map(Op::Wait),
@@ -292,6 +296,18 @@ impl Harness {
                 },
             },
             Op::Remove(a) => Command::RemoveAgent { id: agent(*a) },
+            Op::Update(i, priority, skill) => {
+                let Some(contact) = self.pick(*i) else { return };
+                Command::UpdateContact {
+                    contact,
+                    update: crate::core::ContactUpdate {
+                        priority: Some(*priority),
+                        required_skills: skill
+                            .map(|(s, l)| vec![SkillLevel::new(SKILLS[s], l).unwrap()]),
+                        ..Default::default()
+                    },
+                }
+            }
             Op::Accept(i) | Op::Reject(i) | Op::Complete(i) => {
                 let Some(contact) = self.pick(*i) else { return };
                 let agent = self.holder(contact);
@@ -498,4 +514,57 @@ proptest! {
         restored.drain();
         prop_assert_eq!(original.events, restored.events);
     }
+}
+
+/// Found by `invariants_hold_under_random_commands`: a reserving queue whose alternative let
+/// `a1` serve it held a chat back for it; the queue then changed (the alternative gone) and the
+/// held chat stayed away from `a1`, who could no longer serve the queue it was kept for.
+#[test]
+fn a_reserving_queue_that_changes_releases_its_holds() {
+    let enqueue = |queue: usize, channel: usize| Op::Enqueue {
+        queue,
+        channel,
+        skill: None,
+        priority: 0,
+        customer: None,
+        request: None,
+    };
+    let ops = vec![
+        Op::PutAgent {
+            agent: 1,
+            skills: vec![(0, 1)],
+            capacity: 100,
+        },
+        enqueue(1, 0),
+        Op::Wait(1),
+        Op::PutAgent {
+            agent: 0,
+            skills: vec![],
+            capacity: 100,
+        },
+        Op::Cancel(0, true),
+        Op::Ready(1),
+        Op::Offline(2),
+        enqueue(0, 1),
+        Op::PutQueue {
+            queue: 1,
+            offer_timeout: 1,
+            wrap_up: 0,
+            max_length: 0,
+            style: 7460163890234285429,
+        },
+        enqueue(0, 1),
+        Op::PutQueue {
+            queue: 1,
+            offer_timeout: 2,
+            wrap_up: 2,
+            max_length: 2,
+            style: 16993165107894111514,
+        },
+    ];
+    let mut h = Harness::new();
+    for op in &ops {
+        h.run(op);
+    }
+    h.drain();
 }

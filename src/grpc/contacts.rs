@@ -4,8 +4,8 @@ use tonic::{Request, Response, Status};
 
 use super::auth::caller;
 use super::convert::{
-    agent_id, cancel_reason_from, contact_id, contact_state_to_i32, contact_to, new_contact_from,
-    outcome_from,
+    agent_id, cancel_reason_from, contact_id, contact_state_to_i32, contact_to,
+    contact_update_from, new_contact_from, outcome_from,
 };
 use super::queues::unexpected;
 use crate::access::Role;
@@ -132,6 +132,22 @@ impl pb::contact_service_server::ContactService for Contacts {
             })
             .collect();
         Ok(Response::new(pb::EnqueueContactsResponse { results }))
+    }
+
+    async fn update_contact(
+        &self,
+        request: Request<pb::UpdateContactRequest>,
+    ) -> Result<Response<pb::UpdateContactResponse>, Status> {
+        caller(&request).allow("UpdateContact", &[Role::Frontend], None)?;
+        let r = request.into_inner();
+        let command = Command::UpdateContact {
+            contact: contact_id(r.contact_id)?,
+            update: contact_update_from(r)?,
+        };
+        let contact = self.contact_command(command).await?;
+        Ok(Response::new(pb::UpdateContactResponse {
+            contact: Some(contact),
+        }))
     }
 
     async fn cancel_contact(

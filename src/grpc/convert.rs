@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 use tonic::Status;
 
 use crate::core::{
-    AgentSpec, AgentTerm, AgentView, CancelReason, Channel, ContactState, ContactTerm, ContactView,
-    CoreError, Decision, EventBody, Interaction, Level, Millis, NewContact, Outcome, Presence,
-    PresenceView, QueueConfig, Relax, RelaxStep, Side, SkillLevel, SkillName, Terms, Trigger,
+    AgentSpec, AgentTerm, AgentView, CancelReason, Channel, ContactState, ContactTerm,
+    ContactUpdate, ContactView, CoreError, Decision, EventBody, Interaction, Level, Millis,
+    NewContact, Outcome, Presence, PresenceView, QueueConfig, Relax, RelaxStep, Side, SkillLevel,
+    SkillName, Terms, Trigger,
 };
 use crate::proto as pb;
 use crate::runtime::bus::Published;
@@ -412,6 +413,19 @@ pub fn new_contact_from(r: pb::EnqueueContactRequest) -> Result<NewContact, Stat
     Ok(c)
 }
 
+pub fn contact_update_from(r: pb::UpdateContactRequest) -> Result<ContactUpdate, Status> {
+    Ok(ContactUpdate {
+        priority: r.priority,
+        customer_value: r.customer_value,
+        required_skills: match r.required_skills {
+            Some(set) => Some(skills_from(&set.skills)?),
+            None => None,
+        },
+        context_set: r.context_set.into_iter().collect(),
+        context_removed: r.context_removed,
+    })
+}
+
 pub fn cancel_reason_from(value: i32) -> Result<CancelReason, Status> {
     match pb::CancelReason::try_from(value) {
         Ok(pb::CancelReason::Abandoned) => Ok(CancelReason::Abandoned),
@@ -460,6 +474,7 @@ fn trigger_to(t: Trigger) -> pb::Trigger {
         Trigger::RequirementsRelaxed => pb::Trigger::RequirementsRelaxed,
         Trigger::AffinityWaitEnded => pb::Trigger::AffinityWaitEnded,
         Trigger::ReservationReleased => pb::Trigger::ReservationReleased,
+        Trigger::ContactUpdated => pb::Trigger::ContactUpdated,
     }
 }
 
@@ -533,6 +548,7 @@ fn terms_to(d: &Decision, terms: &Terms) -> Vec<pb::ScoreTerm> {
 pub fn event_kind(body: &EventBody) -> pb::EventKind {
     match body {
         EventBody::ContactQueued { .. } => pb::EventKind::ContactQueued,
+        EventBody::ContactUpdated { .. } => pb::EventKind::ContactUpdated,
         EventBody::Decision(_) => pb::EventKind::Decision,
         EventBody::OfferAccepted { .. } => pb::EventKind::OfferAccepted,
         EventBody::OfferRejected { .. } => pb::EventKind::OfferRejected,
@@ -557,6 +573,9 @@ pub fn event_to(p: &Published) -> pb::Event {
         EventBody::ContactQueued { contact } | EventBody::ContactEnded { contact, .. } => {
             (Some(Detail::Contact(contact_to(contact, false))), "")
         }
+        EventBody::ContactUpdated { contact, .. } => {
+            (Some(Detail::Contact(contact_to(contact, false))), "")
+        }
         EventBody::Decision(d) => (Some(Detail::Decision(decision_to(d))), ""),
         EventBody::OfferReturned { reason, .. } => (None, reason.code()),
         EventBody::OfferAccepted { .. }
@@ -577,6 +596,7 @@ pub fn event_to(p: &Published) -> pb::Event {
             PresenceView::NotReady(r) => r.clone(),
             _ => String::new(),
         },
+        EventBody::ContactUpdated { changed, .. } => changed.join(","),
         _ => reason.to_string(),
     };
     pb::Event {

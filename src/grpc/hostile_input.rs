@@ -3,8 +3,10 @@
 
 use proptest::prelude::*;
 
-use super::convert::{agent_spec_from, new_contact_from, presence_from, queue_from};
-use crate::core::{Command, Engine, EngineConfig, Presence, QueueConfig};
+use super::convert::{
+    agent_spec_from, contact_id, contact_update_from, new_contact_from, presence_from, queue_from,
+};
+use crate::core::{Command, CoreError, Engine, EngineConfig, Presence, QueueConfig};
 use crate::proto as pb;
 
 fn text() -> impl Strategy<Value = String> {
@@ -236,6 +238,35 @@ enum Request {
     PutAgent(pb::AgentSpec),
     PutQueue(pb::Queue),
     SetState(String, u8, String),
+    Update(pb::UpdateContactRequest),
+}
+
+/// An update of one of the first contacts (or of one that never was), any field hostile.
+fn update() -> impl Strategy<Value = pb::UpdateContactRequest> {
+    (
+        prop_oneof![0u64..4, any::<u64>()],
+        proptest::option::of(prop_oneof![0u32..=101, any::<u32>()]),
+        proptest::option::of(number()),
+        proptest::option::of(skills()),
+        proptest::collection::hash_map(
+            "[a-z]{0,8}",
+            prop_oneof![9 => "[a-z ]{0,20}", 1 => Just("x".repeat(9_000))],
+            0..70,
+        ),
+        proptest::collection::vec(text(), 0..3),
+    )
+        .prop_map(
+            |(contact_id, priority, value, skills, context_set, context_removed)| {
+                pb::UpdateContactRequest {
+                    contact_id,
+                    priority,
+                    customer_value: value,
+                    required_skills: skills.map(|skills| pb::SkillRequirements { skills }),
+                    context_set,
+                    context_removed,
+                }
+            },
+        )
 }
 
 fn request() -> impl Strategy<Value = Request> {
@@ -244,6 +275,7 @@ fn request() -> impl Strategy<Value = Request> {
         agent().prop_map(Request::PutAgent),
         queue().prop_map(Request::PutQueue),
         (text(), 0u8..4, text()).prop_map(|(a, s, r)| Request::SetState(a, s, r)),
+        update().prop_map(Request::Update),
     ]
 }
 
@@ -253,6 +285,10 @@ fn command(request: Request) -> Result<Command, tonic::Status> {
         Request::Enqueue(r) => Command::Enqueue(new_contact_from(r)?),
         Request::PutAgent(a) => Command::PutAgent(agent_spec_from(a)?),
         Request::PutQueue(q) => Command::PutQueue(Box::new(queue_from(q)?)),
+        Request::Update(u) => Command::UpdateContact {
+            contact: contact_id(u.contact_id)?,
+            update: contact_update_from(u)?,
+        },
         Request::SetState(agent, state, reason) => {
             let state = match state {
                 0 => None,
@@ -289,18 +325,25 @@ proptest! {
                 0,
             )
             .unwrap();
+        // Every request comes at time 1: a refusal then leaves even the clock alone.
+        engine.advance(1);
         let mut events = Vec::new();
         engine.drain_events(&mut events);
         events.clear();
         for r in requests {
             let Ok(command) = command(r) else { continue };
             let before = (engine.waiting_count(), engine.agent_count(), engine.queue_configs());
+            let image = engine.image();
             let result = engine.apply(command, 1);
             engine.drain_events(&mut events);
-            if result.is_err() {
+            if let Err(e) = &result {
                 prop_assert!(events.is_empty(), "a refused command emitted {events:?}");
                 let after = (engine.waiting_count(), engine.agent_count(), engine.queue_configs());
                 prop_assert_eq!(before, after);
+                // Nothing at all, but the count of contacts refused at a full queue's door.
+                if !matches!(e, CoreError::QueueFull { .. }) {
+                    prop_assert!(engine.image() == image, "{e} changed the engine");
+                }
             }
             events.clear();
             prop_assert_eq!(engine.check_invariants(), Ok(()));

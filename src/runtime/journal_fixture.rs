@@ -120,6 +120,9 @@ fn recovered(dir: &Path) -> String {
         let event = &published.event;
         let what = match &event.body {
             EventBody::ContactQueued { contact } => format!("queued {}", contact.id),
+            EventBody::ContactUpdated { contact, changed } => {
+                format!("updated {} ({})", contact.id, changed.join(","))
+            }
             EventBody::Decision(d) => format!(
                 "decision {} -> {} ({} {:?} {:?}, waited {} ms, considered {})",
                 d.contact, d.agent, d.strategy.label, d.side, d.trigger, d.waited_ms, d.considered

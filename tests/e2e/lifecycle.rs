@@ -284,3 +284,98 @@ async fn shutdown_ends_open_streams_with_unavailable() {
     assert_eq!(session_end, Some(tonic::Code::Unavailable));
     assert_eq!(stream_end, Some(tonic::Code::Unavailable));
 }
+
+/// UpdateContact over gRPC: a waiting contact's priority and context change, the supervisor
+/// stream records it, and the raised contact is answered first with its wait counted from its
+/// first enqueue. Refusals are clear and change nothing.
+#[tokio::test]
+async fn a_waiting_contact_is_updated_and_answered_ahead_of_older_ones() {
+    let mut s = TestServer::start().await;
+    s.put_queue("billing", |q| q.wrap_up_seconds = 0).await;
+    s.put_agent("alice", &[]).await;
+    let mut events = s
+        .events(pb::StreamEventsRequest {
+            kinds: vec![pb::EventKind::ContactUpdated as i32],
+            ..Default::default()
+        })
+        .await;
+    let older = s.enqueue("billing", pb::Channel::Voice, &[]).await;
+    let later = s
+        .enqueue("billing", pb::Channel::Voice, &[("intent", "refund")])
+        .await;
+    assert_eq!(later.position, 2);
+
+    let updated = s
+        .contacts
+        .update_contact(pb::UpdateContactRequest {
+            contact_id: later.contact_id,
+            priority: Some(9),
+            context_set: [("intent".to_string(), "cancel".to_string())].into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .contact
+        .unwrap();
+    assert_eq!(updated.priority, 9);
+    assert_eq!(
+        updated.context.get("intent").map(String::as_str),
+        Some("cancel")
+    );
+    assert_eq!(
+        s.contact(later.contact_id).await.position,
+        1,
+        "ahead of the older contact now"
+    );
+    assert_eq!(s.contact(older.contact_id).await.position, 2);
+    let event = event_until(&mut events, |_| true).await;
+    assert_eq!(event.contact_id, later.contact_id);
+    assert_eq!(event.reason, "priority,context");
+
+    // Refused, and nothing changed: an empty update, a bad priority, an unknown contact.
+    let empty = pb::UpdateContactRequest {
+        contact_id: older.contact_id,
+        ..Default::default()
+    };
+    let status = s.contacts.update_contact(empty).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    let bad = pb::UpdateContactRequest {
+        contact_id: older.contact_id,
+        priority: Some(101),
+        ..Default::default()
+    };
+    let status = s.contacts.update_contact(bad).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    let unknown = pb::UpdateContactRequest {
+        contact_id: 999,
+        priority: Some(1),
+        ..Default::default()
+    };
+    let status = s.contacts.update_contact(unknown).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::NotFound);
+    assert_eq!(s.contact(older.contact_id).await.priority, 0);
+
+    // The agent takes the raised contact first; the older one still waits.
+    s.set_ready("alice").await;
+    let offered = s.contact(later.contact_id).await;
+    assert_eq!(offered.state, pb::ContactState::Offered as i32);
+    assert_eq!(
+        offered.enqueued_at_ms, updated.enqueued_at_ms,
+        "its wait kept"
+    );
+    let status = s
+        .contacts
+        .update_contact(pb::UpdateContactRequest {
+            contact_id: later.contact_id,
+            priority: Some(1),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
+    assert_eq!(
+        s.contact(older.contact_id).await.state,
+        pb::ContactState::Waiting as i32
+    );
+}

@@ -49,9 +49,12 @@ impl Engine {
             .collect();
         let created = match existing {
             Some(slot) => {
-                let stopped_reserving = if strategy.reserve > 0 {
-                    self.reserving.insert(slot);
-                    false
+                // A reserving queue that changes (its skills, its reserve, or its strategy)
+                // releases every hold: the holds were decided under its old settings, and an
+                // agent held for it may no longer serve it. Holds form again at the next
+                // decisions, under the new settings.
+                let was_reserving = if strategy.reserve > 0 {
+                    !self.reserving.insert(slot)
                 } else {
                     self.reserving.remove(&slot)
                 };
@@ -83,7 +86,7 @@ impl Engine {
                 for id in released {
                     self.route_contact(id, Trigger::ConfigurationChanged);
                 }
-                if stopped_reserving {
+                if was_reserving {
                     self.release_all_holds();
                 }
                 false

@@ -159,22 +159,7 @@ impl Engine {
                 new.queue, new.channel
             )));
         }
-        let mut required_skills: Vec<SkillLevel> = queue
-            .config
-            .required_skills
-            .iter()
-            .chain(&new.required_skills)
-            .cloned()
-            .collect();
-        required_skills.sort_by(|a, b| a.skill.cmp(&b.skill).then(b.level.cmp(&a.level)));
-        required_skills.dedup_by(|later, kept| later.skill == kept.skill);
-        if required_skills.len() > self.config.max_skills_per_agent {
-            return Err(CoreError::invalid(format!(
-                "contact requires {} skills; the limit is {}",
-                required_skills.len(),
-                self.config.max_skills_per_agent
-            )));
-        }
+        let required_skills = self.effective_requirements(&queue.config, &new.required_skills)?;
         let alternatives: Vec<Vec<SkillLevel>> = queue
             .config
             .alternatives
@@ -206,6 +191,116 @@ impl Engine {
             });
         }
         Ok((slot, required_skills, alternatives))
+    }
+
+    /// A contact's effective requirements: the queue's defaults raised by the contact's own,
+    /// sorted by name, one entry per skill at the highest level asked.
+    fn effective_requirements(
+        &self,
+        queue: &QueueConfig,
+        own: &[SkillLevel],
+    ) -> Result<Vec<SkillLevel>, CoreError> {
+        let mut required: Vec<SkillLevel> =
+            queue.required_skills.iter().chain(own).cloned().collect();
+        required.sort_by(|a, b| a.skill.cmp(&b.skill).then(b.level.cmp(&a.level)));
+        required.dedup_by(|later, kept| later.skill == kept.skill);
+        if required.len() > self.config.max_skills_per_agent {
+            return Err(CoreError::invalid(format!(
+                "contact requires {} skills; the limit is {}",
+                required.len(),
+                self.config.max_skills_per_agent
+            )));
+        }
+        Ok(required)
+    }
+
+    /// A waiting contact changes (UpdateContact). Everything is checked before anything
+    /// changes; then the contact leaves its place, takes the new values (new requirements get
+    /// the queue's defaults and the relaxation steps it already took), is re-keyed by its
+    /// queue's contact strategy (its enqueue time unchanged, so its wait keeps counting) and is
+    /// routed at once, like a contact that just arrived; if no agent takes it, it waits in its
+    /// new place. The change is published (`ContactUpdated`, naming the fields).
+    pub(super) fn update(
+        &mut self,
+        id: ContactId,
+        update: ContactUpdate,
+    ) -> Result<Applied, CoreError> {
+        update.validate()?;
+        let contact = self.allow(id, lifecycle::Step::Update)?;
+        let mut context = None;
+        if !update.context_set.is_empty() || !update.context_removed.is_empty() {
+            let mut next = (*contact.context).clone();
+            for key in &update.context_removed {
+                next.remove(key);
+            }
+            next.extend(update.context_set.clone());
+            crate::core::contact::validate_context(&next, self.config.context)?;
+            context = Some(next);
+        }
+        let slot = self.queue_slot(id);
+        let required_skills = match &update.required_skills {
+            Some(own) => {
+                let queue = &self.queues[slot].as_ref().expect("queue present").config;
+                let named = self.effective_requirements(queue, own)?;
+                self.check_skill_names(&named)?;
+                Some(named)
+            }
+            None => None,
+        };
+        // Checked: from here on nothing fails.
+        self.remove_waiting(id);
+        if let Some(named) = required_skills {
+            let mut requirements = self.intern_requirements(&named);
+            requirements.sort_unstable();
+            let contact = self.contact_mut(id);
+            contact.requirements = requirements;
+            contact.required_skills = named.into();
+            let taken = contact.relax_step as usize;
+            let steps: Vec<Relax> = self.queues[slot]
+                .as_ref()
+                .expect("queue present")
+                .config
+                .relaxation
+                .iter()
+                .take(taken)
+                .map(|s| s.action.clone())
+                .collect();
+            for action in &steps {
+                if let Relax::Lower { skill, .. } | Relax::Drop { skill } = action
+                    && let Some(skill) = self.skills.id_of(skill)
+                {
+                    self.loosen(id, skill, action);
+                }
+            }
+        }
+        let strategy = self.queues[slot]
+            .as_ref()
+            .expect("queue present")
+            .strategy
+            .clone();
+        let contact = self.contact_mut(id);
+        if let Some(p) = update.priority {
+            contact.priority = p;
+        }
+        if let Some(v) = update.customer_value {
+            contact.customer_value = v;
+        }
+        if let Some(context) = context {
+            contact.context = Arc::new(context);
+        }
+        contact.rank = strategy.contact_key(&matching::contact_facts(contact));
+        let view = contact.view();
+        self.emit(EventBody::ContactUpdated {
+            contact: view,
+            changed: update.changed(),
+        });
+        self.route_contact(id, Trigger::ContactUpdated);
+        if self.contacts[&id].state == ContactState::Waiting {
+            self.add_waiting(id);
+        }
+        Ok(Applied::Contact(
+            self.contact_view(id).expect("a live contact"),
+        ))
     }
 
     /// Adds `set` (interned, sorted) to a contact's alternatives unless it equals its

@@ -6,13 +6,14 @@
 //! engine bug, caught by a debug assertion (which the property tests run under).
 //!
 //! ```text
-//!             Offer                Accept
-//!   Waiting ─────────▶ Offered ─────────▶ Assigned
-//!     │  ▲                │  │                 │
-//!     │  └─── Return ─────┘  │                 │ Complete
-//!     │                      │ Cancel, Expire  │
-//!     │ Cancel, Expire       ▼                 ▼
-//!     └────────────────▶  Ended (Abandoned, Cancelled, Expired, Completed)
+//!   Update ┌─┐
+//!          ▼ │      Offer                Accept
+//!        Waiting ─────────▶ Offered ─────────▶ Assigned
+//!          │  ▲                │  │                 │
+//!          │  └─── Return ─────┘  │                 │ Complete
+//!          │                      │ Cancel, Expire  │
+//!          │ Cancel, Expire       ▼                 ▼
+//!          └────────────────▶  Ended (Abandoned, Cancelled, Expired, Completed)
 //! ```
 //!
 //! `Return`: the offer was declined, went unanswered, or its agent left (not ready, offline,
@@ -20,7 +21,7 @@
 //! that comes back after the queue's maximum wait passed ends the contact instead.
 //!
 //! Adding a stage (a transfer, a callback) means a row here and the function that takes it.
-//! Cost: a linear look-up in a table of eight rows per command step; internal steps are checked
+//! Cost: a linear look-up in a table of nine rows per command step; internal steps are checked
 //! in debug builds only.
 
 use super::*;
@@ -71,6 +72,8 @@ pub(super) enum Step {
     Cancel,
     /// The queue's maximum wait passed.
     Expire,
+    /// Its priority, value, requirements or context changed (UpdateContact): re-keyed in place.
+    Update,
 }
 
 /// Every transition a contact can make: (from, step, to). Nothing else moves a contact.
@@ -78,6 +81,7 @@ pub(super) const TRANSITIONS: &[(Stage, Step, Stage)] = &[
     (Stage::Waiting, Step::Offer, Stage::Offered),
     (Stage::Waiting, Step::Cancel, Stage::Ended),
     (Stage::Waiting, Step::Expire, Stage::Ended),
+    (Stage::Waiting, Step::Update, Stage::Waiting),
     (Stage::Offered, Step::Accept, Stage::Assigned),
     (Stage::Offered, Step::Return, Stage::Waiting),
     (Stage::Offered, Step::Cancel, Stage::Ended),
@@ -107,6 +111,7 @@ impl Engine {
             Step::Accept | Step::Return => CoreError::NotOffered { contact: id, state },
             Step::Complete => CoreError::NotAssigned { contact: id, state },
             Step::Cancel => CoreError::AlreadyAccepted { contact: id },
+            Step::Update => CoreError::NotWaiting { contact: id, state },
             Step::Offer | Step::Expire => {
                 CoreError::invalid(format!("contact {id} is {state}: it cannot be {step:?}ed"))
             }

@@ -34,7 +34,8 @@ use std::sync::Arc;
 use super::agent::{AgentSpec, AgentView, MISSED_OFFER_REASON, Presence, StaffState, Unavailable};
 use super::command::{Applied, Command};
 use super::contact::{
-    CancelReason, Contact, ContactState, ContactView, ContextLimits, NewContact, Outcome,
+    CancelReason, Contact, ContactState, ContactUpdate, ContactView, ContextLimits, NewContact,
+    Outcome,
 };
 use super::error::CoreError;
 use super::events::{
@@ -414,6 +415,7 @@ impl Engine {
                 Ok(self.agent_applied(key))
             }
             Command::Enqueue(new) => self.enqueue(new),
+            Command::UpdateContact { contact, update } => self.update(contact, update),
             Command::Cancel { contact, reason } => self.cancel(contact, reason),
             Command::Accept { contact, agent } => self.accept(contact, &agent),
             Command::Reject { contact, agent } => self.reject(contact, &agent),

@@ -32,7 +32,8 @@
 //! release wait are routed with no agent held; if the longest-waiting one still finds nobody,
 //! every other contact of the queue is routed too. So no contact waits past its release wait
 //! while an agent who fits it idles, and a queue under as much pressure as the reserving one is
-//! never held. A queue that stops reserving (or is deleted) releases every hold at once.
+//! never held. A reserving queue that changes (PutQueue), stops reserving or is deleted
+//! releases every hold at once.
 //!
 //! Cost: nothing on a floor without a reserving queue. Otherwise, per decision, per reserving
 //! queue other than the contact's: its pressure (two subtractions) and, when at risk, a walk of
