@@ -127,6 +127,40 @@ impl ReturnReason {
     }
 }
 
+/// Why an offer left an agent's desktop (the session's `OfferWithdrawn`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Withdrawal {
+    /// The agent did not answer within the queue's offer timeout.
+    TimedOut,
+    /// The agent (or a frontend on its behalf) rejected it.
+    Rejected,
+    /// It went back to the queue because the agent left: see [`ReturnReason`].
+    Returned(ReturnReason),
+    /// The customer hung up (CancelContact with ABANDONED).
+    Abandoned,
+    /// The frontend withdrew it (CancelContact with WITHDRAWN).
+    Cancelled,
+    /// The queue's maximum wait passed.
+    Expired,
+    /// It was completed (only a contact the agent was assigned reaches this).
+    Completed,
+}
+
+impl Withdrawal {
+    /// The stable text code, as sessions sent it before the enum existed.
+    pub fn code(self) -> &'static str {
+        match self {
+            Withdrawal::TimedOut => "timed-out",
+            Withdrawal::Rejected => "rejected",
+            Withdrawal::Returned(r) => r.code(),
+            Withdrawal::Abandoned => "abandoned",
+            Withdrawal::Cancelled => "cancelled",
+            Withdrawal::Expired => "expired",
+            Withdrawal::Completed => "completed",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum EventBody {
     ContactQueued {

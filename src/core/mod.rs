@@ -25,6 +25,7 @@ pub use engine::{AgentChange, Changes, Engine, EngineConfig, EnqueueAnswer, Queu
 pub use error::CoreError;
 pub use events::{
     Candidate, Decision, Event, EventBody, Exclusions, ReturnReason, Side, Terms, Trigger,
+    Withdrawal,
 };
 pub use history::{Interaction, InteractionOutcome};
 pub use queue::{QueueConfig, Relax, RelaxStep};

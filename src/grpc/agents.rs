@@ -221,10 +221,15 @@ fn session_event(message: SessionMessage, now: crate::core::Millis) -> pb::Sessi
             deadline_ms: deadline,
             history: history.iter().map(super::convert::interaction_to).collect(),
         }),
-        SessionMessage::Withdrawn { contact, reason } => Out::OfferWithdrawn(pb::OfferWithdrawn {
-            contact_id: contact,
-            reason: reason.to_string(),
-        }),
+        SessionMessage::Withdrawn { contact, reason } => {
+            #[allow(deprecated)]
+            let withdrawn = pb::OfferWithdrawn {
+                contact_id: contact,
+                reason: reason.code().to_string(),
+                withdrawal: super::convert::withdrawal_to(reason) as i32,
+            };
+            Out::OfferWithdrawn(withdrawn)
+        }
         SessionMessage::Assigned(contact) => Out::Assigned(contact_to(&contact, true)),
         SessionMessage::StateChanged(agent) => Out::StateChanged(agent_to(&agent, now)),
         SessionMessage::Closed { reason } => Out::Error(pb::SessionError {

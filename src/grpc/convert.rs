@@ -9,8 +9,8 @@ use tonic::Status;
 use crate::core::{
     AgentSpec, AgentTerm, AgentView, CancelReason, Channel, ContactState, ContactTerm,
     ContactUpdate, ContactView, CoreError, Decision, EventBody, Interaction, Level, Millis,
-    NewContact, Outcome, Presence, PresenceView, QueueConfig, Relax, RelaxStep, Side, SkillLevel,
-    SkillName, Terms, Trigger,
+    NewContact, Outcome, Presence, PresenceView, QueueConfig, Relax, RelaxStep, ReturnReason, Side,
+    SkillLevel, SkillName, Terms, Trigger, Withdrawal,
 };
 use crate::proto as pb;
 use crate::runtime::bus::Published;
@@ -566,6 +566,29 @@ pub fn event_kind(body: &EventBody) -> pb::EventKind {
     }
 }
 
+pub fn withdrawal_to(w: Withdrawal) -> pb::WithdrawalReason {
+    use pb::WithdrawalReason as W;
+    match w {
+        Withdrawal::TimedOut => W::TimedOut,
+        Withdrawal::Rejected => W::Rejected,
+        Withdrawal::Returned(ReturnReason::AgentNotReady) => W::AgentNotReady,
+        Withdrawal::Returned(ReturnReason::AgentOffline) => W::AgentOffline,
+        Withdrawal::Returned(ReturnReason::AgentRemoved) => W::AgentRemoved,
+        Withdrawal::Abandoned => W::Abandoned,
+        Withdrawal::Cancelled => W::Cancelled,
+        Withdrawal::Expired => W::Expired,
+        Withdrawal::Completed => W::Completed,
+    }
+}
+
+fn return_reason_to(r: ReturnReason) -> pb::OfferReturnReason {
+    match r {
+        ReturnReason::AgentNotReady => pb::OfferReturnReason::AgentNotReady,
+        ReturnReason::AgentOffline => pb::OfferReturnReason::AgentOffline,
+        ReturnReason::AgentRemoved => pb::OfferReturnReason::AgentRemoved,
+    }
+}
+
 pub fn event_to(p: &Published) -> pb::Event {
     use pb::event::Detail;
     let e = &p.event;
@@ -608,5 +631,9 @@ pub fn event_to(p: &Published) -> pb::Event {
         contact_id: e.contact().unwrap_or(0),
         detail,
         reason,
+        return_reason: match &e.body {
+            EventBody::OfferReturned { reason, .. } => return_reason_to(*reason) as i32,
+            _ => pb::OfferReturnReason::Unspecified as i32,
+        },
     }
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use crate::core::{
-    AgentView, ContactState, ContactView, Engine, Event, EventBody, Interaction, Millis,
+    AgentView, ContactState, ContactView, Engine, Event, EventBody, Interaction, Millis, Withdrawal,
 };
 
 /// Depth of each desktop session's outgoing queue. Offers per agent are bounded by its capacity,
@@ -28,10 +28,10 @@ pub enum SessionMessage {
         /// The customer's recent interactions, oldest first.
         history: Arc<[Interaction]>,
     },
-    /// An offer this agent held is gone; `reason` is a stable code.
+    /// An offer this agent held is gone, and why.
     Withdrawn {
         contact: u64,
-        reason: &'static str,
+        reason: Withdrawal,
     },
     /// An offer was accepted (by the desktop or by a frontend on the agent's behalf).
     Assigned(ContactView),
@@ -146,26 +146,26 @@ fn message_for(event: &Event, engine: &Engine) -> Option<SessionMessage> {
         }
         EventBody::OfferTimedOut { contact, .. } => SessionMessage::Withdrawn {
             contact: *contact,
-            reason: "timed-out",
+            reason: Withdrawal::TimedOut,
         },
         EventBody::OfferRejected { contact, .. } => SessionMessage::Withdrawn {
             contact: *contact,
-            reason: "rejected",
+            reason: Withdrawal::Rejected,
         },
         EventBody::OfferReturned {
             contact, reason, ..
         } => SessionMessage::Withdrawn {
             contact: *contact,
-            reason: reason.code(),
+            reason: Withdrawal::Returned(*reason),
         },
         EventBody::ContactEnded { contact, .. } => SessionMessage::Withdrawn {
             contact: contact.id,
             reason: match contact.state {
-                ContactState::Abandoned => "abandoned",
-                ContactState::Cancelled => "cancelled",
-                ContactState::Expired => "expired",
+                ContactState::Abandoned => Withdrawal::Abandoned,
+                ContactState::Cancelled => Withdrawal::Cancelled,
+                ContactState::Expired => Withdrawal::Expired,
                 // The agent's own completion (or a frontend's on its behalf).
-                _ => "completed",
+                _ => Withdrawal::Completed,
             },
         },
         EventBody::AgentChanged { removed: true, .. } => SessionMessage::Closed {

@@ -212,6 +212,10 @@ async fn a_dropped_session_returns_its_offer_and_takes_the_agent_offline() {
     .await;
     assert_eq!(returned.agent_id, "carol");
     assert_eq!(returned.reason, "agent-offline");
+    assert_eq!(
+        returned.return_reason,
+        pb::OfferReturnReason::AgentOffline as i32
+    );
     let carol = s
         .agents
         .get_agent(pb::GetAgentRequest { id: "carol".into() })
@@ -377,5 +381,63 @@ async fn a_waiting_contact_is_updated_and_answered_ahead_of_older_ones() {
     assert_eq!(
         s.contact(older.contact_id).await.state,
         pb::ContactState::Waiting as i32
+    );
+}
+
+/// A desktop is told why each offer left it, as a typed reason (and the older text code).
+#[tokio::test]
+async fn a_desktop_learns_why_an_offer_was_withdrawn() {
+    let mut s = TestServer::start().await;
+    s.put_queue("billing", |_| {}).await;
+    s.put_agent("dora", &[]).await;
+    let mut session = s.session("dora", true).await;
+    session
+        .until(|e| matches!(e, Out::Ack(_)).then_some(()))
+        .await;
+    let mut withdrawn = Vec::new();
+    for cancel in [false, true] {
+        let c = s.enqueue("billing", pb::Channel::Voice, &[]).await;
+        session
+            .until(|e| matches!(e, Out::Offer(_)).then_some(()))
+            .await;
+        if cancel {
+            s.contacts
+                .cancel_contact(pb::CancelContactRequest {
+                    contact_id: c.contact_id,
+                    reason: pb::CancelReason::Abandoned as i32,
+                })
+                .await
+                .unwrap();
+        } else {
+            s.contacts
+                .reject_offer(pb::OfferAnswerRequest {
+                    contact_id: c.contact_id,
+                    agent_id: "dora".into(),
+                })
+                .await
+                .unwrap();
+        }
+        let w = session
+            .until(|e| match e {
+                Out::OfferWithdrawn(w) => Some(w),
+                _ => None,
+            })
+            .await;
+        assert_eq!(w.contact_id, c.contact_id);
+        #[allow(deprecated)]
+        withdrawn.push((w.withdrawal, w.reason));
+    }
+    assert_eq!(
+        withdrawn,
+        [
+            (
+                pb::WithdrawalReason::Rejected as i32,
+                "rejected".to_string()
+            ),
+            (
+                pb::WithdrawalReason::Abandoned as i32,
+                "abandoned".to_string()
+            ),
+        ]
     );
 }
