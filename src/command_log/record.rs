@@ -724,7 +724,9 @@ mod tests {
     /// The bytes of a few records, fixed forever: a change to the encoding shows here first.
     #[test]
     fn golden_bytes() {
-        let cases: [(Command, &str); 3] = [
+        let mut retried = NewContact::new("q", Channel::Voice);
+        retried.request_id = "r-1".into();
+        let cases: [(Command, &str); 5] = [
             (
                 Command::Accept {
                     contact: 7,
@@ -746,6 +748,19 @@ mod tests {
                 },
                 "08e807320b0a02626f22056c756e6368",
             ),
+            (Command::Enqueue(retried), "08e807420a0a017110015203722d31"),
+            (
+                Command::UpdateContact {
+                    contact: 4,
+                    update: ContactUpdate {
+                        priority: Some(2),
+                        required_skills: Some(vec![]),
+                        context_removed: vec!["k".into()],
+                        ..ContactUpdate::default()
+                    },
+                },
+                "08e80772090804100220013a016b",
+            ),
         ];
         for (command, hex) in cases {
             let mut bytes = Vec::new();
@@ -754,6 +769,21 @@ mod tests {
             assert_eq!(got, hex, "{command:?}");
             assert_eq!(decode(&bytes), Ok((1000, command)));
         }
+    }
+
+    /// Settings written before the request-id settings existed replay under their defaults.
+    #[test]
+    fn settings_from_before_request_ids_take_the_defaults() {
+        let mut old = configure_to(&EngineConfig::default());
+        old.request_id_window_seconds = None;
+        old.request_ids = None;
+        assert_eq!(configure_from(old), Ok(EngineConfig::default()));
+        let now = EngineConfig {
+            request_window_secs: 30,
+            request_ids: 7,
+            ..EngineConfig::default()
+        };
+        assert_eq!(configure_from(configure_to(&now)), Ok(now));
     }
 
     #[test]
