@@ -86,22 +86,29 @@ impl Drop for Process {
     }
 }
 
+/// A configuration file in `dir`: a journal under `dir/data` with a snapshot every
+/// `snapshot_every` records, and the queue `general` with `queue_keys` (TOML lines) added.
+fn journaled_config(dir: &Path, snapshot_every: u32, queue_keys: &str) -> std::path::PathBuf {
+    let config = dir.join("routerd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\n[journal]\ndir = {:?}\nsnapshot_every = {snapshot_every}\n\
+             [[queues]]\nname = \"general\"\n{queue_keys}",
+            dir.join("data")
+        ),
+    )
+    .unwrap();
+    config
+}
+
 const AGENTS: usize = 4;
 const FRONTENDS: usize = 4;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_contacts_survive_a_kill_and_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("routerd.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "listen = \"127.0.0.1:0\"\n[journal]\ndir = {:?}\nsnapshot_every = 500\n\
-             [[queues]]\nname = \"general\"\noffer_timeout_seconds = 60\n",
-            dir.path().join("data")
-        ),
-    )
-    .unwrap();
+    let config = journaled_config(dir.path(), 500, "offer_timeout_seconds = 60\n");
     let mut server = Process::start(&config);
     let channel = server.channel().await;
     let mut agents = AgentServiceClient::new(channel.clone());
@@ -268,16 +275,7 @@ async fn acknowledged_contacts_survive_a_kill_and_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retried_enqueue_after_a_kill_and_restart_returns_the_same_contact() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("routerd.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "listen = \"127.0.0.1:0\"\n[journal]\ndir = {:?}\nsnapshot_every = 5\n\
-             [[queues]]\nname = \"general\"\n",
-            dir.path().join("data")
-        ),
-    )
-    .unwrap();
+    let config = journaled_config(dir.path(), 5, "");
     let request = |i: usize| {
         let mut r = enqueue_request("general", pb::Channel::Voice, &[("order", "A-17")]);
         r.request_id = format!("ivr-call-{i}");
