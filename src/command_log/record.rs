@@ -122,6 +122,19 @@ fn command_to(command: &Command) -> Tag {
             satisfaction: outcome.satisfaction as u32,
         }),
         Command::Configure(config) => Tag::Configure(configure_to(config)),
+        Command::Transfer {
+            contact,
+            agent,
+            queue,
+            required_skills,
+            reason,
+        } => Tag::Transfer(pb::Transfer {
+            contact: *contact,
+            agent: agent.clone(),
+            queue: queue.clone(),
+            required_skills: skills_to(required_skills),
+            reason: reason.clone(),
+        }),
         Command::UpdateContact { contact, update } => Tag::UpdateContact(pb::UpdateContact {
             contact: *contact,
             priority: update.priority,
@@ -210,6 +223,13 @@ fn command_from(tag: Tag) -> Result<Command, String> {
             },
         },
         Tag::Configure(c) => Command::Configure(configure_from(c)?),
+        Tag::Transfer(t) => Command::Transfer {
+            contact: t.contact,
+            agent: t.agent,
+            queue: t.queue,
+            required_skills: skills_from(t.required_skills)?,
+            reason: t.reason,
+        },
         Tag::UpdateContact(u) => Command::UpdateContact {
             contact: u.contact,
             update: ContactUpdate {
@@ -657,6 +677,15 @@ mod tests {
                 }
             ),
             config.prop_map(Command::Configure),
+            (any::<u64>(), id, "[a-z]{1,8}", skills(), "[ -~]{0,20}").prop_map(
+                |(contact, agent, queue, required_skills, reason)| Command::Transfer {
+                    contact,
+                    agent,
+                    queue,
+                    required_skills,
+                    reason,
+                }
+            ),
             (
                 any::<u64>(),
                 proptest::option::of(0u32..=100),

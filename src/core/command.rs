@@ -5,7 +5,7 @@
 use super::agent::{AgentSpec, AgentView, Presence};
 use super::contact::{CancelReason, ContactUpdate, ContactView, NewContact, Outcome};
 use super::queue::QueueConfig;
-use super::types::ContactId;
+use super::types::{ContactId, SkillLevel};
 
 #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
 pub enum Command {
@@ -32,6 +32,15 @@ pub enum Command {
     Cancel {
         contact: ContactId,
         reason: CancelReason,
+    },
+    /// Blind transfer: the agent holding an assigned contact hands it to `queue`, where it
+    /// waits again (requiring the queue's defaults raised by `required_skills`).
+    Transfer {
+        contact: ContactId,
+        agent: String,
+        queue: String,
+        required_skills: Vec<SkillLevel>,
+        reason: String,
     },
     /// Changes a waiting contact; it is re-keyed in its queue and routed again at once.
     UpdateContact {

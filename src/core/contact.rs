@@ -274,6 +274,11 @@ pub struct Contact {
     pub context: Arc<BTreeMap<String, String>>,
     pub conversation_id: Arc<str>,
     pub enqueued_at: Millis,
+    /// When it entered its current queue: its enqueue, or its last transfer. Waits in the
+    /// queue (service level, order, maximum wait, relaxation) count from here.
+    pub queued_at: Millis,
+    /// Its transfers so far, oldest first.
+    pub transfers: Arc<[Transfer]>,
     pub state: ContactState,
     pub answered_at: Option<Millis>,
     /// Agents (by engine key) that rejected or let this contact's offer time out.
@@ -318,8 +323,23 @@ pub struct ContactView {
     pub conversation_id: Arc<str>,
     pub state: ContactState,
     pub enqueued_at: Millis,
+    /// When it entered its current queue (its enqueue, or its last transfer).
+    pub queued_at: Millis,
+    /// Its transfers so far, oldest first: where it came from, and why.
+    pub transfers: Arc<[Transfer]>,
     pub answered_at: Option<Millis>,
     pub ended_at: Option<Millis>,
+}
+
+/// One blind transfer of a contact: from an agent's hands in one queue to another queue.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+pub struct Transfer {
+    pub at: Millis,
+    pub from_queue: Arc<str>,
+    pub from_agent: Arc<str>,
+    pub to_queue: Arc<str>,
+    /// The agent's reason, as given (may be empty).
+    pub reason: Arc<str>,
 }
 
 impl Contact {
@@ -343,6 +363,8 @@ impl Contact {
             conversation_id: self.conversation_id.clone(),
             state: self.state.clone(),
             enqueued_at: self.enqueued_at,
+            queued_at: self.queued_at,
+            transfers: self.transfers.clone(),
             answered_at: self.answered_at,
             ended_at: None,
         }

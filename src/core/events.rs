@@ -25,6 +25,8 @@ pub enum Trigger {
     RequirementsRelaxed,
     /// The contact's priority, value, requirements or context changed (UpdateContact).
     ContactUpdated,
+    /// An agent transferred the contact to this queue.
+    ContactTransferred,
     /// The contact stopped waiting for its preferred (affinity) agent.
     AffinityWaitEnded,
     /// The contact's queue reached its release wait: agents held back for another queue
@@ -144,6 +146,8 @@ pub enum Withdrawal {
     Expired,
     /// It was completed (only a contact the agent was assigned reaches this).
     Completed,
+    /// The agent (or a frontend on its behalf) transferred it to a queue.
+    Transferred,
 }
 
 impl Withdrawal {
@@ -157,6 +161,7 @@ impl Withdrawal {
             Withdrawal::Cancelled => "cancelled",
             Withdrawal::Expired => "expired",
             Withdrawal::Completed => "completed",
+            Withdrawal::Transferred => "transferred",
         }
     }
 }
@@ -165,6 +170,12 @@ impl Withdrawal {
 pub enum EventBody {
     ContactQueued {
         contact: ContactView,
+    },
+    /// An agent handed an assigned contact to a queue (blind transfer): its view after the
+    /// transfer (the last of `transfers` says from where), and the agent it left.
+    ContactTransferred {
+        contact: ContactView,
+        agent: Arc<str>,
     },
     /// A waiting contact changed (UpdateContact): its view after the change, and which fields.
     ContactUpdated {
@@ -225,6 +236,7 @@ impl Event {
         match &self.body {
             EventBody::ContactQueued { contact }
             | EventBody::ContactUpdated { contact, .. }
+            | EventBody::ContactTransferred { contact, .. }
             | EventBody::ContactEnded { contact, .. } => Some(&contact.queue),
             EventBody::Decision(d) => Some(&d.queue),
             EventBody::OfferAccepted { queue, .. }
@@ -245,6 +257,7 @@ impl Event {
             | EventBody::OfferTimedOut { agent, .. }
             | EventBody::OfferReturned { agent, .. } => Some(agent),
             EventBody::ContactEnded { agent, .. } => agent.as_deref(),
+            EventBody::ContactTransferred { agent, .. } => Some(agent),
             EventBody::AgentStateChanged { agent } | EventBody::AgentChanged { agent, .. } => {
                 Some(&agent.spec.id)
             }
@@ -259,6 +272,7 @@ impl Event {
         match &self.body {
             EventBody::ContactQueued { contact }
             | EventBody::ContactUpdated { contact, .. }
+            | EventBody::ContactTransferred { contact, .. }
             | EventBody::ContactEnded { contact, .. } => Some(contact.id),
             EventBody::Decision(d) => Some(d.contact),
             EventBody::OfferAccepted { contact, .. }

@@ -26,6 +26,8 @@ pub enum InteractionOutcome {
     },
     Abandoned,
     Expired,
+    /// Handled, then transferred to another queue by this agent.
+    Transferred,
 }
 
 impl InteractionOutcome {
@@ -36,6 +38,7 @@ impl InteractionOutcome {
             InteractionOutcome::Completed { .. } => "unresolved",
             InteractionOutcome::Abandoned => "abandoned",
             InteractionOutcome::Expired => "expired",
+            InteractionOutcome::Transferred => "transferred",
         }
     }
 }

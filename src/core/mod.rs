@@ -43,4 +43,6 @@ mod strategy_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod transfer_tests;
+#[cfg(test)]
 mod update_tests;

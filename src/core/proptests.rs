@@ -52,6 +52,8 @@ enum Op {
     Wait(u32),
     /// UpdateContact on a contact picked by index: a priority, and now and then requirements.
     Update(usize, u32, Option<(usize, u32)>),
+    /// Its holder transfers a contact picked by index to a queue.
+    Transfer(usize, usize),
     PutQueue {
         queue: usize,
         offer_timeout: u32,
@@ -77,6 +79,7 @@ fn op() -> impl Strategy<Value = Op> {
         3 => any::<usize>().prop_map(Op::Accept),
         1 => (any::<usize>(), 0u32..3, proptest::option::of((0..SKILLS.len(), 1u32..=10)))
             .prop_map(|(i, p, skill)| Op::Update(i, p, skill)),
+        2 => (any::<usize>(), 0..QUEUES.len()).prop_map(|(i, q)| Op::Transfer(i, q)),
         1 => any::<usize>().prop_map(Op::Reject),
         3 => any::<usize>().prop_map(Op::Complete),
         3 => (0u32..40_000).prop_map(Op::Wait),
@@ -306,6 +309,16 @@ impl Harness {
                             .map(|(s, l)| vec![SkillLevel::new(SKILLS[s], l).unwrap()]),
                         ..Default::default()
                     },
+                }
+            }
+            Op::Transfer(i, queue) => {
+                let Some(contact) = self.pick(*i) else { return };
+                Command::Transfer {
+                    contact,
+                    agent: self.holder(contact),
+                    queue: QUEUES[*queue].into(),
+                    required_skills: vec![],
+                    reason: "transfer".into(),
                 }
             }
             Op::Accept(i) | Op::Reject(i) | Op::Complete(i) => {

@@ -41,6 +41,11 @@ pub struct QueueCounters {
     /// Withdrawn by the frontend: not counted in service level.
     pub withdrawn: u64,
     pub completed: u64,
+    /// Answered here, then transferred to a queue (not completed here).
+    pub transferred_out: u64,
+    /// Entered by transfer from a queue (counted in `offered` too: its wait here counts from
+    /// the transfer).
+    pub transferred_in: u64,
     pub total_answer_wait_ms: u64,
     /// Time waited by the contacts that abandoned (with the answered ones' waits: the
     /// customers' patience, for the `queue-length` wait estimate).
@@ -160,6 +165,8 @@ impl QueueCounters {
             refused: self.refused.saturating_sub(earlier.refused),
             withdrawn: self.withdrawn.saturating_sub(earlier.withdrawn),
             completed: self.completed.saturating_sub(earlier.completed),
+            transferred_out: self.transferred_out.saturating_sub(earlier.transferred_out),
+            transferred_in: self.transferred_in.saturating_sub(earlier.transferred_in),
             total_answer_wait_ms: self
                 .total_answer_wait_ms
                 .saturating_sub(earlier.total_answer_wait_ms),
@@ -184,6 +191,8 @@ impl QueueCounters {
         self.refused += other.refused;
         self.withdrawn += other.withdrawn;
         self.completed += other.completed;
+        self.transferred_out += other.transferred_out;
+        self.transferred_in += other.transferred_in;
         self.total_answer_wait_ms += other.total_answer_wait_ms;
         self.total_abandon_wait_ms += other.total_abandon_wait_ms;
         self.total_handle_ms += other.total_handle_ms;

@@ -267,6 +267,13 @@ async fn handle_request(
                 agent,
                 outcome: outcome_from(c.outcome)?,
             },
+            Some(Action::Transfer(t)) => Command::Transfer {
+                contact: contact_id(t.contact_id)?,
+                agent,
+                queue: t.queue,
+                required_skills: super::convert::skills_from(&t.required_skills)?,
+                reason: t.reason,
+            },
             Some(Action::Login(_)) => {
                 return Err(Status::failed_precondition(
                     "this session is already logged in",

@@ -5,7 +5,7 @@ use tonic::{Request, Response, Status};
 use super::auth::caller;
 use super::convert::{
     agent_id, cancel_reason_from, contact_id, contact_state_to_i32, contact_to,
-    contact_update_from, new_contact_from, outcome_from,
+    contact_update_from, new_contact_from, outcome_from, skills_from,
 };
 use super::queues::unexpected;
 use crate::access::Role;
@@ -132,6 +132,31 @@ impl pb::contact_service_server::ContactService for Contacts {
             })
             .collect();
         Ok(Response::new(pb::EnqueueContactsResponse { results }))
+    }
+
+    async fn transfer_contact(
+        &self,
+        request: Request<pb::TransferContactRequest>,
+    ) -> Result<Response<pb::TransferContactResponse>, Status> {
+        let who = caller(&request);
+        let r = request.into_inner();
+        let agent = agent_id(&r.agent_id)?;
+        who.allow(
+            "TransferContact",
+            &[Role::Frontend, Role::Agent],
+            Some(&agent),
+        )?;
+        let command = Command::Transfer {
+            contact: contact_id(r.contact_id)?,
+            agent,
+            queue: r.queue,
+            required_skills: skills_from(&r.required_skills)?,
+            reason: r.reason,
+        };
+        let contact = self.contact_command(command).await?;
+        Ok(Response::new(pb::TransferContactResponse {
+            contact: Some(contact),
+        }))
     }
 
     async fn update_contact(

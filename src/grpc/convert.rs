@@ -397,6 +397,18 @@ pub fn contact_to(c: &ContactView, with_context: bool) -> pb::Contact {
         ended_at_ms: c.ended_at.unwrap_or(0),
         position: 0,
         estimated_wait_ms: None,
+        queued_at_ms: c.queued_at,
+        transfers: c
+            .transfers
+            .iter()
+            .map(|t| pb::TransferRecord {
+                at_ms: t.at,
+                from_queue: t.from_queue.to_string(),
+                from_agent: t.from_agent.to_string(),
+                to_queue: t.to_queue.to_string(),
+                reason: t.reason.to_string(),
+            })
+            .collect(),
     }
 }
 
@@ -475,6 +487,7 @@ fn trigger_to(t: Trigger) -> pb::Trigger {
         Trigger::AffinityWaitEnded => pb::Trigger::AffinityWaitEnded,
         Trigger::ReservationReleased => pb::Trigger::ReservationReleased,
         Trigger::ContactUpdated => pb::Trigger::ContactUpdated,
+        Trigger::ContactTransferred => pb::Trigger::ContactTransferred,
     }
 }
 
@@ -549,6 +562,7 @@ pub fn event_kind(body: &EventBody) -> pb::EventKind {
     match body {
         EventBody::ContactQueued { .. } => pb::EventKind::ContactQueued,
         EventBody::ContactUpdated { .. } => pb::EventKind::ContactUpdated,
+        EventBody::ContactTransferred { .. } => pb::EventKind::ContactTransferred,
         EventBody::Decision(_) => pb::EventKind::Decision,
         EventBody::OfferAccepted { .. } => pb::EventKind::OfferAccepted,
         EventBody::OfferRejected { .. } => pb::EventKind::OfferRejected,
@@ -578,6 +592,7 @@ pub fn withdrawal_to(w: Withdrawal) -> pb::WithdrawalReason {
         Withdrawal::Cancelled => W::Cancelled,
         Withdrawal::Expired => W::Expired,
         Withdrawal::Completed => W::Completed,
+        Withdrawal::Transferred => W::Transferred,
     }
 }
 
@@ -596,7 +611,8 @@ pub fn event_to(p: &Published) -> pb::Event {
         EventBody::ContactQueued { contact } | EventBody::ContactEnded { contact, .. } => {
             (Some(Detail::Contact(contact_to(contact, false))), "")
         }
-        EventBody::ContactUpdated { contact, .. } => {
+        EventBody::ContactUpdated { contact, .. }
+        | EventBody::ContactTransferred { contact, .. } => {
             (Some(Detail::Contact(contact_to(contact, false))), "")
         }
         EventBody::Decision(d) => (Some(Detail::Decision(decision_to(d))), ""),

@@ -5,6 +5,7 @@ use proptest::prelude::*;
 
 use super::convert::{
     agent_spec_from, contact_id, contact_update_from, new_contact_from, presence_from, queue_from,
+    skills_from,
 };
 use crate::core::{Command, CoreError, Engine, EngineConfig, Presence, QueueConfig};
 use crate::proto as pb;
@@ -239,6 +240,28 @@ enum Request {
     PutQueue(pb::Queue),
     SetState(String, u8, String),
     Update(pb::UpdateContactRequest),
+    Transfer(pb::TransferContactRequest),
+}
+
+/// A transfer of one of the first contacts (or of one that never was) by a hostile agent, to
+/// a hostile queue, for a hostile reason.
+fn transfer() -> impl Strategy<Value = pb::TransferContactRequest> {
+    (
+        prop_oneof![0u64..4, any::<u64>()],
+        prop_oneof![Just("billing".to_string()), text()],
+        prop_oneof![Just("q".to_string()), text()],
+        skills(),
+        text(),
+    )
+        .prop_map(|(contact_id, agent_id, queue, required_skills, reason)| {
+            pb::TransferContactRequest {
+                contact_id,
+                agent_id,
+                queue,
+                required_skills,
+                reason,
+            }
+        })
 }
 
 /// An update of one of the first contacts (or of one that never was), any field hostile.
@@ -276,6 +299,7 @@ fn request() -> impl Strategy<Value = Request> {
         queue().prop_map(Request::PutQueue),
         (text(), 0u8..4, text()).prop_map(|(a, s, r)| Request::SetState(a, s, r)),
         update().prop_map(Request::Update),
+        transfer().prop_map(Request::Transfer),
     ]
 }
 
@@ -285,6 +309,13 @@ fn command(request: Request) -> Result<Command, tonic::Status> {
         Request::Enqueue(r) => Command::Enqueue(new_contact_from(r)?),
         Request::PutAgent(a) => Command::PutAgent(agent_spec_from(a)?),
         Request::PutQueue(q) => Command::PutQueue(Box::new(queue_from(q)?)),
+        Request::Transfer(t) => Command::Transfer {
+            contact: contact_id(t.contact_id)?,
+            agent: t.agent_id,
+            queue: t.queue,
+            required_skills: skills_from(&t.required_skills)?,
+            reason: t.reason,
+        },
         Request::Update(u) => Command::UpdateContact {
             contact: contact_id(u.contact_id)?,
             update: contact_update_from(u)?,

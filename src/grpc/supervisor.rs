@@ -256,6 +256,8 @@ impl Supervisor {
                         completed: c.completed,
                         recent_sl_offered: q.recent_sl_offered(now),
                         pressure: q.pressure(now),
+                        transferred_out: c.transferred_out,
+                        transferred_in: c.transferred_in,
                     }
                 })
                 .collect(),

@@ -120,6 +120,12 @@ fn recovered(dir: &Path) -> String {
         let event = &published.event;
         let what = match &event.body {
             EventBody::ContactQueued { contact } => format!("queued {}", contact.id),
+            EventBody::ContactTransferred { contact, agent } => {
+                format!(
+                    "transferred {} from {agent} to {}",
+                    contact.id, contact.queue
+                )
+            }
             EventBody::ContactUpdated { contact, changed } => {
                 format!("updated {} ({})", contact.id, changed.join(","))
             }

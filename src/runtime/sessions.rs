@@ -158,6 +158,10 @@ fn message_for(event: &Event, engine: &Engine) -> Option<SessionMessage> {
             contact: *contact,
             reason: Withdrawal::Returned(*reason),
         },
+        EventBody::ContactTransferred { contact, .. } => SessionMessage::Withdrawn {
+            contact: contact.id,
+            reason: Withdrawal::Transferred,
+        },
         EventBody::ContactEnded { contact, .. } => SessionMessage::Withdrawn {
             contact: contact.id,
             reason: match contact.state {

@@ -441,3 +441,120 @@ async fn a_desktop_learns_why_an_offer_was_withdrawn() {
         ]
     );
 }
+
+/// Blind transfer over gRPC: a chat handled by Ann is transferred from her desktop to the voice
+/// team's queue (which also takes chats; TransferContact refuses bad requests) and reaches Bo with its context, its lineage and Ann's interaction in
+/// the offer's history; Ann's desktop is told it left her.
+#[tokio::test]
+async fn a_chat_transferred_to_the_voice_queue_reaches_the_next_agent_with_its_context() {
+    let mut s = TestServer::start().await;
+    s.put_queue("chat", |q| {
+        q.channels = vec![pb::Channel::Chat as i32];
+        q.wrap_up_seconds = 0;
+    })
+    .await;
+    s.put_queue("voice", |q| {
+        q.channels = vec![pb::Channel::Voice as i32, pb::Channel::Chat as i32];
+        q.required_skills = vec![pb::Skill {
+            name: "billing".into(),
+            level: 5,
+        }];
+    })
+    .await;
+    s.put_agent("ann", &[]).await;
+    s.put_agent("bo", &[("billing", 7)]).await;
+    let mut ann = s.session("ann", true).await;
+    ann.until(|e| matches!(e, Out::Ack(_)).then_some(())).await;
+    let mut request =
+        crate::common::enqueue_request("chat", pb::Channel::Chat, &[("order", "A-17")]);
+    request.customer_id = "cust-9".into();
+    let chat = s
+        .contacts
+        .enqueue_contact(request)
+        .await
+        .unwrap()
+        .into_inner();
+    ann.until(|e| matches!(e, Out::Offer(_)).then_some(()))
+        .await;
+    ann.request(Action::Accept(OfferAnswer {
+        contact_id: chat.contact_id,
+    }))
+    .await;
+
+    // Refused while nobody fits: an unknown queue; another agent than the holder.
+    let mut transfer = pb::TransferContactRequest {
+        contact_id: chat.contact_id,
+        agent_id: "ann".into(),
+        queue: "nowhere".into(),
+        reason: "billing question".into(),
+        ..Default::default()
+    };
+    let status = s
+        .contacts
+        .transfer_contact(transfer.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::NotFound);
+    transfer.queue = "voice".into();
+    transfer.agent_id = "bo".into();
+    let status = s
+        .contacts
+        .transfer_contact(transfer.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+
+    let mut bo = s.session("bo", true).await;
+    bo.until(|e| matches!(e, Out::Ack(_)).then_some(())).await;
+    // Ann transfers it from her desktop.
+    ann.request(Action::Transfer(pb::session_request::Transfer {
+        contact_id: chat.contact_id,
+        queue: "voice".into(),
+        reason: "billing question".into(),
+        ..Default::default()
+    }))
+    .await;
+    let moved = s.contact(chat.contact_id).await;
+    assert_eq!(moved.queue, "voice");
+    assert_eq!(moved.transfers.len(), 1);
+    assert_eq!(moved.transfers[0].from_agent, "ann");
+    assert_eq!(moved.transfers[0].reason, "billing question");
+
+    let offer = bo
+        .until(|e| match e {
+            Out::Offer(o) => Some(o),
+            _ => None,
+        })
+        .await;
+    let contact = offer.contact.unwrap();
+    assert_eq!(contact.id, chat.contact_id);
+    assert_eq!(
+        contact.context.get("order").map(String::as_str),
+        Some("A-17")
+    );
+    assert_eq!(contact.queued_at_ms, moved.queued_at_ms);
+    let anns = offer
+        .history
+        .iter()
+        .find(|i| i.contact_id == chat.contact_id)
+        .expect("Ann's interaction in the history");
+    assert_eq!(
+        (anns.agent_id.as_str(), anns.outcome.as_str()),
+        ("ann", "transferred")
+    );
+    let withdrawn = ann
+        .until(|e| match e {
+            Out::OfferWithdrawn(w) => Some(w),
+            _ => None,
+        })
+        .await;
+    assert_eq!(
+        withdrawn.withdrawal,
+        pb::WithdrawalReason::Transferred as i32
+    );
+
+    let chat_stats = s.queue_stats("chat").await;
+    let voice_stats = s.queue_stats("voice").await;
+    assert_eq!((chat_stats.answered, chat_stats.transferred_out), (1, 1));
+    assert_eq!((voice_stats.offered, voice_stats.transferred_in), (1, 1));
+}

@@ -65,7 +65,7 @@ impl Engine {
                     q.requirements != requirements || q.alternatives != alternatives;
                 q.requirements = requirements;
                 q.alternatives = alternatives;
-                let waiting: Vec<ContactId> = q.waiting.iter().copied().collect();
+                let waiting: Vec<ContactId> = q.waiting.iter().map(|(_, id)| *id).collect();
                 if new_requirements {
                     self.restaff_queue(slot);
                 }

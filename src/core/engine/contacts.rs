@@ -4,6 +4,10 @@
 
 use super::*;
 
+/// Shared by every contact never transferred.
+static NO_TRANSFERS: std::sync::LazyLock<Arc<[crate::core::contact::Transfer]>> =
+    std::sync::LazyLock::new(|| Arc::from(Vec::new()));
+
 /// Shared by every contact without alternatives (no allocation per contact).
 static NO_ALTERNATIVES: std::sync::LazyLock<Arc<[Vec<SkillLevel>]>> =
     std::sync::LazyLock::new(|| Arc::from(Vec::new()));
@@ -103,6 +107,8 @@ impl Engine {
             context: Arc::new(new.context),
             conversation_id,
             enqueued_at: now,
+            queued_at: now,
+            transfers: NO_TRANSFERS.clone(),
             state: ContactState::Waiting,
             answered_at: None,
             excluded: Vec::new(),
@@ -195,7 +201,7 @@ impl Engine {
 
     /// A contact's effective requirements: the queue's defaults raised by the contact's own,
     /// sorted by name, one entry per skill at the highest level asked.
-    fn effective_requirements(
+    pub(super) fn effective_requirements(
         &self,
         queue: &QueueConfig,
         own: &[SkillLevel],
@@ -351,7 +357,7 @@ impl Engine {
 
     /// A new contact's deadlines: its queue's maximum wait, its first relaxation step, the end of
     /// its wait for a preferred agent (each only when set).
-    fn start_wait_timers(
+    pub(super) fn start_wait_timers(
         &mut self,
         id: ContactId,
         max_wait_secs: u32,
@@ -509,7 +515,7 @@ impl Engine {
             }
         }
         if let Some(after) = next {
-            let at = self.contacts[&id].enqueued_at + after as u64 * 1000;
+            let at = self.contacts[&id].queued_at + after as u64 * 1000;
             let timer = self.add_timer(at, Timer::Relax(id));
             self.contact_mut(id).relax_timer = Some(timer);
         }

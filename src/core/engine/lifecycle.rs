@@ -9,19 +9,22 @@
 //!   Update ┌─┐
 //!          ▼ │      Offer                Accept
 //!        Waiting ─────────▶ Offered ─────────▶ Assigned
-//!          │  ▲                │  │                 │
-//!          │  └─── Return ─────┘  │                 │ Complete
-//!          │                      │ Cancel, Expire  │
-//!          │ Cancel, Expire       ▼                 ▼
-//!          └────────────────▶  Ended (Abandoned, Cancelled, Expired, Completed)
+//!         │ ▲ ▲                │  │               │  │
+//!         │ │ └──── Return ────┘  │               │  │ Complete
+//!         │ └───────────── Transfer ──────────────┘  │
+//!         │ Cancel, Expire        │ Cancel, Expire   │
+//!         └──────────────▶  Ended ◀──────────────────┘
+//!                 (Abandoned, Cancelled, Expired, Completed)
 //! ```
 //!
 //! `Return`: the offer was declined, went unanswered, or its agent left (not ready, offline,
 //! removed); the contact goes back to its place in the queue. `Expire` from `Offered`: an offer
-//! that comes back after the queue's maximum wait passed ends the contact instead.
+//! that comes back after the queue's maximum wait passed ends the contact instead. `Transfer`:
+//! the agent hands an assigned contact to a queue (blind transfer); it waits there again, with
+//! its id, customer, context and conversation, and a lineage entry saying from where and why.
 //!
 //! Adding a stage (a transfer, a callback) means a row here and the function that takes it.
-//! Cost: a linear look-up in a table of nine rows per command step; internal steps are checked
+//! Cost: a linear look-up in a table of ten rows per command step; internal steps are checked
 //! in debug builds only.
 
 use super::*;
@@ -74,6 +77,8 @@ pub(super) enum Step {
     Expire,
     /// Its priority, value, requirements or context changed (UpdateContact): re-keyed in place.
     Update,
+    /// Its agent handed it to a queue (blind transfer): it waits there again.
+    Transfer,
 }
 
 /// Every transition a contact can make: (from, step, to). Nothing else moves a contact.
@@ -87,6 +92,7 @@ pub(super) const TRANSITIONS: &[(Stage, Step, Stage)] = &[
     (Stage::Offered, Step::Cancel, Stage::Ended),
     (Stage::Offered, Step::Expire, Stage::Ended),
     (Stage::Assigned, Step::Complete, Stage::Ended),
+    (Stage::Assigned, Step::Transfer, Stage::Waiting),
 ];
 
 /// Where `step` takes a contact at `from`, if the table allows it.
@@ -109,7 +115,7 @@ impl Engine {
         let state = state_name(&contact.state);
         Err(match step {
             Step::Accept | Step::Return => CoreError::NotOffered { contact: id, state },
-            Step::Complete => CoreError::NotAssigned { contact: id, state },
+            Step::Complete | Step::Transfer => CoreError::NotAssigned { contact: id, state },
             Step::Cancel => CoreError::AlreadyAccepted { contact: id },
             Step::Update => CoreError::NotWaiting { contact: id, state },
             Step::Offer | Step::Expire => {
@@ -175,7 +181,7 @@ impl Engine {
             strategy,
             side,
             trigger,
-            waited_ms: now.saturating_sub(contact.enqueued_at),
+            waited_ms: now.saturating_sub(contact.queued_at),
             candidates,
             considered,
             excluded,
@@ -203,7 +209,7 @@ impl Engine {
             agent: agent_name.clone(),
         };
         contact.answered_at = Some(now);
-        let waited = now.saturating_sub(contact.enqueued_at);
+        let waited = now.saturating_sub(contact.queued_at);
         let queue_name = contact.queue.clone();
         if let Some(timer) = timer {
             self.timers.remove(&timer);
@@ -397,6 +403,18 @@ impl Engine {
         agent.handled_in_period = (period, agent.handled_in(period) + 1);
         agent.performance.record(quality, skills.into_iter());
         agent.idle_since = now;
+        self.wrap_up(key, wrap_up);
+        self.route_agent(key, Trigger::CapacityFreed);
+        Ok(Applied::Contact(
+            self.contact_view(id).expect("ended contact kept"),
+        ))
+    }
+
+    /// An agent let go of a contact: its wrap-up of `wrap_up` ms starts (extending one under
+    /// way), and its place in the index follows.
+    fn wrap_up(&mut self, key: AgentKey, wrap_up: Millis) {
+        let now = self.now;
+        let agent = self.agent_mut(key);
         let mut wrapping = false;
         if wrap_up > 0 {
             let until = agent
@@ -415,9 +433,142 @@ impl Engine {
             let view = self.agent(key).view();
             self.emit(EventBody::AgentStateChanged { agent: view });
         }
+    }
+
+    /// Blind transfer to a queue. The agent must hold the contact (assigned); the target queue
+    /// must exist, take the contact's channel and have room. Everything is checked before
+    /// anything changes. Then: the agent's interaction is recorded as `transferred` in the
+    /// customer's history (the next agent sees it with the offer), the agent's capacity is freed
+    /// and its wrap-up (the source queue's) starts; the source queue counts a transfer out (it
+    /// answered the contact once), the target queue counts the contact as entered and as a
+    /// transfer in. The contact keeps its id, customer, context, conversation and enqueue time;
+    /// it takes the target queue's requirements (raised by `required`), alternatives, deadlines
+    /// and relaxation from the start, its wait in the target queue counts from now, and it is
+    /// never offered back to the agent who transferred it. It is routed at once.
+    pub(super) fn transfer(
+        &mut self,
+        id: ContactId,
+        agent: &str,
+        to: &str,
+        required: Vec<SkillLevel>,
+        reason: String,
+    ) -> Result<Applied, CoreError> {
+        if reason.len() > 128 || reason.chars().any(char::is_control) {
+            return Err(CoreError::invalid(
+                "a transfer reason is at most 128 bytes, without control characters",
+            ));
+        }
+        crate::core::types::ensure_unique_skills(&required, "transfer")?;
+        self.live_contact(id)?;
+        let key = self.agent_key(agent)?;
+        let contact = self.allow(id, Step::Transfer)?;
+        if contact.agent_key != Some(key) {
+            return Err(CoreError::AssignedToAnother { contact: id });
+        }
+        let channel = contact.channel;
+        let to_slot = *self
+            .queue_ids
+            .get(to)
+            .ok_or_else(|| CoreError::UnknownQueue { queue: to.into() })?;
+        let target = &self.queues[to_slot].as_ref().expect("queue present").config;
+        if !target.accepts(channel) {
+            return Err(CoreError::invalid(format!(
+                "queue {to:?} does not accept {channel} contacts"
+            )));
+        }
+        let named = self.effective_requirements(target, &required)?;
+        self.check_skill_names(&named)?;
+        let target = self.queues[to_slot].as_ref().expect("queue present");
+        if target.config.max_length > 0 && target.waiting.len() >= target.config.max_length as usize
+        {
+            return Err(CoreError::QueueFull {
+                queue: to.into(),
+                max_length: target.config.max_length,
+            });
+        }
+        // Checked: from here on nothing fails.
+        let now = self.now;
+        let from_slot = self.queue_slot(id);
+        let from_agent = self.contacts[&id].state.agent().cloned().expect("assigned");
+        self.remember(
+            id,
+            Some(from_agent.clone()),
+            InteractionOutcome::Transferred,
+        );
+        self.release(id);
+        let source = self.queue_mut(from_slot);
+        source.live -= 1;
+        source.counters.transferred_out += 1;
+        let wrap_ms = source.config.wrap_up_secs as u64 * 1000;
+        let from_queue = source.config.name.clone();
+        let target = self.queue_mut(to_slot);
+        target.live += 1;
+        target.counters.offered += 1;
+        target.counters.transferred_in += 1;
+        let to_queue = target.config.name.clone();
+        let max_wait = target.config.max_wait_secs;
+        let first_step = target.config.relaxation.first().map(|s| s.after_secs);
+        let strategy = target.strategy.clone();
+        let alternative_sets = target.config.alternatives.clone();
+        let mut requirements = self.intern_requirements(&named);
+        requirements.sort_unstable();
+        let mut alternatives = Vec::new();
+        let mut alternative_named = Vec::new();
+        for set in alternative_sets {
+            self.add_alternative(
+                &requirements,
+                &mut alternatives,
+                &mut alternative_named,
+                set,
+            );
+        }
+        let contact = self.contacts.get_mut(&id).expect("live contact");
+        let timers = [
+            contact.wait_timer.take(),
+            contact.relax_timer.take(),
+            contact.affinity_timer.take(),
+        ];
+        let mut transfers = contact.transfers.to_vec();
+        transfers.push(crate::core::contact::Transfer {
+            at: now,
+            from_queue,
+            from_agent: from_agent.clone(),
+            to_queue: to_queue.clone(),
+            reason: reason.into(),
+        });
+        contact.transfers = transfers.into();
+        contact.queue = to_queue;
+        contact.state = ContactState::Waiting;
+        contact.answered_at = None;
+        contact.queued_at = now;
+        contact.requirements = requirements;
+        contact.required_skills = named.into();
+        contact.alternatives = alternatives;
+        contact.alternative_skills = alternative_named.into();
+        contact.excluded = vec![key];
+        contact.wait_expired = false;
+        contact.preferred = None;
+        contact.affinity_until = 0;
+        contact.relax_step = 0;
+        contact.rank = strategy.contact_key(&matching::contact_facts(contact));
+        for timer in timers.into_iter().flatten() {
+            self.timers.remove(&timer);
+        }
+        self.start_wait_timers(id, max_wait, first_step, 0);
+        let view = self.contacts[&id].view();
+        self.emit(EventBody::ContactTransferred {
+            contact: view,
+            agent: from_agent,
+        });
+        self.agent_mut(key).idle_since = now;
+        self.wrap_up(key, wrap_ms);
+        self.route_contact(id, Trigger::ContactTransferred);
+        if self.contacts[&id].state == ContactState::Waiting {
+            self.add_waiting(id);
+        }
         self.route_agent(key, Trigger::CapacityFreed);
         Ok(Applied::Contact(
-            self.contact_view(id).expect("ended contact kept"),
+            self.contact_view(id).expect("a live contact"),
         ))
     }
 
@@ -427,7 +578,7 @@ impl Engine {
         reason: CancelReason,
     ) -> Result<Applied, CoreError> {
         let contact = self.allow(id, Step::Cancel)?;
-        let waited = self.now.saturating_sub(contact.enqueued_at);
+        let waited = self.now.saturating_sub(contact.queued_at);
         // The agent an offer was ringing at, freed by the cancel.
         let holder = contact.agent_key;
         let slot = self.queue_slot(id);

@@ -421,9 +421,10 @@ impl Engine {
             }
         }
         let priority = contact.priority;
+        let contact_queued_at = contact.queued_at;
         let queue = self.queue_mut(slot);
         *queue.waiting_by_priority.entry(priority).or_default() += 1;
-        queue.waiting.insert(id);
+        queue.waiting.insert((contact_queued_at, id));
     }
 
     /// Takes a contact out of the waiting index and its queue's counts, if it is in them.
@@ -439,7 +440,7 @@ impl Engine {
         } else {
             return;
         }
-        let priority = self.contacts[&id].priority;
+        let (priority, queued_at) = (self.contacts[&id].priority, self.contacts[&id].queued_at);
         let slot = self.queue_slot(id);
         let queue = self.queue_mut(slot);
         if let Some(n) = queue.waiting_by_priority.get_mut(&priority) {
@@ -448,13 +449,13 @@ impl Engine {
                 queue.waiting_by_priority.remove(&priority);
             }
         }
-        queue.waiting.remove(&id);
+        queue.waiting.remove(&(queued_at, id));
     }
 }
 
 pub(super) fn contact_facts(contact: &Contact) -> ContactFacts {
     ContactFacts {
-        enqueued_at: contact.enqueued_at,
+        enqueued_at: contact.queued_at,
         priority: contact.priority,
         customer_value: contact.customer_value,
         new_customer: contact.new_customer,

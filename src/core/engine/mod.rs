@@ -179,8 +179,9 @@ struct QueueState {
     release_timer: Option<TimerKey>,
     /// Waiting contacts per priority, for positions.
     waiting_by_priority: BTreeMap<u32, u32>,
-    /// Waiting contacts by enqueue sequence, for the longest wait.
-    waiting: BTreeSet<ContactId>,
+    /// Waiting contacts by the time they entered the queue (then enqueue sequence), for the
+    /// longest wait.
+    waiting: BTreeSet<(Millis, ContactId)>,
     offered_now: u32,
     /// Contacts of this queue not yet ended.
     live: u32,
@@ -416,6 +417,13 @@ impl Engine {
             }
             Command::Enqueue(new) => self.enqueue(new),
             Command::UpdateContact { contact, update } => self.update(contact, update),
+            Command::Transfer {
+                contact,
+                agent,
+                queue,
+                required_skills,
+                reason,
+            } => self.transfer(contact, &agent, &queue, required_skills, reason),
             Command::Cancel { contact, reason } => self.cancel(contact, reason),
             Command::Accept { contact, agent } => self.accept(contact, &agent),
             Command::Reject { contact, agent } => self.reject(contact, &agent),

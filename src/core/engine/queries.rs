@@ -74,8 +74,7 @@ impl Engine {
         let head_waited = queue
             .waiting
             .first()
-            .and_then(|id| self.contacts.get(id))
-            .map(|c| self.now.saturating_sub(c.enqueued_at));
+            .map(|(queued_at, _)| self.now.saturating_sub(*queued_at));
         estimator.estimate(&queue.counters, position, head_waited, self.now)
     }
 
@@ -95,8 +94,8 @@ impl Engine {
             .sum();
         let level = queue
             .waiting
-            .range(..id)
-            .filter(|older| self.contacts.get(older).is_some_and(|c| c.priority == p))
+            .range(..(contact.queued_at, id))
+            .filter(|(_, older)| self.contacts.get(older).is_some_and(|c| c.priority == p))
             .count() as u32;
         Some((queue, ahead + level + 1))
     }
@@ -156,11 +155,7 @@ impl Engine {
     /// The live figures of the queue in `slot`.
     pub(super) fn queue_snapshot(&self, slot: usize) -> QueueSnapshot {
         let q = self.queues[slot].as_ref().expect("queue present");
-        let oldest_enqueued_at = q
-            .waiting
-            .first()
-            .and_then(|id| self.contacts.get(id))
-            .map(|c| c.enqueued_at);
+        let oldest_enqueued_at = q.waiting.first().map(|(queued_at, _)| *queued_at);
         QueueSnapshot {
             config: q.config.clone(),
             waiting: q.waiting.len() as u32,

@@ -107,8 +107,8 @@ impl Engine {
     /// How long the queue's longest-waiting contact has waited.
     fn oldest_wait(&self, slot: usize) -> Option<Millis> {
         let q = self.queues[slot].as_ref().expect("queue present");
-        let id = q.waiting.first()?;
-        Some(self.now.saturating_sub(self.contacts[id].enqueued_at))
+        let (queued_at, _) = q.waiting.first()?;
+        Some(self.now.saturating_sub(*queued_at))
     }
 
     /// The `sl-risk` term of a queue: pressure × oldest wait ÷ effective threshold.
@@ -126,7 +126,7 @@ impl Engine {
     /// When the queue's contacts may be held, the time its longest-waiting one is released.
     fn holdable_until(&self, slot: usize) -> Option<Millis> {
         let q = self.queues[slot].as_ref().expect("queue present");
-        let oldest = q.waiting.first().map(|id| self.contacts[id].enqueued_at);
+        let oldest = q.waiting.first().map(|(queued_at, _)| *queued_at);
         // A contact about to be added (routing at enqueue) is the queue's youngest.
         let at = oldest.unwrap_or(self.now) + self.release_wait_ms(slot);
         (at > self.now).then_some(at)
@@ -255,7 +255,7 @@ impl Engine {
         for slot in slots {
             let q = self.queue_mut(slot);
             let timer = q.release_timer.take().expect("filtered on it");
-            let waiting: Vec<ContactId> = q.waiting.iter().copied().collect();
+            let waiting: Vec<ContactId> = q.waiting.iter().map(|(_, id)| *id).collect();
             self.timers.remove(&timer);
             for id in waiting {
                 if self.available.is_empty() {
@@ -276,7 +276,7 @@ impl Engine {
             return;
         }
         q.release_timer = None;
-        while let Some(&oldest) = self.queues[slot].as_ref().expect("queue").waiting.first() {
+        while let Some(&(_, oldest)) = self.queues[slot].as_ref().expect("queue").waiting.first() {
             if self.holdable_until(slot).is_some() {
                 // The longest-waiting one is within its release wait again.
                 if !self.available.is_empty() {
@@ -286,9 +286,9 @@ impl Engine {
             }
             self.route_contact(oldest, Trigger::ReservationReleased);
             let q = self.queues[slot].as_ref().expect("queue");
-            if q.waiting.first() == Some(&oldest) {
+            if q.waiting.first().map(|(_, id)| *id) == Some(oldest) {
                 // It found nobody: nothing of this queue is holdable, route every contact.
-                let rest: Vec<ContactId> = q.waiting.iter().skip(1).copied().collect();
+                let rest: Vec<ContactId> = q.waiting.iter().skip(1).map(|(_, id)| *id).collect();
                 for id in rest {
                     if self.available.is_empty() {
                         break;
