@@ -755,7 +755,7 @@ mod tests {
     fn golden_bytes() {
         let mut retried = NewContact::new("q", Channel::Voice);
         retried.request_id = "r-1".into();
-        let cases: [(Command, &str); 5] = [
+        let cases: [(Command, &str); 6] = [
             (
                 Command::Accept {
                     contact: 7,
@@ -789,6 +789,16 @@ mod tests {
                     },
                 },
                 "08e80772090804100220013a016b",
+            ),
+            (
+                Command::Transfer {
+                    contact: 4,
+                    agent: "ann".into(),
+                    queue: "t2".into(),
+                    required_skills: vec![SkillLevel::new("b", 5).unwrap()],
+                    reason: "why".into(),
+                },
+                "08e8077a1708041203616e6e1a02743222050a016210052a03776879",
             ),
         ];
         for (command, hex) in cases {

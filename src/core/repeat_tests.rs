@@ -246,3 +246,40 @@ fn a_rejection_sent_twice_gets_the_same_result_and_the_contact_stays_in_line() {
         "{e}"
     );
 }
+
+#[test]
+fn a_transfer_sent_twice_gets_the_same_result() {
+    let mut f = Floor::new();
+    f.queue("q", |_| {});
+    f.queue("tier2", |q| {
+        q.required_skills = vec![SkillLevel::new("billing", 5).unwrap()];
+    });
+    f.agent("a", &[]);
+    let c = f.enqueue("q", Channel::Voice);
+    f.accept(c);
+    let transfer = Command::Transfer {
+        contact: c,
+        agent: "a".into(),
+        queue: "tier2".into(),
+        required_skills: vec![],
+        reason: "billing".into(),
+    };
+    let first = f.apply(transfer.clone()).unwrap();
+    let before = state_of(&f);
+    assert_eq!(f.apply(transfer.clone()).unwrap(), first);
+    assert_eq!(state_of(&f), before, "a repeated transfer changes nothing");
+    // Another queue or reason is not a repeat: the agent no longer holds the contact.
+    let Command::Transfer { contact, agent, .. } = transfer else {
+        unreachable!()
+    };
+    let e = f
+        .apply(Command::Transfer {
+            contact,
+            agent,
+            queue: "q".into(),
+            required_skills: vec![],
+            reason: "billing".into(),
+        })
+        .unwrap_err();
+    assert!(matches!(e, CoreError::NotAssigned { .. }), "{e}");
+}

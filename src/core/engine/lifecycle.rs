@@ -54,10 +54,12 @@ impl Stage {
 
 /// An agent's answer to the engine, as [`Engine::repeated_answer`] recognises its repeats.
 #[derive(Clone, Copy)]
-enum Answer {
+enum Answer<'a> {
     Accept,
     Reject,
     Complete(Outcome),
+    /// To this queue, for this reason.
+    Transfer(&'a str, &'a str),
 }
 
 /// What can happen to a contact.
@@ -252,9 +254,22 @@ impl Engine {
     /// - reject: the contact lives and will never be offered to this agent again (it rejected
     ///   it, or let the offer time out: either way the contact went back to its queue);
     /// - complete: this agent completed it with the same outcome (while the ended contact is
-    ///   still in the engine's history of ended contacts).
+    ///   still in the engine's history of ended contacts);
+    /// - transfer: its last transfer is this agent's, to the same queue for the same reason, and
+    ///   this agent does not hold it now.
     fn repeated_answer(&self, id: ContactId, agent: &str, answer: Answer) -> Option<ContactView> {
         let key = *self.agent_ids.get(agent)?;
+        if let Answer::Transfer(queue, reason) = answer {
+            let view = match self.contacts.get(&id) {
+                Some(c) if c.agent_key == Some(key) => return None,
+                Some(c) => c.view(),
+                None => self.ended.get(&id)?.clone(),
+            };
+            let last = view.transfers.last()?;
+            let same =
+                *last.from_agent == *agent && *last.to_queue == *queue && *last.reason == *reason;
+            return same.then_some(view);
+        }
         match (answer, self.contacts.get(&id)) {
             (Answer::Accept, Some(c)) => (matches!(c.state, ContactState::Assigned { .. })
                 && c.agent_key == Some(key))
@@ -459,6 +474,9 @@ impl Engine {
             ));
         }
         crate::core::types::ensure_unique_skills(&required, "transfer")?;
+        if let Some(view) = self.repeated_answer(id, agent, Answer::Transfer(to, &reason)) {
+            return Ok(Applied::Contact(view));
+        }
         self.live_contact(id)?;
         let key = self.agent_key(agent)?;
         let contact = self.allow(id, Step::Transfer)?;
