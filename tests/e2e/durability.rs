@@ -102,6 +102,20 @@ fn journaled_config(dir: &Path, snapshot_every: u32, queue_keys: &str) -> std::p
     config
 }
 
+/// The `general` queue's live figures.
+async fn general_stats(channel: Channel) -> pb::QueueStats {
+    let snapshot = SupervisorServiceClient::new(channel)
+        .get_snapshot(pb::SnapshotRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    snapshot
+        .queues
+        .into_iter()
+        .find(|q| q.queue == "general")
+        .expect("the general queue")
+}
+
 const AGENTS: usize = 4;
 const FRONTENDS: usize = 4;
 
@@ -211,16 +225,7 @@ async fn acknowledged_contacts_survive_a_kill_and_restart() {
     assert!(states.len() >= 3, "contacts in too few states: {states:?}");
     // None twice: the queue counted each contact once (plus at most one in flight per frontend
     // whose acknowledgement the kill swallowed).
-    let snapshot = SupervisorServiceClient::new(channel.clone())
-        .get_snapshot(pb::SnapshotRequest {})
-        .await
-        .unwrap()
-        .into_inner();
-    let general = snapshot
-        .queues
-        .iter()
-        .find(|q| q.queue == "general")
-        .unwrap();
+    let general = general_stats(channel.clone()).await;
     let entered = general.offered as usize;
     assert!(
         (acked.len()..=acked.len() + FRONTENDS).contains(&entered),
@@ -315,17 +320,7 @@ async fn a_retried_enqueue_after_a_kill_and_restart_returns_the_same_contact() {
     let status = contacts.enqueue_contact(other).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::AlreadyExists, "{status:?}");
     assert!(status.message().contains(&first[0].contact_id.to_string()));
-    let mut supervisor = SupervisorServiceClient::new(server.channel().await);
-    let snapshot = supervisor
-        .get_snapshot(pb::SnapshotRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
-    let general = snapshot
-        .queues
-        .iter()
-        .find(|q| q.queue == "general")
-        .unwrap();
+    let general = general_stats(server.channel().await).await;
     assert_eq!(general.waiting, 20, "20 contacts, not 40 or 41");
     assert_eq!(general.offered, 20);
 }
