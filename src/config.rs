@@ -129,8 +129,12 @@ impl Config {
     /// Parses a configuration file and checks what the engine would refuse at start-up (routing
     /// settings, queues), so a bad file is named before anything runs.
     pub fn from_toml(text: &str) -> anyhow::Result<Config> {
-        let config: Config = toml::from_str(text)?;
+        let mut config: Config = toml::from_str(text)?;
         config.check()?;
+        // Queues are created in file order, except that a queue an exception rule moves
+        // contacts to is created before the queue naming it.
+        config.queues =
+            crate::core::queue::order_by_move_targets(std::mem::take(&mut config.queues))?;
         Ok(config)
     }
 

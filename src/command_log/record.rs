@@ -18,8 +18,9 @@ use crate::core::contact::ContextLimits;
 use crate::core::ewt::WaitEstimator;
 use crate::core::queue::DEFAULT_RESERVE_AGENTS;
 use crate::core::{
-    AgentSpec, CancelReason, Channel, ChannelCosts, Command, ContactUpdate, EngineConfig, Millis,
-    NewContact, Outcome, Presence, QueueConfig, Relax, RelaxStep, SkillLevel, SkillName,
+    AgentSpec, CancelReason, Channel, ChannelCosts, Command, ContactUpdate, EngineConfig,
+    ExceptionAction, ExceptionRule, ExceptionTrigger, Millis, NewContact, Outcome, Presence,
+    QueueConfig, Relax, RelaxStep, SkillLevel, SkillName,
 };
 
 /// The generated `routerd.journal.v1` messages.
@@ -365,7 +366,52 @@ fn queue_to(q: &QueueConfig) -> pb::Queue {
                 }
             })
             .collect(),
+        exceptions: q.exceptions.iter().map(exception_to).collect(),
     }
+}
+
+fn exception_to(rule: &ExceptionRule) -> pb::ExceptionRule {
+    use pb::exception_rule::{Action, Trigger as When};
+    pb::ExceptionRule {
+        trigger: Some(match rule.trigger {
+            ExceptionTrigger::Waited { secs } => When::WaitedSeconds(secs),
+            ExceptionTrigger::LengthAtLeast { length } => When::LengthAtLeast(length),
+            ExceptionTrigger::NoAgent => When::NoAgent(true),
+            ExceptionTrigger::EstimatedWaitOver { secs } => When::EstimatedWaitSeconds(secs),
+        }),
+        action: Some(match &rule.action {
+            ExceptionAction::MoveTo { queue } => Action::MoveTo(queue.to_string()),
+            ExceptionAction::Priority { priority } => Action::Priority(*priority),
+            ExceptionAction::Require { skills } => Action::Require(pb::SkillSet {
+                skills: skills_to(skills),
+            }),
+            ExceptionAction::End { reason } => Action::End(reason.to_string()),
+        }),
+    }
+}
+
+fn exception_from(rule: pb::ExceptionRule) -> Result<ExceptionRule, String> {
+    use pb::exception_rule::{Action, Trigger as When};
+    let trigger = match rule.trigger.ok_or("an exception rule without a trigger")? {
+        When::WaitedSeconds(secs) => ExceptionTrigger::Waited { secs },
+        When::LengthAtLeast(length) => ExceptionTrigger::LengthAtLeast { length },
+        When::NoAgent(true) => ExceptionTrigger::NoAgent,
+        When::NoAgent(false) => return Err("an exception rule with no_agent = false".into()),
+        When::EstimatedWaitSeconds(secs) => ExceptionTrigger::EstimatedWaitOver { secs },
+    };
+    let action = match rule.action.ok_or("an exception rule without an action")? {
+        Action::MoveTo(queue) => ExceptionAction::MoveTo {
+            queue: queue.into(),
+        },
+        Action::Priority(priority) => ExceptionAction::Priority { priority },
+        Action::Require(set) => ExceptionAction::Require {
+            skills: skills_from(set.skills)?,
+        },
+        Action::End(reason) => ExceptionAction::End {
+            reason: reason.into(),
+        },
+    };
+    Ok(ExceptionRule { trigger, action })
 }
 
 fn queue_from(q: pb::Queue) -> Result<QueueConfig, String> {
@@ -430,6 +476,11 @@ fn queue_from(q: pb::Queue) -> Result<QueueConfig, String> {
         affinity_wait_secs: q.affinity_wait_seconds,
         affinity_horizon_secs: q.affinity_horizon_seconds,
         relaxation,
+        exceptions: q
+            .exceptions
+            .into_iter()
+            .map(exception_from)
+            .collect::<Result<_, _>>()?,
     })
 }
 
@@ -525,6 +576,26 @@ mod tests {
                     _ => Relax::Widen { skills: widen },
                 },
             });
+        let rule = (0..4u32, any::<u32>(), 0..4u32, "[a-z]{1,8}", skills()).prop_map(
+            |(when, n, what, name, skills)| ExceptionRule {
+                trigger: match when {
+                    0 => ExceptionTrigger::Waited { secs: n },
+                    1 => ExceptionTrigger::LengthAtLeast { length: n },
+                    2 => ExceptionTrigger::NoAgent,
+                    _ => ExceptionTrigger::EstimatedWaitOver { secs: n },
+                },
+                action: match what {
+                    0 => ExceptionAction::MoveTo {
+                        queue: name.as_str().into(),
+                    },
+                    1 => ExceptionAction::Priority { priority: n },
+                    2 => ExceptionAction::Require { skills },
+                    _ => ExceptionAction::End {
+                        reason: name.as_str().into(),
+                    },
+                },
+            },
+        );
         (
             (
                 "[a-z]{1,8}",
@@ -549,6 +620,7 @@ mod tests {
                 any::<u32>(),
                 any::<u32>(),
                 proptest::collection::vec(relax, 0..3),
+                proptest::collection::vec(rule, 0..3),
             ),
         )
             .prop_map(|(a, b, c, d, e, f)| QueueConfig {
@@ -576,6 +648,7 @@ mod tests {
                 affinity_wait_secs: f.0,
                 affinity_horizon_secs: f.1,
                 relaxation: f.2,
+                exceptions: f.3,
             })
     }
 

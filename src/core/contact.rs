@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use super::error::CoreError;
 use super::index::SkillId;
+use super::queue::{ExceptionAction, ExceptionTrigger};
 use super::types::{
     Channel, ContactId, Millis, SkillLevel, TimerKey, ensure_unique_skills, validate_id,
 };
@@ -222,12 +223,23 @@ pub enum CancelReason {
 #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
 pub enum ContactState {
     Waiting,
-    Offered { agent: Arc<str>, deadline: Millis },
-    Assigned { agent: Arc<str> },
-    Completed { agent: Arc<str>, outcome: Outcome },
+    Offered {
+        agent: Arc<str>,
+        deadline: Millis,
+    },
+    Assigned {
+        agent: Arc<str>,
+    },
+    Completed {
+        agent: Arc<str>,
+        outcome: Outcome,
+    },
     Abandoned,
     Cancelled,
     Expired,
+    /// Ended by an exception rule of its queue (`end = "reason"`); the reason is the last of
+    /// its [`Firing`]s.
+    Diverted,
 }
 
 impl ContactState {
@@ -238,6 +250,7 @@ impl ContactState {
                 | ContactState::Abandoned
                 | ContactState::Cancelled
                 | ContactState::Expired
+                | ContactState::Diverted
         )
     }
     pub fn agent(&self) -> Option<&Arc<str>> {
@@ -265,6 +278,10 @@ pub struct Contact {
     pub requirements: Vec<(SkillId, u8)>,
     /// The same requirements by name, for views.
     pub required_skills: Arc<[SkillLevel]>,
+    /// Its own requirements (as enqueued, updated, transferred with, or set by an exception
+    /// rule) and its own alternative sets: what goes with it to another queue.
+    pub own_skills: Arc<[SkillLevel]>,
+    pub own_alternatives: Arc<[Vec<SkillLevel>]>,
     /// Other requirement sets it may be served under instead (the queue's, its own, and those
     /// its widen steps added), each sorted by skill id; none equal to another or to
     /// `requirements` when added (relaxation may make them equal later: a set keeps its index).
@@ -305,6 +322,12 @@ pub struct Contact {
     pub wait_timer: Option<TimerKey>,
     pub relax_timer: Option<TimerKey>,
     pub affinity_timer: Option<TimerKey>,
+    /// Its queue's next `waited` exception rule coming due.
+    pub exception_timer: Option<TimerKey>,
+    /// The rules of its current queue (bit i: rule i) that fired in this visit.
+    pub exceptions_done: u32,
+    /// The exception rules that fired for it so far, oldest first.
+    pub exceptions: Arc<[Firing]>,
 }
 
 /// A snapshot of one contact.
@@ -327,8 +350,24 @@ pub struct ContactView {
     pub queued_at: Millis,
     /// Its transfers so far, oldest first: where it came from, and why.
     pub transfers: Arc<[Transfer]>,
+    /// The exception rules that fired for it so far, oldest first.
+    pub exceptions: Arc<[Firing]>,
     pub answered_at: Option<Millis>,
     pub ended_at: Option<Millis>,
+}
+
+/// An exception rule that fired for a contact: when, in which queue, which rule (its index in
+/// the queue's list) and what it said.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+pub struct Firing {
+    pub at: Millis,
+    pub queue: Arc<str>,
+    pub rule: u32,
+    pub trigger: ExceptionTrigger,
+    pub action: ExceptionAction,
+    /// False when the action could not be taken (a move to a queue that was full): the contact
+    /// stayed where it was.
+    pub applied: bool,
 }
 
 /// One blind transfer of a contact: from an agent's hands in one queue to another queue.
@@ -365,6 +404,7 @@ impl Contact {
             enqueued_at: self.enqueued_at,
             queued_at: self.queued_at,
             transfers: self.transfers.clone(),
+            exceptions: self.exceptions.clone(),
             answered_at: self.answered_at,
             ended_at: None,
         }

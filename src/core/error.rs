@@ -51,6 +51,11 @@ pub enum CoreError {
     AlreadyAccepted { contact: ContactId },
     #[error("queue {queue:?} still has {live} live contacts; cancel or complete them first")]
     QueueInUse { queue: String, live: u32 },
+    #[error(
+        "queue {queue:?} is where an exception rule of queue {by:?} moves contacts; \
+         change that rule first"
+    )]
+    MoveTarget { queue: String, by: String },
     #[error("agent {agent:?} holds {held} accepted contacts; complete them first")]
     AgentHoldsContacts { agent: String, held: usize },
     #[error("agent {agent:?} holds {load} capacity units; capacity {capacity} is too low")]
@@ -128,6 +133,7 @@ impl CoreError {
             | NotWaiting { .. }
             | AlreadyAccepted { .. }
             | QueueInUse { .. }
+            | MoveTarget { .. }
             | AgentHoldsContacts { .. }
             | CapacityBelowLoad { .. }
             | ChannelLimitBelowHeld { .. } => ErrorClass::Precondition,

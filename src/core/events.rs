@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use super::agent::AgentView;
-use super::contact::ContactView;
+use super::contact::{ContactView, Firing};
 use super::history::Interaction;
 use super::queue::QueueConfig;
 use super::strategy::{AgentTerms, ContactTerms, Strategy};
@@ -29,6 +29,8 @@ pub enum Trigger {
     ContactTransferred,
     /// The contact stopped waiting for its preferred (affinity) agent.
     AffinityWaitEnded,
+    /// An exception rule of its queue moved it, or changed its priority or requirements.
+    ExceptionFired,
     /// The contact's queue reached its release wait: agents held back for another queue
     /// (agent reservation) may take it.
     ReservationReleased,
@@ -109,6 +111,8 @@ pub struct Decision {
     pub offer_deadline: Millis,
     pub channel: Channel,
     pub priority: u32,
+    /// The exception rules that fired for the contact before this decision, oldest first.
+    pub exceptions: Arc<[Firing]>,
 }
 
 /// Why an offer went back to the queue without the agent answering it.
@@ -177,6 +181,13 @@ pub enum EventBody {
         contact: ContactView,
         agent: Arc<str>,
     },
+    /// An exception rule of the contact's queue fired: the contact's view after it (a move
+    /// shows the new queue; an `end` the diverted contact, whose `ContactEnded` follows), and
+    /// the firing (its queue is where the rule is).
+    ExceptionFired {
+        contact: ContactView,
+        firing: Firing,
+    },
     /// A waiting contact changed (UpdateContact): its view after the change, and which fields.
     ContactUpdated {
         contact: ContactView,
@@ -238,6 +249,7 @@ impl Event {
             | EventBody::ContactUpdated { contact, .. }
             | EventBody::ContactTransferred { contact, .. }
             | EventBody::ContactEnded { contact, .. } => Some(&contact.queue),
+            EventBody::ExceptionFired { firing, .. } => Some(&firing.queue),
             EventBody::Decision(d) => Some(&d.queue),
             EventBody::OfferAccepted { queue, .. }
             | EventBody::OfferRejected { queue, .. }
@@ -263,6 +275,7 @@ impl Event {
             }
             EventBody::ContactQueued { .. }
             | EventBody::ContactUpdated { .. }
+            | EventBody::ExceptionFired { .. }
             | EventBody::QueueChanged { .. } => None,
         }
     }
@@ -273,6 +286,7 @@ impl Event {
             EventBody::ContactQueued { contact }
             | EventBody::ContactUpdated { contact, .. }
             | EventBody::ContactTransferred { contact, .. }
+            | EventBody::ExceptionFired { contact, .. }
             | EventBody::ContactEnded { contact, .. } => Some(contact.id),
             EventBody::Decision(d) => Some(d.contact),
             EventBody::OfferAccepted { contact, .. }

@@ -20,7 +20,9 @@ pub mod types;
 
 pub use agent::{AgentSpec, AgentView, Presence, PresenceView};
 pub use command::{Applied, Command};
-pub use contact::{CancelReason, ContactState, ContactUpdate, ContactView, NewContact, Outcome};
+pub use contact::{
+    CancelReason, ContactState, ContactUpdate, ContactView, Firing, NewContact, Outcome,
+};
 pub use engine::{AgentChange, Changes, Engine, EngineConfig, EnqueueAnswer, QueueSnapshot};
 pub use error::CoreError;
 pub use events::{
@@ -28,10 +30,12 @@ pub use events::{
     Withdrawal,
 };
 pub use history::{Interaction, InteractionOutcome};
-pub use queue::{QueueConfig, Relax, RelaxStep};
+pub use queue::{ExceptionAction, ExceptionRule, ExceptionTrigger, QueueConfig, Relax, RelaxStep};
 pub use strategy::{AgentTerm, ContactTerm, Strategy};
 pub use types::{Channel, ChannelCosts, ContactId, Level, Millis, SkillLevel, SkillName};
 
+#[cfg(test)]
+mod exception_tests;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]

@@ -16,7 +16,8 @@ use super::{
 };
 use crate::core::strategy;
 use crate::core::{
-    AgentView, ContactId, Level, Millis, QueueSnapshot, Relax, RelaxStep, SkillName,
+    AgentView, ContactId, ExceptionAction, ExceptionRule, ExceptionTrigger, Level, Millis,
+    QueueSnapshot, Relax, RelaxStep, SkillName,
 };
 use std::sync::Arc;
 
@@ -153,6 +154,45 @@ fn queue(i: usize, offer_timeout: u32, wrap_up: u32, max_length: u32, style: usi
             ];
         }
     }
+    // Now and then exception rules: overflow one way or the other (both ways is a cycle, and
+    // the second PutQueue is refused), arrival rules, and an end.
+    let other = QUEUES[1 - i];
+    let rule = |trigger, action| ExceptionRule { trigger, action };
+    q.exceptions = match style % 5 {
+        2 if i == 0 => vec![
+            rule(
+                ExceptionTrigger::Waited { secs: 20 },
+                ExceptionAction::MoveTo {
+                    queue: other.into(),
+                },
+            ),
+            rule(
+                ExceptionTrigger::EstimatedWaitOver { secs: 30 },
+                ExceptionAction::Priority { priority: 2 },
+            ),
+        ],
+        3 => vec![
+            rule(
+                ExceptionTrigger::LengthAtLeast { length: 3 },
+                ExceptionAction::MoveTo {
+                    queue: other.into(),
+                },
+            ),
+            rule(
+                ExceptionTrigger::Waited { secs: 25 },
+                ExceptionAction::Require {
+                    skills: vec![SkillLevel::new("billing", 1).unwrap()],
+                },
+            ),
+        ],
+        4 => vec![rule(
+            ExceptionTrigger::NoAgent,
+            ExceptionAction::End {
+                reason: "closed".into(),
+            },
+        )],
+        _ => Vec::new(),
+    };
     q
 }
 
@@ -170,7 +210,8 @@ struct Harness {
 impl Harness {
     fn new() -> Harness {
         let mut engine = Engine::new(EngineConfig::default());
-        for i in 0..QUEUES.len() {
+        // Support first: sales starts with a rule moving contacts to it.
+        for i in (0..QUEUES.len()).rev() {
             engine
                 .apply(
                     Command::PutQueue(Box::new(queue(i, 10, 5 * i as u32, 6, 2 + 13 * i))),
@@ -381,8 +422,24 @@ impl Harness {
     fn after(&mut self) {
         let start = self.events.len();
         self.engine.drain_events(&mut self.events);
-        for event in &self.events[start..] {
+        // Where an exception rule last replaced a contact's requirements (a move, a require) in
+        // this batch: a decision before that cannot be checked against the view, which no
+        // longer has the requirements it was taken under.
+        let mut replaced_at = BTreeMap::new();
+        for (i, event) in self.events[start..].iter().enumerate() {
+            if let EventBody::ExceptionFired { contact, firing } = &event.body
+                && firing.applied
+                && matches!(
+                    firing.action,
+                    ExceptionAction::Require { .. } | ExceptionAction::MoveTo { .. }
+                )
+            {
+                replaced_at.insert(contact.id, i);
+            }
+        }
+        for (i, event) in self.events[start..].iter().enumerate() {
             match &event.body {
+                EventBody::Decision(d) if replaced_at.get(&d.contact).is_some_and(|r| *r > i) => {}
                 EventBody::ContactEnded { contact, .. } => {
                     assert!(contact.state.is_terminal());
                     let again = self.ended.insert(contact.id, contact.state.clone());

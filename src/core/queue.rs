@@ -9,7 +9,9 @@
 //!
 //! Invariant: a [`QueueConfig`] that passed [`QueueConfig::validate`] has a strategy that compiles,
 //! unique default skills, a target in (0, 100], an offer timeout of 1–3600 s and at most
-//! [`MAX_RELAXATION_STEPS`] relaxation steps at strictly increasing times.
+//! [`MAX_RELAXATION_STEPS`] relaxation steps at strictly increasing times, and at most
+//! [`MAX_EXCEPTION_RULES`] exception rules, none moving contacts to the queue itself (the engine
+//! checks the rest of the move graph: targets exist, take the queue's channels, no cycle).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -112,6 +114,260 @@ impl From<RelaxStep> for RelaxForm {
     }
 }
 
+/// Exception rules a queue may have.
+pub const MAX_EXCEPTION_RULES: usize = 8;
+
+/// When an exception rule fires for a contact of its queue.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+pub enum ExceptionTrigger {
+    /// The contact has waited this long (since it entered the queue chain: a move keeps its
+    /// wait). A deadline in the engine; a contact ringing at an agent when it comes due is
+    /// handled when the offer comes back, if it does.
+    Waited { secs: u32 },
+    /// On arrival, at least this many contacts already wait in the queue.
+    LengthAtLeast { length: u32 },
+    /// On arrival, no logged-in agent (ready or not) meets any of the contact's requirement
+    /// sets.
+    NoAgent,
+    /// On arrival, the queue's wait estimate for the contact's place exceeds this (a queue
+    /// without staff to estimate from counts as exceeding it).
+    EstimatedWaitOver { secs: u32 },
+}
+
+impl ExceptionTrigger {
+    /// Whether it is checked when a contact arrives (the others are deadlines).
+    pub fn on_arrival(&self) -> bool {
+        !matches!(self, ExceptionTrigger::Waited { .. })
+    }
+}
+
+/// What an exception rule does to the contact.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+pub enum ExceptionAction {
+    /// Moves it to another queue (overflow), keeping its wait, context, customer and history.
+    MoveTo { queue: Arc<str> },
+    /// Sets its priority (0-100).
+    Priority { priority: u32 },
+    /// Replaces its requirements with these skills, taken as written.
+    Require { skills: Vec<SkillLevel> },
+    /// Ends it (terminal state `diverted`) with this reason, e.g. `closed` or `voicemail`.
+    End { reason: Arc<str> },
+}
+
+/// One exception rule of a queue: a trigger and an action. Each rule fires at most once per
+/// contact per visit to the queue.
+///
+/// Written `{ waited_seconds = 60, move_to = "general" }`, `{ length_at_least = 20, end =
+/// "busy" }`, `{ no_agent = true, move_to = "backup" }`, `{ estimated_wait_seconds = 300,
+/// priority = 10 }` or `{ waited_seconds = 90, require = ["billing:1"] }`.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+#[serde(try_from = "ExceptionForm", into = "ExceptionForm")]
+pub struct ExceptionRule {
+    pub trigger: ExceptionTrigger,
+    pub action: ExceptionAction,
+}
+
+/// An exception rule as written (no `skip_serializing_if`: images are not self-describing;
+/// TOML leaves `None` out by itself).
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ExceptionForm {
+    #[serde(default)]
+    waited_seconds: Option<u32>,
+    #[serde(default)]
+    length_at_least: Option<u32>,
+    #[serde(default)]
+    no_agent: Option<bool>,
+    #[serde(default)]
+    estimated_wait_seconds: Option<u32>,
+    #[serde(default)]
+    move_to: Option<String>,
+    #[serde(default)]
+    priority: Option<u32>,
+    #[serde(default)]
+    require: Option<Vec<String>>,
+    #[serde(default)]
+    end: Option<String>,
+}
+
+impl TryFrom<ExceptionForm> for ExceptionRule {
+    type Error = CoreError;
+    fn try_from(f: ExceptionForm) -> Result<ExceptionRule, CoreError> {
+        let trigger = match (
+            f.waited_seconds,
+            f.length_at_least,
+            f.no_agent,
+            f.estimated_wait_seconds,
+        ) {
+            (Some(secs), None, None, None) => ExceptionTrigger::Waited { secs },
+            (None, Some(length), None, None) => ExceptionTrigger::LengthAtLeast { length },
+            (None, None, Some(true), None) => ExceptionTrigger::NoAgent,
+            (None, None, None, Some(secs)) => ExceptionTrigger::EstimatedWaitOver { secs },
+            _ => {
+                return Err(CoreError::invalid(
+                    "an exception rule takes exactly one trigger: waited_seconds, \
+                     length_at_least, no_agent = true or estimated_wait_seconds",
+                ));
+            }
+        };
+        let action = match (f.move_to, f.priority, f.require, f.end) {
+            (Some(queue), None, None, None) => ExceptionAction::MoveTo {
+                queue: queue.into(),
+            },
+            (None, Some(priority), None, None) => ExceptionAction::Priority { priority },
+            (None, None, Some(skills), None) => ExceptionAction::Require {
+                skills: skills.iter().map(|s| s.parse()).collect::<Result<_, _>>()?,
+            },
+            (None, None, None, Some(reason)) => ExceptionAction::End {
+                reason: reason.into(),
+            },
+            _ => {
+                return Err(CoreError::invalid(
+                    "an exception rule takes exactly one action: move_to, priority, require or end",
+                ));
+            }
+        };
+        Ok(ExceptionRule { trigger, action })
+    }
+}
+
+impl From<ExceptionRule> for ExceptionForm {
+    fn from(rule: ExceptionRule) -> ExceptionForm {
+        let mut f = ExceptionForm::default();
+        match rule.trigger {
+            ExceptionTrigger::Waited { secs } => f.waited_seconds = Some(secs),
+            ExceptionTrigger::LengthAtLeast { length } => f.length_at_least = Some(length),
+            ExceptionTrigger::NoAgent => f.no_agent = Some(true),
+            ExceptionTrigger::EstimatedWaitOver { secs } => f.estimated_wait_seconds = Some(secs),
+        }
+        match rule.action {
+            ExceptionAction::MoveTo { queue } => f.move_to = Some(queue.to_string()),
+            ExceptionAction::Priority { priority } => f.priority = Some(priority),
+            ExceptionAction::Require { skills } => {
+                f.require = Some(
+                    skills
+                        .iter()
+                        .map(|k| format!("{}:{}", k.skill, k.level.get()))
+                        .collect(),
+                )
+            }
+            ExceptionAction::End { reason } => f.end = Some(reason.to_string()),
+        }
+        f
+    }
+}
+
+impl ExceptionRule {
+    /// Field checks; the targets of moves (exist, take the channels, no cycle) are the engine's.
+    pub fn validate(&self, queue: &str) -> Result<(), CoreError> {
+        match &self.trigger {
+            ExceptionTrigger::Waited { secs } | ExceptionTrigger::EstimatedWaitOver { secs }
+                if *secs == 0 || *secs > 7 * 86_400 =>
+            {
+                return Err(CoreError::invalid(
+                    "an exception rule's seconds must be 1 s to one week",
+                ));
+            }
+            ExceptionTrigger::LengthAtLeast { length: 0 } => {
+                return Err(CoreError::invalid(
+                    "an exception rule's length_at_least must be at least 1",
+                ));
+            }
+            _ => {}
+        }
+        match &self.action {
+            ExceptionAction::MoveTo { queue: to } => {
+                validate_id(to, "exception rule's move_to queue")?;
+                if **to == *queue {
+                    return Err(CoreError::invalid(format!(
+                        "queue {queue:?} has an exception rule moving contacts to itself"
+                    )));
+                }
+            }
+            ExceptionAction::Priority { priority } if *priority > 100 => {
+                return Err(CoreError::invalid(format!(
+                    "an exception rule's priority {priority} is out of range 0-100"
+                )));
+            }
+            ExceptionAction::Require { skills } => {
+                if skills.is_empty() {
+                    return Err(CoreError::invalid(
+                        "an exception rule's require names no skill",
+                    ));
+                }
+                ensure_unique_skills(skills, "exception rule")?;
+            }
+            ExceptionAction::End { reason }
+                if reason.is_empty()
+                    || reason.len() > 64
+                    || reason.chars().any(char::is_control) =>
+            {
+                return Err(CoreError::invalid(
+                    "an exception rule's end reason must be 1-64 bytes without control characters",
+                ));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Orders queue configurations so every queue an exception rule moves contacts to comes before
+/// the queue naming it (so they can be created in that order), keeping the given order
+/// otherwise. A cycle of moves (A → B → A) is refused, naming it.
+pub fn order_by_move_targets(queues: Vec<QueueConfig>) -> Result<Vec<QueueConfig>, CoreError> {
+    let names: BTreeMap<&str, usize> = queues
+        .iter()
+        .enumerate()
+        .map(|(i, q)| (&*q.name, i))
+        .collect();
+    // 0: not visited, 1: on the current path, 2: placed.
+    let mut mark = vec![0u8; queues.len()];
+    let mut order = Vec::with_capacity(queues.len());
+    fn visit(
+        i: usize,
+        queues: &[QueueConfig],
+        names: &BTreeMap<&str, usize>,
+        mark: &mut [u8],
+        order: &mut Vec<usize>,
+        path: &mut Vec<usize>,
+    ) -> Result<(), CoreError> {
+        match mark[i] {
+            2 => return Ok(()),
+            1 => {
+                let from = path.iter().position(|&p| p == i).unwrap_or(0);
+                let mut cycle: Vec<&str> = path[from..].iter().map(|&p| &*queues[p].name).collect();
+                cycle.push(&queues[i].name);
+                return Err(CoreError::invalid(format!(
+                    "exception rules move contacts in a cycle: {}",
+                    cycle.join(" -> ")
+                )));
+            }
+            _ => {}
+        }
+        mark[i] = 1;
+        path.push(i);
+        for target in queues[i].move_targets() {
+            if let Some(&t) = names.get(target) {
+                visit(t, queues, names, mark, order, path)?;
+            }
+        }
+        path.pop();
+        mark[i] = 2;
+        order.push(i);
+        Ok(())
+    }
+    let mut path = Vec::new();
+    for i in 0..queues.len() {
+        visit(i, &queues, &names, &mut mark, &mut order, &mut path)?;
+    }
+    let mut slots: Vec<Option<QueueConfig>> = queues.into_iter().map(Some).collect();
+    Ok(order
+        .into_iter()
+        .map(|i| slots[i].take().expect("each queue placed once"))
+        .collect())
+}
+
 /// The most idle agents a `service-level` queue keeps back unless it says otherwise.
 pub const DEFAULT_RESERVE_AGENTS: u32 = 2;
 /// The most a queue may keep back.
@@ -184,6 +440,9 @@ pub struct QueueConfig {
     pub affinity_horizon_secs: u32,
     /// Requirements loosened with waiting time, in order.
     pub relaxation: Vec<RelaxStep>,
+    /// Exception rules (overflow and the like), at most [`MAX_EXCEPTION_RULES`]: checked in
+    /// order, each firing at most once per contact per visit.
+    pub exceptions: Vec<ExceptionRule>,
 }
 
 impl Default for QueueConfig {
@@ -215,6 +474,7 @@ impl Default for QueueConfig {
             affinity_wait_secs: 0,
             affinity_horizon_secs: 86_400,
             relaxation: Vec::new(),
+            exceptions: Vec::new(),
         }
     }
 }
@@ -291,7 +551,24 @@ impl QueueConfig {
             })
             .collect::<Vec<_>>();
         validate_alternatives(&widened, "queue's widen steps")?;
+        if self.exceptions.len() > MAX_EXCEPTION_RULES {
+            return Err(CoreError::invalid(format!(
+                "{} exception rules; the limit is {MAX_EXCEPTION_RULES}",
+                self.exceptions.len()
+            )));
+        }
+        for rule in &self.exceptions {
+            rule.validate(&self.name)?;
+        }
         Ok(())
+    }
+
+    /// The queues its exception rules move contacts to, in rule order.
+    pub fn move_targets(&self) -> impl Iterator<Item = &str> {
+        self.exceptions.iter().filter_map(|r| match &r.action {
+            ExceptionAction::MoveTo { queue } => Some(&**queue),
+            _ => None,
+        })
     }
 
     pub fn accepts(&self, channel: Channel) -> bool {

@@ -46,6 +46,14 @@ pub struct QueueCounters {
     /// Entered by transfer from a queue (counted in `offered` too: its wait here counts from
     /// the transfer).
     pub transferred_in: u64,
+    /// Moved to another queue by an exception rule (not counted in service level here: the
+    /// contact ends in the queue it moved to).
+    pub overflowed_out: u64,
+    /// Moved here by another queue's exception rule (counted in `offered` too; its wait here
+    /// counts from when it first entered the chain of queues).
+    pub overflowed_in: u64,
+    /// Ended by an exception rule (`end`): not counted in service level.
+    pub diverted: u64,
     pub total_answer_wait_ms: u64,
     /// Time waited by the contacts that abandoned (with the answered ones' waits: the
     /// customers' patience, for the `queue-length` wait estimate).
@@ -167,6 +175,9 @@ impl QueueCounters {
             completed: self.completed.saturating_sub(earlier.completed),
             transferred_out: self.transferred_out.saturating_sub(earlier.transferred_out),
             transferred_in: self.transferred_in.saturating_sub(earlier.transferred_in),
+            overflowed_out: self.overflowed_out.saturating_sub(earlier.overflowed_out),
+            overflowed_in: self.overflowed_in.saturating_sub(earlier.overflowed_in),
+            diverted: self.diverted.saturating_sub(earlier.diverted),
             total_answer_wait_ms: self
                 .total_answer_wait_ms
                 .saturating_sub(earlier.total_answer_wait_ms),
@@ -190,6 +201,9 @@ impl QueueCounters {
         self.expired += other.expired;
         self.refused += other.refused;
         self.withdrawn += other.withdrawn;
+        self.overflowed_out += other.overflowed_out;
+        self.overflowed_in += other.overflowed_in;
+        self.diverted += other.diverted;
         self.completed += other.completed;
         self.transferred_out += other.transferred_out;
         self.transferred_in += other.transferred_in;

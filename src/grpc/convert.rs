@@ -8,9 +8,10 @@ use tonic::Status;
 
 use crate::core::{
     AgentSpec, AgentTerm, AgentView, CancelReason, Channel, ContactState, ContactTerm,
-    ContactUpdate, ContactView, CoreError, Decision, EventBody, Interaction, Level, Millis,
-    NewContact, Outcome, Presence, PresenceView, QueueConfig, Relax, RelaxStep, ReturnReason, Side,
-    SkillLevel, SkillName, Terms, Trigger, Withdrawal,
+    ContactUpdate, ContactView, CoreError, Decision, EventBody, ExceptionAction, ExceptionRule,
+    ExceptionTrigger, Firing, Interaction, Level, Millis, NewContact, Outcome, Presence,
+    PresenceView, QueueConfig, Relax, RelaxStep, ReturnReason, Side, SkillLevel, SkillName, Terms,
+    Trigger, Withdrawal,
 };
 use crate::proto as pb;
 use crate::runtime::bus::Published;
@@ -126,7 +127,97 @@ pub fn queue_from(q: pb::Queue) -> Result<QueueConfig, Status> {
         .iter()
         .map(relax_from)
         .collect::<Result<_, _>>()?;
+    config.exceptions = q
+        .exceptions
+        .iter()
+        .map(exception_from)
+        .collect::<Result<_, _>>()?;
     Ok(config)
+}
+
+fn exception_from(rule: &pb::ExceptionRule) -> Result<ExceptionRule, Status> {
+    use pb::exception_rule::{Action, Trigger as When};
+    let trigger = match &rule.trigger {
+        Some(When::WaitedSeconds(secs)) => ExceptionTrigger::Waited { secs: *secs },
+        Some(When::LengthAtLeast(length)) => ExceptionTrigger::LengthAtLeast { length: *length },
+        Some(When::NoAgent(true)) => ExceptionTrigger::NoAgent,
+        Some(When::EstimatedWaitSeconds(secs)) => {
+            ExceptionTrigger::EstimatedWaitOver { secs: *secs }
+        }
+        Some(When::NoAgent(false)) | None => {
+            return Err(Status::invalid_argument(
+                "an exception rule needs a trigger: waited_seconds, length_at_least, \
+                 no_agent = true or estimated_wait_seconds",
+            ));
+        }
+    };
+    let action = match &rule.action {
+        Some(Action::MoveTo(queue)) => ExceptionAction::MoveTo {
+            queue: queue.as_str().into(),
+        },
+        Some(Action::Priority(priority)) => ExceptionAction::Priority {
+            priority: *priority,
+        },
+        Some(Action::Require(set)) => ExceptionAction::Require {
+            skills: skills_from(&set.skills)?,
+        },
+        Some(Action::End(reason)) => ExceptionAction::End {
+            reason: reason.as_str().into(),
+        },
+        None => {
+            return Err(Status::invalid_argument(
+                "an exception rule needs an action: move_to, priority, require or end",
+            ));
+        }
+    };
+    Ok(ExceptionRule { trigger, action })
+}
+
+fn exception_to(rule: &ExceptionRule) -> pb::ExceptionRule {
+    use pb::exception_rule::{Action, Trigger as When};
+    pb::ExceptionRule {
+        trigger: Some(match rule.trigger {
+            ExceptionTrigger::Waited { secs } => When::WaitedSeconds(secs),
+            ExceptionTrigger::LengthAtLeast { length } => When::LengthAtLeast(length),
+            ExceptionTrigger::NoAgent => When::NoAgent(true),
+            ExceptionTrigger::EstimatedWaitOver { secs } => When::EstimatedWaitSeconds(secs),
+        }),
+        action: Some(match &rule.action {
+            ExceptionAction::MoveTo { queue } => Action::MoveTo(queue.to_string()),
+            ExceptionAction::Priority { priority } => Action::Priority(*priority),
+            ExceptionAction::Require { skills } => Action::Require(pb::SkillSet {
+                skills: skills_to(skills),
+            }),
+            ExceptionAction::End { reason } => Action::End(reason.to_string()),
+        }),
+    }
+}
+
+fn firings_to(firings: &[Firing]) -> Vec<pb::ExceptionFiring> {
+    firings
+        .iter()
+        .map(|f| pb::ExceptionFiring {
+            at_ms: f.at,
+            queue: f.queue.to_string(),
+            rule: f.rule,
+            what: Some(exception_to(&ExceptionRule {
+                trigger: f.trigger.clone(),
+                action: f.action.clone(),
+            })),
+            applied: f.applied,
+        })
+        .collect()
+}
+
+/// What a firing did, as the EXCEPTION_FIRED event's reason says it.
+fn firing_reason(f: &Firing) -> &'static str {
+    match (&f.action, f.applied) {
+        (ExceptionAction::MoveTo { .. }, true) => "moved",
+        (ExceptionAction::MoveTo { .. }, false) => "not-moved",
+        (ExceptionAction::Priority { .. }, _) => "priority",
+        (ExceptionAction::Require { .. }, _) => "requirements",
+        (ExceptionAction::End { .. }, _) => "ended",
+    }
 }
 
 /// Weights by term; a term named twice is refused (which weight was meant is unclear).
@@ -211,6 +302,7 @@ pub fn queue_to(q: &QueueConfig) -> pb::Queue {
         occupancy_cap_percent: q.occupancy_cap_percent,
         reserve_agents: Some(q.reserve_agents),
         wait_estimator: q.wait_estimator.clone(),
+        exceptions: q.exceptions.iter().map(exception_to).collect(),
     }
 }
 
@@ -366,6 +458,7 @@ fn contact_state_to(state: &ContactState) -> pb::ContactState {
         ContactState::Abandoned => pb::ContactState::Abandoned,
         ContactState::Cancelled => pb::ContactState::Cancelled,
         ContactState::Expired => pb::ContactState::Expired,
+        ContactState::Diverted => pb::ContactState::Diverted,
     }
 }
 
@@ -409,6 +502,7 @@ pub fn contact_to(c: &ContactView, with_context: bool) -> pb::Contact {
                 reason: t.reason.to_string(),
             })
             .collect(),
+        exceptions: firings_to(&c.exceptions),
     }
 }
 
@@ -488,6 +582,7 @@ fn trigger_to(t: Trigger) -> pb::Trigger {
         Trigger::ReservationReleased => pb::Trigger::ReservationReleased,
         Trigger::ContactUpdated => pb::Trigger::ContactUpdated,
         Trigger::ContactTransferred => pb::Trigger::ContactTransferred,
+        Trigger::ExceptionFired => pb::Trigger::ExceptionFired,
     }
 }
 
@@ -531,6 +626,7 @@ fn decision_to(d: &Decision) -> pb::Decision {
             held_for_reservation: d.excluded.held,
         }),
         alternative: d.alternative,
+        exceptions: firings_to(&d.exceptions),
     }
 }
 
@@ -563,6 +659,7 @@ pub fn event_kind(body: &EventBody) -> pb::EventKind {
         EventBody::ContactQueued { .. } => pb::EventKind::ContactQueued,
         EventBody::ContactUpdated { .. } => pb::EventKind::ContactUpdated,
         EventBody::ContactTransferred { .. } => pb::EventKind::ContactTransferred,
+        EventBody::ExceptionFired { .. } => pb::EventKind::ExceptionFired,
         EventBody::Decision(_) => pb::EventKind::Decision,
         EventBody::OfferAccepted { .. } => pb::EventKind::OfferAccepted,
         EventBody::OfferRejected { .. } => pb::EventKind::OfferRejected,
@@ -572,6 +669,7 @@ pub fn event_kind(body: &EventBody) -> pb::EventKind {
             ContactState::Abandoned => pb::EventKind::ContactAbandoned,
             ContactState::Cancelled => pb::EventKind::ContactCancelled,
             ContactState::Expired => pb::EventKind::ContactExpired,
+            ContactState::Diverted => pb::EventKind::ContactDiverted,
             _ => pb::EventKind::ContactCompleted,
         },
         EventBody::AgentStateChanged { .. } => pb::EventKind::AgentStateChanged,
@@ -615,6 +713,10 @@ pub fn event_to(p: &Published) -> pb::Event {
         | EventBody::ContactTransferred { contact, .. } => {
             (Some(Detail::Contact(contact_to(contact, false))), "")
         }
+        EventBody::ExceptionFired { contact, firing } => (
+            Some(Detail::Contact(contact_to(contact, false))),
+            firing_reason(firing),
+        ),
         EventBody::Decision(d) => (Some(Detail::Decision(decision_to(d))), ""),
         EventBody::OfferReturned { reason, .. } => (None, reason.code()),
         EventBody::OfferAccepted { .. }

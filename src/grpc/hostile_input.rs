@@ -138,6 +138,7 @@ fn queue() -> impl Strategy<Value = pb::Queue> {
                     2 => "head-of-line".into(),
                     _ => name.chars().rev().collect(),
                 };
+                let name_for_rules = name.clone();
                 pb::Queue {
                     reserve_agents: (wait % 3 > 0).then_some(len % 13),
                     name,
@@ -170,6 +171,9 @@ fn queue() -> impl Strategy<Value = pb::Queue> {
                     // Hostile too (NaN, infinities, out of range) without another generator.
                     occupancy_cap_percent: target * 1.5 - 20.0,
                     wait_estimator,
+                    // Now and then a rule: a move to itself, to a queue that does not exist
+                    // or exists, a rule without a trigger, out-of-range values.
+                    exceptions: exception_rules(t, &name_for_rules, len),
                 }
             },
         )
@@ -188,6 +192,35 @@ type Routing = (
 
 /// A queue's strategy fields: known and unknown names, weights of any number, windows and
 /// times in and out of range, relaxation steps with and without actions.
+/// Exception rules picked by `t`: none mostly; a move to the queue itself, to `q` (which the
+/// test's engine has) or to a queue that does not exist; a rule without a trigger; a zero wait
+/// ending with an empty reason; a priority out of range.
+fn exception_rules(t: u32, name: &str, n: u32) -> Vec<pb::ExceptionRule> {
+    use pb::exception_rule::{Action, Trigger};
+    let rule = |trigger, action| pb::ExceptionRule { trigger, action };
+    match t % 9 {
+        0 => vec![rule(
+            Some(Trigger::WaitedSeconds(n % 100)),
+            Some(Action::MoveTo(name.to_string())),
+        )],
+        1 => vec![rule(
+            Some(Trigger::NoAgent(true)),
+            Some(Action::MoveTo("q".into())),
+        )],
+        2 => vec![rule(
+            Some(Trigger::LengthAtLeast(n)),
+            Some(Action::MoveTo("nowhere".into())),
+        )],
+        3 => vec![rule(None, Some(Action::Priority(n % 200)))],
+        4 => vec![rule(
+            Some(Trigger::EstimatedWaitSeconds(n)),
+            Some(Action::End(String::new())),
+        )],
+        5 => vec![rule(Some(Trigger::NoAgent(false)), None)],
+        _ => vec![],
+    }
+}
+
 fn routing() -> impl Strategy<Value = Routing> {
     let name = || {
         prop_oneof![

@@ -258,6 +258,9 @@ impl Supervisor {
                         pressure: q.pressure(now),
                         transferred_out: c.transferred_out,
                         transferred_in: c.transferred_in,
+                        overflowed_out: c.overflowed_out,
+                        overflowed_in: c.overflowed_in,
+                        diverted: c.diverted,
                     }
                 })
                 .collect(),

@@ -126,6 +126,10 @@ fn recovered(dir: &Path) -> String {
                     contact.id, contact.queue
                 )
             }
+            EventBody::ExceptionFired { contact, firing } => format!(
+                "exception {} of {} fired for {} ({:?}, applied {})",
+                firing.rule, firing.queue, contact.id, firing.action, firing.applied
+            ),
             EventBody::ContactUpdated { contact, changed } => {
                 format!("updated {} ({})", contact.id, changed.join(","))
             }
@@ -194,6 +198,7 @@ fn state(state: &ContactState) -> String {
         ContactState::Abandoned => "abandoned".into(),
         ContactState::Cancelled => "cancelled".into(),
         ContactState::Expired => "expired".into(),
+        ContactState::Diverted => "diverted".into(),
     }
 }
 

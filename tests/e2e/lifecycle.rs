@@ -558,3 +558,121 @@ async fn a_chat_transferred_to_the_voice_queue_reaches_the_next_agent_with_its_c
     assert_eq!((chat_stats.answered, chat_stats.transferred_out), (1, 1));
     assert_eq!((voice_stats.offered, voice_stats.transferred_in), (1, 1));
 }
+
+/// An exception rule over gRPC: `billing` moves a contact nobody took after 1 s to `general`.
+/// The move is published, the contact keeps its first enqueue time, and `general` measures its
+/// wait (decision and service level) from then. A rule moving contacts back (a cycle) and
+/// deleting the target are refused and change nothing.
+#[tokio::test]
+async fn an_overflow_rule_moves_a_waiting_contact_and_its_wait_counts_from_its_first_enqueue() {
+    use pb::exception_rule::{Action as Do, Trigger as When};
+    let mut s = TestServer::start().await;
+    s.put_queue("general", |q| q.sl_threshold_seconds = 60)
+        .await;
+    s.put_queue("billing", |q| {
+        q.required_skills = vec![pb::Skill {
+            name: "billing".into(),
+            level: 1,
+        }];
+        q.exceptions = vec![pb::ExceptionRule {
+            trigger: Some(When::WaitedSeconds(1)),
+            action: Some(Do::MoveTo("general".into())),
+        }];
+    })
+    .await;
+    s.put_agent("gus", &[]).await;
+    let mut events = s
+        .events(pb::StreamEventsRequest {
+            kinds: vec![
+                pb::EventKind::ExceptionFired as i32,
+                pb::EventKind::Decision as i32,
+            ],
+            ..Default::default()
+        })
+        .await;
+
+    let c = s
+        .enqueue("billing", pb::Channel::Voice, &[("order", "B-7")])
+        .await;
+    assert_eq!(c.state, pb::ContactState::Waiting as i32);
+    let fired = event_until(&mut events, |e| {
+        e.kind == pb::EventKind::ExceptionFired as i32 && e.contact_id == c.contact_id
+    })
+    .await;
+    assert_eq!(
+        (fired.queue.as_str(), fired.reason.as_str()),
+        ("billing", "moved")
+    );
+    let moved = s.contact(c.contact_id).await;
+    assert_eq!(moved.queue, "general");
+    assert_eq!(moved.state, pb::ContactState::Waiting as i32);
+    assert_eq!(moved.queued_at_ms, moved.enqueued_at_ms, "the wait is kept");
+    assert_eq!(moved.exceptions.len(), 1);
+    assert_eq!(moved.exceptions[0].queue, "billing");
+    assert!(moved.exceptions[0].applied);
+    assert!(moved.exceptions[0].at_ms >= moved.enqueued_at_ms + 1000);
+
+    // Refused, and nothing changes: a rule moving contacts back (billing -> general ->
+    // billing), and deleting the queue billing moves contacts to.
+    let cycle = s
+        .queues
+        .put_queue(pb::PutQueueRequest {
+            queue: Some(pb::Queue {
+                name: "general".into(),
+                exceptions: vec![pb::ExceptionRule {
+                    trigger: Some(When::WaitedSeconds(5)),
+                    action: Some(Do::MoveTo("billing".into())),
+                }],
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(cycle.code(), tonic::Code::InvalidArgument);
+    assert!(cycle.message().contains("cycle"), "{}", cycle.message());
+    let delete = s
+        .queues
+        .delete_queue(pb::DeleteQueueRequest {
+            name: "general".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(delete.code(), tonic::Code::FailedPrecondition);
+    let general = s
+        .queues
+        .get_queue(pb::GetQueueRequest {
+            name: "general".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(general.exceptions.is_empty());
+
+    s.set_ready("gus").await;
+    let decision = event_until(&mut events, |e| e.kind == pb::EventKind::Decision as i32).await;
+    let Some(pb::event::Detail::Decision(d)) = decision.detail else {
+        panic!("a decision")
+    };
+    assert_eq!((d.queue.as_str(), d.agent_id.as_str()), ("general", "gus"));
+    assert!(d.waited_ms >= 1000, "waited {} ms", d.waited_ms);
+    assert_eq!(d.exceptions.len(), 1, "the decision shows the move");
+    s.contacts
+        .accept_offer(pb::OfferAnswerRequest {
+            contact_id: c.contact_id,
+            agent_id: "gus".into(),
+        })
+        .await
+        .unwrap();
+    let general = s.queue_stats("general").await;
+    let billing = s.queue_stats("billing").await;
+    assert_eq!(
+        (general.offered, general.overflowed_in, general.answered),
+        (1, 1, 1)
+    );
+    assert!(
+        general.asa_ms >= 1000,
+        "answered after {} ms",
+        general.asa_ms
+    );
+    assert_eq!((billing.overflowed_out, billing.answered), (1, 0));
+}

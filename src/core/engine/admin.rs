@@ -23,6 +23,11 @@ impl Engine {
                 limit: self.config.max_queues,
             });
         }
+        self.check_moves(&config)?;
+        let required_by_rules = config.exceptions.iter().filter_map(|r| match &r.action {
+            crate::core::ExceptionAction::Require { skills } => Some(skills),
+            _ => None,
+        });
         let widened = config.relaxation.iter().filter_map(|s| match &s.action {
             Relax::Widen { skills } => Some(skills),
             _ => None,
@@ -32,6 +37,7 @@ impl Engine {
             .iter()
             .chain(config.alternatives.iter().flatten())
             .chain(widened.flatten())
+            .chain(required_by_rules.flatten())
             .cloned()
             .collect();
         self.check_skill_names(&named)?;
@@ -59,6 +65,7 @@ impl Engine {
                     self.reserving.remove(&slot)
                 };
                 let q = self.queue_mut(slot);
+                let new_rules = q.config.exceptions != config.exceptions;
                 q.config = config.clone();
                 q.strategy = strategy.clone();
                 let new_requirements =
@@ -88,6 +95,9 @@ impl Engine {
                 }
                 if was_reserving {
                     self.release_all_holds();
+                }
+                if new_rules {
+                    self.restart_exceptions(slot);
                 }
                 false
             }
@@ -136,6 +146,12 @@ impl Engine {
             return Err(CoreError::QueueInUse {
                 queue: name.into(),
                 live: q.live,
+            });
+        }
+        if let Some(by) = self.moved_to_by(name) {
+            return Err(CoreError::MoveTarget {
+                queue: name.into(),
+                by: by.to_string(),
             });
         }
         let q = self.queues[slot].take().expect("queue present");

@@ -8,6 +8,10 @@ use super::*;
 static NO_TRANSFERS: std::sync::LazyLock<Arc<[crate::core::contact::Transfer]>> =
     std::sync::LazyLock::new(|| Arc::from(Vec::new()));
 
+/// Shared by every contact no exception rule fired for.
+static NO_FIRINGS: std::sync::LazyLock<Arc<[crate::core::contact::Firing]>> =
+    std::sync::LazyLock::new(|| Arc::from(Vec::new()));
+
 /// Shared by every contact without alternatives (no allocation per contact).
 static NO_ALTERNATIVES: std::sync::LazyLock<Arc<[Vec<SkillLevel>]>> =
     std::sync::LazyLock::new(|| Arc::from(Vec::new()));
@@ -67,6 +71,11 @@ impl Engine {
         }
         let id = self.next_contact;
         self.next_contact += 1;
+        let own_alternatives: Arc<[Vec<SkillLevel>]> = if new.alternatives.is_empty() {
+            NO_ALTERNATIVES.clone()
+        } else {
+            new.alternatives.into()
+        };
         let customer_id = shared(new.customer_id);
         let conversation_id = shared(new.conversation_id);
         let queue = self.queue_mut(slot);
@@ -98,6 +107,8 @@ impl Engine {
             priority: new.priority,
             requirements,
             required_skills: required_skills.into(),
+            own_skills: new.required_skills.into(),
+            own_alternatives,
             alternatives,
             alternative_skills: if named.is_empty() {
                 NO_ALTERNATIVES.clone()
@@ -109,6 +120,7 @@ impl Engine {
             enqueued_at: now,
             queued_at: now,
             transfers: NO_TRANSFERS.clone(),
+            exceptions: NO_FIRINGS.clone(),
             state: ContactState::Waiting,
             answered_at: None,
             excluded: Vec::new(),
@@ -125,17 +137,17 @@ impl Engine {
             wait_timer: None,
             relax_timer: None,
             affinity_timer: None,
+            exception_timer: None,
+            exceptions_done: 0,
         };
         self.contacts.insert(id, contact);
         self.start_wait_timers(id, max_wait, first_step, affinity_until);
         let view = self.contacts[&id].view();
         self.emit(EventBody::ContactQueued { contact: view });
         // Routed before it is indexed: a contact offered at once never enters the waiting index.
-        self.route_contact(id, Trigger::ContactArrived);
-        if self.contacts[&id].state == ContactState::Waiting {
-            self.add_waiting(id);
-        }
-        Ok(self.enqueued(id, slot))
+        // Then its queue's arrival rules (it may move, or end).
+        self.settle(id, Some(Trigger::ContactArrived), true);
+        Ok(self.enqueued(id))
     }
 
     /// The door: the contact's queue and channel, its effective requirements (the queue's
@@ -261,6 +273,7 @@ impl Engine {
             let contact = self.contact_mut(id);
             contact.requirements = requirements;
             contact.required_skills = named.into();
+            contact.own_skills = update.required_skills.clone().unwrap_or_default().into();
             let taken = contact.relax_step as usize;
             let steps: Vec<Relax> = self.queues[slot]
                 .as_ref()
@@ -379,11 +392,20 @@ impl Engine {
         }
     }
 
-    /// The enqueue's answer: the contact, its place among the waiting (0 if offered at once) and
+    /// The enqueue's answer: the contact (in the queue it is in: an exception rule may have
+    /// moved it, or ended it), its place among the waiting (0 if offered at once or ended) and
     /// the estimated wait for that place.
-    fn enqueued(&self, id: ContactId, slot: usize) -> Applied {
-        let contact = &self.contacts[&id];
-        let queue = self.queues[slot].as_ref().expect("queue present");
+    fn enqueued(&self, id: ContactId) -> Applied {
+        let Some(contact) = self.contacts.get(&id) else {
+            return Applied::Enqueued {
+                contact: self.contact_view(id).expect("an ended contact is kept"),
+                position: 0,
+                estimated_wait_ms: None,
+            };
+        };
+        let queue = self.queues[self.queue_slot(id)]
+            .as_ref()
+            .expect("queue present");
         let position = if contact.state == ContactState::Waiting {
             queue
                 .waiting_by_priority

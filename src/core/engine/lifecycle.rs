@@ -6,15 +6,17 @@
 //! engine bug, caught by a debug assertion (which the property tests run under).
 //!
 //! ```text
-//!   Update ┌─┐
+//!   Update, Overflow
+//!          ┌─┐
 //!          ▼ │      Offer                Accept
 //!        Waiting ─────────▶ Offered ─────────▶ Assigned
 //!         │ ▲ ▲                │  │               │  │
 //!         │ │ └──── Return ────┘  │               │  │ Complete
 //!         │ └───────────── Transfer ──────────────┘  │
-//!         │ Cancel, Expire        │ Cancel, Expire   │
+//!         │ Cancel, Expire,       │ Cancel, Expire   │
+//!         │ Divert                │                  │
 //!         └──────────────▶  Ended ◀──────────────────┘
-//!                 (Abandoned, Cancelled, Expired, Completed)
+//!            (Abandoned, Cancelled, Expired, Diverted, Completed)
 //! ```
 //!
 //! `Return`: the offer was declined, went unanswered, or its agent left (not ready, offline,
@@ -22,9 +24,11 @@
 //! that comes back after the queue's maximum wait passed ends the contact instead. `Transfer`:
 //! the agent hands an assigned contact to a queue (blind transfer); it waits there again, with
 //! its id, customer, context and conversation, and a lineage entry saying from where and why.
+//! `Overflow` and `Divert`: an exception rule of its queue acts on a waiting contact (see
+//! [`super::exceptions`]): it moves it, changes its priority or requirements, or ends it.
 //!
-//! Adding a stage (a transfer, a callback) means a row here and the function that takes it.
-//! Cost: a linear look-up in a table of ten rows per command step; internal steps are checked
+//! Adding a stage (a callback) means a row here and the function that takes it.
+//! Cost: a linear look-up in a table of twelve rows per command step; internal steps are checked
 //! in debug builds only.
 
 use super::*;
@@ -47,7 +51,8 @@ impl Stage {
             ContactState::Completed { .. }
             | ContactState::Abandoned
             | ContactState::Cancelled
-            | ContactState::Expired => Stage::Ended,
+            | ContactState::Expired
+            | ContactState::Diverted => Stage::Ended,
         }
     }
 }
@@ -81,6 +86,10 @@ pub(super) enum Step {
     Update,
     /// Its agent handed it to a queue (blind transfer): it waits there again.
     Transfer,
+    /// An exception rule moved it, or changed its priority or requirements: it waits still.
+    Overflow,
+    /// An exception rule ended it (`end`).
+    Divert,
 }
 
 /// Every transition a contact can make: (from, step, to). Nothing else moves a contact.
@@ -89,6 +98,8 @@ pub(super) const TRANSITIONS: &[(Stage, Step, Stage)] = &[
     (Stage::Waiting, Step::Cancel, Stage::Ended),
     (Stage::Waiting, Step::Expire, Stage::Ended),
     (Stage::Waiting, Step::Update, Stage::Waiting),
+    (Stage::Waiting, Step::Overflow, Stage::Waiting),
+    (Stage::Waiting, Step::Divert, Stage::Ended),
     (Stage::Offered, Step::Accept, Stage::Assigned),
     (Stage::Offered, Step::Return, Stage::Waiting),
     (Stage::Offered, Step::Cancel, Stage::Ended),
@@ -120,7 +131,7 @@ impl Engine {
             Step::Complete | Step::Transfer => CoreError::NotAssigned { contact: id, state },
             Step::Cancel => CoreError::AlreadyAccepted { contact: id },
             Step::Update => CoreError::NotWaiting { contact: id, state },
-            Step::Offer | Step::Expire => {
+            Step::Offer | Step::Expire | Step::Overflow | Step::Divert => {
                 CoreError::invalid(format!("contact {id} is {state}: it cannot be {step:?}ed"))
             }
         })
@@ -128,7 +139,7 @@ impl Engine {
 
     /// An internal step (routing, timers) on a live contact: the table must allow it. Checked
     /// in debug builds (the property tests); free in release builds.
-    fn enter(&self, id: ContactId, step: Step) {
+    pub(super) fn enter(&self, id: ContactId, step: Step) {
         if cfg!(debug_assertions) {
             let from = Stage::of(&self.contacts[&id].state);
             assert!(
@@ -193,6 +204,7 @@ impl Engine {
             offer_deadline: deadline,
             channel: contact.channel,
             priority: contact.priority,
+            exceptions: contact.exceptions.clone(),
         };
         self.sync_index(key);
         self.emit(EventBody::Decision(decision));
@@ -206,6 +218,7 @@ impl Engine {
         let now = self.now;
         let contact = self.contacts.get_mut(&id).expect("live contact");
         let timer = contact.offer_timer.take();
+        let exception_timer = contact.exception_timer.take();
         let agent_name = contact.state.agent().cloned().expect("offered has agent");
         contact.state = ContactState::Assigned {
             agent: agent_name.clone(),
@@ -213,7 +226,7 @@ impl Engine {
         contact.answered_at = Some(now);
         let waited = now.saturating_sub(contact.queued_at);
         let queue_name = contact.queue.clone();
-        if let Some(timer) = timer {
+        for timer in [timer, exception_timer].into_iter().flatten() {
             self.timers.remove(&timer);
         }
         let a = self.agent_mut(key);
@@ -352,7 +365,12 @@ impl Engine {
             return false;
         }
         contact.state = ContactState::Waiting;
+        let rearm = contact.exception_timer.is_none();
         self.add_waiting(id);
+        // A `waited` rule that came due while it rang fires now (at the next advance).
+        if rearm {
+            self.arm_exception(id);
+        }
         true
     }
 
@@ -532,7 +550,8 @@ impl Engine {
         requirements.sort_unstable();
         let mut alternatives = Vec::new();
         let mut alternative_named = Vec::new();
-        for set in alternative_sets {
+        let own_alternatives = self.contacts[&id].own_alternatives.to_vec();
+        for set in alternative_sets.into_iter().chain(own_alternatives) {
             self.add_alternative(
                 &requirements,
                 &mut alternatives,
@@ -545,6 +564,7 @@ impl Engine {
             contact.wait_timer.take(),
             contact.relax_timer.take(),
             contact.affinity_timer.take(),
+            contact.exception_timer.take(),
         ];
         let mut transfers = contact.transfers.to_vec();
         transfers.push(crate::core::contact::Transfer {
@@ -561,8 +581,10 @@ impl Engine {
         contact.queued_at = now;
         contact.requirements = requirements;
         contact.required_skills = named.into();
+        contact.own_skills = required.into();
         contact.alternatives = alternatives;
         contact.alternative_skills = alternative_named.into();
+        contact.exceptions_done = 0;
         contact.excluded = vec![key];
         contact.wait_expired = false;
         contact.preferred = None;
@@ -580,10 +602,7 @@ impl Engine {
         });
         self.agent_mut(key).idle_since = now;
         self.wrap_up(key, wrap_ms);
-        self.route_contact(id, Trigger::ContactTransferred);
-        if self.contacts[&id].state == ContactState::Waiting {
-            self.add_waiting(id);
-        }
+        self.settle(id, Some(Trigger::ContactTransferred), true);
         self.route_agent(key, Trigger::CapacityFreed);
         Ok(Applied::Contact(
             self.contact_view(id).expect("a live contact"),
@@ -654,6 +673,7 @@ impl Engine {
             contact.wait_timer.take(),
             contact.relax_timer.take(),
             contact.affinity_timer.take(),
+            contact.exception_timer.take(),
         ];
         for timer in timers.into_iter().flatten() {
             self.timers.remove(&timer);
@@ -662,7 +682,8 @@ impl Engine {
         let mut view = contact.view();
         view.ended_at = Some(now);
         self.ended.insert(id, view.clone());
-        while self.ended.len() > self.config.ended_history {
+        // The last one always stays: a command that ended it answers with its view.
+        while self.ended.len() > self.config.ended_history.max(1) {
             self.ended.pop_first();
         }
         self.emit(EventBody::ContactEnded {

@@ -54,6 +54,7 @@ use crate::core::agent::Agent;
 mod admin;
 mod changes;
 mod contacts;
+mod exceptions;
 mod image;
 mod invariants;
 mod lifecycle;
@@ -263,6 +264,8 @@ enum Timer {
     AffinityEnd(ContactId),
     /// Contacts of the queue (slot) held for another queue reach their release wait.
     Release(usize),
+    /// The contact's next `waited` exception rule is due.
+    Exception(ContactId),
 }
 
 /// How an offer came back without being accepted.
@@ -388,9 +391,19 @@ impl Engine {
         out.append(&mut self.events);
     }
 
-    /// Applies one command at `now` (after processing deadlines due by then).
+    /// Applies one command at `now` (after processing deadlines due by then). A deadline the
+    /// command set at `now` itself (an exception rule already due, say) fires before it returns:
+    /// no deadline is ever left pending in the past.
     pub fn apply(&mut self, command: Command, now: Millis) -> Result<Applied, CoreError> {
         self.advance(now);
+        let applied = self.apply_now(command);
+        if self.next_deadline().is_some_and(|at| at <= self.now) {
+            self.advance(self.now);
+        }
+        applied
+    }
+
+    fn apply_now(&mut self, command: Command) -> Result<Applied, CoreError> {
         match command {
             Command::PutQueue(config) => self.put_queue(*config),
             Command::DeleteQueue { name } => self.delete_queue(&name),
@@ -463,6 +476,7 @@ impl Engine {
             Timer::AffinityEnd(id) => self.affinity_wait_ended(id),
             Timer::MaxWait(id) => self.max_wait_reached(id),
             Timer::Release(slot) => self.release_held(key, slot),
+            Timer::Exception(id) => self.exception_came_due(key, id),
         }
     }
 
@@ -725,6 +739,7 @@ pub(super) fn state_name(state: &ContactState) -> &'static str {
         ContactState::Abandoned => "abandoned",
         ContactState::Cancelled => "cancelled",
         ContactState::Expired => "expired",
+        ContactState::Diverted => "diverted",
     }
 }
 

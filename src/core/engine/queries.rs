@@ -86,18 +86,36 @@ impl Engine {
         }
         let slot = *self.queue_ids.get(&*contact.queue)?;
         let queue = self.queues[slot].as_ref()?;
-        let p = contact.priority;
+        Some((
+            queue,
+            self.place_of(queue, contact.priority, (contact.queued_at, id)),
+        ))
+    }
+
+    /// The 1-based place in `queue` of a contact of `priority` that entered it at `(queued_at,
+    /// id)`: after every waiting contact of higher priority, and those of its own priority that
+    /// entered before it. O(priorities + older contacts of the queue).
+    pub(super) fn place_of(
+        &self,
+        queue: &QueueState,
+        priority: u32,
+        at: (Millis, ContactId),
+    ) -> u32 {
         let ahead: u32 = queue
             .waiting_by_priority
-            .range(p.saturating_add(1)..)
+            .range(priority.saturating_add(1)..)
             .map(|(_, n)| *n)
             .sum();
         let level = queue
             .waiting
-            .range(..(contact.queued_at, id))
-            .filter(|(_, older)| self.contacts.get(older).is_some_and(|c| c.priority == p))
+            .range(..at)
+            .filter(|(_, older)| {
+                self.contacts
+                    .get(older)
+                    .is_some_and(|c| c.priority == priority)
+            })
             .count() as u32;
-        Some((queue, ahead + level + 1))
+        ahead + level + 1
     }
 
     /// A queue's counters since it was created, and its contacts not yet answered (waiting or

@@ -79,6 +79,16 @@ impl Engine {
         }
     }
 
+    /// The skills of every profile with a logged-in member.
+    pub(super) fn profiles_staffed(&self) -> impl Iterator<Item = &[(SkillId, u8)]> {
+        self.profiles
+            .list
+            .iter()
+            .flatten()
+            .filter(|p| p.staffed.iter().any(|n| *n > 0))
+            .map(|p| &p.skills[..])
+    }
+
     fn profile_mut(&mut self, id: u32) -> &mut Profile {
         self.profiles.list[id as usize]
             .as_mut()
