@@ -18,9 +18,9 @@ use crate::core::contact::ContextLimits;
 use crate::core::ewt::WaitEstimator;
 use crate::core::queue::DEFAULT_RESERVE_AGENTS;
 use crate::core::{
-    AgentSpec, CancelReason, Channel, ChannelCosts, Command, ContactUpdate, EngineConfig,
-    ExceptionAction, ExceptionRule, ExceptionTrigger, Millis, NewContact, Outcome, Presence,
-    QueueConfig, Relax, RelaxStep, SkillLevel, SkillName,
+    AgentSpec, AttemptResult, CallbackRequest, CancelReason, Channel, ChannelCosts, Command,
+    ContactUpdate, EngineConfig, ExceptionAction, ExceptionRule, ExceptionTrigger, Millis,
+    NewContact, Outcome, Presence, QueueConfig, Relax, RelaxStep, SkillLevel, SkillName,
 };
 
 /// The generated `routerd.journal.v1` messages.
@@ -123,6 +123,27 @@ fn command_to(command: &Command) -> Tag {
             satisfaction: outcome.satisfaction as u32,
         }),
         Command::Configure(config) => Tag::Configure(configure_to(config)),
+        Command::RequestCallback { contact, request } => {
+            Tag::RequestCallback(pb::RequestCallback {
+                contact: *contact,
+                not_before_ms: request.not_before,
+                window_end_ms: request.window_end,
+                number: request.number.clone(),
+            })
+        }
+        Command::CallbackAttempt {
+            contact,
+            agent,
+            result,
+        } => Tag::CallbackAttempt(pb::CallbackAttempt {
+            contact: *contact,
+            agent: agent.clone(),
+            result: match result {
+                AttemptResult::Reached => 1,
+                AttemptResult::NoAnswer => 2,
+                AttemptResult::Busy => 3,
+            },
+        }),
         Command::Transfer {
             contact,
             agent,
@@ -224,6 +245,24 @@ fn command_from(tag: Tag) -> Result<Command, String> {
             },
         },
         Tag::Configure(c) => Command::Configure(configure_from(c)?),
+        Tag::RequestCallback(r) => Command::RequestCallback {
+            contact: r.contact,
+            request: CallbackRequest {
+                not_before: r.not_before_ms,
+                window_end: r.window_end_ms,
+                number: r.number,
+            },
+        },
+        Tag::CallbackAttempt(a) => Command::CallbackAttempt {
+            contact: a.contact,
+            agent: a.agent,
+            result: match a.result {
+                1 => AttemptResult::Reached,
+                2 => AttemptResult::NoAnswer,
+                3 => AttemptResult::Busy,
+                other => return Err(format!("callback attempt result {other} is unknown")),
+            },
+        },
         Tag::Transfer(t) => Command::Transfer {
             contact: t.contact,
             agent: t.agent,
@@ -367,6 +406,8 @@ fn queue_to(q: &QueueConfig) -> pb::Queue {
             })
             .collect(),
         exceptions: q.exceptions.iter().map(exception_to).collect(),
+        callback_attempts: Some(q.callback_attempts),
+        callback_retry_seconds: Some(q.callback_retry_secs),
     }
 }
 
@@ -386,6 +427,7 @@ fn exception_to(rule: &ExceptionRule) -> pb::ExceptionRule {
                 skills: skills_to(skills),
             }),
             ExceptionAction::End { reason } => Action::End(reason.to_string()),
+            ExceptionAction::OfferCallback => Action::OfferCallback(true),
         }),
     }
 }
@@ -410,11 +452,16 @@ fn exception_from(rule: pb::ExceptionRule) -> Result<ExceptionRule, String> {
         Action::End(reason) => ExceptionAction::End {
             reason: reason.into(),
         },
+        Action::OfferCallback(true) => ExceptionAction::OfferCallback,
+        Action::OfferCallback(false) => {
+            return Err("an exception rule with offer_callback = false".into());
+        }
     };
     Ok(ExceptionRule { trigger, action })
 }
 
 fn queue_from(q: pb::Queue) -> Result<QueueConfig, String> {
+    let defaults = QueueConfig::default();
     let relaxation = q
         .relaxation
         .into_iter()
@@ -481,6 +528,11 @@ fn queue_from(q: pb::Queue) -> Result<QueueConfig, String> {
             .into_iter()
             .map(exception_from)
             .collect::<Result<_, _>>()?,
+        // Written before callbacks existed: the defaults.
+        callback_attempts: q.callback_attempts.unwrap_or(defaults.callback_attempts),
+        callback_retry_secs: q
+            .callback_retry_seconds
+            .unwrap_or(defaults.callback_retry_secs),
     })
 }
 
@@ -576,7 +628,7 @@ mod tests {
                     _ => Relax::Widen { skills: widen },
                 },
             });
-        let rule = (0..4u32, any::<u32>(), 0..4u32, "[a-z]{1,8}", skills()).prop_map(
+        let rule = (0..4u32, any::<u32>(), 0..5u32, "[a-z]{1,8}", skills()).prop_map(
             |(when, n, what, name, skills)| ExceptionRule {
                 trigger: match when {
                     0 => ExceptionTrigger::Waited { secs: n },
@@ -590,6 +642,7 @@ mod tests {
                     },
                     1 => ExceptionAction::Priority { priority: n },
                     2 => ExceptionAction::Require { skills },
+                    3 => ExceptionAction::OfferCallback,
                     _ => ExceptionAction::End {
                         reason: name.as_str().into(),
                     },
@@ -649,6 +702,8 @@ mod tests {
                 affinity_horizon_secs: f.1,
                 relaxation: f.2,
                 exceptions: f.3,
+                callback_attempts: f.0 % 11,
+                callback_retry_secs: f.1,
             })
     }
 
@@ -750,6 +805,33 @@ mod tests {
                 }
             ),
             config.prop_map(Command::Configure),
+            (
+                any::<u64>(),
+                proptest::option::of(any::<u64>()),
+                proptest::option::of(any::<u64>()),
+                "[0-9+]{0,12}"
+            )
+                .prop_map(|(contact, not_before, window_end, number)| {
+                    Command::RequestCallback {
+                        contact,
+                        request: CallbackRequest {
+                            not_before,
+                            window_end,
+                            number,
+                        },
+                    }
+                }),
+            (any::<u64>(), id, 0usize..3).prop_map(|(contact, agent, r)| {
+                Command::CallbackAttempt {
+                    contact,
+                    agent,
+                    result: [
+                        AttemptResult::Reached,
+                        AttemptResult::NoAnswer,
+                        AttemptResult::Busy,
+                    ][r],
+                }
+            }),
             (any::<u64>(), id, "[a-z]{1,8}", skills(), "[ -~]{0,20}").prop_map(
                 |(contact, agent, queue, required_skills, reason)| Command::Transfer {
                     contact,

@@ -3,7 +3,9 @@
 //! replay, simulation and property tests possible.
 
 use super::agent::{AgentSpec, AgentView, Presence};
-use super::contact::{CancelReason, ContactUpdate, ContactView, NewContact, Outcome};
+use super::contact::{
+    AttemptResult, CallbackRequest, CancelReason, ContactUpdate, ContactView, NewContact, Outcome,
+};
 use super::queue::QueueConfig;
 use super::types::{ContactId, SkillLevel};
 
@@ -41,6 +43,18 @@ pub enum Command {
         queue: String,
         required_skills: Vec<SkillLevel>,
         reason: String,
+    },
+    /// A waiting customer asks to be called back: the contact keeps its place and becomes a
+    /// `callback` contact, offered when its turn comes (not before its time).
+    RequestCallback {
+        contact: ContactId,
+        request: CallbackRequest,
+    },
+    /// The agent holding a callback reports how its call went.
+    CallbackAttempt {
+        contact: ContactId,
+        agent: String,
+        result: AttemptResult,
     },
     /// Changes a waiting contact; it is re-keyed in its queue and routed again at once.
     UpdateContact {

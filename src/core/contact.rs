@@ -240,6 +240,9 @@ pub enum ContactState {
     /// Ended by an exception rule of its queue (`end = "reason"`); the reason is the last of
     /// its [`Firing`]s.
     Diverted,
+    /// A callback whose attempts all failed, or whose window closed before anyone reached the
+    /// customer.
+    Unreached,
 }
 
 impl ContactState {
@@ -251,6 +254,7 @@ impl ContactState {
                 | ContactState::Cancelled
                 | ContactState::Expired
                 | ContactState::Diverted
+                | ContactState::Unreached
         )
     }
     pub fn agent(&self) -> Option<&Arc<str>> {
@@ -328,6 +332,14 @@ pub struct Contact {
     pub exceptions_done: u32,
     /// The exception rules that fired for it so far, oldest first.
     pub exceptions: Arc<[Firing]>,
+    /// Set when the customer asked to be called back.
+    pub callback: Option<Box<Callback>>,
+    /// While a callback waits for its time (its `not_before`, or a retry's delay): until then
+    /// it is out of the waiting index and not offered (0: not held).
+    pub held_until: Millis,
+    pub hold_timer: Option<TimerKey>,
+    /// The end of the callback's window.
+    pub window_timer: Option<TimerKey>,
 }
 
 /// A snapshot of one contact.
@@ -352,8 +364,63 @@ pub struct ContactView {
     pub transfers: Arc<[Transfer]>,
     /// The exception rules that fired for it so far, oldest first.
     pub exceptions: Arc<[Firing]>,
+    /// Set when the customer asked to be called back.
+    pub callback: Option<Callback>,
+    /// A callback waiting for its time is not offered before this (0: not held).
+    pub held_until: Millis,
     pub answered_at: Option<Millis>,
     pub ended_at: Option<Millis>,
+}
+
+/// What a frontend asks when a waiting customer wants to be called back.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct CallbackRequest {
+    /// Not called before this (absent: as soon as its turn comes); not in the past.
+    pub not_before: Option<Millis>,
+    /// Ended unreached if nobody reached the customer by then (absent: no limit).
+    pub window_end: Option<Millis>,
+    /// The number to call (at most 64 bytes; may be empty when the frontend knows it).
+    pub number: String,
+}
+
+/// How a callback attempt went, as the agent reports it.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttemptResult {
+    /// The customer answered: the agent goes on with the contact and completes it.
+    Reached,
+    NoAnswer,
+    Busy,
+}
+
+/// One call an agent made for a callback.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+pub struct Attempt {
+    pub at: Millis,
+    pub agent: Arc<str>,
+    pub result: AttemptResult,
+}
+
+/// A contact's callback: asked for when, the window, the number, the channel the customer was
+/// on, and the attempts so far.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+pub struct Callback {
+    pub requested_at: Millis,
+    pub not_before: Millis,
+    pub window_end: Option<Millis>,
+    pub number: Arc<str>,
+    /// The channel it arrived on (it is a `callback` contact since the request).
+    pub channel: Channel,
+    pub attempts: Vec<Attempt>,
+}
+
+impl Callback {
+    /// Attempts that did not reach the customer.
+    pub fn failed_attempts(&self) -> u32 {
+        self.attempts
+            .iter()
+            .filter(|a| a.result != AttemptResult::Reached)
+            .count() as u32
+    }
 }
 
 /// An exception rule that fired for a contact: when, in which queue, which rule (its index in
@@ -405,6 +472,8 @@ impl Contact {
             queued_at: self.queued_at,
             transfers: self.transfers.clone(),
             exceptions: self.exceptions.clone(),
+            callback: self.callback.as_deref().cloned(),
+            held_until: self.held_until,
             answered_at: self.answered_at,
             ended_at: None,
         }

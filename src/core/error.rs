@@ -56,6 +56,10 @@ pub enum CoreError {
          change that rule first"
     )]
     MoveTarget { queue: String, by: String },
+    #[error("contact {contact} is already a callback")]
+    AlreadyCallback { contact: ContactId },
+    #[error("contact {contact} is not a callback")]
+    NotCallback { contact: ContactId },
     #[error("agent {agent:?} holds {held} accepted contacts; complete them first")]
     AgentHoldsContacts { agent: String, held: usize },
     #[error("agent {agent:?} holds {load} capacity units; capacity {capacity} is too low")]
@@ -134,6 +138,8 @@ impl CoreError {
             | AlreadyAccepted { .. }
             | QueueInUse { .. }
             | MoveTarget { .. }
+            | AlreadyCallback { .. }
+            | NotCallback { .. }
             | AgentHoldsContacts { .. }
             | CapacityBelowLoad { .. }
             | ChannelLimitBelowHeld { .. } => ErrorClass::Precondition,

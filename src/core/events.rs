@@ -31,6 +31,8 @@ pub enum Trigger {
     AffinityWaitEnded,
     /// An exception rule of its queue moved it, or changed its priority or requirements.
     ExceptionFired,
+    /// A callback's time came (its `not_before`, or a failed attempt's retry delay).
+    CallbackDue,
     /// The contact's queue reached its release wait: agents held back for another queue
     /// (agent reservation) may take it.
     ReservationReleased,
@@ -152,6 +154,9 @@ pub enum Withdrawal {
     Completed,
     /// The agent (or a frontend on its behalf) transferred it to a queue.
     Transferred,
+    /// A callback attempt the agent reported failed: the contact waits for its retry, or
+    /// ended unreached after its last attempt.
+    CallbackNotReached,
 }
 
 impl Withdrawal {
@@ -166,6 +171,7 @@ impl Withdrawal {
             Withdrawal::Expired => "expired",
             Withdrawal::Completed => "completed",
             Withdrawal::Transferred => "transferred",
+            Withdrawal::CallbackNotReached => "callback-not-reached",
         }
     }
 }
@@ -187,6 +193,17 @@ pub enum EventBody {
     ExceptionFired {
         contact: ContactView,
         firing: Firing,
+    },
+    /// A waiting customer asked to be called back: the contact's view as a callback.
+    CallbackRequested {
+        contact: ContactView,
+    },
+    /// The agent holding a callback reported an attempt (the last of the view's attempts): a
+    /// failed one with attempts left puts it back to wait for its retry (`ContactEnded`, state
+    /// `Unreached`, follows a failed last one).
+    CallbackAttempted {
+        contact: ContactView,
+        agent: Arc<str>,
     },
     /// A waiting contact changed (UpdateContact): its view after the change, and which fields.
     ContactUpdated {
@@ -248,6 +265,8 @@ impl Event {
             EventBody::ContactQueued { contact }
             | EventBody::ContactUpdated { contact, .. }
             | EventBody::ContactTransferred { contact, .. }
+            | EventBody::CallbackRequested { contact }
+            | EventBody::CallbackAttempted { contact, .. }
             | EventBody::ContactEnded { contact, .. } => Some(&contact.queue),
             EventBody::ExceptionFired { firing, .. } => Some(&firing.queue),
             EventBody::Decision(d) => Some(&d.queue),
@@ -269,13 +288,15 @@ impl Event {
             | EventBody::OfferTimedOut { agent, .. }
             | EventBody::OfferReturned { agent, .. } => Some(agent),
             EventBody::ContactEnded { agent, .. } => agent.as_deref(),
-            EventBody::ContactTransferred { agent, .. } => Some(agent),
+            EventBody::ContactTransferred { agent, .. }
+            | EventBody::CallbackAttempted { agent, .. } => Some(agent),
             EventBody::AgentStateChanged { agent } | EventBody::AgentChanged { agent, .. } => {
                 Some(&agent.spec.id)
             }
             EventBody::ContactQueued { .. }
             | EventBody::ContactUpdated { .. }
             | EventBody::ExceptionFired { .. }
+            | EventBody::CallbackRequested { .. }
             | EventBody::QueueChanged { .. } => None,
         }
     }
@@ -287,6 +308,8 @@ impl Event {
             | EventBody::ContactUpdated { contact, .. }
             | EventBody::ContactTransferred { contact, .. }
             | EventBody::ExceptionFired { contact, .. }
+            | EventBody::CallbackRequested { contact }
+            | EventBody::CallbackAttempted { contact, .. }
             | EventBody::ContactEnded { contact, .. } => Some(contact.id),
             EventBody::Decision(d) => Some(d.contact),
             EventBody::OfferAccepted { contact, .. }

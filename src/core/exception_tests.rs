@@ -354,12 +354,13 @@ fn rules_read_and_write_as_toml() {
           { no_agent = true, end = "closed" },
           { length_at_least = 20, priority = 5 },
           { estimated_wait_seconds = 300, require = ["billing:1"] },
+          { waited_seconds = 120, offer_callback = true },
         ]
         "#,
     )
     .unwrap();
     q.validate().unwrap();
-    assert_eq!(q.exceptions.len(), 4);
+    assert_eq!(q.exceptions.len(), 5);
     assert_eq!(q.exceptions[1].trigger, ExceptionTrigger::NoAgent);
     let again: QueueConfig = toml::from_str(&toml::to_string(&q).unwrap()).unwrap();
     assert_eq!(again, q);
@@ -368,8 +369,42 @@ fn rules_read_and_write_as_toml() {
         "exceptions = [{ move_to = \"general\" }]",
         "exceptions = [{ waited_seconds = 60, no_agent = true, end = \"x\" }]",
         "exceptions = [{ no_agent = false, end = \"x\" }]",
+        "exceptions = [{ waited_seconds = 5, offer_callback = false }]",
+        "exceptions = [{ waited_seconds = 5, offer_callback = true, priority = 3 }]",
     ] {
         let text = format!("name = \"q\"\n{bad}");
         assert!(toml::from_str::<QueueConfig>(&text).is_err(), "{bad}");
     }
+}
+
+#[test]
+fn an_offer_callback_rule_is_published_and_the_customer_decides() {
+    let mut f = Floor::new();
+    f.queue("care", |q| {
+        q.exceptions = vec![waited(90, ExceptionAction::OfferCallback)];
+    });
+    let id = f.enqueue("care", Channel::Voice);
+    f.wait(90.0);
+    let view = f.engine.contact_view(id).unwrap();
+    assert_eq!(view.state, ContactState::Waiting);
+    assert_eq!(
+        view.channel,
+        Channel::Voice,
+        "unchanged until the customer accepts"
+    );
+    assert_eq!(view.exceptions[0].action, ExceptionAction::OfferCallback);
+    assert!(f.events.iter().any(|e| matches!(
+        &e.body,
+        EventBody::ExceptionFired { firing, .. } if firing.action == ExceptionAction::OfferCallback
+    )));
+    // The customer accepts: the frontend asks for the callback.
+    f.apply(Command::RequestCallback {
+        contact: id,
+        request: CallbackRequest::default(),
+    })
+    .unwrap();
+    assert_eq!(
+        f.engine.contact_view(id).unwrap().channel,
+        Channel::Callback
+    );
 }

@@ -21,7 +21,8 @@ pub mod types;
 pub use agent::{AgentSpec, AgentView, Presence, PresenceView};
 pub use command::{Applied, Command};
 pub use contact::{
-    CancelReason, ContactState, ContactUpdate, ContactView, Firing, NewContact, Outcome,
+    Attempt, AttemptResult, Callback, CallbackRequest, CancelReason, ContactState, ContactUpdate,
+    ContactView, Firing, NewContact, Outcome,
 };
 pub use engine::{AgentChange, Changes, Engine, EngineConfig, EnqueueAnswer, QueueSnapshot};
 pub use error::CoreError;
@@ -34,6 +35,8 @@ pub use queue::{ExceptionAction, ExceptionRule, ExceptionTrigger, QueueConfig, R
 pub use strategy::{AgentTerm, ContactTerm, Strategy};
 pub use types::{Channel, ChannelCosts, ContactId, Level, Millis, SkillLevel, SkillName};
 
+#[cfg(test)]
+mod callback_tests;
 #[cfg(test)]
 mod exception_tests;
 #[cfg(test)]

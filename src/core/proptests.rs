@@ -55,6 +55,11 @@ enum Op {
     Update(usize, u32, Option<(usize, u32)>),
     /// Its holder transfers a contact picked by index to a queue.
     Transfer(usize, usize),
+    /// A contact picked by index asks for a callback: now or after a delay (ms), and now and
+    /// then within a window (ms after its time).
+    Callback(usize, Option<u32>, Option<u32>),
+    /// Its holder reports a callback attempt: reached, no answer or busy.
+    Attempt(usize, usize),
     PutQueue {
         queue: usize,
         offer_timeout: u32,
@@ -81,6 +86,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (any::<usize>(), 0u32..3, proptest::option::of((0..SKILLS.len(), 1u32..=10)))
             .prop_map(|(i, p, skill)| Op::Update(i, p, skill)),
         2 => (any::<usize>(), 0..QUEUES.len()).prop_map(|(i, q)| Op::Transfer(i, q)),
+        1 => (any::<usize>(), proptest::option::of(0u32..60_000), proptest::option::weighted(0.3, 1u32..120_000))
+            .prop_map(|(i, delay, window)| Op::Callback(i, delay, window)),
+        2 => (any::<usize>(), 0usize..3).prop_map(|(i, r)| Op::Attempt(i, r)),
         1 => any::<usize>().prop_map(Op::Reject),
         3 => any::<usize>().prop_map(Op::Complete),
         3 => (0u32..40_000).prop_map(Op::Wait),
@@ -185,12 +193,18 @@ fn queue(i: usize, offer_timeout: u32, wrap_up: u32, max_length: u32, style: usi
                 },
             ),
         ],
-        4 => vec![rule(
-            ExceptionTrigger::NoAgent,
-            ExceptionAction::End {
-                reason: "closed".into(),
-            },
-        )],
+        4 => vec![
+            rule(
+                ExceptionTrigger::EstimatedWaitOver { secs: 40 },
+                ExceptionAction::OfferCallback,
+            ),
+            rule(
+                ExceptionTrigger::NoAgent,
+                ExceptionAction::End {
+                    reason: "closed".into(),
+                },
+            ),
+        ],
         _ => Vec::new(),
     };
     q
@@ -360,6 +374,56 @@ impl Harness {
                     queue: QUEUES[*queue].into(),
                     required_skills: vec![],
                     reason: "transfer".into(),
+                }
+            }
+            Op::Callback(i, delay, window) => {
+                let Some(contact) = self.pick(*i) else { return };
+                let not_before = delay.map(|d| self.now + d as u64);
+                Command::RequestCallback {
+                    contact,
+                    request: crate::core::CallbackRequest {
+                        not_before,
+                        window_end: window.map(|w| not_before.unwrap_or(self.now) + w as u64),
+                        number: String::new(),
+                    },
+                }
+            }
+            Op::Attempt(i, result) => {
+                // Mostly a callback being offered or called (rare at random; an offered one is
+                // accepted first), else any contact.
+                let calling: Vec<usize> = (0..self.enqueued.len())
+                    .filter(|j| {
+                        self.engine
+                            .contact_view(self.enqueued[*j])
+                            .is_some_and(|v| {
+                                v.callback.is_some()
+                                    && matches!(
+                                        v.state,
+                                        ContactState::Assigned { .. }
+                                            | ContactState::Offered { .. }
+                                    )
+                            })
+                    })
+                    .collect();
+                let contact = match calling.len() {
+                    0 => match self.pick(*i) {
+                        Some(id) => id,
+                        None => return,
+                    },
+                    n => {
+                        let j = calling[i % n];
+                        self.run(&Op::Accept(j));
+                        self.enqueued[j]
+                    }
+                };
+                Command::CallbackAttempt {
+                    contact,
+                    agent: self.holder(contact),
+                    result: [
+                        crate::core::AttemptResult::Reached,
+                        crate::core::AttemptResult::NoAnswer,
+                        crate::core::AttemptResult::Busy,
+                    ][*result],
                 }
             }
             Op::Accept(i) | Op::Reject(i) | Op::Complete(i) => {

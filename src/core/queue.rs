@@ -152,6 +152,10 @@ pub enum ExceptionAction {
     Require { skills: Vec<SkillLevel> },
     /// Ends it (terminal state `diverted`) with this reason, e.g. `closed` or `voicemail`.
     End { reason: Arc<str> },
+    /// Tells the frontend to offer the customer a callback (the firing is published; the
+    /// frontend asks, and calls RequestCallback if the customer accepts). The contact is
+    /// unchanged.
+    OfferCallback,
 }
 
 /// One exception rule of a queue: a trigger and an action. Each rule fires at most once per
@@ -188,6 +192,8 @@ struct ExceptionForm {
     require: Option<Vec<String>>,
     #[serde(default)]
     end: Option<String>,
+    #[serde(default)]
+    offer_callback: Option<bool>,
 }
 
 impl TryFrom<ExceptionForm> for ExceptionRule {
@@ -210,25 +216,32 @@ impl TryFrom<ExceptionForm> for ExceptionRule {
                 ));
             }
         };
-        let action = match (f.move_to, f.priority, f.require, f.end) {
-            (Some(queue), None, None, None) => ExceptionAction::MoveTo {
-                queue: queue.into(),
+        let action = match (f.move_to, f.priority, f.require, f.end, f.offer_callback) {
+            (None, None, None, None, Some(true)) => ExceptionAction::OfferCallback,
+            (move_to, priority, require, end, None) => match (move_to, priority, require, end) {
+                (Some(queue), None, None, None) => ExceptionAction::MoveTo {
+                    queue: queue.into(),
+                },
+                (None, Some(priority), None, None) => ExceptionAction::Priority { priority },
+                (None, None, Some(skills), None) => ExceptionAction::Require {
+                    skills: skills.iter().map(|s| s.parse()).collect::<Result<_, _>>()?,
+                },
+                (None, None, None, Some(reason)) => ExceptionAction::End {
+                    reason: reason.into(),
+                },
+                _ => return Err(one_action()),
             },
-            (None, Some(priority), None, None) => ExceptionAction::Priority { priority },
-            (None, None, Some(skills), None) => ExceptionAction::Require {
-                skills: skills.iter().map(|s| s.parse()).collect::<Result<_, _>>()?,
-            },
-            (None, None, None, Some(reason)) => ExceptionAction::End {
-                reason: reason.into(),
-            },
-            _ => {
-                return Err(CoreError::invalid(
-                    "an exception rule takes exactly one action: move_to, priority, require or end",
-                ));
-            }
+            _ => return Err(one_action()),
         };
         Ok(ExceptionRule { trigger, action })
     }
+}
+
+fn one_action() -> CoreError {
+    CoreError::invalid(
+        "an exception rule takes exactly one action: move_to, priority, require, end or \
+         offer_callback = true",
+    )
 }
 
 impl From<ExceptionRule> for ExceptionForm {
@@ -252,6 +265,7 @@ impl From<ExceptionRule> for ExceptionForm {
                 )
             }
             ExceptionAction::End { reason } => f.end = Some(reason.to_string()),
+            ExceptionAction::OfferCallback => f.offer_callback = Some(true),
         }
         f
     }
@@ -443,6 +457,11 @@ pub struct QueueConfig {
     /// Exception rules (overflow and the like), at most [`MAX_EXCEPTION_RULES`]: checked in
     /// order, each firing at most once per contact per visit.
     pub exceptions: Vec<ExceptionRule>,
+    /// Calls made for a callback before it ends unreached (1-10).
+    pub callback_attempts: u32,
+    /// The delay before a failed callback attempt is retried, in seconds (1-86,400).
+    #[serde(rename = "callback_retry_seconds")]
+    pub callback_retry_secs: u32,
 }
 
 impl Default for QueueConfig {
@@ -475,6 +494,8 @@ impl Default for QueueConfig {
             affinity_horizon_secs: 86_400,
             relaxation: Vec::new(),
             exceptions: Vec::new(),
+            callback_attempts: 3,
+            callback_retry_secs: 300,
         }
     }
 }
@@ -551,6 +572,18 @@ impl QueueConfig {
             })
             .collect::<Vec<_>>();
         validate_alternatives(&widened, "queue's widen steps")?;
+        if !(1..=10).contains(&self.callback_attempts) {
+            return Err(CoreError::invalid(format!(
+                "callback_attempts {} must be 1-10",
+                self.callback_attempts
+            )));
+        }
+        if !(1..=86_400).contains(&self.callback_retry_secs) {
+            return Err(CoreError::invalid(format!(
+                "callback_retry_seconds {} must be 1-86400",
+                self.callback_retry_secs
+            )));
+        }
         if self.exceptions.len() > MAX_EXCEPTION_RULES {
             return Err(CoreError::invalid(format!(
                 "{} exception rules; the limit is {MAX_EXCEPTION_RULES}",

@@ -54,6 +54,11 @@ pub struct QueueCounters {
     pub overflowed_in: u64,
     /// Ended by an exception rule (`end`): not counted in service level.
     pub diverted: u64,
+    /// Waiting customers who asked to be called back (they left the line: neither answered
+    /// nor abandoned for service level), then those reached (completed) and those unreached.
+    pub callbacks_requested: u64,
+    pub callbacks_reached: u64,
+    pub callbacks_unreached: u64,
     pub total_answer_wait_ms: u64,
     /// Time waited by the contacts that abandoned (with the answered ones' waits: the
     /// customers' patience, for the `queue-length` wait estimate).
@@ -178,6 +183,15 @@ impl QueueCounters {
             overflowed_out: self.overflowed_out.saturating_sub(earlier.overflowed_out),
             overflowed_in: self.overflowed_in.saturating_sub(earlier.overflowed_in),
             diverted: self.diverted.saturating_sub(earlier.diverted),
+            callbacks_requested: self
+                .callbacks_requested
+                .saturating_sub(earlier.callbacks_requested),
+            callbacks_reached: self
+                .callbacks_reached
+                .saturating_sub(earlier.callbacks_reached),
+            callbacks_unreached: self
+                .callbacks_unreached
+                .saturating_sub(earlier.callbacks_unreached),
             total_answer_wait_ms: self
                 .total_answer_wait_ms
                 .saturating_sub(earlier.total_answer_wait_ms),
@@ -204,6 +218,9 @@ impl QueueCounters {
         self.overflowed_out += other.overflowed_out;
         self.overflowed_in += other.overflowed_in;
         self.diverted += other.diverted;
+        self.callbacks_requested += other.callbacks_requested;
+        self.callbacks_reached += other.callbacks_reached;
+        self.callbacks_unreached += other.callbacks_unreached;
         self.completed += other.completed;
         self.transferred_out += other.transferred_out;
         self.transferred_in += other.transferred_in;

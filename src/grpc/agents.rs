@@ -274,6 +274,11 @@ async fn handle_request(
                 required_skills: super::convert::skills_from(&t.required_skills)?,
                 reason: t.reason,
             },
+            Some(Action::CallbackAttempt(a)) => Command::CallbackAttempt {
+                contact: contact_id(a.contact_id)?,
+                agent,
+                result: super::convert::attempt_result_from(a.result)?,
+            },
             Some(Action::Login(_)) => {
                 return Err(Status::failed_precondition(
                     "this session is already logged in",

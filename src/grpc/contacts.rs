@@ -4,12 +4,12 @@ use tonic::{Request, Response, Status};
 
 use super::auth::caller;
 use super::convert::{
-    agent_id, cancel_reason_from, contact_id, contact_state_to_i32, contact_to,
-    contact_update_from, new_contact_from, outcome_from, skills_from,
+    agent_id, attempt_result_from, cancel_reason_from, contact_id, contact_state_to_i32,
+    contact_to, contact_update_from, new_contact_from, outcome_from, skills_from,
 };
 use super::queues::unexpected;
 use crate::access::Role;
-use crate::core::{Applied, Command};
+use crate::core::{Applied, CallbackRequest, Command};
 use crate::proto as pb;
 use crate::runtime::EngineHandle;
 
@@ -155,6 +155,49 @@ impl pb::contact_service_server::ContactService for Contacts {
         };
         let contact = self.contact_command(command).await?;
         Ok(Response::new(pb::TransferContactResponse {
+            contact: Some(contact),
+        }))
+    }
+
+    async fn request_callback(
+        &self,
+        request: Request<pb::RequestCallbackRequest>,
+    ) -> Result<Response<pb::RequestCallbackResponse>, Status> {
+        caller(&request).allow("RequestCallback", &[Role::Frontend], None)?;
+        let r = request.into_inner();
+        let command = Command::RequestCallback {
+            contact: contact_id(r.contact_id)?,
+            request: CallbackRequest {
+                not_before: r.not_before_ms,
+                window_end: r.window_end_ms,
+                number: r.number,
+            },
+        };
+        let contact = self.contact_command(command).await?;
+        Ok(Response::new(pb::RequestCallbackResponse {
+            contact: Some(contact),
+        }))
+    }
+
+    async fn report_callback_attempt(
+        &self,
+        request: Request<pb::ReportCallbackAttemptRequest>,
+    ) -> Result<Response<pb::ReportCallbackAttemptResponse>, Status> {
+        let who = caller(&request);
+        let r = request.into_inner();
+        let agent = agent_id(&r.agent_id)?;
+        who.allow(
+            "ReportCallbackAttempt",
+            &[Role::Frontend, Role::Agent],
+            Some(&agent),
+        )?;
+        let command = Command::CallbackAttempt {
+            contact: contact_id(r.contact_id)?,
+            agent,
+            result: attempt_result_from(r.result)?,
+        };
+        let contact = self.contact_command(command).await?;
+        Ok(Response::new(pb::ReportCallbackAttemptResponse {
             contact: Some(contact),
         }))
     }

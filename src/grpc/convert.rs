@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 use tonic::Status;
 
 use crate::core::{
-    AgentSpec, AgentTerm, AgentView, CancelReason, Channel, ContactState, ContactTerm,
-    ContactUpdate, ContactView, CoreError, Decision, EventBody, ExceptionAction, ExceptionRule,
-    ExceptionTrigger, Firing, Interaction, Level, Millis, NewContact, Outcome, Presence,
-    PresenceView, QueueConfig, Relax, RelaxStep, ReturnReason, Side, SkillLevel, SkillName, Terms,
-    Trigger, Withdrawal,
+    AgentSpec, AgentTerm, AgentView, AttemptResult, Callback, CancelReason, Channel, ContactState,
+    ContactTerm, ContactUpdate, ContactView, CoreError, Decision, EventBody, ExceptionAction,
+    ExceptionRule, ExceptionTrigger, Firing, Interaction, Level, Millis, NewContact, Outcome,
+    Presence, PresenceView, QueueConfig, Relax, RelaxStep, ReturnReason, Side, SkillLevel,
+    SkillName, Terms, Trigger, Withdrawal,
 };
 use crate::proto as pb;
 use crate::runtime::bus::Published;
@@ -115,6 +115,12 @@ pub fn queue_from(q: pb::Queue) -> Result<QueueConfig, Status> {
     if let Some(n) = q.reserve_agents {
         config.reserve_agents = n;
     }
+    if q.callback_attempts > 0 {
+        config.callback_attempts = q.callback_attempts;
+    }
+    if q.callback_retry_seconds > 0 {
+        config.callback_retry_secs = q.callback_retry_seconds;
+    }
     if !q.wait_estimator.is_empty() {
         config.wait_estimator = q.wait_estimator;
     }
@@ -164,9 +170,11 @@ fn exception_from(rule: &pb::ExceptionRule) -> Result<ExceptionRule, Status> {
         Some(Action::End(reason)) => ExceptionAction::End {
             reason: reason.as_str().into(),
         },
-        None => {
+        Some(Action::OfferCallback(true)) => ExceptionAction::OfferCallback,
+        Some(Action::OfferCallback(false)) | None => {
             return Err(Status::invalid_argument(
-                "an exception rule needs an action: move_to, priority, require or end",
+                "an exception rule needs an action: move_to, priority, require, end or \
+                 offer_callback = true",
             ));
         }
     };
@@ -189,6 +197,7 @@ fn exception_to(rule: &ExceptionRule) -> pb::ExceptionRule {
                 skills: skills_to(skills),
             }),
             ExceptionAction::End { reason } => Action::End(reason.to_string()),
+            ExceptionAction::OfferCallback => Action::OfferCallback(true),
         }),
     }
 }
@@ -217,6 +226,7 @@ fn firing_reason(f: &Firing) -> &'static str {
         (ExceptionAction::Priority { .. }, _) => "priority",
         (ExceptionAction::Require { .. }, _) => "requirements",
         (ExceptionAction::End { .. }, _) => "ended",
+        (ExceptionAction::OfferCallback, _) => "offer-callback",
     }
 }
 
@@ -303,6 +313,46 @@ pub fn queue_to(q: &QueueConfig) -> pb::Queue {
         reserve_agents: Some(q.reserve_agents),
         wait_estimator: q.wait_estimator.clone(),
         exceptions: q.exceptions.iter().map(exception_to).collect(),
+        callback_attempts: q.callback_attempts,
+        callback_retry_seconds: q.callback_retry_secs,
+    }
+}
+
+pub fn attempt_result_from(value: i32) -> Result<AttemptResult, Status> {
+    match pb::CallbackResult::try_from(value) {
+        Ok(pb::CallbackResult::Reached) => Ok(AttemptResult::Reached),
+        Ok(pb::CallbackResult::NoAnswer) => Ok(AttemptResult::NoAnswer),
+        Ok(pb::CallbackResult::Busy) => Ok(AttemptResult::Busy),
+        _ => Err(Status::invalid_argument(
+            "a callback result must be REACHED, NO_ANSWER or BUSY",
+        )),
+    }
+}
+
+fn attempt_result_to(result: AttemptResult) -> pb::CallbackResult {
+    match result {
+        AttemptResult::Reached => pb::CallbackResult::Reached,
+        AttemptResult::NoAnswer => pb::CallbackResult::NoAnswer,
+        AttemptResult::Busy => pb::CallbackResult::Busy,
+    }
+}
+
+fn callback_to(c: &Callback) -> pb::CallbackInfo {
+    pb::CallbackInfo {
+        requested_at_ms: c.requested_at,
+        not_before_ms: c.not_before,
+        window_end_ms: c.window_end,
+        number: c.number.to_string(),
+        channel: channel_to(c.channel) as i32,
+        attempts: c
+            .attempts
+            .iter()
+            .map(|a| pb::CallbackAttempt {
+                at_ms: a.at,
+                agent_id: a.agent.to_string(),
+                result: attempt_result_to(a.result) as i32,
+            })
+            .collect(),
     }
 }
 
@@ -459,6 +509,7 @@ fn contact_state_to(state: &ContactState) -> pb::ContactState {
         ContactState::Cancelled => pb::ContactState::Cancelled,
         ContactState::Expired => pb::ContactState::Expired,
         ContactState::Diverted => pb::ContactState::Diverted,
+        ContactState::Unreached => pb::ContactState::Unreached,
     }
 }
 
@@ -503,6 +554,8 @@ pub fn contact_to(c: &ContactView, with_context: bool) -> pb::Contact {
             })
             .collect(),
         exceptions: firings_to(&c.exceptions),
+        callback: c.callback.as_ref().map(callback_to),
+        held_until_ms: c.held_until,
     }
 }
 
@@ -583,6 +636,7 @@ fn trigger_to(t: Trigger) -> pb::Trigger {
         Trigger::ContactUpdated => pb::Trigger::ContactUpdated,
         Trigger::ContactTransferred => pb::Trigger::ContactTransferred,
         Trigger::ExceptionFired => pb::Trigger::ExceptionFired,
+        Trigger::CallbackDue => pb::Trigger::CallbackDue,
     }
 }
 
@@ -660,6 +714,8 @@ pub fn event_kind(body: &EventBody) -> pb::EventKind {
         EventBody::ContactUpdated { .. } => pb::EventKind::ContactUpdated,
         EventBody::ContactTransferred { .. } => pb::EventKind::ContactTransferred,
         EventBody::ExceptionFired { .. } => pb::EventKind::ExceptionFired,
+        EventBody::CallbackRequested { .. } => pb::EventKind::CallbackRequested,
+        EventBody::CallbackAttempted { .. } => pb::EventKind::CallbackAttempted,
         EventBody::Decision(_) => pb::EventKind::Decision,
         EventBody::OfferAccepted { .. } => pb::EventKind::OfferAccepted,
         EventBody::OfferRejected { .. } => pb::EventKind::OfferRejected,
@@ -670,6 +726,7 @@ pub fn event_kind(body: &EventBody) -> pb::EventKind {
             ContactState::Cancelled => pb::EventKind::ContactCancelled,
             ContactState::Expired => pb::EventKind::ContactExpired,
             ContactState::Diverted => pb::EventKind::ContactDiverted,
+            ContactState::Unreached => pb::EventKind::ContactUnreached,
             _ => pb::EventKind::ContactCompleted,
         },
         EventBody::AgentStateChanged { .. } => pb::EventKind::AgentStateChanged,
@@ -691,6 +748,7 @@ pub fn withdrawal_to(w: Withdrawal) -> pb::WithdrawalReason {
         Withdrawal::Expired => W::Expired,
         Withdrawal::Completed => W::Completed,
         Withdrawal::Transferred => W::Transferred,
+        Withdrawal::CallbackNotReached => W::CallbackNotReached,
     }
 }
 
@@ -716,6 +774,23 @@ pub fn event_to(p: &Published) -> pb::Event {
         EventBody::ExceptionFired { contact, firing } => (
             Some(Detail::Contact(contact_to(contact, false))),
             firing_reason(firing),
+        ),
+        EventBody::CallbackRequested { contact } => {
+            (Some(Detail::Contact(contact_to(contact, false))), "")
+        }
+        EventBody::CallbackAttempted { contact, .. } => (
+            Some(Detail::Contact(contact_to(contact, false))),
+            match contact
+                .callback
+                .as_ref()
+                .and_then(|c| c.attempts.last())
+                .map(|a| a.result)
+            {
+                Some(AttemptResult::Reached) => "reached",
+                Some(AttemptResult::NoAnswer) => "no-answer",
+                Some(AttemptResult::Busy) => "busy",
+                None => "",
+            },
         ),
         EventBody::Decision(d) => (Some(Detail::Decision(decision_to(d))), ""),
         EventBody::OfferReturned { reason, .. } => (None, reason.code()),

@@ -174,6 +174,8 @@ fn queue() -> impl Strategy<Value = pb::Queue> {
                     // Now and then a rule: a move to itself, to a queue that does not exist
                     // or exists, a rule without a trigger, out-of-range values.
                     exceptions: exception_rules(t, &name_for_rules, len),
+                    callback_attempts: wait % 12,
+                    callback_retry_seconds: len,
                 }
             },
         )
@@ -274,6 +276,43 @@ enum Request {
     SetState(String, u8, String),
     Update(pb::UpdateContactRequest),
     Transfer(pb::TransferContactRequest),
+    Callback(pb::RequestCallbackRequest),
+    Attempt(pb::ReportCallbackAttemptRequest),
+}
+
+/// A callback for one of the first contacts (or one that never was), at hostile times (the
+/// engine's clock is at 1 ms: 0 is in the past) with a hostile number.
+fn callback() -> impl Strategy<Value = pb::RequestCallbackRequest> {
+    (
+        prop_oneof![0u64..4, any::<u64>()],
+        proptest::option::of(prop_oneof![0u64..3, any::<u64>()]),
+        proptest::option::of(prop_oneof![0u64..3, any::<u64>()]),
+        text(),
+    )
+        .prop_map(|(contact_id, not_before_ms, window_end_ms, number)| {
+            pb::RequestCallbackRequest {
+                contact_id,
+                not_before_ms,
+                window_end_ms,
+                number,
+            }
+        })
+}
+
+/// A callback attempt reported by a hostile agent, with any result value.
+fn attempt() -> impl Strategy<Value = pb::ReportCallbackAttemptRequest> {
+    (
+        prop_oneof![0u64..4, any::<u64>()],
+        prop_oneof![Just("billing".to_string()), text()],
+        prop_oneof![0i32..5, any::<i32>()],
+    )
+        .prop_map(
+            |(contact_id, agent_id, result)| pb::ReportCallbackAttemptRequest {
+                contact_id,
+                agent_id,
+                result,
+            },
+        )
 }
 
 /// A transfer of one of the first contacts (or of one that never was) by a hostile agent, to
@@ -333,6 +372,8 @@ fn request() -> impl Strategy<Value = Request> {
         (text(), 0u8..4, text()).prop_map(|(a, s, r)| Request::SetState(a, s, r)),
         update().prop_map(Request::Update),
         transfer().prop_map(Request::Transfer),
+        callback().prop_map(Request::Callback),
+        attempt().prop_map(Request::Attempt),
     ]
 }
 
@@ -348,6 +389,19 @@ fn command(request: Request) -> Result<Command, tonic::Status> {
             queue: t.queue,
             required_skills: skills_from(&t.required_skills)?,
             reason: t.reason,
+        },
+        Request::Callback(c) => Command::RequestCallback {
+            contact: contact_id(c.contact_id)?,
+            request: crate::core::CallbackRequest {
+                not_before: c.not_before_ms,
+                window_end: c.window_end_ms,
+                number: c.number,
+            },
+        },
+        Request::Attempt(a) => Command::CallbackAttempt {
+            contact: contact_id(a.contact_id)?,
+            agent: a.agent_id,
+            result: crate::grpc::convert::attempt_result_from(a.result)?,
         },
         Request::Update(u) => Command::UpdateContact {
             contact: contact_id(u.contact_id)?,

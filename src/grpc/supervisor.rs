@@ -261,6 +261,9 @@ impl Supervisor {
                         overflowed_out: c.overflowed_out,
                         overflowed_in: c.overflowed_in,
                         diverted: c.diverted,
+                        callbacks_requested: c.callbacks_requested,
+                        callbacks_reached: c.callbacks_reached,
+                        callbacks_unreached: c.callbacks_unreached,
                     }
                 })
                 .collect(),

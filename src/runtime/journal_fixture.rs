@@ -130,6 +130,12 @@ fn recovered(dir: &Path) -> String {
                 "exception {} of {} fired for {} ({:?}, applied {})",
                 firing.rule, firing.queue, contact.id, firing.action, firing.applied
             ),
+            EventBody::CallbackRequested { contact } => format!("callback {}", contact.id),
+            EventBody::CallbackAttempted { contact, agent } => format!(
+                "callback attempt {} by {agent}: {:?}",
+                contact.id,
+                contact.callback.as_ref().and_then(|c| c.attempts.last())
+            ),
             EventBody::ContactUpdated { contact, changed } => {
                 format!("updated {} ({})", contact.id, changed.join(","))
             }
@@ -199,6 +205,7 @@ fn state(state: &ContactState) -> String {
         ContactState::Cancelled => "cancelled".into(),
         ContactState::Expired => "expired".into(),
         ContactState::Diverted => "diverted".into(),
+        ContactState::Unreached => "unreached".into(),
     }
 }
 

@@ -162,9 +162,17 @@ fn message_for(event: &Event, engine: &Engine) -> Option<SessionMessage> {
             contact: contact.id,
             reason: Withdrawal::Transferred,
         },
+        // A failed call put the callback back to wait for its retry: it left the agent.
+        EventBody::CallbackAttempted { contact, .. } if contact.state == ContactState::Waiting => {
+            SessionMessage::Withdrawn {
+                contact: contact.id,
+                reason: Withdrawal::CallbackNotReached,
+            }
+        }
         EventBody::ContactEnded { contact, .. } => SessionMessage::Withdrawn {
             contact: contact.id,
             reason: match contact.state {
+                ContactState::Unreached => Withdrawal::CallbackNotReached,
                 ContactState::Abandoned => Withdrawal::Abandoned,
                 ContactState::Cancelled => Withdrawal::Cancelled,
                 ContactState::Expired => Withdrawal::Expired,

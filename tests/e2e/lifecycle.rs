@@ -676,3 +676,150 @@ async fn an_overflow_rule_moves_a_waiting_contact_and_its_wait_counts_from_its_f
     );
     assert_eq!((billing.overflowed_out, billing.answered), (1, 0));
 }
+
+/// A callback over gRPC: three customers wait; the middle one asks to be called back. It keeps
+/// its place (served after the older one, before the newer one), its first call gets no
+/// answer (the desktop is told it left, and it waits for its retry while the newer customer is
+/// served), and its second call reaches the customer. A callback time in the past is refused.
+#[tokio::test]
+async fn a_callback_keeps_its_place_and_a_failed_call_is_tried_again() {
+    let mut s = TestServer::start().await;
+    s.put_queue("sales", |q| {
+        q.wrap_up_seconds = 0;
+        q.callback_retry_seconds = 1;
+    })
+    .await;
+    s.put_agent("vic", &[]).await;
+    let older = s.enqueue("sales", pb::Channel::Voice, &[]).await.contact_id;
+    let caller = s
+        .enqueue("sales", pb::Channel::Voice, &[("order", "S-3")])
+        .await
+        .contact_id;
+    let newer = s.enqueue("sales", pb::Channel::Voice, &[]).await.contact_id;
+
+    let past = s
+        .contacts
+        .request_callback(pb::RequestCallbackRequest {
+            contact_id: caller,
+            not_before_ms: Some(1),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(past.code(), tonic::Code::InvalidArgument);
+    let asked = s
+        .contacts
+        .request_callback(pb::RequestCallbackRequest {
+            contact_id: caller,
+            number: "+3312345678".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .contact
+        .unwrap();
+    assert_eq!(asked.channel, pb::Channel::Callback as i32);
+    let callback = asked.callback.unwrap();
+    assert_eq!(callback.number, "+3312345678");
+    assert_eq!(callback.channel, pb::Channel::Voice as i32);
+    assert_eq!(s.contact(caller).await.position, 2, "its place is kept");
+
+    let mut vic = s.session("vic", true).await;
+    let mut served = Vec::new();
+    while served.len() < 3 {
+        let offer = vic
+            .until(|e| match e {
+                Out::Offer(o) => Some(o),
+                _ => None,
+            })
+            .await;
+        let contact = offer.contact.unwrap();
+        vic.request(Action::Accept(OfferAnswer {
+            contact_id: contact.id,
+        }))
+        .await;
+        if contact.id == caller {
+            assert_eq!(
+                contact.context.get("order").map(String::as_str),
+                Some("S-3")
+            );
+            vic.request(Action::CallbackAttempt(pb::session_request::CallbackCall {
+                contact_id: caller,
+                result: pb::CallbackResult::NoAnswer as i32,
+            }))
+            .await;
+            let withdrawn = vic
+                .until(|e| match e {
+                    Out::OfferWithdrawn(w) => Some(w),
+                    _ => None,
+                })
+                .await;
+            assert_eq!(
+                withdrawn.withdrawal,
+                pb::WithdrawalReason::CallbackNotReached as i32
+            );
+            let waiting = s.contact(caller).await;
+            assert_eq!(waiting.state, pb::ContactState::Waiting as i32);
+            assert!(waiting.held_until_ms > 0, "held for its retry");
+            served.push(caller);
+            continue;
+        }
+        vic.request(Action::Complete(Complete {
+            contact_id: contact.id,
+            outcome: None,
+        }))
+        .await;
+        served.push(contact.id);
+    }
+    assert_eq!(
+        served,
+        [older, caller, newer],
+        "the first call, in its place"
+    );
+    // The retry comes after its delay.
+    let offer = vic
+        .until(|e| match e {
+            Out::Offer(o) => Some(o),
+            _ => None,
+        })
+        .await;
+    assert_eq!(offer.contact.unwrap().id, caller);
+    vic.request(Action::Accept(OfferAnswer { contact_id: caller }))
+        .await;
+    vic.request(Action::CallbackAttempt(pb::session_request::CallbackCall {
+        contact_id: caller,
+        result: pb::CallbackResult::Reached as i32,
+    }))
+    .await;
+    vic.request(Action::Complete(Complete {
+        contact_id: caller,
+        outcome: None,
+    }))
+    .await;
+    let done = s.contact(caller).await;
+    assert_eq!(done.state, pb::ContactState::Completed as i32);
+    let results: Vec<i32> = done
+        .callback
+        .unwrap()
+        .attempts
+        .iter()
+        .map(|a| a.result)
+        .collect();
+    assert_eq!(
+        results,
+        [
+            pb::CallbackResult::NoAnswer as i32,
+            pb::CallbackResult::Reached as i32
+        ]
+    );
+    let stats = s.queue_stats("sales").await;
+    assert_eq!(
+        (
+            stats.callbacks_requested,
+            stats.callbacks_reached,
+            stats.answered
+        ),
+        (1, 1, 2)
+    );
+}

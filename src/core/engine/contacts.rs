@@ -139,6 +139,10 @@ impl Engine {
             affinity_timer: None,
             exception_timer: None,
             exceptions_done: 0,
+            callback: None,
+            held_until: 0,
+            hold_timer: None,
+            window_timer: None,
         };
         self.contacts.insert(id, contact);
         self.start_wait_timers(id, max_wait, first_step, affinity_until);

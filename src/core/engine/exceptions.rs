@@ -1,7 +1,8 @@
 //! Exception rules (overflow and the like): per queue, a trigger — a contact has waited N s,
 //! or on its arrival the queue holds N contacts, no logged-in agent can serve it, or its
 //! estimated wait exceeds N s — and an action — move it to another queue, set its priority,
-//! replace its requirements, or end it (`diverted`).
+//! replace its requirements, end it (`diverted`), or tell the frontend to offer the customer a
+//! callback (published only: the customer decides, and the frontend calls RequestCallback).
 //!
 //! When rules are looked at:
 //! - on arrival in a queue (enqueue, transfer in, move in), after routing found no agent: every
@@ -222,6 +223,7 @@ impl Engine {
                 (Fired::Stayed, true)
             }
             ExceptionAction::End { .. } => (Fired::Ended, true),
+            ExceptionAction::OfferCallback => (Fired::Stayed, true),
         };
         let firing = Firing {
             at: self.now,

@@ -79,11 +79,25 @@ impl Engine {
             return Err("the available index holds agents it should not".into());
         }
         let mut waiting = 0;
+        let mut held_back = 0;
         for (id, c) in &self.contacts {
             match &c.state {
                 ContactState::Waiting => {
                     waiting += 1;
-                    if c.reserved {
+                    if c.held_until > 0 {
+                        // A callback waiting for its time: in no group, its timer pending.
+                        held_back += 1;
+                        let timer = c
+                            .hold_timer
+                            .ok_or(format!("held contact {id} has no timer"))?;
+                        if c.group.is_some()
+                            || c.reserved
+                            || c.held_until <= self.now
+                            || self.timers.get(&timer) != Some(&Timer::CallbackDue(*id))
+                        {
+                            return Err(format!("callback {id} is not held as its time says"));
+                        }
+                    } else if c.reserved {
                         let pref = c.preferred.ok_or(format!("contact {id} held for no one"))?;
                         if c.group.is_some() || !self.reserved.contains(&(pref, *id)) {
                             return Err(format!("held contact {id} is not held exactly once"));
@@ -121,7 +135,8 @@ impl Engine {
             }
         }
         let grouped: usize = self.waiting.groups().map(|g| g.members.len()).sum();
-        if grouped + self.reserved.len() != waiting || self.waiting_count() != waiting {
+        let in_line = waiting - held_back;
+        if grouped + self.reserved.len() != in_line || self.waiting_count() != in_line {
             return Err("waiting index and queues disagree with the live contacts".into());
         }
         let held: usize = self
@@ -198,6 +213,7 @@ impl Engine {
             };
             for c in self.contacts.values() {
                 if c.state == ContactState::Waiting
+                    && c.held_until == 0
                     && (!c.reserved || c.preferred == Some(key as AgentKey))
                     && agent.has_room(c.channel, c.cost)
                     && agent.meets_one_of(c.sets()).is_some()

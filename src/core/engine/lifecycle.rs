@@ -28,7 +28,7 @@
 //! [`super::exceptions`]): it moves it, changes its priority or requirements, or ends it.
 //!
 //! Adding a stage (a callback) means a row here and the function that takes it.
-//! Cost: a linear look-up in a table of twelve rows per command step; internal steps are checked
+//! Cost: a linear look-up in a table of sixteen rows per command step; internal steps are checked
 //! in debug builds only.
 
 use super::*;
@@ -52,7 +52,8 @@ impl Stage {
             | ContactState::Abandoned
             | ContactState::Cancelled
             | ContactState::Expired
-            | ContactState::Diverted => Stage::Ended,
+            | ContactState::Diverted
+            | ContactState::Unreached => Stage::Ended,
         }
     }
 }
@@ -90,6 +91,12 @@ pub(super) enum Step {
     Overflow,
     /// An exception rule ended it (`end`).
     Divert,
+    /// The customer asked to be called back: it waits on as a callback.
+    Callback,
+    /// A callback attempt failed with attempts left: it waits for its retry.
+    Retry,
+    /// A callback's last attempt failed, or its window closed while it waited: unreached.
+    GiveUp,
 }
 
 /// Every transition a contact can make: (from, step, to). Nothing else moves a contact.
@@ -100,6 +107,10 @@ pub(super) const TRANSITIONS: &[(Stage, Step, Stage)] = &[
     (Stage::Waiting, Step::Update, Stage::Waiting),
     (Stage::Waiting, Step::Overflow, Stage::Waiting),
     (Stage::Waiting, Step::Divert, Stage::Ended),
+    (Stage::Waiting, Step::Callback, Stage::Waiting),
+    (Stage::Waiting, Step::GiveUp, Stage::Ended),
+    (Stage::Assigned, Step::Retry, Stage::Waiting),
+    (Stage::Assigned, Step::GiveUp, Stage::Ended),
     (Stage::Offered, Step::Accept, Stage::Assigned),
     (Stage::Offered, Step::Return, Stage::Waiting),
     (Stage::Offered, Step::Cancel, Stage::Ended),
@@ -128,10 +139,12 @@ impl Engine {
         let state = state_name(&contact.state);
         Err(match step {
             Step::Accept | Step::Return => CoreError::NotOffered { contact: id, state },
-            Step::Complete | Step::Transfer => CoreError::NotAssigned { contact: id, state },
+            Step::Complete | Step::Transfer | Step::Retry => {
+                CoreError::NotAssigned { contact: id, state }
+            }
             Step::Cancel => CoreError::AlreadyAccepted { contact: id },
-            Step::Update => CoreError::NotWaiting { contact: id, state },
-            Step::Offer | Step::Expire | Step::Overflow | Step::Divert => {
+            Step::Update | Step::Callback => CoreError::NotWaiting { contact: id, state },
+            Step::Offer | Step::Expire | Step::Overflow | Step::Divert | Step::GiveUp => {
                 CoreError::invalid(format!("contact {id} is {state}: it cannot be {step:?}ed"))
             }
         })
@@ -224,6 +237,7 @@ impl Engine {
             agent: agent_name.clone(),
         };
         contact.answered_at = Some(now);
+        let is_callback = contact.callback.is_some();
         let waited = now.saturating_sub(contact.queued_at);
         let queue_name = contact.queue.clone();
         for timer in [timer, exception_timer].into_iter().flatten() {
@@ -237,8 +251,11 @@ impl Engine {
         let queue = self.queue_mut(slot);
         queue.offered_now -= 1;
         let threshold = queue.config.sl_threshold_secs as u64 * 1000;
-        queue.rolling_sl.mark(&queue.counters, now);
-        queue.counters.record_answer(waited, threshold, now);
+        // A callback left the line when it was asked for: its call is not an inbound answer.
+        if !is_callback {
+            queue.rolling_sl.mark(&queue.counters, now);
+            queue.counters.record_answer(waited, threshold, now);
+        }
         self.remember(id, Some(agent_name.clone()), InteractionOutcome::Handling);
         self.emit(EventBody::OfferAccepted {
             contact: id,
@@ -365,6 +382,11 @@ impl Engine {
             return false;
         }
         contact.state = ContactState::Waiting;
+        if self.window_closed(id) {
+            self.give_up(id);
+            return false;
+        }
+        let contact = self.contact_mut(id);
         let rearm = contact.exception_timer.is_none();
         self.add_waiting(id);
         // A `waited` rule that came due while it rang fires now (at the next advance).
@@ -396,6 +418,7 @@ impl Engine {
             secs => secs as u64 * 1000,
         };
         let agent_name = contact.state.agent().cloned().expect("assigned has agent");
+        let is_callback = contact.callback.is_some();
         // Learnt against the skills of the set the agent met (the first such).
         let agent = self.agent(key);
         let set = contact
@@ -412,6 +435,9 @@ impl Engine {
             .unwrap_or(0);
         queue.counters.completed += 1;
         queue.counters.total_handle_ms += handle_ms;
+        if is_callback {
+            queue.counters.callbacks_reached += 1;
+        }
         let wrap_up = queue.config.wrap_up_secs as u64 * 1000;
         let quality =
             strategy::outcome_quality(outcome.resolved, outcome.satisfaction, handle_ms, mean_ms);
@@ -616,6 +642,7 @@ impl Engine {
     ) -> Result<Applied, CoreError> {
         let contact = self.allow(id, Step::Cancel)?;
         let waited = self.now.saturating_sub(contact.queued_at);
+        let is_callback = contact.callback.is_some();
         // The agent an offer was ringing at, freed by the cancel.
         let holder = contact.agent_key;
         let slot = self.queue_slot(id);
@@ -623,6 +650,11 @@ impl Engine {
         let queue = self.queue_mut(slot);
         let threshold = queue.config.sl_threshold_secs as u64 * 1000;
         let terminal = match reason {
+            // A callback's customer is not on the line: cancelling it withdraws it.
+            _ if is_callback => {
+                queue.counters.withdrawn += 1;
+                ContactState::Cancelled
+            }
             CancelReason::Abandoned => {
                 queue.rolling_sl.mark(&queue.counters, now);
                 queue.counters.record_abandon(waited, threshold);
@@ -674,10 +706,13 @@ impl Engine {
             contact.relax_timer.take(),
             contact.affinity_timer.take(),
             contact.exception_timer.take(),
+            contact.hold_timer.take(),
+            contact.window_timer.take(),
         ];
         for timer in timers.into_iter().flatten() {
             self.timers.remove(&timer);
         }
+        contact.held_until = 0;
         contact.state = terminal;
         let mut view = contact.view();
         view.ended_at = Some(now);

@@ -26,7 +26,8 @@ impl Engine {
         let Some(contact) = self.contacts.get(&id) else {
             return;
         };
-        if contact.state != ContactState::Waiting {
+        // A callback held for its time is not offered until then.
+        if contact.state != ContactState::Waiting || contact.held_until > 0 {
             return;
         }
         let Some(slot) = self.queue_ids.get(&*contact.queue).copied() else {
@@ -401,6 +402,10 @@ impl Engine {
     pub(super) fn add_waiting(&mut self, id: ContactId) {
         let now = self.now;
         let contact = self.contacts.get_mut(&id).expect("live contact");
+        if contact.held_until > 0 {
+            // A held callback takes its place when its time comes (`callbacks`).
+            return;
+        }
         let slot = *self
             .queue_ids
             .get(&*contact.queue)

@@ -52,6 +52,7 @@ use super::types::{Channel, ChannelCosts, ContactId, Millis, SkillLevel, TimerKe
 use crate::core::agent::Agent;
 
 mod admin;
+mod callbacks;
 mod changes;
 mod contacts;
 mod exceptions;
@@ -266,6 +267,10 @@ enum Timer {
     Release(usize),
     /// The contact's next `waited` exception rule is due.
     Exception(ContactId),
+    /// A held callback's time came.
+    CallbackDue(ContactId),
+    /// A callback's window closed.
+    CallbackWindow(ContactId),
 }
 
 /// How an offer came back without being accepted.
@@ -430,6 +435,14 @@ impl Engine {
             }
             Command::Enqueue(new) => self.enqueue(new),
             Command::UpdateContact { contact, update } => self.update(contact, update),
+            Command::RequestCallback { contact, request } => {
+                self.request_callback(contact, request)
+            }
+            Command::CallbackAttempt {
+                contact,
+                agent,
+                result,
+            } => self.callback_attempt(contact, &agent, result),
             Command::Transfer {
                 contact,
                 agent,
@@ -477,6 +490,8 @@ impl Engine {
             Timer::MaxWait(id) => self.max_wait_reached(id),
             Timer::Release(slot) => self.release_held(key, slot),
             Timer::Exception(id) => self.exception_came_due(key, id),
+            Timer::CallbackDue(id) => self.callback_due(key, id),
+            Timer::CallbackWindow(id) => self.callback_window_ended(key, id),
         }
     }
 
@@ -740,6 +755,7 @@ pub(super) fn state_name(state: &ContactState) -> &'static str {
         ContactState::Cancelled => "cancelled",
         ContactState::Expired => "expired",
         ContactState::Diverted => "diverted",
+        ContactState::Unreached => "unreached",
     }
 }
 

@@ -81,7 +81,7 @@ impl Engine {
     /// A waiting contact's queue and 1-based position in it.
     fn position_of(&self, id: ContactId) -> Option<(&QueueState, u32)> {
         let contact = self.contacts.get(&id)?;
-        if contact.state != ContactState::Waiting {
+        if contact.state != ContactState::Waiting || contact.held_until > 0 {
             return None;
         }
         let slot = *self.queue_ids.get(&*contact.queue)?;

@@ -1,0 +1,247 @@
+//! Callbacks: a waiting customer asks to be called back instead of holding the line.
+//!
+//! The contact keeps its id, context and its place — its `queued_at` still orders it among the
+//! queue's contacts — and becomes a `callback` contact (the `callback` channel's cost), offered
+//! like any other when its turn comes. A scheduled callback is held out of the waiting index
+//! until its `not_before` (a deadline, `Timer::CallbackDue`); a window end
+//! (`Timer::CallbackWindow`) ends it `Unreached` if it is still waiting then. The agent who
+//! accepts it calls the customer and reports the attempt: `reached` (it goes on and completes
+//! the contact), or `no answer` / `busy`: the agent is freed, and the contact waits again, held
+//! for the queue's `callback_retry_seconds`, until the queue's `callback_attempts` failed
+//! attempts (or its window) end it `Unreached`.
+//!
+//! Statistics: a callback request counts `callbacks_requested` and takes the contact out of the
+//! queue's inbound service level (the customer left the line: never answered nor abandoned for
+//! it, and its maximum wait no longer applies); a completed callback counts `callbacks_reached`,
+//! an unreached one `callbacks_unreached`; a callback cancelled counts as withdrawn.
+//!
+//! Invariants (checked by [`Engine::check_invariants`]): a held contact is waiting, in no group
+//! and no reservation, with its hold timer pending; every other waiting contact is indexed.
+//! Cost: O(log n) per request, attempt or firing (the waiting index and the timers).
+//! Known limits: an attempt report sent twice is refused the second time (`NotAssigned`) when
+//! the first put the contact back to wait; a held callback has no position in the line.
+
+use super::*;
+use crate::core::contact::{Attempt, AttemptResult, Callback, CallbackRequest};
+
+/// How far ahead a callback may be scheduled.
+const MAX_SCHEDULE_MS: Millis = 30 * 86_400_000;
+
+impl Engine {
+    /// A waiting customer asks to be called back. Everything is checked before anything
+    /// changes: the contact waits and is no callback yet, its queue takes `callback` contacts,
+    /// the times are not in the past, at most 30 days ahead, and the window ends after it opens.
+    pub(super) fn request_callback(
+        &mut self,
+        id: ContactId,
+        request: CallbackRequest,
+    ) -> Result<Applied, CoreError> {
+        if request.number.len() > 64 || request.number.chars().any(char::is_control) {
+            return Err(CoreError::invalid(
+                "a callback number is at most 64 bytes, without control characters",
+            ));
+        }
+        let contact = self.allow(id, lifecycle::Step::Callback)?;
+        if contact.callback.is_some() {
+            return Err(CoreError::AlreadyCallback { contact: id });
+        }
+        let now = self.now;
+        let not_before = request.not_before.unwrap_or(now);
+        if not_before < now {
+            return Err(CoreError::invalid(format!(
+                "callback time {not_before} ms is in the past (now is {now} ms)"
+            )));
+        }
+        if let Some(end) = request.window_end
+            && end <= not_before
+        {
+            return Err(CoreError::invalid(
+                "a callback window must end after it opens (not_before, or now)",
+            ));
+        }
+        if request.window_end.unwrap_or(not_before) > now + MAX_SCHEDULE_MS {
+            return Err(CoreError::invalid(
+                "a callback may be scheduled at most 30 days ahead",
+            ));
+        }
+        let slot = self.queue_slot(id);
+        let queue = self.queues[slot].as_ref().expect("queue present");
+        if !queue.config.accepts(Channel::Callback) {
+            return Err(CoreError::invalid(format!(
+                "queue {:?} does not accept callback contacts",
+                queue.config.name
+            )));
+        }
+        // Checked: from here on nothing fails.
+        self.remove_waiting(id);
+        let cost = self.config.costs.cost(Channel::Callback);
+        let contact = self.contact_mut(id);
+        contact.callback = Some(Box::new(Callback {
+            requested_at: now,
+            not_before,
+            window_end: request.window_end,
+            number: request.number.into(),
+            channel: contact.channel,
+            attempts: Vec::new(),
+        }));
+        contact.channel = Channel::Callback;
+        contact.cost = cost;
+        contact.wait_expired = false;
+        let wait_timer = contact.wait_timer.take();
+        if let Some(timer) = wait_timer {
+            self.timers.remove(&timer);
+        }
+        self.queue_mut(slot).counters.callbacks_requested += 1;
+        if let Some(end) = request.window_end {
+            let timer = self.add_timer(end, Timer::CallbackWindow(id));
+            self.contact_mut(id).window_timer = Some(timer);
+        }
+        let view = self.contacts[&id].view();
+        self.emit(EventBody::CallbackRequested { contact: view });
+        if not_before > now {
+            self.hold(id, not_before);
+        } else {
+            self.route_contact(id, Trigger::CallbackDue);
+            if self.contacts[&id].state == ContactState::Waiting {
+                self.add_waiting(id);
+            }
+        }
+        Ok(Applied::Contact(
+            self.contact_view(id).expect("a live contact"),
+        ))
+    }
+
+    /// The agent holding a callback reports its attempt. Reached: nothing else changes (the
+    /// agent completes the contact). Failed: the agent is freed; the contact waits again, held
+    /// for the queue's retry delay, or ends `Unreached` after the queue's last attempt or past
+    /// its window.
+    pub(super) fn callback_attempt(
+        &mut self,
+        id: ContactId,
+        agent: &str,
+        result: AttemptResult,
+    ) -> Result<Applied, CoreError> {
+        self.live_contact(id)?;
+        let key = self.agent_key(agent)?;
+        let contact = self.allow(id, lifecycle::Step::Retry)?;
+        if contact.agent_key != Some(key) {
+            return Err(CoreError::AssignedToAnother { contact: id });
+        }
+        if contact.callback.is_none() {
+            return Err(CoreError::NotCallback { contact: id });
+        }
+        let now = self.now;
+        let slot = self.queue_slot(id);
+        let queue = &self.queues[slot].as_ref().expect("queue present").config;
+        let (limit, retry_ms) = (
+            queue.callback_attempts,
+            queue.callback_retry_secs as u64 * 1000,
+        );
+        let agent_name = self.agent(key).spec.id.clone();
+        let contact = self.contact_mut(id);
+        let callback = contact.callback.as_mut().expect("a callback");
+        callback.attempts.push(Attempt {
+            at: now,
+            agent: agent_name.clone(),
+            result,
+        });
+        let failed = callback.failed_attempts();
+        let window_closed = callback.window_end.is_some_and(|end| end <= now);
+        if result == AttemptResult::Reached || failed >= limit || window_closed {
+            // Published with the contact still assigned; a last failure ends it next.
+            let view = contact.view();
+            self.emit(EventBody::CallbackAttempted {
+                contact: view,
+                agent: agent_name,
+            });
+            if result == AttemptResult::Reached {
+                return Ok(Applied::Contact(self.contacts[&id].view()));
+            }
+            self.give_up(id);
+        } else {
+            self.enter(id, lifecycle::Step::Retry);
+            self.release(id);
+            let contact = self.contact_mut(id);
+            contact.state = ContactState::Waiting;
+            contact.answered_at = None;
+            self.hold(id, now + retry_ms);
+            // Published waiting for its retry: the agent's desktop is told it left.
+            let view = self.contacts[&id].view();
+            self.emit(EventBody::CallbackAttempted {
+                contact: view,
+                agent: agent_name,
+            });
+        }
+        self.agent_mut(key).idle_since = now;
+        self.sync_index(key);
+        self.route_agent(key, Trigger::CapacityFreed);
+        Ok(Applied::Contact(
+            self.contact_view(id).expect("a contact still known"),
+        ))
+    }
+
+    /// Holds a waiting callback (out of the index) until `until`.
+    fn hold(&mut self, id: ContactId, until: Millis) {
+        let timer = self.add_timer(until, Timer::CallbackDue(id));
+        let contact = self.contact_mut(id);
+        contact.held_until = until;
+        if let Some(old) = contact.hold_timer.replace(timer) {
+            self.timers.remove(&old);
+        }
+    }
+
+    /// A held callback's time came: it takes its place in the line (ranked by its queue's
+    /// strategy now) and is routed.
+    pub(super) fn callback_due(&mut self, key: TimerKey, id: ContactId) {
+        let Some(contact) = self.contacts.get_mut(&id) else {
+            return;
+        };
+        if contact.hold_timer != Some(key) {
+            return;
+        }
+        contact.hold_timer = None;
+        contact.held_until = 0;
+        if contact.state != ContactState::Waiting {
+            return;
+        }
+        let slot = self.queue_slot(id);
+        let strategy = self.queues[slot].as_ref().expect("queue").strategy.clone();
+        let contact = self.contact_mut(id);
+        contact.rank = strategy.contact_key(&matching::contact_facts(contact));
+        self.route_contact(id, Trigger::CallbackDue);
+        if self.contacts[&id].state == ContactState::Waiting {
+            self.add_waiting(id);
+        }
+    }
+
+    /// A callback's window closed: if it still waits, nobody reached the customer in time.
+    pub(super) fn callback_window_ended(&mut self, key: TimerKey, id: ContactId) {
+        let Some(contact) = self.contacts.get_mut(&id) else {
+            return;
+        };
+        if contact.window_timer != Some(key) {
+            return;
+        }
+        contact.window_timer = None;
+        if contact.state == ContactState::Waiting {
+            self.give_up(id);
+        }
+    }
+
+    /// Whether a callback's window has closed (an offer coming back then ends it).
+    pub(super) fn window_closed(&self, id: ContactId) -> bool {
+        self.contacts[&id]
+            .callback
+            .as_ref()
+            .and_then(|c| c.window_end)
+            .is_some_and(|end| end <= self.now)
+    }
+
+    /// Ends a callback unreached.
+    pub(super) fn give_up(&mut self, id: ContactId) {
+        self.enter(id, lifecycle::Step::GiveUp);
+        let slot = self.queue_slot(id);
+        self.queue_mut(slot).counters.callbacks_unreached += 1;
+        self.end_contact(id, ContactState::Unreached);
+    }
+}
