@@ -20,7 +20,8 @@ use crate::core::queue::DEFAULT_RESERVE_AGENTS;
 use crate::core::{
     AgentSpec, AttemptResult, CallbackRequest, CancelReason, Channel, ChannelCosts, Command,
     ContactUpdate, EngineConfig, ExceptionAction, ExceptionRule, ExceptionTrigger, Millis,
-    NewContact, Outcome, Presence, QueueConfig, Relax, RelaxStep, SkillLevel, SkillName,
+    NamedAgent, NewContact, Outcome, Presence, QueueConfig, Relax, RelaxStep, SkillLevel,
+    SkillName,
 };
 
 /// The generated `routerd.journal.v1` messages.
@@ -150,12 +151,18 @@ fn command_to(command: &Command) -> Tag {
             queue,
             required_skills,
             reason,
+            to_agent,
         } => Tag::Transfer(pb::Transfer {
             contact: *contact,
             agent: agent.clone(),
             queue: queue.clone(),
             required_skills: skills_to(required_skills),
             reason: reason.clone(),
+            to_agent: to_agent
+                .as_ref()
+                .map(|n| n.agent.clone())
+                .unwrap_or_default(),
+            agent_wait_seconds: to_agent.as_ref().map_or(0, |n| n.wait_secs),
         }),
         Command::UpdateContact { contact, update } => Tag::UpdateContact(pb::UpdateContact {
             contact: *contact,
@@ -264,6 +271,10 @@ fn command_from(tag: Tag) -> Result<Command, String> {
             },
         },
         Tag::Transfer(t) => Command::Transfer {
+            to_agent: (!t.to_agent.is_empty()).then_some(NamedAgent {
+                agent: t.to_agent,
+                wait_secs: t.agent_wait_seconds,
+            }),
             contact: t.contact,
             agent: t.agent,
             queue: t.queue,
@@ -832,15 +843,24 @@ mod tests {
                     ][r],
                 }
             }),
-            (any::<u64>(), id, "[a-z]{1,8}", skills(), "[ -~]{0,20}").prop_map(
-                |(contact, agent, queue, required_skills, reason)| Command::Transfer {
-                    contact,
-                    agent,
-                    queue,
-                    required_skills,
-                    reason,
-                }
-            ),
+            (
+                any::<u64>(),
+                id,
+                "[a-z]{1,8}",
+                skills(),
+                "[ -~]{0,20}",
+                proptest::option::of(("[a-z]{1,8}", any::<u32>()))
+            )
+                .prop_map(|(contact, agent, queue, required_skills, reason, named)| {
+                    Command::Transfer {
+                        to_agent: named.map(|(agent, wait_secs)| NamedAgent { agent, wait_secs }),
+                        contact,
+                        agent,
+                        queue,
+                        required_skills,
+                        reason,
+                    }
+                }),
             (
                 any::<u64>(),
                 proptest::option::of(0u32..=100),
@@ -947,6 +967,7 @@ mod tests {
             ),
             (
                 Command::Transfer {
+                    to_agent: None,
                     contact: 4,
                     agent: "ann".into(),
                     queue: "t2".into(),

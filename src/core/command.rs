@@ -43,6 +43,9 @@ pub enum Command {
         queue: String,
         required_skills: Vec<SkillLevel>,
         reason: String,
+        /// Blind to a named agent: offered to that agent only, for a while; `queue` is the
+        /// fallback it waits in after a timeout or a decline.
+        to_agent: Option<NamedAgent>,
     },
     /// A waiting customer asks to be called back: the contact keeps its place and becomes a
     /// `callback` contact, offered when its turn comes (not before its time).
@@ -88,6 +91,14 @@ impl Command {
     pub fn counts_when_refused(&self) -> bool {
         matches!(self, Command::Enqueue(_))
     }
+}
+
+/// The agent a transfer names, and how long the contact waits for that agent alone.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+pub struct NamedAgent {
+    pub agent: String,
+    /// 1-3,600 seconds.
+    pub wait_secs: u32,
 }
 
 /// What an accepted command returns to its caller.

@@ -446,6 +446,8 @@ pub struct Transfer {
     pub to_queue: Arc<str>,
     /// The agent's reason, as given (may be empty).
     pub reason: Arc<str>,
+    /// To a named agent (with `to_queue` as the fallback), if the transfer named one.
+    pub to_agent: Option<Arc<str>>,
 }
 
 impl Contact {

@@ -56,6 +56,10 @@ pub enum CoreError {
          change that rule first"
     )]
     MoveTarget { queue: String, by: String },
+    #[error(
+        "agent {agent:?} cannot serve this contact in queue {queue:?} (its skills or channels)"
+    )]
+    AgentCannotServe { agent: String, queue: String },
     #[error("contact {contact} is already a callback")]
     AlreadyCallback { contact: ContactId },
     #[error("contact {contact} is not a callback")]
@@ -139,6 +143,7 @@ impl CoreError {
             | QueueInUse { .. }
             | MoveTarget { .. }
             | AlreadyCallback { .. }
+            | AgentCannotServe { .. }
             | NotCallback { .. }
             | AgentHoldsContacts { .. }
             | CapacityBelowLoad { .. }

@@ -19,7 +19,7 @@ pub mod strategy;
 pub mod types;
 
 pub use agent::{AgentSpec, AgentView, Presence, PresenceView};
-pub use command::{Applied, Command};
+pub use command::{Applied, Command, NamedAgent};
 pub use contact::{
     Attempt, AttemptResult, Callback, CallbackRequest, CancelReason, ContactState, ContactUpdate,
     ContactView, Firing, NewContact, Outcome,

@@ -53,8 +53,9 @@ enum Op {
     Wait(u32),
     /// UpdateContact on a contact picked by index: a priority, and now and then requirements.
     Update(usize, u32, Option<(usize, u32)>),
-    /// Its holder transfers a contact picked by index to a queue.
-    Transfer(usize, usize),
+    /// Its holder transfers a contact picked by index to a queue, now and then to a named
+    /// agent (the queue as its fallback).
+    Transfer(usize, usize, Option<usize>),
     /// A contact picked by index asks for a callback: now or after a delay (ms), and now and
     /// then within a window (ms after its time).
     Callback(usize, Option<u32>, Option<u32>),
@@ -85,7 +86,8 @@ fn op() -> impl Strategy<Value = Op> {
         3 => any::<usize>().prop_map(Op::Accept),
         1 => (any::<usize>(), 0u32..3, proptest::option::of((0..SKILLS.len(), 1u32..=10)))
             .prop_map(|(i, p, skill)| Op::Update(i, p, skill)),
-        2 => (any::<usize>(), 0..QUEUES.len()).prop_map(|(i, q)| Op::Transfer(i, q)),
+        2 => (any::<usize>(), 0..QUEUES.len(), proptest::option::weighted(0.4, 0..AGENTS))
+            .prop_map(|(i, q, named)| Op::Transfer(i, q, named)),
         1 => (any::<usize>(), proptest::option::of(0u32..60_000), proptest::option::weighted(0.3, 1u32..120_000))
             .prop_map(|(i, delay, window)| Op::Callback(i, delay, window)),
         2 => (any::<usize>(), 0usize..3).prop_map(|(i, r)| Op::Attempt(i, r)),
@@ -366,9 +368,13 @@ impl Harness {
                     },
                 }
             }
-            Op::Transfer(i, queue) => {
+            Op::Transfer(i, queue, named) => {
                 let Some(contact) = self.pick(*i) else { return };
                 Command::Transfer {
+                    to_agent: named.map(|a| crate::core::NamedAgent {
+                        agent: agent(a),
+                        wait_secs: 20,
+                    }),
                     contact,
                     agent: self.holder(contact),
                     queue: QUEUES[*queue].into(),

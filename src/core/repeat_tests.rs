@@ -258,6 +258,7 @@ fn a_transfer_sent_twice_gets_the_same_result() {
     let c = f.enqueue("q", Channel::Voice);
     f.accept(c);
     let transfer = Command::Transfer {
+        to_agent: None,
         contact: c,
         agent: "a".into(),
         queue: "tier2".into(),
@@ -274,6 +275,7 @@ fn a_transfer_sent_twice_gets_the_same_result() {
     };
     let e = f
         .apply(Command::Transfer {
+            to_agent: None,
             contact,
             agent,
             queue: "q".into(),

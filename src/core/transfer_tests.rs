@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use super::error::ErrorClass;
 use super::tests::Floor;
 use super::*;
 
@@ -13,6 +14,7 @@ fn transfer(
     queue: &str,
 ) -> Result<Applied, CoreError> {
     f.apply(Command::Transfer {
+        to_agent: None,
         contact,
         agent: agent.into(),
         queue: queue.into(),
@@ -163,6 +165,7 @@ fn a_refused_transfer_changes_nothing() {
     let cases: Vec<(Command, error::ErrorClass)> = vec![
         (
             Command::Transfer {
+                to_agent: None,
                 contact: id,
                 agent: "bo".into(),
                 queue: "tier2".into(),
@@ -173,6 +176,7 @@ fn a_refused_transfer_changes_nothing() {
         ),
         (
             Command::Transfer {
+                to_agent: None,
                 contact: waiting,
                 agent: "ann".into(),
                 queue: "tier2".into(),
@@ -183,6 +187,7 @@ fn a_refused_transfer_changes_nothing() {
         ),
         (
             Command::Transfer {
+                to_agent: None,
                 contact: id,
                 agent: "ann".into(),
                 queue: "nowhere".into(),
@@ -193,6 +198,7 @@ fn a_refused_transfer_changes_nothing() {
         ),
         (
             Command::Transfer {
+                to_agent: None,
                 contact: id,
                 agent: "ann".into(),
                 queue: "email".into(),
@@ -203,6 +209,7 @@ fn a_refused_transfer_changes_nothing() {
         ),
         (
             Command::Transfer {
+                to_agent: None,
                 contact: id,
                 agent: "ann".into(),
                 queue: "full".into(),
@@ -213,6 +220,7 @@ fn a_refused_transfer_changes_nothing() {
         ),
         (
             Command::Transfer {
+                to_agent: None,
                 contact: id,
                 agent: "ann".into(),
                 queue: "tier2".into(),
@@ -223,6 +231,7 @@ fn a_refused_transfer_changes_nothing() {
         ),
         (
             Command::Transfer {
+                to_agent: None,
                 contact: 999,
                 agent: "ann".into(),
                 queue: "tier2".into(),
@@ -237,4 +246,85 @@ fn a_refused_transfer_changes_nothing() {
         assert_eq!(e.class(), class, "{command:?}: {e}");
     }
     assert_eq!((f.events.len(), f.engine.image()), before);
+}
+
+fn transfer_to_agent(
+    f: &mut Floor,
+    contact: ContactId,
+    to_agent: &str,
+    wait_secs: u32,
+) -> Result<Applied, CoreError> {
+    f.apply(Command::Transfer {
+        contact,
+        agent: "ann".into(),
+        queue: "tier2".into(),
+        required_skills: vec![],
+        reason: "her account manager".into(),
+        to_agent: Some(NamedAgent {
+            agent: to_agent.into(),
+            wait_secs,
+        }),
+    })
+}
+
+#[test]
+fn a_transfer_to_a_named_agent_waits_for_that_agent_alone() {
+    let (mut f, id) = floor_with_a_handled_chat();
+    f.agent("cy", &[("billing", 9)]);
+    let Applied::Contact(view) = transfer_to_agent(&mut f, id, "bo", 60).unwrap() else {
+        panic!("a contact")
+    };
+    assert_eq!(
+        view.state,
+        ContactState::Waiting,
+        "cy is ready, but bo was named"
+    );
+    assert_eq!(view.transfers[0].to_agent.as_deref(), Some("bo"));
+    f.wait(30.0);
+    assert_eq!(f.state(id), ContactState::Waiting);
+    f.presence("bo", Presence::Ready);
+    assert_eq!(f.holder(id).as_deref(), Some("bo"));
+}
+
+#[test]
+fn a_named_agent_declining_or_not_answering_in_time_sends_the_contact_to_the_queue() {
+    let (mut f, id) = floor_with_a_handled_chat();
+    f.agent("cy", &[("billing", 9)]);
+    f.presence("cy", Presence::NotReady("coaching".into()));
+    f.presence("bo", Presence::Ready);
+    transfer_to_agent(&mut f, id, "bo", 60).unwrap();
+    assert_eq!(f.holder(id).as_deref(), Some("bo"));
+    f.reject(id);
+    f.presence("cy", Presence::Ready);
+    assert_eq!(
+        f.holder(id).as_deref(),
+        Some("cy"),
+        "the fallback queue routes it"
+    );
+
+    // The wait ends: anyone in the queue may take it.
+    let (mut f, id) = floor_with_a_handled_chat();
+    f.agent("cy", &[("billing", 9)]);
+    transfer_to_agent(&mut f, id, "bo", 20).unwrap();
+    f.wait(19.0);
+    assert_eq!(f.state(id), ContactState::Waiting);
+    f.wait(1.0);
+    assert_eq!(f.holder(id).as_deref(), Some("cy"));
+}
+
+#[test]
+fn a_named_agent_who_cannot_take_the_contact_is_refused_and_nothing_changes() {
+    let (mut f, id) = floor_with_a_handled_chat();
+    f.agent("dee", &[("billing", 2)]);
+    let before = f.engine.image();
+    let unknown = transfer_to_agent(&mut f, id, "nobody", 30).unwrap_err();
+    assert_eq!(unknown.class(), ErrorClass::NotFound);
+    let unskilled = transfer_to_agent(&mut f, id, "dee", 30).unwrap_err();
+    assert_eq!(unskilled.class(), ErrorClass::Precondition);
+    assert!(unskilled.to_string().contains("dee"), "{unskilled}");
+    let itself = transfer_to_agent(&mut f, id, "ann", 30).unwrap_err();
+    assert_eq!(itself.class(), ErrorClass::Invalid);
+    let no_wait = transfer_to_agent(&mut f, id, "bo", 0).unwrap_err();
+    assert_eq!(no_wait.class(), ErrorClass::Invalid);
+    assert_eq!(f.engine.image(), before);
 }

@@ -268,6 +268,7 @@ async fn handle_request(
                 outcome: outcome_from(c.outcome)?,
             },
             Some(Action::Transfer(t)) => Command::Transfer {
+                to_agent: super::convert::named_agent_from(t.to_agent_id, t.agent_wait_seconds),
                 contact: contact_id(t.contact_id)?,
                 agent,
                 queue: t.queue,

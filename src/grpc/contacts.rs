@@ -5,7 +5,7 @@ use tonic::{Request, Response, Status};
 use super::auth::caller;
 use super::convert::{
     agent_id, attempt_result_from, cancel_reason_from, contact_id, contact_state_to_i32,
-    contact_to, contact_update_from, new_contact_from, outcome_from, skills_from,
+    contact_to, contact_update_from, named_agent_from, new_contact_from, outcome_from, skills_from,
 };
 use super::queues::unexpected;
 use crate::access::Role;
@@ -147,6 +147,7 @@ impl pb::contact_service_server::ContactService for Contacts {
             Some(&agent),
         )?;
         let command = Command::Transfer {
+            to_agent: named_agent_from(r.to_agent_id, r.agent_wait_seconds),
             contact: contact_id(r.contact_id)?,
             agent,
             queue: r.queue,

@@ -9,8 +9,8 @@ use tonic::Status;
 use crate::core::{
     AgentSpec, AgentTerm, AgentView, AttemptResult, Callback, CancelReason, Channel, ContactState,
     ContactTerm, ContactUpdate, ContactView, CoreError, Decision, EventBody, ExceptionAction,
-    ExceptionRule, ExceptionTrigger, Firing, Interaction, Level, Millis, NewContact, Outcome,
-    Presence, PresenceView, QueueConfig, Relax, RelaxStep, ReturnReason, Side, SkillLevel,
+    ExceptionRule, ExceptionTrigger, Firing, Interaction, Level, Millis, NamedAgent, NewContact,
+    Outcome, Presence, PresenceView, QueueConfig, Relax, RelaxStep, ReturnReason, Side, SkillLevel,
     SkillName, Terms, Trigger, Withdrawal,
 };
 use crate::proto as pb;
@@ -318,6 +318,15 @@ pub fn queue_to(q: &QueueConfig) -> pb::Queue {
     }
 }
 
+/// The named agent of a transfer request (none when `to_agent_id` is empty); a wait of 0 means
+/// the default, 30 s.
+pub fn named_agent_from(to_agent_id: String, wait_secs: u32) -> Option<NamedAgent> {
+    (!to_agent_id.is_empty()).then_some(NamedAgent {
+        agent: to_agent_id,
+        wait_secs: if wait_secs == 0 { 30 } else { wait_secs },
+    })
+}
+
 pub fn attempt_result_from(value: i32) -> Result<AttemptResult, Status> {
     match pb::CallbackResult::try_from(value) {
         Ok(pb::CallbackResult::Reached) => Ok(AttemptResult::Reached),
@@ -551,6 +560,7 @@ pub fn contact_to(c: &ContactView, with_context: bool) -> pb::Contact {
                 from_agent: t.from_agent.to_string(),
                 to_queue: t.to_queue.to_string(),
                 reason: t.reason.to_string(),
+                to_agent: t.to_agent.as_deref().unwrap_or_default().to_string(),
             })
             .collect(),
         exceptions: firings_to(&c.exceptions),

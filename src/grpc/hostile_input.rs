@@ -316,7 +316,8 @@ fn attempt() -> impl Strategy<Value = pb::ReportCallbackAttemptRequest> {
 }
 
 /// A transfer of one of the first contacts (or of one that never was) by a hostile agent, to
-/// a hostile queue, for a hostile reason.
+/// a hostile queue, for a hostile reason, now and then to a named agent (the agent itself, one
+/// that does not exist) with a hostile wait.
 fn transfer() -> impl Strategy<Value = pb::TransferContactRequest> {
     (
         prop_oneof![0u64..4, any::<u64>()],
@@ -324,16 +325,22 @@ fn transfer() -> impl Strategy<Value = pb::TransferContactRequest> {
         prop_oneof![Just("q".to_string()), text()],
         skills(),
         text(),
+        prop_oneof![Just(String::new()), Just("billing".to_string()), text()],
+        prop_oneof![0u32..5, any::<u32>()],
     )
-        .prop_map(|(contact_id, agent_id, queue, required_skills, reason)| {
-            pb::TransferContactRequest {
-                contact_id,
-                agent_id,
-                queue,
-                required_skills,
-                reason,
-            }
-        })
+        .prop_map(
+            |(contact_id, agent_id, queue, required_skills, reason, to_agent_id, wait)| {
+                pb::TransferContactRequest {
+                    contact_id,
+                    agent_id,
+                    queue,
+                    required_skills,
+                    reason,
+                    to_agent_id,
+                    agent_wait_seconds: wait,
+                }
+            },
+        )
 }
 
 /// An update of one of the first contacts (or of one that never was), any field hostile.
@@ -384,6 +391,7 @@ fn command(request: Request) -> Result<Command, tonic::Status> {
         Request::PutAgent(a) => Command::PutAgent(agent_spec_from(a)?),
         Request::PutQueue(q) => Command::PutQueue(Box::new(queue_from(q)?)),
         Request::Transfer(t) => Command::Transfer {
+            to_agent: crate::grpc::convert::named_agent_from(t.to_agent_id, t.agent_wait_seconds),
             contact: contact_id(t.contact_id)?,
             agent: t.agent_id,
             queue: t.queue,

@@ -22,8 +22,9 @@
 //! `Return`: the offer was declined, went unanswered, or its agent left (not ready, offline,
 //! removed); the contact goes back to its place in the queue. `Expire` from `Offered`: an offer
 //! that comes back after the queue's maximum wait passed ends the contact instead. `Transfer`:
-//! the agent hands an assigned contact to a queue (blind transfer); it waits there again, with
-//! its id, customer, context and conversation, and a lineage entry saying from where and why.
+//! the agent hands an assigned contact to a queue, or to a named agent with the queue as its
+//! fallback (blind transfer); it waits there again, with its id, customer, context and
+//! conversation, and a lineage entry saying from where and why.
 //! `Overflow` and `Divert`: an exception rule of its queue acts on a waiting contact (see
 //! [`super::exceptions`]): it moves it, changes its priority or requirements, or ends it.
 //!
@@ -64,8 +65,8 @@ enum Answer<'a> {
     Accept,
     Reject,
     Complete(Outcome),
-    /// To this queue, for this reason.
-    Transfer(&'a str, &'a str),
+    /// To this queue, for this reason, to this named agent if any.
+    Transfer(&'a str, &'a str, Option<&'a str>),
 }
 
 /// What can happen to a contact.
@@ -289,15 +290,17 @@ impl Engine {
     ///   this agent does not hold it now.
     fn repeated_answer(&self, id: ContactId, agent: &str, answer: Answer) -> Option<ContactView> {
         let key = *self.agent_ids.get(agent)?;
-        if let Answer::Transfer(queue, reason) = answer {
+        if let Answer::Transfer(queue, reason, to_agent) = answer {
             let view = match self.contacts.get(&id) {
                 Some(c) if c.agent_key == Some(key) => return None,
                 Some(c) => c.view(),
                 None => self.ended.get(&id)?.clone(),
             };
             let last = view.transfers.last()?;
-            let same =
-                *last.from_agent == *agent && *last.to_queue == *queue && *last.reason == *reason;
+            let same = *last.from_agent == *agent
+                && *last.to_queue == *queue
+                && *last.reason == *reason
+                && last.to_agent.as_deref() == to_agent;
             return same.then_some(view);
         }
         match (answer, self.contacts.get(&id)) {
@@ -503,7 +506,10 @@ impl Engine {
     /// transfer in. The contact keeps its id, customer, context, conversation and enqueue time;
     /// it takes the target queue's requirements (raised by `required`), alternatives, deadlines
     /// and relaxation from the start, its wait in the target queue counts from now, and it is
-    /// never offered back to the agent who transferred it. It is routed at once.
+    /// never offered back to the agent who transferred it. It is routed at once. With a named
+    /// agent (who must exist, not be the transferring agent, and be able to serve it there), it
+    /// is held for that agent alone for the named wait, like an affinity hold: a decline, an
+    /// offer timing out or the wait ending sends it to the target queue, its fallback.
     pub(super) fn transfer(
         &mut self,
         id: ContactId,
@@ -511,6 +517,7 @@ impl Engine {
         to: &str,
         required: Vec<SkillLevel>,
         reason: String,
+        target_agent: Option<crate::core::NamedAgent>,
     ) -> Result<Applied, CoreError> {
         if reason.len() > 128 || reason.chars().any(char::is_control) {
             return Err(CoreError::invalid(
@@ -518,7 +525,21 @@ impl Engine {
             ));
         }
         crate::core::types::ensure_unique_skills(&required, "transfer")?;
-        if let Some(view) = self.repeated_answer(id, agent, Answer::Transfer(to, &reason)) {
+        if let Some(n) = &target_agent {
+            if !(1..=3600).contains(&n.wait_secs) {
+                return Err(CoreError::invalid(
+                    "the wait for a named agent must be 1-3600 seconds",
+                ));
+            }
+            if n.agent == agent {
+                return Err(CoreError::invalid(
+                    "an agent cannot transfer a contact to itself",
+                ));
+            }
+        }
+        let to_agent = target_agent.as_ref().map(|n| n.agent.as_str());
+        if let Some(view) = self.repeated_answer(id, agent, Answer::Transfer(to, &reason, to_agent))
+        {
             return Ok(Applied::Contact(view));
         }
         self.live_contact(id)?;
@@ -540,6 +561,13 @@ impl Engine {
         }
         let named = self.effective_requirements(target, &required)?;
         self.check_skill_names(&named)?;
+        let named_agent = match &target_agent {
+            Some(n) => Some((
+                self.named_agent_for(id, &n.agent, target, &named)?,
+                n.wait_secs as Millis * 1000,
+            )),
+            None => None,
+        };
         let target = self.queues[to_slot].as_ref().expect("queue present");
         if target.config.max_length > 0 && target.waiting.len() >= target.config.max_length as usize
         {
@@ -599,6 +627,7 @@ impl Engine {
             from_agent: from_agent.clone(),
             to_queue: to_queue.clone(),
             reason: reason.into(),
+            to_agent: target_agent.map(|n| n.agent.into()),
         });
         contact.transfers = transfers.into();
         contact.queue = to_queue;
@@ -613,14 +642,17 @@ impl Engine {
         contact.exceptions_done = 0;
         contact.excluded = vec![key];
         contact.wait_expired = false;
-        contact.preferred = None;
-        contact.affinity_until = 0;
+        // To a named agent: held for that agent alone until the wait ends, or it declines
+        // (the affinity hold, see `matching`); then the target queue is its fallback.
+        contact.preferred = named_agent.map(|(k, _)| k);
+        let affinity_until = named_agent.map_or(0, |(_, wait)| now + wait);
+        contact.affinity_until = affinity_until;
         contact.relax_step = 0;
         contact.rank = strategy.contact_key(&matching::contact_facts(contact));
         for timer in timers.into_iter().flatten() {
             self.timers.remove(&timer);
         }
-        self.start_wait_timers(id, max_wait, first_step, 0);
+        self.start_wait_timers(id, max_wait, first_step, affinity_until);
         let view = self.contacts[&id].view();
         self.emit(EventBody::ContactTransferred {
             contact: view,
@@ -633,6 +665,40 @@ impl Engine {
         Ok(Applied::Contact(
             self.contact_view(id).expect("a live contact"),
         ))
+    }
+
+    /// The key of the agent a transfer names, if it can serve the contact in the target queue:
+    /// it meets the contact's requirements there (`named`) or one of the queue's or the
+    /// contact's alternatives, and takes the contact's channel.
+    fn named_agent_for(
+        &self,
+        id: ContactId,
+        agent: &str,
+        target: &QueueConfig,
+        named: &[SkillLevel],
+    ) -> Result<AgentKey, CoreError> {
+        let key = self.agent_key(agent)?;
+        let a = self.agent(key);
+        let contact = &self.contacts[&id];
+        let meets = |set: &[SkillLevel]| {
+            set.iter().all(|need| {
+                a.spec
+                    .skills
+                    .iter()
+                    .any(|have| have.skill == need.skill && have.level >= need.level)
+            })
+        };
+        let skilled = meets(named)
+            || target.alternatives.iter().any(|s| meets(s))
+            || contact.own_alternatives.iter().any(|s| meets(s));
+        let channel = a.capacity >= contact.cost && a.limits[contact.channel.index()] > 0;
+        if !(skilled && channel) {
+            return Err(CoreError::AgentCannotServe {
+                agent: agent.into(),
+                queue: target.name.to_string(),
+            });
+        }
+        Ok(key)
     }
 
     pub(super) fn cancel(
