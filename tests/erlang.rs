@@ -92,6 +92,8 @@ fn scenario(row: &Row, seed: u64, hours: f64) -> Scenario {
             value_mix: Vec::new(),
             customer_base: None,
             repeat: None,
+            transfer: None,
+            callback: None,
         }],
         groups: vec![AgentGroup::new("agent", row.agents, Vec::new())],
         customer_bases: Vec::new(),

@@ -28,6 +28,32 @@ pub(super) struct Draws {
     pub patience: Option<f64>,
     pub work_secs: f64,
     pub resolve_draw: f64,
+    /// Drawn only for a traffic that transfers: the second agent's work, if this contact will
+    /// be transferred.
+    pub transfer_work: Option<f64>,
+    /// Drawn only for a traffic whose customers ask for callbacks: after how long this one
+    /// asks, if it does.
+    pub callback_after: Option<f64>,
+}
+
+impl Draws {
+    /// The transfer and callback draws of a contact of `traffic`, after its other draws (none
+    /// for a traffic without transfers or callbacks, so adding them changes no other draw).
+    pub(super) fn share_draws(
+        &mut self,
+        traffic: &super::scenario::Traffic,
+        handle: &Handle,
+        rng: &mut ChaCha8Rng,
+    ) {
+        if let Some(x) = &traffic.transfer {
+            let transferred = rng.random::<f64>() < x.share;
+            let work = handle.sample(rng);
+            self.transfer_work = transferred.then_some(work);
+        }
+        if let Some(c) = &traffic.callback {
+            self.callback_after = (rng.random::<f64>() < c.share).then_some(c.after_secs);
+        }
+    }
 }
 
 /// The generator of one conversation's repeats: a ChaCha8 stream apart from the traffic

@@ -92,6 +92,13 @@ pub struct QueueFigures {
     pub repeats_to_same_agent: f64,
     /// Each wait estimator's accuracy, in [`WaitEstimator::ALL`] order.
     pub ewt: Vec<EwtFigures>,
+    /// Answered here then transferred to a queue; entered by transfer.
+    pub transferred_out: u64,
+    pub transferred_in: u64,
+    /// Customers who asked for a callback (off the line: out of service level), and callbacks
+    /// completed.
+    pub callbacks_requested: u64,
+    pub callbacks_reached: u64,
 }
 
 /// How far one wait estimator's estimates at enqueue were from the waits that followed, over
@@ -486,6 +493,10 @@ fn figures(
         repeats: r.repeats,
         repeats_to_same_agent: ratio_or_zero(r.repeats_answered_familiar, r.repeats_answered),
         ewt: ewt.figures(),
+        transferred_out: c.transferred_out,
+        transferred_in: c.transferred_in,
+        callbacks_requested: c.callbacks_requested,
+        callbacks_reached: c.callbacks_reached,
     }
 }
 
@@ -594,6 +605,24 @@ impl SimReport {
                     pct(q.first_contact_resolution),
                     q.repeats,
                     pct(q.repeats_to_same_agent)
+                );
+            }
+        }
+        if o.transferred_out + o.callbacks_requested > 0 {
+            let _ = writeln!(
+                out,
+                "\n{:<16} {:>12} {:>12} {:>10} {:>10}",
+                "queue", "transfer out", "transfer in", "callbacks", "called"
+            );
+            for q in self.queues.iter().chain([o]) {
+                let _ = writeln!(
+                    out,
+                    "{:<16} {:>12} {:>12} {:>10} {:>10}",
+                    q.queue,
+                    q.transferred_out,
+                    q.transferred_in,
+                    q.callbacks_requested,
+                    q.callbacks_reached
                 );
             }
         }

@@ -73,6 +73,24 @@ pub struct Repeat {
     pub familiar_resolution_rate: Option<f64>,
 }
 
+/// A share of a traffic's answered contacts the first agent transfers (blind) to another
+/// queue, after working `after_share` of their handle time; the agent there handles a fresh
+/// draw of the traffic's handle time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TransferShare {
+    pub share: f64,
+    pub queue: String,
+    pub after_share: f64,
+}
+
+/// A share of a traffic's customers who, still waiting after `after_secs`, ask to be called
+/// back (and then never abandon; every callback call reaches them).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CallbackShare {
+    pub share: f64,
+    pub after_secs: f64,
+}
+
 /// At most this many repeats per conversation.
 pub const MAX_REPEATS: u32 = 5;
 
@@ -107,6 +125,10 @@ pub struct Traffic {
     pub customer_base: Option<String>,
     /// Unresolved contacts come back; `None`: they do not.
     pub repeat: Option<Repeat>,
+    /// Some answered contacts are transferred to another queue; `None`: none are.
+    pub transfer: Option<TransferShare>,
+    /// Some waiting customers ask for a callback; `None`: none do.
+    pub callback: Option<CallbackShare>,
 }
 
 /// How long a contact takes to handle, before the agent group's `handle_factor`.
@@ -371,6 +393,29 @@ impl Scenario {
                     t.queue
                 );
             }
+            if let Some(x) = &t.transfer {
+                let to = self.queues.iter().find(|q| *q.name == *x.queue);
+                let to = to.with_context(|| {
+                    format!(
+                        "its transfers go to queue {:?}, which is not defined",
+                        x.queue
+                    )
+                })?;
+                ensure!(
+                    to.accepts(t.channel),
+                    "its transfers go to queue {:?}, which does not take {} contacts",
+                    x.queue,
+                    t.channel
+                );
+            }
+            if t.callback.is_some() {
+                ensure!(
+                    queue.accepts(Channel::Callback),
+                    "its customers ask for callbacks, and queue {:?} does not take callback \
+                     contacts (add \"callback\" to its channels)",
+                    t.queue
+                );
+            }
             if let Some(r) = &t.repeat {
                 ensure!(
                     self.traffic_for(&r.queue, r.channel).is_some(),
@@ -497,6 +542,23 @@ impl Traffic {
                 probability("familiar_resolution_rate", rate)?;
             }
         }
+        if let Some(x) = &self.transfer {
+            probability("the transfer share", x.share)?;
+            ensure!(
+                x.after_share > 0.0 && x.after_share <= 1.0,
+                "after_share (the part of the handle time before the transfer) must be in \
+                 (0, 1], not {}",
+                x.after_share
+            );
+        }
+        if let Some(c) = &self.callback {
+            probability("the callback share", c.share)?;
+            finite_at_least(
+                "after_seconds (before asking for a callback)",
+                c.after_secs,
+                1.0,
+            )?;
+        }
         Ok(())
     }
 }
@@ -600,6 +662,28 @@ struct TrafficToml {
     value_mix: Vec<ValueShareToml>,
     customer_base: Option<String>,
     repeat: Option<RepeatToml>,
+    transfer: Option<TransferToml>,
+    callback: Option<CallbackToml>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransferToml {
+    share: f64,
+    queue: String,
+    #[serde(default = "half")]
+    after_share: f64,
+}
+
+fn half() -> f64 {
+    0.5
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CallbackToml {
+    share: f64,
+    after_seconds: f64,
 }
 
 fn default_channel() -> String {
@@ -775,6 +859,15 @@ impl TrafficToml {
             value_mix: self.value_mix.iter().map(|v| (v.value, v.share)).collect(),
             customer_base: self.customer_base,
             repeat,
+            transfer: self.transfer.map(|x| TransferShare {
+                share: x.share,
+                queue: x.queue,
+                after_share: x.after_share,
+            }),
+            callback: self.callback.map(|c| CallbackShare {
+                share: c.share,
+                after_secs: c.after_seconds,
+            }),
         })
     }
 }

@@ -381,7 +381,7 @@ fn the_shipped_scenarios_run() {
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
     names.sort();
-    assert_eq!(names.len(), 8, "{names:?}");
+    assert_eq!(names.len(), 9, "{names:?}");
     for path in names {
         let mut scenario = Scenario::load(&path).unwrap();
         scenario.duration_secs = scenario.duration_secs.min(3600.0);
@@ -822,4 +822,133 @@ fn alternatives_and_widen_steps_open_a_second_pool_in_the_simulator() {
     assert!(queue.asa_s < 20.0, "{}", queue.asa_s);
     let bad = single(6, 60.0, "", "alternatives = [[]]", "");
     assert!(Scenario::from_toml(&bad).is_err());
+}
+
+/// Two queues: `front` (8 agents) transfers a share of its answered contacts to `back` (4
+/// agents), after half their handle time.
+fn transfers(share: f64) -> SimReport {
+    run_toml(&format!(
+        r#"
+seed = 5
+hours = 6
+warm_up_minutes = 30
+[[queues]]
+name = "front"
+skills = ["front:1"]
+[[queues]]
+name = "back"
+skills = ["back:1"]
+[[traffic]]
+queue = "front"
+contacts_per_hour = 120
+handle = {{ distribution = "exponential", mean_seconds = 180 }}
+transfer = {{ share = {share}, queue = "back" }}
+[[groups]]
+name = "front-desk"
+count = 8
+skills = ["front:1"]
+[[groups]]
+name = "back-office"
+count = 4
+skills = ["back:1"]
+"#
+    ))
+}
+
+#[test]
+fn transferred_contacts_leave_one_queue_and_are_answered_in_the_other() {
+    let none = transfers(0.0);
+    let some = transfers(0.4);
+    let (front, back) = (&some.queues[0], &some.queues[1]);
+    let share = front.transferred_out as f64 / front.answered as f64;
+    assert!(
+        (0.33..0.47).contains(&share),
+        "{share} of answered contacts transferred"
+    );
+    assert_eq!(
+        back.transferred_in, back.offered,
+        "back gets only transfers"
+    );
+    assert!(back.answered > 0 && back.transferred_in > 0);
+    // Front agents work half as long on the transferred ones: front waits less.
+    assert!(
+        front.asa_s < none.queues[0].asa_s,
+        "{} >= {}",
+        front.asa_s,
+        none.queues[0].asa_s
+    );
+    assert_eq!(none.queues[1].offered, 0);
+    assert!(some.to_table().contains("transfer out"));
+}
+
+/// One overloaded `support` queue whose customers (patience 2 min) may ask for a callback after
+/// 60 s of waiting.
+fn callbacks(share: f64) -> SimReport {
+    run_toml(&single(
+        9,
+        200.0,
+        r#"channels = ["voice", "callback"]"#,
+        &format!(
+            "patience = {{ distribution = \"exponential\", mean_seconds = 120 }}\n\
+             callback = {{ share = {share}, after_seconds = 60 }}"
+        ),
+        "",
+    ))
+}
+
+#[test]
+fn customers_asking_for_callbacks_abandon_less_and_leave_the_service_level() {
+    let none = callbacks(0.0);
+    let half = callbacks(0.5);
+    let (a, b) = (&none.queues[0], &half.queues[0]);
+    assert_eq!(a.callbacks_requested, 0);
+    assert!(
+        b.callbacks_requested > 20,
+        "{} callbacks",
+        b.callbacks_requested
+    );
+    assert!(b.callbacks_reached > 0);
+    assert!(
+        b.abandoned < a.abandoned,
+        "abandoned {} with callbacks, {} without",
+        b.abandoned,
+        a.abandoned
+    );
+    // Callbacks are out of the inbound figures: answered + callbacks reached is what agents did.
+    assert!(b.answered + b.callbacks_reached <= b.offered);
+}
+
+#[test]
+fn transfers_and_callbacks_are_checked_against_the_queues() {
+    let base = |traffic_keys: &str, queue_keys: &str| single(5, 60.0, queue_keys, traffic_keys, "");
+    for (traffic_keys, queue_keys, says) in [
+        (
+            "transfer = { share = 0.2, queue = \"nowhere\" }",
+            "",
+            "nowhere",
+        ),
+        (
+            "transfer = { share = 1.5, queue = \"support\" }",
+            "",
+            "share",
+        ),
+        (
+            "transfer = { share = 0.2, queue = \"support\", after_share = 0 }",
+            "",
+            "after_share",
+        ),
+        (
+            "callback = { share = 0.5, after_seconds = 30 }",
+            "channels = [\"voice\"]",
+            "callback",
+        ),
+        (
+            "callback = { share = 0.5, after_seconds = 0 }",
+            "",
+            "after_seconds",
+        ),
+    ] {
+        let err = Scenario::from_toml(&base(traffic_keys, queue_keys)).unwrap_err();
+        assert!(format!("{err:#}").contains(says), "{traffic_keys}: {err:#}");
+    }
 }

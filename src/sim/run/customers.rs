@@ -18,6 +18,11 @@ pub(super) struct Pending {
     pub(super) familiar: Option<Familiar>,
     /// Every estimator's wait estimate when it joined the line (`None`: offered at once).
     pub(super) estimates: Option<[Option<u64>; 4]>,
+    /// The second agent's work, while the first agent is still to transfer it.
+    pub(super) transfer_work: Option<f64>,
+    /// The customer asked for a callback (no longer on the line), or was transferred (waits for
+    /// the second agent): either way the patience drawn at arrival no longer applies.
+    pub(super) patient: bool,
 }
 
 /// A conversation: the traffic that started it and its number among that traffic's contacts.
@@ -60,16 +65,19 @@ impl Run<'_> {
         // In this order: patience, value, work, resolution, then the customer.
         let patience = stream.patience.map(|p| p.sample(&mut stream.rng));
         let value = pick_value(&traffic.value_mix, &mut stream.rng);
-        let draws = Draws {
+        let mut draws = Draws {
             patience,
             work_secs: stream.handle.sample(&mut stream.rng),
             resolve_draw: stream.rng.random(),
+            transfer_work: None,
+            callback_after: None,
         };
         let customer: Option<Arc<str>> = self.bases[i].map(|b| {
             let base = &self.scenario.customer_bases[b];
             let k = stream.rng.random_range(0..base.customers);
             format!("{}-{k}", base.name).into()
         });
+        draws.share_draws(traffic, &stream.handle, &mut stream.rng);
         let number = self.first_contacts[i];
         self.first_contacts[i] += 1;
         let key = (i, number);
@@ -98,11 +106,14 @@ impl Run<'_> {
             return Ok(());
         };
         let stream = &self.streams[traffic];
-        let draws = Draws {
+        let mut draws = Draws {
             patience: stream.patience.map(|p| p.sample(&mut c.rng)),
             work_secs: stream.handle.sample(&mut c.rng),
             resolve_draw: c.rng.random(),
+            transfer_work: None,
+            callback_after: None,
         };
+        draws.share_draws(&self.scenario.traffic[traffic], &stream.handle, &mut c.rng);
         let (value, customer, id) = (c.value, c.customer.clone(), c.id.clone());
         let linked = Some((key, id));
         if self.enqueue(at, traffic, draws, value, customer, linked, Some(familiar))? {
@@ -152,11 +163,17 @@ impl Run<'_> {
                         conversation: key,
                         familiar,
                         estimates,
+                        transfer_work: draws.transfer_work,
+                        patient: false,
                     },
                 );
                 if let Some(after) = draws.patience {
                     self.calendar
                         .push(at + ms(after), Happening::Patience(contact.id));
+                }
+                if let Some(after) = draws.callback_after {
+                    self.calendar
+                        .push(at + ms(after), Happening::CallbackOptIn(contact.id));
                 }
                 Ok(true)
             }

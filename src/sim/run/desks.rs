@@ -62,6 +62,34 @@ impl Run<'_> {
             .unwrap_or(group_rate);
         let resolved = p.resolve_draw < rate;
         let (traffic, conversation, first) = (p.traffic, p.conversation, p.familiar.is_none());
+        if let Some(work) = p.transfer_work {
+            let to = self.scenario.traffic[traffic]
+                .transfer
+                .as_ref()
+                .expect("a contact to transfer comes from a traffic that transfers")
+                .queue
+                .clone();
+            let transfer = Command::Transfer {
+                contact: id,
+                agent: agent.to_string(),
+                queue: to,
+                required_skills: Vec::new(),
+                reason: "simulated transfer".into(),
+                to_agent: None,
+            };
+            match self.engine.apply(transfer, at) {
+                Ok(_) => {
+                    let p = self.pending.get_mut(&id).expect("pending");
+                    p.work_secs = work;
+                    p.transfer_work = None;
+                    p.patient = true;
+                    return self.log_off_when_done(a, at);
+                }
+                // The target queue is full: the first agent finishes the contact instead.
+                Err(CoreError::QueueFull { .. }) => {}
+                Err(e) => return Err(anyhow::Error::from(e).context("a simulated transfer")),
+            }
+        }
         if first {
             let q = self.queue_index[self.scenario.traffic[traffic].queue.as_str()];
             let returns = self.measurements.returns(q);
@@ -80,6 +108,11 @@ impl Run<'_> {
             },
         };
         self.engine.apply(complete, at)?;
+        self.log_off_when_done(a, at)
+    }
+
+    /// An agent past the end of its shift logs off once it holds nothing.
+    fn log_off_when_done(&mut self, a: usize, at: Millis) -> anyhow::Result<()> {
         let done = self
             .engine
             .agent_view(&self.agents[a].id)
@@ -120,9 +153,19 @@ impl Run<'_> {
                         waited_ms,
                     } => {
                         let q = self.queue_index[&queue];
-                        self.measurements.wait(q, waited_ms);
-                        if let Some(estimates) =
-                            self.pending.get(&contact).and_then(|p| p.estimates)
+                        // A callback's customer was off the line: not a wait in it.
+                        let on_line = self
+                            .engine
+                            .contact_view(contact)
+                            .is_none_or(|c| c.callback.is_none());
+                        if on_line {
+                            self.measurements.wait(q, waited_ms);
+                        }
+                        if let Some(estimates) = self
+                            .pending
+                            .get(&contact)
+                            .and_then(|p| p.estimates)
+                            .filter(|_| on_line)
                         {
                             self.measurements.estimated(q, waited_ms, estimates);
                         }
@@ -138,7 +181,12 @@ impl Run<'_> {
                                 factor *= f.handle_factor;
                             }
                         }
-                        let work = p.map_or(0.0, |p| p.work_secs);
+                        // A contact the agent will transfer: only the part before the transfer.
+                        let before_transfer = p
+                            .filter(|p| p.transfer_work.is_some())
+                            .and_then(|p| self.scenario.traffic[p.traffic].transfer.as_ref())
+                            .map_or(1.0, |x| x.after_share);
+                        let work = p.map_or(0.0, |p| p.work_secs) * before_transfer;
                         let handle = ms(work * factor).max(1);
                         self.calendar
                             .push(now + handle, Happening::Completion(contact));

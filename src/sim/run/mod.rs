@@ -13,6 +13,9 @@
 //!   (a traffic with `repeat`) has a generator of its own too, so its k-th repeat's delay,
 //!   patience and work are the same under every strategy; whether it comes back at all depends
 //!   on whether it was resolved, which is the strategy's doing.
+//! - A traffic with `transfer` or `callback` draws, per contact and after everything else,
+//!   whether (and for a transfer, the second agent's work); a traffic without them draws
+//!   nothing more, so adding them to one traffic changes no other contact.
 //! - A repeat carries the same customer id and conversation id as the contact before it, and a
 //!   conversation comes back at most [`MAX_REPEATS`] times.
 //! - The engine is driven only through its public commands, exactly as the server drives it.
@@ -56,6 +59,8 @@ fn ms(secs: f64) -> Millis {
 enum Happening {
     Arrival(usize),
     Patience(ContactId),
+    /// A customer still waiting asks to be called back.
+    CallbackOptIn(ContactId),
     /// An agent's answer to an offer: accept (true) or decline.
     Answer(ContactId, usize, bool),
     Completion(ContactId),
@@ -225,6 +230,24 @@ impl<'a> Run<'a> {
     fn happen(&mut self, at: Millis, what: Happening) -> anyhow::Result<()> {
         match what {
             Happening::Arrival(i) => self.arrive(at, i)?,
+            // A transferred customer waits for the second agent; only the first wait in line
+            // brings the question.
+            Happening::CallbackOptIn(id) if self.pending.get(&id).is_some_and(|p| p.patient) => {}
+            Happening::CallbackOptIn(id) => {
+                let ask = Command::RequestCallback {
+                    contact: id,
+                    request: crate::core::CallbackRequest::default(),
+                };
+                // Answered (or ended) already: nothing to ask.
+                if self.engine.apply(ask, at).is_ok()
+                    && let Some(p) = self.pending.get_mut(&id)
+                {
+                    p.patient = true;
+                }
+            }
+            // A customer who asked for a callback is off the line, and a transferred one waits
+            // for the second agent: neither hangs up.
+            Happening::Patience(id) if self.pending.get(&id).is_some_and(|p| p.patient) => {}
             Happening::Patience(id) => {
                 let abandon = Command::Cancel {
                     contact: id,
