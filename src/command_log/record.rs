@@ -145,6 +145,28 @@ fn command_to(command: &Command) -> Tag {
                 AttemptResult::Busy => 3,
             },
         }),
+        Command::Consult {
+            contact,
+            agent,
+            queue,
+            to_agent,
+            reason,
+        } => Tag::Consult(pb::Consult {
+            contact: *contact,
+            agent: agent.clone(),
+            queue: queue.clone(),
+            to_agent: to_agent.clone().unwrap_or_default(),
+            reason: reason.clone(),
+        }),
+        Command::EndConsult {
+            contact,
+            agent,
+            transfer,
+        } => Tag::EndConsult(pb::EndConsult {
+            contact: *contact,
+            agent: agent.clone(),
+            transfer: *transfer,
+        }),
         Command::Transfer {
             contact,
             agent,
@@ -252,6 +274,18 @@ fn command_from(tag: Tag) -> Result<Command, String> {
             },
         },
         Tag::Configure(c) => Command::Configure(configure_from(c)?),
+        Tag::Consult(c) => Command::Consult {
+            contact: c.contact,
+            agent: c.agent,
+            queue: c.queue,
+            to_agent: (!c.to_agent.is_empty()).then_some(c.to_agent),
+            reason: c.reason,
+        },
+        Tag::EndConsult(e) => Command::EndConsult {
+            contact: e.contact,
+            agent: e.agent,
+            transfer: e.transfer,
+        },
         Tag::RequestCallback(r) => Command::RequestCallback {
             contact: r.contact,
             request: CallbackRequest {
@@ -832,6 +866,29 @@ mod tests {
                         },
                     }
                 }),
+            (
+                any::<u64>(),
+                id,
+                "[a-z]{1,8}",
+                proptest::option::of("[a-z]{1,8}"),
+                "[ -~]{0,20}"
+            )
+                .prop_map(|(contact, agent, queue, to_agent, reason)| {
+                    Command::Consult {
+                        contact,
+                        agent,
+                        queue,
+                        to_agent,
+                        reason,
+                    }
+                }),
+            (any::<u64>(), id, any::<bool>()).prop_map(|(contact, agent, transfer)| {
+                Command::EndConsult {
+                    contact,
+                    agent,
+                    transfer,
+                }
+            }),
             (any::<u64>(), id, 0usize..3).prop_map(|(contact, agent, r)| {
                 Command::CallbackAttempt {
                     contact,

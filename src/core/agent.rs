@@ -102,6 +102,9 @@ pub struct Agent {
     pub per_channel: [u32; Channel::COUNT],
     pub offers: Vec<ContactId>,
     pub assigned: Vec<ContactId>,
+    /// Contacts another agent consults this agent on (ringing or talking): each holds this
+    /// agent's capacity as well as its holder's.
+    pub consults: Vec<ContactId>,
     pub idle_since: Millis,
     pub missed_in_row: u32,
     pub handled: u64,
@@ -176,6 +179,7 @@ impl Agent {
             load: 0,
             per_channel: [0; Channel::COUNT],
             offers: Vec::new(),
+            consults: Vec::new(),
             assigned: Vec::new(),
             idle_since: now,
             missed_in_row: 0,
@@ -306,6 +310,8 @@ pub struct AgentView {
     pub load: u32,
     pub offered: Vec<ContactId>,
     pub assigned: Vec<ContactId>,
+    /// Contacts another agent consults this agent on.
+    pub consults: Vec<ContactId>,
     pub idle_since: Millis,
     pub wrap_up_until: Option<Millis>,
     pub missed_in_row: u32,
@@ -341,6 +347,7 @@ impl Agent {
             load: self.load,
             offered: self.offers.clone(),
             assigned: self.assigned.clone(),
+            consults: self.consults.clone(),
             idle_since: self.idle_since,
             wrap_up_until: self.wrap_up_until,
             missed_in_row: self.missed_in_row,

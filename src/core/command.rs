@@ -47,6 +47,23 @@ pub enum Command {
         /// fallback it waits in after a timeout or a decline.
         to_agent: Option<NamedAgent>,
     },
+    /// Consult (warm transfer): the agent holding an assigned contact brings in another agent
+    /// of `queue` (the one named, or the longest idle available who can serve it there); both
+    /// hold the contact's capacity until the consult ends.
+    Consult {
+        contact: ContactId,
+        agent: String,
+        queue: String,
+        to_agent: Option<String>,
+        reason: String,
+    },
+    /// The holder ends its consult: `transfer` hands the contact to the consulted agent (who
+    /// accepted); otherwise the consulted agent is let go and the holder keeps the contact.
+    EndConsult {
+        contact: ContactId,
+        agent: String,
+        transfer: bool,
+    },
     /// A waiting customer asks to be called back: the contact keeps its place and becomes a
     /// `callback` contact, offered when its turn comes (not before its time).
     RequestCallback {

@@ -340,6 +340,27 @@ pub struct Contact {
     pub hold_timer: Option<TimerKey>,
     /// The end of the callback's window.
     pub window_timer: Option<TimerKey>,
+    /// A consult under way: its holder talks to another agent, who holds capacity too.
+    pub consult: Option<Box<Consult>>,
+    /// The consulted agent's engine key, while a consult is under way.
+    pub consult_key: Option<u32>,
+    /// The consult's ring deadline, while it rings.
+    pub consult_timer: Option<TimerKey>,
+}
+
+/// A consult (warm transfer) under way: the agent holding the contact (`by`) brings in another
+/// agent of a queue, who first rings (`accepted_at` unset), then talks; the holder then hands
+/// the contact over or ends the consult.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+pub struct Consult {
+    pub queue: Arc<str>,
+    pub by: Arc<str>,
+    pub agent: Arc<str>,
+    pub reason: Arc<str>,
+    pub started_at: Millis,
+    /// When the consulted agent's desktop stops ringing if unanswered.
+    pub deadline: Millis,
+    pub accepted_at: Option<Millis>,
 }
 
 /// A snapshot of one contact.
@@ -368,6 +389,8 @@ pub struct ContactView {
     pub callback: Option<Callback>,
     /// A callback waiting for its time is not offered before this (0: not held).
     pub held_until: Millis,
+    /// A consult under way.
+    pub consult: Option<Consult>,
     pub answered_at: Option<Millis>,
     pub ended_at: Option<Millis>,
 }
@@ -446,8 +469,11 @@ pub struct Transfer {
     pub to_queue: Arc<str>,
     /// The agent's reason, as given (may be empty).
     pub reason: Arc<str>,
-    /// To a named agent (with `to_queue` as the fallback), if the transfer named one.
+    /// To a named agent (with `to_queue` as the fallback), if the transfer named one; for a
+    /// consult, the agent it was handed to.
     pub to_agent: Option<Arc<str>>,
+    /// A consult (warm) transfer: the holder talked to `to_agent` first.
+    pub warm: bool,
 }
 
 impl Contact {
@@ -476,6 +502,7 @@ impl Contact {
             exceptions: self.exceptions.clone(),
             callback: self.callback.as_deref().cloned(),
             held_until: self.held_until,
+            consult: self.consult.as_deref().cloned(),
             answered_at: self.answered_at,
             ended_at: None,
         }

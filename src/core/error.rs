@@ -60,6 +60,20 @@ pub enum CoreError {
         "agent {agent:?} cannot serve this contact in queue {queue:?} (its skills or channels)"
     )]
     AgentCannotServe { agent: String, queue: String },
+    #[error("contact {contact} has a consult under way; end it first")]
+    ConsultUnderWay { contact: ContactId },
+    #[error("contact {contact} has no consult under way")]
+    NoConsult { contact: ContactId },
+    #[error("the consulted agent has not taken the consult on contact {contact} yet")]
+    ConsultNotAccepted { contact: ContactId },
+    #[error("{}", match agent {
+        Some(a) => format!("agent {a:?} cannot take a consult in queue {queue:?} now (not ready, busy, or lacking the queue's skills)"),
+        None => format!("no agent of queue {queue:?} can take a consult now"),
+    })]
+    NoAgentForConsult {
+        queue: String,
+        agent: Option<String>,
+    },
     #[error("contact {contact} is already a callback")]
     AlreadyCallback { contact: ContactId },
     #[error("contact {contact} is not a callback")]
@@ -144,6 +158,10 @@ impl CoreError {
             | MoveTarget { .. }
             | AlreadyCallback { .. }
             | AgentCannotServe { .. }
+            | ConsultUnderWay { .. }
+            | NoConsult { .. }
+            | ConsultNotAccepted { .. }
+            | NoAgentForConsult { .. }
             | NotCallback { .. }
             | AgentHoldsContacts { .. }
             | CapacityBelowLoad { .. }

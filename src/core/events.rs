@@ -33,6 +33,8 @@ pub enum Trigger {
     ExceptionFired,
     /// A callback's time came (its `not_before`, or a failed attempt's retry delay).
     CallbackDue,
+    /// The agent holding the contact asked to consult another agent (warm transfer).
+    ConsultRequested,
     /// The contact's queue reached its release wait: agents held back for another queue
     /// (agent reservation) may take it.
     ReservationReleased,
@@ -157,6 +159,35 @@ pub enum Withdrawal {
     /// A callback attempt the agent reported failed: the contact waits for its retry, or
     /// ended unreached after its last attempt.
     CallbackNotReached,
+    /// The consult this agent was brought into ended without the contact being handed over.
+    ConsultEnded,
+}
+
+/// How a consult ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConsultEnd {
+    /// The consulted agent declined it.
+    Declined,
+    /// The consulted agent did not answer in time (the target queue's offer timeout).
+    TimedOut,
+    /// The holder ended it and kept the contact.
+    Cancelled,
+    /// The consulted agent left (not ready while it rang, offline, removed).
+    AgentLeft,
+    /// The holder handed the contact over: the consulted agent holds it now.
+    Transferred,
+}
+
+impl ConsultEnd {
+    pub fn code(self) -> &'static str {
+        match self {
+            ConsultEnd::Declined => "declined",
+            ConsultEnd::TimedOut => "timed-out",
+            ConsultEnd::Cancelled => "cancelled",
+            ConsultEnd::AgentLeft => "agent-left",
+            ConsultEnd::Transferred => "transferred",
+        }
+    }
 }
 
 impl Withdrawal {
@@ -172,6 +203,7 @@ impl Withdrawal {
             Withdrawal::Completed => "completed",
             Withdrawal::Transferred => "transferred",
             Withdrawal::CallbackNotReached => "callback-not-reached",
+            Withdrawal::ConsultEnded => "consult-ended",
         }
     }
 }
@@ -193,6 +225,19 @@ pub enum EventBody {
     ExceptionFired {
         contact: ContactView,
         firing: Firing,
+    },
+    /// The consulted agent took the consult: `agent` now talks with the holder (the view's
+    /// `consult`), and holds the contact's capacity too.
+    ConsultAccepted {
+        contact: ContactView,
+        agent: Arc<str>,
+    },
+    /// A consult ended (`how`): the consulted agent (`agent`) is let go, or, for `Transferred`,
+    /// now holds the contact (its holder left; `ContactTransferred` went before).
+    ConsultEnded {
+        contact: ContactView,
+        agent: Arc<str>,
+        how: ConsultEnd,
     },
     /// A waiting customer asked to be called back: the contact's view as a callback.
     CallbackRequested {
@@ -268,6 +313,12 @@ impl Event {
             | EventBody::CallbackRequested { contact }
             | EventBody::CallbackAttempted { contact, .. }
             | EventBody::ContactEnded { contact, .. } => Some(&contact.queue),
+            EventBody::ConsultAccepted { contact, .. }
+            | EventBody::ConsultEnded { contact, .. } => contact
+                .consult
+                .as_ref()
+                .map(|c| &*c.queue)
+                .or(Some(&contact.queue)),
             EventBody::ExceptionFired { firing, .. } => Some(&firing.queue),
             EventBody::Decision(d) => Some(&d.queue),
             EventBody::OfferAccepted { queue, .. }
@@ -289,7 +340,9 @@ impl Event {
             | EventBody::OfferReturned { agent, .. } => Some(agent),
             EventBody::ContactEnded { agent, .. } => agent.as_deref(),
             EventBody::ContactTransferred { agent, .. }
-            | EventBody::CallbackAttempted { agent, .. } => Some(agent),
+            | EventBody::CallbackAttempted { agent, .. }
+            | EventBody::ConsultAccepted { agent, .. }
+            | EventBody::ConsultEnded { agent, .. } => Some(agent),
             EventBody::AgentStateChanged { agent } | EventBody::AgentChanged { agent, .. } => {
                 Some(&agent.spec.id)
             }
@@ -310,6 +363,8 @@ impl Event {
             | EventBody::ExceptionFired { contact, .. }
             | EventBody::CallbackRequested { contact }
             | EventBody::CallbackAttempted { contact, .. }
+            | EventBody::ConsultAccepted { contact, .. }
+            | EventBody::ConsultEnded { contact, .. }
             | EventBody::ContactEnded { contact, .. } => Some(contact.id),
             EventBody::Decision(d) => Some(d.contact),
             EventBody::OfferAccepted { contact, .. }

@@ -21,14 +21,14 @@ pub mod types;
 pub use agent::{AgentSpec, AgentView, Presence, PresenceView};
 pub use command::{Applied, Command, NamedAgent};
 pub use contact::{
-    Attempt, AttemptResult, Callback, CallbackRequest, CancelReason, ContactState, ContactUpdate,
-    ContactView, Firing, NewContact, Outcome,
+    Attempt, AttemptResult, Callback, CallbackRequest, CancelReason, Consult, ContactState,
+    ContactUpdate, ContactView, Firing, NewContact, Outcome,
 };
 pub use engine::{AgentChange, Changes, Engine, EngineConfig, EnqueueAnswer, QueueSnapshot};
 pub use error::CoreError;
 pub use events::{
-    Candidate, Decision, Event, EventBody, Exclusions, ReturnReason, Side, Terms, Trigger,
-    Withdrawal,
+    Candidate, ConsultEnd, Decision, Event, EventBody, Exclusions, ReturnReason, Side, Terms,
+    Trigger, Withdrawal,
 };
 pub use history::{Interaction, InteractionOutcome};
 pub use queue::{ExceptionAction, ExceptionRule, ExceptionTrigger, QueueConfig, Relax, RelaxStep};
@@ -37,6 +37,8 @@ pub use types::{Channel, ChannelCosts, ContactId, Level, Millis, SkillLevel, Ski
 
 #[cfg(test)]
 mod callback_tests;
+#[cfg(test)]
+mod consult_tests;
 #[cfg(test)]
 mod exception_tests;
 #[cfg(test)]

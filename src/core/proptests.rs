@@ -61,6 +61,12 @@ enum Op {
     Callback(usize, Option<u32>, Option<u32>),
     /// Its holder reports a callback attempt: reached, no answer or busy.
     Attempt(usize, usize),
+    /// Its holder consults a queue's agent (now and then a named one) on a contact.
+    Consult(usize, usize, Option<usize>),
+    /// A consulted agent answers its consult (accept or decline).
+    ConsultAnswer(usize, bool),
+    /// A holder ends its consult, handing the contact over or keeping it.
+    EndConsult(usize, bool),
     PutQueue {
         queue: usize,
         offer_timeout: u32,
@@ -91,6 +97,10 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (any::<usize>(), proptest::option::of(0u32..60_000), proptest::option::weighted(0.3, 1u32..120_000))
             .prop_map(|(i, delay, window)| Op::Callback(i, delay, window)),
         2 => (any::<usize>(), 0usize..3).prop_map(|(i, r)| Op::Attempt(i, r)),
+        2 => (any::<usize>(), 0..QUEUES.len(), proptest::option::weighted(0.3, 0..AGENTS))
+            .prop_map(|(i, q, named)| Op::Consult(i, q, named)),
+        2 => (any::<usize>(), any::<bool>()).prop_map(|(i, a)| Op::ConsultAnswer(i, a)),
+        2 => (any::<usize>(), any::<bool>()).prop_map(|(i, t)| Op::EndConsult(i, t)),
         1 => any::<usize>().prop_map(Op::Reject),
         3 => any::<usize>().prop_map(Op::Complete),
         3 => (0u32..40_000).prop_map(Op::Wait),
@@ -284,6 +294,19 @@ impl Harness {
         (!self.enqueued.is_empty()).then(|| self.enqueued[i % self.enqueued.len()])
     }
 
+    /// The live contacts whose view satisfies `keep`, in enqueue order.
+    fn live_where(&self, keep: impl Fn(&crate::core::ContactView) -> bool) -> Vec<ContactId> {
+        self.enqueued
+            .iter()
+            .copied()
+            .filter(|id| {
+                self.engine
+                    .contact_view(*id)
+                    .is_some_and(|v| !v.state.is_terminal() && keep(&v))
+            })
+            .collect()
+    }
+
     fn holder(&self, id: ContactId) -> String {
         self.engine
             .contact_view(id)
@@ -391,6 +414,60 @@ impl Harness {
                         not_before,
                         window_end: window.map(|w| not_before.unwrap_or(self.now) + w as u64),
                         number: String::new(),
+                    },
+                }
+            }
+            Op::Consult(i, queue, named) => {
+                // Mostly an assigned contact (rare at random; an offered one is accepted
+                // first), else any.
+                let mut held =
+                    self.live_where(|v| matches!(v.state, ContactState::Assigned { .. }));
+                if held.is_empty() {
+                    held = self.live_where(|v| matches!(v.state, ContactState::Offered { .. }));
+                    if let Some(&id) = held.get(i % held.len().max(1)) {
+                        let j = self
+                            .enqueued
+                            .iter()
+                            .position(|c| *c == id)
+                            .expect("enqueued");
+                        self.run(&Op::Accept(j));
+                    }
+                }
+                let contact = match held.len() {
+                    0 => match self.pick(*i) {
+                        Some(id) => id,
+                        None => return,
+                    },
+                    n => held[i % n],
+                };
+                Command::Consult {
+                    contact,
+                    agent: self.holder(contact),
+                    queue: QUEUES[*queue].into(),
+                    to_agent: named.map(agent),
+                    reason: "consult".into(),
+                }
+            }
+            Op::ConsultAnswer(i, accept) | Op::EndConsult(i, accept) => {
+                let consulting = self.live_where(|v| v.consult.is_some());
+                let Some(&contact) = consulting.get(i % consulting.len().max(1)) else {
+                    return;
+                };
+                let view = self.engine.contact_view(contact).expect("live");
+                let consult = view.consult.expect("a consult");
+                match op {
+                    Op::ConsultAnswer(..) if *accept => Command::Accept {
+                        contact,
+                        agent: consult.agent.to_string(),
+                    },
+                    Op::ConsultAnswer(..) => Command::Reject {
+                        contact,
+                        agent: consult.agent.to_string(),
+                    },
+                    _ => Command::EndConsult {
+                        contact,
+                        agent: consult.by.to_string(),
+                        transfer: *accept,
                     },
                 }
             }
@@ -521,10 +598,33 @@ impl Harness {
                         .agent_view(&d.agent)
                         .expect("decided agent exists");
                     let contact = self.engine.contact_view(d.contact).expect("contact known");
-                    // The set the decision says matched: the requirements or an alternative.
-                    let set = match d.alternative as usize {
-                        0 => &contact.required_skills[..],
-                        i => &contact.alternatives[i - 1][..],
+                    // The set the decision says matched: the requirements or an alternative; a
+                    // consult's agent meets the consulted queue's requirements or alternatives.
+                    let consulted = (d.trigger == crate::core::Trigger::ConsultRequested)
+                        .then(|| self.engine.queue_config(&d.queue).expect("consulted queue"));
+                    let set = match (&consulted, d.alternative as usize) {
+                        (Some(q), _) => {
+                            let meets = |set: &[SkillLevel]| {
+                                set.iter().all(|req| {
+                                    agent
+                                        .spec
+                                        .skills
+                                        .iter()
+                                        .any(|h| h.skill == req.skill && h.level >= req.level)
+                                })
+                            };
+                            assert!(
+                                meets(&q.required_skills)
+                                    || q.alternatives.iter().any(|a| meets(a)),
+                                "consult of contact {} went to {}, who cannot serve {}",
+                                d.contact,
+                                d.agent,
+                                q.name
+                            );
+                            &[][..]
+                        }
+                        (None, 0) => &contact.required_skills[..],
+                        (None, i) => &contact.alternatives[i - 1][..],
                     };
                     for req in set {
                         let have = agent.spec.skills.iter().find(|s| s.skill == req.skill);
@@ -566,6 +666,19 @@ impl Harness {
                         .expect("cancel live contact");
                 }
                 ContactState::Assigned { agent } => {
+                    // A consult under way ends first (its holder keeps the contact).
+                    if view.consult.is_some() {
+                        self.engine
+                            .apply(
+                                Command::EndConsult {
+                                    contact: id,
+                                    agent: agent.to_string(),
+                                    transfer: false,
+                                },
+                                self.now,
+                            )
+                            .expect("end a consult");
+                    }
                     self.engine
                         .apply(
                             Command::Complete {

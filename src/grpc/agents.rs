@@ -275,6 +275,18 @@ async fn handle_request(
                 required_skills: super::convert::skills_from(&t.required_skills)?,
                 reason: t.reason,
             },
+            Some(Action::Consult(c)) => Command::Consult {
+                contact: contact_id(c.contact_id)?,
+                agent,
+                queue: c.queue,
+                to_agent: (!c.to_agent_id.is_empty()).then_some(c.to_agent_id),
+                reason: c.reason,
+            },
+            Some(Action::EndConsult(e)) => Command::EndConsult {
+                contact: contact_id(e.contact_id)?,
+                agent,
+                transfer: e.transfer,
+            },
             Some(Action::CallbackAttempt(a)) => Command::CallbackAttempt {
                 contact: contact_id(a.contact_id)?,
                 agent,

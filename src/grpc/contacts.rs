@@ -160,6 +160,50 @@ impl pb::contact_service_server::ContactService for Contacts {
         }))
     }
 
+    async fn consult_contact(
+        &self,
+        request: Request<pb::ConsultContactRequest>,
+    ) -> Result<Response<pb::ConsultContactResponse>, Status> {
+        let who = caller(&request);
+        let r = request.into_inner();
+        let agent = agent_id(&r.agent_id)?;
+        who.allow(
+            "ConsultContact",
+            &[Role::Frontend, Role::Agent],
+            Some(&agent),
+        )?;
+        let command = Command::Consult {
+            contact: contact_id(r.contact_id)?,
+            agent,
+            queue: r.queue,
+            to_agent: (!r.to_agent_id.is_empty()).then_some(r.to_agent_id),
+            reason: r.reason,
+        };
+        let contact = self.contact_command(command).await?;
+        Ok(Response::new(pb::ConsultContactResponse {
+            contact: Some(contact),
+        }))
+    }
+
+    async fn end_consult(
+        &self,
+        request: Request<pb::EndConsultRequest>,
+    ) -> Result<Response<pb::EndConsultResponse>, Status> {
+        let who = caller(&request);
+        let r = request.into_inner();
+        let agent = agent_id(&r.agent_id)?;
+        who.allow("EndConsult", &[Role::Frontend, Role::Agent], Some(&agent))?;
+        let command = Command::EndConsult {
+            contact: contact_id(r.contact_id)?,
+            agent,
+            transfer: r.transfer,
+        };
+        let contact = self.contact_command(command).await?;
+        Ok(Response::new(pb::EndConsultResponse {
+            contact: Some(contact),
+        }))
+    }
+
     async fn request_callback(
         &self,
         request: Request<pb::RequestCallbackRequest>,

@@ -427,6 +427,7 @@ pub fn agent_to(a: &AgentView, now: Millis) -> pb::Agent {
         load: a.load,
         offered_contacts: a.offered.clone(),
         assigned_contacts: a.assigned.clone(),
+        consult_contacts: a.consults.clone(),
         idle_since_ms: a.idle_since,
         wrap_up_until_ms: a.wrap_up_until.unwrap_or(0),
         missed_offers_in_row: a.missed_in_row,
@@ -561,11 +562,25 @@ pub fn contact_to(c: &ContactView, with_context: bool) -> pb::Contact {
                 to_queue: t.to_queue.to_string(),
                 reason: t.reason.to_string(),
                 to_agent: t.to_agent.as_deref().unwrap_or_default().to_string(),
+                warm: t.warm,
             })
             .collect(),
         exceptions: firings_to(&c.exceptions),
         callback: c.callback.as_ref().map(callback_to),
         held_until_ms: c.held_until,
+        consult: c.consult.as_ref().map(|k| pb::ConsultInfo {
+            queue: k.queue.to_string(),
+            by_agent: k.by.to_string(),
+            agent_id: k.agent.to_string(),
+            reason: k.reason.to_string(),
+            started_at_ms: k.started_at,
+            deadline_ms: if k.accepted_at.is_none() {
+                k.deadline
+            } else {
+                0
+            },
+            accepted_at_ms: k.accepted_at.unwrap_or(0),
+        }),
     }
 }
 
@@ -647,6 +662,7 @@ fn trigger_to(t: Trigger) -> pb::Trigger {
         Trigger::ContactTransferred => pb::Trigger::ContactTransferred,
         Trigger::ExceptionFired => pb::Trigger::ExceptionFired,
         Trigger::CallbackDue => pb::Trigger::CallbackDue,
+        Trigger::ConsultRequested => pb::Trigger::ConsultRequested,
     }
 }
 
@@ -725,6 +741,8 @@ pub fn event_kind(body: &EventBody) -> pb::EventKind {
         EventBody::ContactTransferred { .. } => pb::EventKind::ContactTransferred,
         EventBody::ExceptionFired { .. } => pb::EventKind::ExceptionFired,
         EventBody::CallbackRequested { .. } => pb::EventKind::CallbackRequested,
+        EventBody::ConsultAccepted { .. } => pb::EventKind::ConsultAccepted,
+        EventBody::ConsultEnded { .. } => pb::EventKind::ConsultEnded,
         EventBody::CallbackAttempted { .. } => pb::EventKind::CallbackAttempted,
         EventBody::Decision(_) => pb::EventKind::Decision,
         EventBody::OfferAccepted { .. } => pb::EventKind::OfferAccepted,
@@ -759,6 +777,7 @@ pub fn withdrawal_to(w: Withdrawal) -> pb::WithdrawalReason {
         Withdrawal::Completed => W::Completed,
         Withdrawal::Transferred => W::Transferred,
         Withdrawal::CallbackNotReached => W::CallbackNotReached,
+        Withdrawal::ConsultEnded => W::ConsultEnded,
     }
 }
 
@@ -785,9 +804,13 @@ pub fn event_to(p: &Published) -> pb::Event {
             Some(Detail::Contact(contact_to(contact, false))),
             firing_reason(firing),
         ),
-        EventBody::CallbackRequested { contact } => {
+        EventBody::CallbackRequested { contact } | EventBody::ConsultAccepted { contact, .. } => {
             (Some(Detail::Contact(contact_to(contact, false))), "")
         }
+        EventBody::ConsultEnded { contact, how, .. } => (
+            Some(Detail::Contact(contact_to(contact, false))),
+            how.code(),
+        ),
         EventBody::CallbackAttempted { contact, .. } => (
             Some(Detail::Contact(contact_to(contact, false))),
             match contact

@@ -278,6 +278,29 @@ enum Request {
     Transfer(pb::TransferContactRequest),
     Callback(pb::RequestCallbackRequest),
     Attempt(pb::ReportCallbackAttemptRequest),
+    Consult(pb::ConsultContactRequest),
+    EndConsult(pb::EndConsultRequest),
+}
+
+/// A consult on one of the first contacts (or one that never was) by a hostile agent, to a
+/// hostile queue and agent (now and then the agent itself).
+fn consult() -> impl Strategy<Value = pb::ConsultContactRequest> {
+    (
+        prop_oneof![0u64..4, any::<u64>()],
+        prop_oneof![Just("billing".to_string()), text()],
+        prop_oneof![Just("q".to_string()), text()],
+        prop_oneof![Just(String::new()), Just("billing".to_string()), text()],
+        text(),
+    )
+        .prop_map(|(contact_id, agent_id, queue, to_agent_id, reason)| {
+            pb::ConsultContactRequest {
+                contact_id,
+                agent_id,
+                queue,
+                to_agent_id,
+                reason,
+            }
+        })
 }
 
 /// A callback for one of the first contacts (or one that never was), at hostile times (the
@@ -372,15 +395,33 @@ fn update() -> impl Strategy<Value = pb::UpdateContactRequest> {
 }
 
 fn request() -> impl Strategy<Value = Request> {
+    // Each arm boxed: one union of ten deep tuple strategies overflows a test thread's stack in
+    // a debug build.
     prop_oneof![
-        enqueue().prop_map(Request::Enqueue),
-        agent().prop_map(Request::PutAgent),
-        queue().prop_map(Request::PutQueue),
-        (text(), 0u8..4, text()).prop_map(|(a, s, r)| Request::SetState(a, s, r)),
-        update().prop_map(Request::Update),
-        transfer().prop_map(Request::Transfer),
-        callback().prop_map(Request::Callback),
-        attempt().prop_map(Request::Attempt),
+        enqueue().prop_map(Request::Enqueue).boxed(),
+        agent().prop_map(Request::PutAgent).boxed(),
+        queue().prop_map(Request::PutQueue).boxed(),
+        (text(), 0u8..4, text())
+            .prop_map(|(a, s, r)| Request::SetState(a, s, r))
+            .boxed(),
+        update().prop_map(Request::Update).boxed(),
+        transfer().prop_map(Request::Transfer).boxed(),
+        callback().prop_map(Request::Callback).boxed(),
+        attempt().prop_map(Request::Attempt).boxed(),
+        consult().prop_map(Request::Consult).boxed(),
+        (
+            prop_oneof![0u64..4, any::<u64>()],
+            prop_oneof![Just("billing".to_string()), text()],
+            any::<bool>()
+        )
+            .prop_map(|(contact_id, agent_id, transfer)| Request::EndConsult(
+                pb::EndConsultRequest {
+                    contact_id,
+                    agent_id,
+                    transfer,
+                }
+            ))
+            .boxed(),
     ]
 }
 
@@ -405,6 +446,18 @@ fn command(request: Request) -> Result<Command, tonic::Status> {
                 window_end: c.window_end_ms,
                 number: c.number,
             },
+        },
+        Request::Consult(c) => Command::Consult {
+            contact: contact_id(c.contact_id)?,
+            agent: c.agent_id,
+            queue: c.queue,
+            to_agent: (!c.to_agent_id.is_empty()).then_some(c.to_agent_id),
+            reason: c.reason,
+        },
+        Request::EndConsult(e) => Command::EndConsult {
+            contact: contact_id(e.contact_id)?,
+            agent: e.agent_id,
+            transfer: e.transfer,
         },
         Request::Attempt(a) => Command::CallbackAttempt {
             contact: contact_id(a.contact_id)?,

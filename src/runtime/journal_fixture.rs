@@ -131,6 +131,14 @@ fn recovered(dir: &Path) -> String {
                 firing.rule, firing.queue, contact.id, firing.action, firing.applied
             ),
             EventBody::CallbackRequested { contact } => format!("callback {}", contact.id),
+            EventBody::ConsultAccepted { contact, agent } => {
+                format!("consult on {} taken by {agent}", contact.id)
+            }
+            EventBody::ConsultEnded {
+                contact,
+                agent,
+                how,
+            } => format!("consult on {} with {agent} ended: {how:?}", contact.id),
             EventBody::CallbackAttempted { contact, agent } => format!(
                 "callback attempt {} by {agent}: {:?}",
                 contact.id,

@@ -12,7 +12,8 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use crate::core::{
-    AgentView, ContactState, ContactView, Engine, Event, EventBody, Interaction, Millis, Withdrawal,
+    AgentView, ConsultEnd, ContactState, ContactView, Engine, Event, EventBody, Interaction,
+    Millis, Withdrawal,
 };
 
 /// Depth of each desktop session's outgoing queue. Offers per agent are bounded by its capacity,
@@ -143,6 +144,15 @@ fn message_for(event: &Event, engine: &Engine) -> Option<SessionMessage> {
         },
         EventBody::OfferAccepted { contact, .. } => {
             SessionMessage::Assigned(engine.contact_view(*contact)?)
+        }
+        // The consulted agent took the consult: on its desktop, as assigned (the view's
+        // `consult` says whose it still is).
+        EventBody::ConsultAccepted { contact, .. } => SessionMessage::Assigned(contact.clone()),
+        EventBody::ConsultEnded { contact, how, .. } if *how != ConsultEnd::Transferred => {
+            SessionMessage::Withdrawn {
+                contact: contact.id,
+                reason: Withdrawal::ConsultEnded,
+            }
         }
         EventBody::OfferTimedOut { contact, .. } => SessionMessage::Withdrawn {
             contact: *contact,

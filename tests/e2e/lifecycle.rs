@@ -823,3 +823,114 @@ async fn a_callback_keeps_its_place_and_a_failed_call_is_tried_again() {
         (1, 1, 2)
     );
 }
+
+/// A consult (warm) transfer over gRPC: Ann, holding a call, consults the billing queue; Bo's
+/// desktop is offered the consult and takes it while Ann still holds the call (both busy);
+/// Ann hands the call over and her desktop is told it left her.
+#[tokio::test]
+async fn a_consult_rings_the_second_agent_and_the_first_hands_the_call_over() {
+    let mut s = TestServer::start().await;
+    s.put_queue("front", |q| q.wrap_up_seconds = 0).await;
+    s.put_queue("billing", |q| {
+        q.required_skills = vec![pb::Skill {
+            name: "billing".into(),
+            level: 5,
+        }];
+    })
+    .await;
+    s.put_agent("ann", &[]).await;
+    let mut ann = s.session("ann", true).await;
+    ann.until(|e| matches!(e, Out::Ack(_)).then_some(())).await;
+    let call = s
+        .enqueue("front", pb::Channel::Voice, &[("order", "F-1")])
+        .await
+        .contact_id;
+    ann.until(|e| matches!(e, Out::Offer(_)).then_some(()))
+        .await;
+    ann.request(Action::Accept(OfferAnswer { contact_id: call }))
+        .await;
+
+    // Nobody in billing yet: refused, nothing changes.
+    let refused = s
+        .contacts
+        .consult_contact(pb::ConsultContactRequest {
+            contact_id: call,
+            agent_id: "ann".into(),
+            queue: "billing".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::FailedPrecondition);
+
+    s.put_agent("bo", &[("billing", 7)]).await;
+    let mut bo = s.session("bo", true).await;
+    bo.until(|e| matches!(e, Out::Ack(_)).then_some(())).await;
+    ann.request(Action::Consult(pb::session_request::Consult {
+        contact_id: call,
+        queue: "billing".into(),
+        reason: "refund".into(),
+        ..Default::default()
+    }))
+    .await;
+    let offer = bo
+        .until(|e| match e {
+            Out::Offer(o) => Some(o),
+            _ => None,
+        })
+        .await;
+    let offered = offer.contact.unwrap();
+    assert_eq!(offered.id, call);
+    assert_eq!(offered.consult.unwrap().by_agent, "ann");
+    bo.request(Action::Accept(OfferAnswer { contact_id: call }))
+        .await;
+    let talking = s.contact(call).await;
+    assert_eq!(talking.agent_id, "ann", "still Ann's while they talk");
+    assert!(talking.consult.unwrap().accepted_at_ms > 0);
+    let agents = s
+        .agents
+        .get_agent(pb::GetAgentRequest { id: "bo".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(agents.consult_contacts, [call]);
+    assert_eq!(agents.load, 100, "the consult holds Bo's capacity");
+
+    ann.request(Action::EndConsult(pb::session_request::EndConsult {
+        contact_id: call,
+        transfer: true,
+    }))
+    .await;
+    let withdrawn = ann
+        .until(|e| match e {
+            Out::OfferWithdrawn(w) => Some(w),
+            _ => None,
+        })
+        .await;
+    assert_eq!(
+        withdrawn.withdrawal,
+        pb::WithdrawalReason::Transferred as i32
+    );
+    let handed = s.contact(call).await;
+    assert_eq!(
+        (handed.agent_id.as_str(), handed.queue.as_str()),
+        ("bo", "billing")
+    );
+    let lineage = handed.transfers.last().unwrap();
+    assert!(lineage.warm);
+    assert_eq!(
+        (lineage.from_agent.as_str(), lineage.to_agent.as_str()),
+        ("ann", "bo")
+    );
+    let billing = s.queue_stats("billing").await;
+    assert_eq!((billing.transferred_in, billing.answered), (1, 1));
+    bo.request(Action::Complete(Complete {
+        contact_id: call,
+        outcome: None,
+    }))
+    .await;
+    assert_eq!(
+        s.contact(call).await.state,
+        pb::ContactState::Completed as i32
+    );
+}

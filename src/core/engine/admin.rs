@@ -260,12 +260,23 @@ impl Engine {
     pub(super) fn remove_agent(&mut self, id: &str) -> Result<Applied, CoreError> {
         let key = self.agent_key(id)?;
         let agent = self.agent(key);
-        if !agent.assigned.is_empty() {
+        let talking = agent
+            .consults
+            .iter()
+            .filter(|c| {
+                self.contacts[c]
+                    .consult
+                    .as_ref()
+                    .is_some_and(|c| c.accepted_at.is_some())
+            })
+            .count();
+        if !agent.assigned.is_empty() || talking > 0 {
             return Err(CoreError::AgentHoldsContacts {
                 agent: id.into(),
-                held: agent.assigned.len(),
+                held: agent.assigned.len() + talking,
             });
         }
+        self.drop_consults(key, true);
         self.agent_mut(key).presence = Presence::Offline;
         let mut returned = self.return_all_offers(key, ReturnReason::AgentRemoved);
         self.unindex(key);
@@ -319,6 +330,7 @@ impl Engine {
         let returned = if becomes_ready {
             Vec::new()
         } else {
+            self.drop_consults(key, reason == ReturnReason::AgentOffline);
             self.return_all_offers(key, reason)
         };
         self.sync_index(key);

@@ -130,6 +130,9 @@ impl Engine {
         if contact.callback.is_none() {
             return Err(CoreError::NotCallback { contact: id });
         }
+        if contact.consult.is_some() {
+            return Err(CoreError::ConsultUnderWay { contact: id });
+        }
         let now = self.now;
         let slot = self.queue_slot(id);
         let queue = &self.queues[slot].as_ref().expect("queue present").config;

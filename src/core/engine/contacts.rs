@@ -143,6 +143,9 @@ impl Engine {
             held_until: 0,
             hold_timer: None,
             window_timer: None,
+            consult: None,
+            consult_key: None,
+            consult_timer: None,
         };
         self.contacts.insert(id, contact);
         self.start_wait_timers(id, max_wait, first_step, affinity_until);

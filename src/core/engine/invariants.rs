@@ -44,6 +44,22 @@ impl Engine {
                     per_channel[c.channel.index()] += 1;
                 }
             }
+            // A consult holds capacity on both agents: its holder (above) and this one.
+            for cid in &agent.consults {
+                let c = self
+                    .contacts
+                    .get(cid)
+                    .ok_or(format!("agent {id} is consulted on unknown contact {cid}"))?;
+                if c.consult_key != Some(key) || c.agent_key == Some(key) {
+                    return Err(format!("agent {id} lists a consult on {cid} not its own"));
+                }
+                let ringing = c.consult.as_ref().is_some_and(|k| k.accepted_at.is_none());
+                if ringing && agent.presence != Presence::Ready {
+                    return Err(format!("agent {id} is not ready but a consult rings at it"));
+                }
+                load += c.cost;
+                per_channel[c.channel.index()] += 1;
+            }
             if load != agent.load || per_channel != agent.per_channel {
                 return Err(format!("agent {id} load {} != held {load}", agent.load));
             }
@@ -119,6 +135,26 @@ impl Engine {
                     }
                 }
                 ContactState::Offered { .. } | ContactState::Assigned { .. } => {
+                    if let Some(consult) = &c.consult {
+                        let k = c
+                            .consult_key
+                            .ok_or(format!("consult on {id} has no agent"))?;
+                        let consulted = self.agents[k as usize]
+                            .as_ref()
+                            .ok_or(format!("consult on {id} with a removed agent"))?;
+                        let ringing = consult.accepted_at.is_none();
+                        let timer_ok = c.consult_timer.is_some_and(|t| {
+                            self.timers.get(&t) == Some(&Timer::ConsultExpiry(*id))
+                        });
+                        if !matches!(c.state, ContactState::Assigned { .. })
+                            || !consulted.consults.contains(id)
+                            || ringing != timer_ok
+                        {
+                            return Err(format!("consult on {id} is not where its state says"));
+                        }
+                    } else if c.consult_key.is_some() || c.consult_timer.is_some() {
+                        return Err(format!("contact {id} has a stale consult"));
+                    }
                     let key = c.agent_key.ok_or(format!("contact {id} has no agent"))?;
                     let agent = self.agents[key as usize]
                         .as_ref()

@@ -27,9 +27,13 @@
 //! conversation, and a lineage entry saying from where and why.
 //! `Overflow` and `Divert`: an exception rule of its queue acts on a waiting contact (see
 //! [`super::exceptions`]): it moves it, changes its priority or requirements, or ends it.
+//! `Callback`, `Retry`, `GiveUp`: a waiting customer asks to be called back; a failed call
+//! puts it back to wait, or ends it unreached (see [`super::callbacks`]). `Consult`: its holder
+//! brings in another agent, then hands it over or keeps it; it stays assigned throughout (see
+//! [`super::consult`]).
 //!
 //! Adding a stage (a callback) means a row here and the function that takes it.
-//! Cost: a linear look-up in a table of sixteen rows per command step; internal steps are checked
+//! Cost: a linear look-up in a table of seventeen rows per command step; internal steps are checked
 //! in debug builds only.
 
 use super::*;
@@ -98,6 +102,8 @@ pub(super) enum Step {
     Retry,
     /// A callback's last attempt failed, or its window closed while it waited: unreached.
     GiveUp,
+    /// Its holder consults another agent, or hands it over after one (it stays assigned).
+    Consult,
 }
 
 /// Every transition a contact can make: (from, step, to). Nothing else moves a contact.
@@ -112,6 +118,7 @@ pub(super) const TRANSITIONS: &[(Stage, Step, Stage)] = &[
     (Stage::Waiting, Step::GiveUp, Stage::Ended),
     (Stage::Assigned, Step::Retry, Stage::Waiting),
     (Stage::Assigned, Step::GiveUp, Stage::Ended),
+    (Stage::Assigned, Step::Consult, Stage::Assigned),
     (Stage::Offered, Step::Accept, Stage::Assigned),
     (Stage::Offered, Step::Return, Stage::Waiting),
     (Stage::Offered, Step::Cancel, Stage::Ended),
@@ -140,7 +147,7 @@ impl Engine {
         let state = state_name(&contact.state);
         Err(match step {
             Step::Accept | Step::Return => CoreError::NotOffered { contact: id, state },
-            Step::Complete | Step::Transfer | Step::Retry => {
+            Step::Complete | Step::Transfer | Step::Retry | Step::Consult => {
                 CoreError::NotAssigned { contact: id, state }
             }
             Step::Cancel => CoreError::AlreadyAccepted { contact: id },
@@ -225,6 +232,9 @@ impl Engine {
     }
 
     pub(super) fn accept(&mut self, id: ContactId, agent: &str) -> Result<Applied, CoreError> {
+        if let Some(answered) = self.consult_answer(id, agent, true) {
+            return answered;
+        }
         if let Some(view) = self.repeated_answer(id, agent, Answer::Accept) {
             return Ok(Applied::Contact(view));
         }
@@ -268,6 +278,9 @@ impl Engine {
     }
 
     pub(super) fn reject(&mut self, id: ContactId, agent: &str) -> Result<Applied, CoreError> {
+        if let Some(answered) = self.consult_answer(id, agent, false) {
+            return answered;
+        }
         if let Some(view) = self.repeated_answer(id, agent, Answer::Reject) {
             return Ok(Applied::Contact(view));
         }
@@ -415,6 +428,9 @@ impl Engine {
         if contact.agent_key != Some(key) {
             return Err(CoreError::AssignedToAnother { contact: id });
         }
+        if contact.consult.is_some() {
+            return Err(CoreError::ConsultUnderWay { contact: id });
+        }
         let now = self.now;
         let handle_ms = match outcome.handle_secs {
             0 => now.saturating_sub(contact.answered_at.unwrap_or(now)),
@@ -474,7 +490,7 @@ impl Engine {
 
     /// An agent let go of a contact: its wrap-up of `wrap_up` ms starts (extending one under
     /// way), and its place in the index follows.
-    fn wrap_up(&mut self, key: AgentKey, wrap_up: Millis) {
+    pub(super) fn wrap_up(&mut self, key: AgentKey, wrap_up: Millis) {
         let now = self.now;
         let agent = self.agent_mut(key);
         let mut wrapping = false;
@@ -547,6 +563,9 @@ impl Engine {
         let contact = self.allow(id, Step::Transfer)?;
         if contact.agent_key != Some(key) {
             return Err(CoreError::AssignedToAnother { contact: id });
+        }
+        if contact.consult.is_some() {
+            return Err(CoreError::ConsultUnderWay { contact: id });
         }
         let channel = contact.channel;
         let to_slot = *self
@@ -628,6 +647,7 @@ impl Engine {
             to_queue: to_queue.clone(),
             reason: reason.into(),
             to_agent: target_agent.map(|n| n.agent.into()),
+            warm: false,
         });
         contact.transfers = transfers.into();
         contact.queue = to_queue;
@@ -757,6 +777,10 @@ impl Engine {
 
     /// Moves a contact to its terminal state and into the history.
     pub(super) fn end_contact(&mut self, id: ContactId, terminal: ContactState) -> ContactView {
+        // No step ends a contact with a consult under way; were one added, its agent goes free.
+        if self.contacts[&id].consult.is_some() {
+            self.end_consult_leg(id, crate::core::events::ConsultEnd::Cancelled);
+        }
         let now = self.now;
         if self.contacts[&id].state == ContactState::Waiting {
             self.remove_waiting(id);

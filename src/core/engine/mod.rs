@@ -8,8 +8,10 @@
 //! Invariants (DESIGN.md rules 1–5; [`Engine::check_invariants`] verifies them from scratch):
 //! - every contact is in exactly one place: waiting in one group, offered to one agent, assigned
 //!   to one agent, or ended (terminal, in the history) — and reaches exactly one terminal state;
-//! - an agent's load is the sum of the costs of the contacts it holds and never exceeds its
-//!   capacity or a per-channel limit; an agent that is not ready holds no offer;
+//! - an agent's load is the sum of the costs of the contacts it holds — offered, assigned, or
+//!   consulted on (a consult holds capacity on both its agents) — and never exceeds its
+//!   capacity or a per-channel limit; an agent that is not ready holds no offer and no ringing
+//!   consult;
 //! - a decision offers a contact only to an agent meeting every requirement at its level of one
 //!   of the contact's requirement sets — its requirements or an alternative (an OR; the
 //!   decision names which) — (an admin may later change the agent's skills; the contact it
@@ -54,6 +56,7 @@ use crate::core::agent::Agent;
 mod admin;
 mod callbacks;
 mod changes;
+mod consult;
 mod contacts;
 mod exceptions;
 mod image;
@@ -271,6 +274,8 @@ enum Timer {
     CallbackDue(ContactId),
     /// A callback's window closed.
     CallbackWindow(ContactId),
+    /// A consult rang out unanswered.
+    ConsultExpiry(ContactId),
 }
 
 /// How an offer came back without being accepted.
@@ -435,6 +440,18 @@ impl Engine {
             }
             Command::Enqueue(new) => self.enqueue(new),
             Command::UpdateContact { contact, update } => self.update(contact, update),
+            Command::Consult {
+                contact,
+                agent,
+                queue,
+                to_agent,
+                reason,
+            } => self.consult(contact, &agent, &queue, to_agent, reason),
+            Command::EndConsult {
+                contact,
+                agent,
+                transfer,
+            } => self.end_consult(contact, &agent, transfer),
             Command::RequestCallback { contact, request } => {
                 self.request_callback(contact, request)
             }
@@ -493,6 +510,7 @@ impl Engine {
             Timer::Exception(id) => self.exception_came_due(key, id),
             Timer::CallbackDue(id) => self.callback_due(key, id),
             Timer::CallbackWindow(id) => self.callback_window_ended(key, id),
+            Timer::ConsultExpiry(id) => self.consult_expired(key, id),
         }
     }
 
