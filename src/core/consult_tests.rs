@@ -29,7 +29,12 @@ fn load(f: &Floor, agent: &str) -> u32 {
 }
 
 fn consult_of(f: &Floor, id: ContactId) -> Option<Consult> {
-    f.engine.contact_view(id).unwrap().consult
+    f.engine
+        .contact_view(id)
+        .unwrap()
+        .consult
+        .as_deref()
+        .cloned()
 }
 
 fn consult_ends(f: &Floor) -> Vec<ConsultEnd> {

@@ -332,16 +332,18 @@ pub struct Contact {
     pub exceptions_done: u32,
     /// The exception rules that fired for it so far, oldest first.
     pub exceptions: Arc<[Firing]>,
-    /// Set when the customer asked to be called back.
-    pub callback: Option<Box<Callback>>,
+    /// Set when the customer asked to be called back (shared with its views; changed by
+    /// copy-on-write).
+    pub callback: Option<Arc<Callback>>,
     /// While a callback waits for its time (its `not_before`, or a retry's delay): until then
     /// it is out of the waiting index and not offered (0: not held).
     pub held_until: Millis,
     pub hold_timer: Option<TimerKey>,
     /// The end of the callback's window.
     pub window_timer: Option<TimerKey>,
-    /// A consult under way: its holder talks to another agent, who holds capacity too.
-    pub consult: Option<Box<Consult>>,
+    /// A consult under way: its holder talks to another agent, who holds capacity too (shared
+    /// with its views; changed by copy-on-write).
+    pub consult: Option<Arc<Consult>>,
     /// The consulted agent's engine key, while a consult is under way.
     pub consult_key: Option<u32>,
     /// The consult's ring deadline, while it rings.
@@ -386,11 +388,11 @@ pub struct ContactView {
     /// The exception rules that fired for it so far, oldest first.
     pub exceptions: Arc<[Firing]>,
     /// Set when the customer asked to be called back.
-    pub callback: Option<Callback>,
+    pub callback: Option<Arc<Callback>>,
     /// A callback waiting for its time is not offered before this (0: not held).
     pub held_until: Millis,
     /// A consult under way.
-    pub consult: Option<Consult>,
+    pub consult: Option<Arc<Consult>>,
     pub answered_at: Option<Millis>,
     pub ended_at: Option<Millis>,
 }
@@ -500,9 +502,9 @@ impl Contact {
             queued_at: self.queued_at,
             transfers: self.transfers.clone(),
             exceptions: self.exceptions.clone(),
-            callback: self.callback.as_deref().cloned(),
+            callback: self.callback.clone(),
             held_until: self.held_until,
-            consult: self.consult.as_deref().cloned(),
+            consult: self.consult.clone(),
             answered_at: self.answered_at,
             ended_at: None,
         }

@@ -566,7 +566,7 @@ pub fn contact_to(c: &ContactView, with_context: bool) -> pb::Contact {
             })
             .collect(),
         exceptions: firings_to(&c.exceptions),
-        callback: c.callback.as_ref().map(callback_to),
+        callback: c.callback.as_deref().map(callback_to),
         held_until_ms: c.held_until,
         consult: c.consult.as_ref().map(|k| pb::ConsultInfo {
             queue: k.queue.to_string(),

@@ -76,7 +76,7 @@ impl Engine {
         self.remove_waiting(id);
         let cost = self.config.costs.cost(Channel::Callback);
         let contact = self.contact_mut(id);
-        contact.callback = Some(Box::new(Callback {
+        contact.callback = Some(Arc::new(Callback {
             requested_at: now,
             not_before,
             window_end: request.window_end,
@@ -142,7 +142,7 @@ impl Engine {
         );
         let agent_name = self.agent(key).spec.id.clone();
         let contact = self.contact_mut(id);
-        let callback = contact.callback.as_mut().expect("a callback");
+        let callback = Arc::make_mut(contact.callback.as_mut().expect("a callback"));
         callback.attempts.push(Attempt {
             at: now,
             agent: agent_name.clone(),
@@ -229,15 +229,6 @@ impl Engine {
         if contact.state == ContactState::Waiting {
             self.give_up(id);
         }
-    }
-
-    /// Whether a callback's window has closed (an offer coming back then ends it).
-    pub(super) fn window_closed(&self, id: ContactId) -> bool {
-        self.contacts[&id]
-            .callback
-            .as_ref()
-            .and_then(|c| c.window_end)
-            .is_some_and(|end| end <= self.now)
     }
 
     /// Ends a callback unreached.

@@ -117,7 +117,7 @@ impl Engine {
         let b_name = consulted.spec.id.clone();
         let by = self.contacts[&id].state.agent().cloned().expect("assigned");
         let contact = self.contact_mut(id);
-        contact.consult = Some(Box::new(Consult {
+        contact.consult = Some(Arc::new(Consult {
             queue: target_name.clone(),
             by,
             agent: b_name.clone(),
@@ -177,9 +177,11 @@ impl Engine {
         agent: &str,
         accept: bool,
     ) -> Option<Result<Applied, CoreError>> {
+        // Most answers are to ordinary offers: no consult, no look-up of the agent.
+        let consulted = self.contacts.get(&id)?.consult_key?;
         let key = *self.agent_ids.get(agent)?;
-        let contact = self.contacts.get(&id)?;
-        if contact.consult_key != Some(key) {
+        let contact = &self.contacts[&id];
+        if consulted != key {
             return None;
         }
         let accepted = contact.consult.as_ref()?.accepted_at.is_some();
@@ -189,7 +191,7 @@ impl Engine {
             (true, false) => {
                 let now = self.now;
                 let contact = self.contact_mut(id);
-                contact.consult.as_mut().expect("a consult").accepted_at = Some(now);
+                Arc::make_mut(contact.consult.as_mut().expect("a consult")).accepted_at = Some(now);
                 let timer = contact.consult_timer.take();
                 if let Some(timer) = timer {
                     self.timers.remove(&timer);
@@ -392,7 +394,7 @@ impl Engine {
         let view = self.contacts[&id].view();
         self.emit(EventBody::ContactTransferred {
             contact: view,
-            agent: consult.by,
+            agent: consult.by.clone(),
         });
         self.agent_mut(from).idle_since = now;
         self.wrap_up(from, wrap_ms);

@@ -8,6 +8,10 @@ use super::*;
 static NO_TRANSFERS: std::sync::LazyLock<Arc<[crate::core::contact::Transfer]>> =
     std::sync::LazyLock::new(|| Arc::from(Vec::new()));
 
+/// Shared by every contact without requirements of its own.
+static NO_SKILLS: std::sync::LazyLock<Arc<[SkillLevel]>> =
+    std::sync::LazyLock::new(|| Arc::from(Vec::new()));
+
 /// Shared by every contact no exception rule fired for.
 static NO_FIRINGS: std::sync::LazyLock<Arc<[crate::core::contact::Firing]>> =
     std::sync::LazyLock::new(|| Arc::from(Vec::new()));
@@ -76,6 +80,16 @@ impl Engine {
         } else {
             new.alternatives.into()
         };
+        // Its own requirements share the effective ones' allocation when they are the same (a
+        // queue without defaults), and the empty list when it has none.
+        let required_skills: Arc<[SkillLevel]> = required_skills.into();
+        let own_skills = if new.required_skills.is_empty() {
+            NO_SKILLS.clone()
+        } else if *new.required_skills == *required_skills {
+            required_skills.clone()
+        } else {
+            new.required_skills.into()
+        };
         let customer_id = shared(new.customer_id);
         let conversation_id = shared(new.conversation_id);
         let queue = self.queue_mut(slot);
@@ -106,8 +120,8 @@ impl Engine {
             customer_value: new.customer_value,
             priority: new.priority,
             requirements,
-            required_skills: required_skills.into(),
-            own_skills: new.required_skills.into(),
+            required_skills: required_skills.clone(),
+            own_skills,
             own_alternatives,
             alternatives,
             alternative_skills: if named.is_empty() {
@@ -154,7 +168,7 @@ impl Engine {
         // Routed before it is indexed: a contact offered at once never enters the waiting index.
         // Then its queue's arrival rules (it may move, or end).
         self.settle(id, Some(Trigger::ContactArrived), true);
-        Ok(self.enqueued(id))
+        Ok(self.enqueued(id, slot))
     }
 
     /// The door: the contact's queue and channel, its effective requirements (the queue's
@@ -402,7 +416,7 @@ impl Engine {
     /// The enqueue's answer: the contact (in the queue it is in: an exception rule may have
     /// moved it, or ended it), its place among the waiting (0 if offered at once or ended) and
     /// the estimated wait for that place.
-    fn enqueued(&self, id: ContactId) -> Applied {
+    fn enqueued(&self, id: ContactId, arrived_in: usize) -> Applied {
         let Some(contact) = self.contacts.get(&id) else {
             return Applied::Enqueued {
                 contact: self.contact_view(id).expect("an ended contact is kept"),
@@ -410,9 +424,14 @@ impl Engine {
                 estimated_wait_ms: None,
             };
         };
-        let queue = self.queues[self.queue_slot(id)]
-            .as_ref()
-            .expect("queue present");
+        let arrived = self.queues[arrived_in].as_ref().expect("queue present");
+        let queue = if Arc::ptr_eq(&arrived.config.name, &contact.queue) {
+            arrived
+        } else {
+            self.queues[self.queue_slot(id)]
+                .as_ref()
+                .expect("queue present")
+        };
         let position = if contact.state == ContactState::Waiting {
             queue
                 .waiting_by_priority

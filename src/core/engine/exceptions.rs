@@ -126,8 +126,9 @@ impl Engine {
             }
             trigger = Some(Trigger::ExceptionFired);
         }
-        self.arm_exception(id);
+        // An offered contact needs no timer now: a returning offer arms it (`end_offer`).
         if self.contacts[&id].state == ContactState::Waiting {
+            self.arm_exception(id);
             self.add_waiting(id);
         }
     }
@@ -355,6 +356,9 @@ impl Engine {
         };
         let slot = self.queue_slot(id);
         let queue = self.queues[slot].as_ref().expect("queue present");
+        if queue.config.exceptions.is_empty() && contact.exception_timer.is_none() {
+            return;
+        }
         let due = queue
             .config
             .exceptions

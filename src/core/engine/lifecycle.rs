@@ -307,7 +307,7 @@ impl Engine {
             let view = match self.contacts.get(&id) {
                 Some(c) if c.agent_key == Some(key) => return None,
                 Some(c) => c.view(),
-                None => self.ended.get(&id)?.clone(),
+                None => (**self.ended.get(&id)?).clone(),
             };
             let last = view.transfers.last()?;
             let same = *last.from_agent == *agent
@@ -327,7 +327,7 @@ impl Engine {
                     ContactState::Completed {
                         agent: by,
                         outcome: o,
-                    } if **by == *agent && *o == outcome => Some(view.clone()),
+                    } if **by == *agent && *o == outcome => Some((**view).clone()),
                     _ => None,
                 }
             }
@@ -392,21 +392,33 @@ impl Engine {
                 reason,
             },
         });
+        let now = self.now;
         let contact = self.contact_mut(id);
         if contact.wait_expired {
             self.expire(id);
             return false;
         }
         contact.state = ContactState::Waiting;
-        if self.window_closed(id) {
+        let window_closed = contact
+            .callback
+            .as_ref()
+            .and_then(|c| c.window_end)
+            .is_some_and(|end| end <= now);
+        let rearm = contact.exception_timer.is_none();
+        if window_closed {
             self.give_up(id);
             return false;
         }
-        let contact = self.contact_mut(id);
-        let rearm = contact.exception_timer.is_none();
         self.add_waiting(id);
         // A `waited` rule that came due while it rang fires now (at the next advance).
-        if rearm {
+        if rearm
+            && !self.queues[slot]
+                .as_ref()
+                .expect("queue")
+                .config
+                .exceptions
+                .is_empty()
+        {
             self.arm_exception(id);
         }
         true
@@ -806,7 +818,7 @@ impl Engine {
         contact.state = terminal;
         let mut view = contact.view();
         view.ended_at = Some(now);
-        self.ended.insert(id, view.clone());
+        self.ended.insert(id, Box::new(view.clone()));
         // The last one always stays: a command that ended it answers with its view.
         while self.ended.len() > self.config.ended_history.max(1) {
             self.ended.pop_first();

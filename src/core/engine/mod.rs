@@ -322,7 +322,8 @@ pub struct Engine {
     staffed_on_floor: [u32; StaffState::COUNT],
     customers: History,
     conversations: History,
-    ended: BTreeMap<ContactId, ContactView>,
+    /// Boxed: the map's nodes then move pointers, not whole views, as it fills and drains.
+    ended: BTreeMap<ContactId, Box<ContactView>>,
     /// Enqueue request ids remembered for the request window, with their answers.
     requests: requests::RequestIds,
     next_contact: ContactId,

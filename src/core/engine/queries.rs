@@ -43,7 +43,7 @@ impl Engine {
     pub fn contact_view(&self, id: ContactId) -> Option<ContactView> {
         match self.contacts.get(&id) {
             Some(c) => Some(c.view()),
-            None => self.ended.get(&id).cloned(),
+            None => self.ended.get(&id).map(|v| (**v).clone()),
         }
     }
 
