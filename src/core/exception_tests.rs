@@ -408,3 +408,23 @@ fn an_offer_callback_rule_is_published_and_the_customer_decides() {
         Channel::Callback
     );
 }
+
+#[test]
+fn a_callback_moved_by_a_rule_keeps_no_maximum_wait() {
+    let mut f = overflow_floor();
+    f.queue("general", |q| q.max_wait_secs = 60);
+    let id = f.enqueue("billing", Channel::Voice);
+    f.apply(Command::RequestCallback {
+        contact: id,
+        request: CallbackRequest::default(),
+    })
+    .unwrap();
+    f.wait(30.0);
+    assert_eq!(&*f.engine.contact_view(id).unwrap().queue, "general");
+    f.wait(120.0);
+    assert_eq!(
+        f.state(id),
+        ContactState::Waiting,
+        "off the line: it does not expire"
+    );
+}

@@ -276,6 +276,7 @@ impl Engine {
     /// target's requirements (with its own), alternatives, contact ranking, maximum wait and
     /// relaxation (both from `queued_at`) and rules (none fired yet).
     fn move_contact(&mut self, id: ContactId, from: usize, (to, named): (usize, Vec<SkillLevel>)) {
+        let is_callback = self.contacts[&id].callback.is_some();
         let source = self.queue_mut(from);
         source.live -= 1;
         source.counters.overflowed_out += 1;
@@ -284,7 +285,12 @@ impl Engine {
         target.counters.offered += 1;
         target.counters.overflowed_in += 1;
         let to_queue = target.config.name.clone();
-        let max_wait = target.config.max_wait_secs;
+        // A callback's customer is off the line: no maximum wait (as in its first queue).
+        let max_wait = if is_callback {
+            0
+        } else {
+            target.config.max_wait_secs
+        };
         let first_step = target.config.relaxation.first().map(|s| s.after_secs);
         let strategy = target.strategy.clone();
         let alternative_sets = target.config.alternatives.clone();
