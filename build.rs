@@ -1,7 +1,8 @@
 //! Compiles the protobuf files with `protox` (pure Rust, no system `protoc`): the public API
 //! (`proto/routing/v1`, with its tonic services) and the journal's record format
 //! (`proto/routerd/journal/v1`, messages only). Writes the API's file descriptor set for gRPC
-//! reflection; the journal's internal format is not served.
+//! reflection and its protobuf JSON mapping (`pbjson`) for the HTTP API; the journal's internal
+//! format is not served.
 
 use prost::Message;
 use std::path::{Path, PathBuf};
@@ -29,7 +30,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     let mut api = fds.clone();
     api.file.retain(|f| f.package() == "routing.v1");
-    std::fs::write(out_dir.join("routing_descriptor.bin"), api.encode_to_vec())?;
+    let api_bytes = api.encode_to_vec();
+    std::fs::write(out_dir.join("routing_descriptor.bin"), &api_bytes)?;
+    // The protobuf JSON mapping (what grpcurl prints) for the HTTP API, every field emitted so
+    // a browser never has to guess a default.
+    pbjson_build::Builder::new()
+        .register_descriptors(&api_bytes)?
+        .emit_fields()
+        .build(&[".routing.v1"])?;
     tonic_prost_build::configure()
         // Deterministic bytes for the same journal record: golden-bytes tests rely on it.
         .btree_map(".routerd.journal.v1")

@@ -147,7 +147,11 @@ async fn main() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        routerd::app::serve(&config, listener, std::future::pending())
+        let listeners = routerd::app::Listeners {
+            grpc: listener,
+            http: None,
+        };
+        routerd::app::serve(&config, listeners, std::future::pending())
             .await
             .unwrap()
     });

@@ -1,13 +1,14 @@
 //! The composition root: `routerd serve` is built here and nowhere else.
 //!
 //! [`serve`] recovers the engine runtime (journal, engine thread, snapshotter, event bus), builds the access
-//! control, starts every listener (today the gRPC listener) with the drain signal, and waits: for
+//! control, starts every listener (gRPC, and HTTP unless it is off) with the drain signal, and waits: for
 //! the shutdown signal, or for the engine to stop on its own (a journal that cannot be written).
 //! Then it flips the drain, waits for the listeners to finish, drops the last engine handle and
 //! waits for the engine to write out its journal. The layers below point one way: listeners see
 //! the runtime only through its handle, and the runtime imports no listener.
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -17,15 +18,23 @@ use crate::access::Authenticator;
 use crate::command_log::file::FileConfig;
 use crate::config::Config;
 use crate::runtime::RuntimeConfig;
-use crate::{drain, grpc, runtime};
+use crate::runtime::bus::Subscribers;
+use crate::{drain, grpc, http, runtime};
 
 /// How long the engine may take to write out its journal once the listeners are done.
 const ENGINE_STOP: Duration = Duration::from_secs(30);
 
-/// Runs routerd on `listener` until `shutdown` completes (or the engine stops on its own).
+/// The sockets routerd serves on, bound by the caller (so tests can bind port 0).
+pub struct Listeners {
+    pub grpc: TcpListener,
+    /// The wallboard, metrics and JSON API; `None` serves no HTTP.
+    pub http: Option<TcpListener>,
+}
+
+/// Runs routerd on `listeners` until `shutdown` completes (or the engine stops on its own).
 pub async fn serve(
     config: &Config,
-    listener: TcpListener,
+    listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     config.check()?;
@@ -34,14 +43,36 @@ pub async fn serve(
         handle,
         mut stopped,
     } = runtime::start(runtime_config(config)).await?;
-    let addr = listener.local_addr()?;
+    let addr = listeners.grpc.local_addr()?;
     if !auth.is_enforced() {
         tracing::warn!("no tokens configured: every caller has full access (loopback only)");
     }
     let (drain_tx, drain) = drain::signal();
-    let settings = grpc_settings(config);
+    // One limit for event streams, whichever listener serves them.
+    let subscribers = Subscribers::new(config.limits.max_subscribers);
+    let tls = config.tls.as_ref().map(|t| (t.cert.clone(), t.key.clone()));
+    let http = match listeners.http {
+        Some(listener) => {
+            let http_addr = listener.local_addr()?;
+            let settings = http::Settings {
+                tls: tls.clone(),
+                subscribers: subscribers.clone(),
+            };
+            let task = http::serve(
+                settings,
+                handle.clone(),
+                auth.clone(),
+                listener,
+                drain.clone(),
+            );
+            info!(addr = %http_addr, "HTTP listening: wallboard at /, metrics at /metrics");
+            Some(tokio::spawn(task))
+        }
+        None => None,
+    };
+    let settings = grpc_settings(config, tls, subscribers);
     info!(%addr, tls = config.tls.is_some(), "routerd listening");
-    let grpc = tokio::spawn(grpc::serve(settings, handle, auth, listener, drain));
+    let grpc = tokio::spawn(grpc::serve(settings, handle, auth, listeners.grpc, drain));
     // The engine stops early only when its journal failed: then the server stops too.
     let mut early = None;
     tokio::select! {
@@ -50,6 +81,9 @@ pub async fn serve(
     }
     let _ = drain_tx.send(true);
     grpc.await??;
+    if let Some(http) = http {
+        http.await??;
+    }
     // Every handle went with the listeners: the engine writes out its journal and ends.
     let result = match early {
         Some(result) => result,
@@ -85,13 +119,17 @@ pub fn runtime_config(config: &Config) -> RuntimeConfig {
     }
 }
 
-fn grpc_settings(config: &Config) -> grpc::Settings {
+fn grpc_settings(
+    config: &Config,
+    tls: Option<(PathBuf, PathBuf)>,
+    subscribers: Subscribers,
+) -> grpc::Settings {
     let limits = &config.limits;
     grpc::Settings {
         max_message_bytes: limits.max_message_bytes,
-        max_subscribers: limits.max_subscribers,
+        subscribers,
         keepalive_interval: Duration::from_secs(limits.keepalive_interval_seconds),
         keepalive_timeout: Duration::from_secs(limits.keepalive_timeout_seconds),
-        tls: config.tls.as_ref().map(|t| (t.cert.clone(), t.key.clone())),
+        tls,
     }
 }

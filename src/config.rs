@@ -25,6 +25,8 @@ pub struct Config {
     /// The server's own limits (requests, streams, buffers, keepalive).
     pub limits: Limits,
     pub journal: JournalToml,
+    /// The HTTP listener: wallboard, metrics, JSON snapshot and server-sent events.
+    pub http: HttpToml,
     /// Queues created (or brought back to this configuration) at start-up.
     pub queues: Vec<QueueConfig>,
     /// Bearer tokens and their roles. None configured: every caller has full access, and the
@@ -51,9 +53,29 @@ impl Default for Config {
             routing: EngineConfig::default(),
             limits: Limits::default(),
             journal: JournalToml::default(),
+            http: HttpToml::default(),
             queues: vec![QueueConfig::new("general")],
             tokens: Vec::new(),
             tls: None,
+        }
+    }
+}
+
+/// The HTTP listener's settings (`[http]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpToml {
+    /// Serve HTTP at all.
+    pub enabled: bool,
+    /// Address the HTTP listener binds (same loopback rule as `listen` when no tokens are set).
+    pub listen: SocketAddr,
+}
+
+impl Default for HttpToml {
+    fn default() -> Self {
+        HttpToml {
+            enabled: true,
+            listen: "127.0.0.1:8080".parse().expect("valid address"),
         }
     }
 }
@@ -164,16 +186,24 @@ impl Config {
     /// non-loopback address asked for — the loopback address on the same port, with a warning to
     /// log.
     pub fn bind_address(&self) -> (SocketAddr, Option<String>) {
-        if self.tokens.is_empty() && !self.listen.ip().is_loopback() {
-            let loopback = SocketAddr::from(([127, 0, 0, 1], self.listen.port()));
+        self.bind(self.listen)
+    }
+
+    /// The HTTP listener's address to bind, by the same rule; `None` when HTTP is off.
+    pub fn http_bind_address(&self) -> Option<(SocketAddr, Option<String>)> {
+        self.http.enabled.then(|| self.bind(self.http.listen))
+    }
+
+    fn bind(&self, listen: SocketAddr) -> (SocketAddr, Option<String>) {
+        if self.tokens.is_empty() && !listen.ip().is_loopback() {
+            let loopback = SocketAddr::from(([127, 0, 0, 1], listen.port()));
             let warning = format!(
-                "no tokens configured: listening on {loopback} instead of {} (configure tokens to \
-                 serve other hosts)",
-                self.listen
+                "no tokens configured: listening on {loopback} instead of {listen} (configure \
+                 tokens to serve other hosts)"
             );
             (loopback, Some(warning))
         } else {
-            (self.listen, None)
+            (listen, None)
         }
     }
 }

@@ -3,6 +3,8 @@
 //! Layers (see `shared/DESIGN.md`), each importing only those below it:
 //! - [`app`]: the composition root of `routerd serve`: builds the runtime and the listeners,
 //!   hands out the drain signal, waits for them.
+//! - [`http`]: the HTTP listener (wallboard, metrics, JSON snapshot, server-sent events), reading
+//!   views and the event bus only.
 //! - [`grpc`]: the gRPC listener: thin tonic handlers (validate, convert, send the command or read
 //!   the view, map errors); [`access`]: tokens and roles, for every listener.
 //! - [`runtime`]: the engine thread (the single writer), its commit pipeline, the snapshotter,
@@ -20,6 +22,7 @@ pub mod config;
 pub mod core;
 pub mod drain;
 pub mod grpc;
+pub mod http;
 pub mod loadgen;
 pub mod runtime;
 pub mod sim;
@@ -27,6 +30,7 @@ pub mod sim;
 /// Generated protobuf and tonic code for `routing.v1`.
 pub mod proto {
     tonic::include_proto!("routing.v1");
+    include!(concat!(env!("OUT_DIR"), "/routing.v1.serde.rs"));
 
     /// The encoded file descriptor set, for gRPC reflection.
     pub const FILE_DESCRIPTOR_SET: &[u8] =

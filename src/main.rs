@@ -31,6 +31,9 @@ enum Cmd {
         /// Listen address, e.g. 127.0.0.1:50051.
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// HTTP listen address (wallboard, metrics, JSON API), e.g. 127.0.0.1:8080.
+        #[arg(long)]
+        http_listen: Option<SocketAddr>,
         /// Log filter, e.g. `info` or `routerd=debug`.
         #[arg(long)]
         log_level: Option<String>,
@@ -130,6 +133,7 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Serve {
             config,
             listen,
+            http_listen,
             log_level,
             data_dir,
             ephemeral,
@@ -140,6 +144,9 @@ async fn main() -> anyhow::Result<()> {
             };
             if let Some(listen) = listen {
                 cfg.listen = listen;
+            }
+            if let Some(listen) = http_listen {
+                cfg.http.listen = listen;
             }
             if let Some(level) = log_level {
                 cfg.log_level = level;
@@ -153,16 +160,27 @@ async fn main() -> anyhow::Result<()> {
                 // Colours for a terminal only, not for journald or a log file.
                 .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
                 .init();
-            let (addr, warning) = cfg.bind_address();
-            if let Some(warning) = warning {
-                tracing::warn!("{warning}");
-            }
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
-            routerd::app::serve(&cfg, listener, shutdown_signal()).await
+            let grpc = bind(cfg.bind_address()).await?;
+            let http = match cfg.http_bind_address() {
+                Some(address) => Some(bind(address).await?),
+                None => None,
+            };
+            let listeners = routerd::app::Listeners { grpc, http };
+            routerd::app::serve(&cfg, listeners, shutdown_signal()).await
         }
     }
+}
+
+/// Binds a listener, logging the configuration's warning about the address if it has one.
+async fn bind(
+    (addr, warning): (SocketAddr, Option<String>),
+) -> anyhow::Result<tokio::net::TcpListener> {
+    if let Some(warning) = warning {
+        tracing::warn!("{warning}");
+    }
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))
 }
 
 /// `--format`: true for `json`, false for `table`.

@@ -13,7 +13,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::auth::caller;
 use super::convert::{
-    agent_id, agent_query_from, agent_spec_from, agent_to, contact_id, contact_to, outcome_from,
+    agent_id, agent_spec_from, agent_to, contact_id, contact_to, list_agents_to, outcome_from,
     presence_from,
 };
 use super::queues::unexpected;
@@ -94,13 +94,13 @@ impl pb::agent_service_server::AgentService for Agents {
         request: Request<pb::ListAgentsRequest>,
     ) -> Result<Response<pb::ListAgentsResponse>, Status> {
         caller(&request).allow("ListAgents", &[Role::Supervisor], None)?;
-        let query = agent_query_from(request.into_inner())?;
-        let page = self.handle.view().list_agents(&query)?;
-        let now = self.handle.now();
-        Ok(Response::new(pb::ListAgentsResponse {
-            agents: page.agents.iter().map(|a| agent_to(a, now)).collect(),
-            next_page_token: page.next_after.map(|id| id.to_string()).unwrap_or_default(),
-        }))
+        let view = self.handle.view();
+        let now = self.handle.now().max(view.at);
+        Ok(Response::new(list_agents_to(
+            &view,
+            request.into_inner(),
+            now,
+        )?))
     }
 
     async fn set_agent_state(

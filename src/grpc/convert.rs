@@ -15,7 +15,7 @@ use crate::core::{
 };
 use crate::proto as pb;
 use crate::runtime::bus::Published;
-use crate::runtime::view::{AgentQuery, MAX_PAGE, PresenceKind};
+use crate::runtime::view::{AgentQuery, FloorView, MAX_PAGE, PresenceKind};
 
 pub fn channel_from(value: i32) -> Result<Channel, Status> {
     let channel = match pb::Channel::try_from(value) {
@@ -862,4 +862,73 @@ pub fn event_to(p: &Published) -> pb::Event {
             _ => pb::OfferReturnReason::Unspecified as i32,
         },
     }
+}
+
+/// The floor's figures as of `view`, with time-running ones (longest wait, the rolling half
+/// hour) computed at `now`: GetSnapshot's answer, and the HTTP API's.
+pub fn snapshot_to(view: &FloorView, now: Millis) -> pb::SnapshotResponse {
+    let waiting: u32 = view.queues().map(|q| q.waiting).sum();
+    pb::SnapshotResponse {
+        at_ms: now,
+        last_sequence: view.last_sequence,
+        agents_logged_in: view.logged_in,
+        agents_ready: view.ready,
+        contacts_waiting: waiting,
+        queues: view
+            .queues()
+            .map(|q| {
+                let c = &q.counters;
+                let sl = &q.service_level;
+                pb::QueueStats {
+                    queue: q.config.name.to_string(),
+                    waiting: q.waiting,
+                    offered_now: q.offered_now,
+                    longest_wait_ms: q.longest_wait_ms(now),
+                    agents_ready: q.agents_ready,
+                    agents_busy: q.agents_busy,
+                    agents_not_ready: q.agents_not_ready,
+                    agents_wrap_up: q.agents_wrap_up,
+                    offered: c.offered,
+                    answered: c.answered,
+                    abandoned: c.abandoned,
+                    expired: c.expired,
+                    refused: c.refused,
+                    answered_within_threshold: c.answered_within_threshold,
+                    sl_answered: sl.sl_answered,
+                    sl_offered: sl.sl_offered,
+                    sl_excl_short_abandons: sl.sl_excl_short_abandons,
+                    asa_ms: sl.asa_ms,
+                    abandon_rate: sl.abandon_rate,
+                    sl_target_percent: q.config.sl_target_percent,
+                    sl_threshold_seconds: q.config.sl_threshold_secs,
+                    completed: c.completed,
+                    recent_sl_offered: q.recent_sl_offered(now),
+                    pressure: q.pressure(now),
+                    transferred_out: c.transferred_out,
+                    transferred_in: c.transferred_in,
+                    overflowed_out: c.overflowed_out,
+                    overflowed_in: c.overflowed_in,
+                    diverted: c.diverted,
+                    callbacks_requested: c.callbacks_requested,
+                    callbacks_reached: c.callbacks_reached,
+                    callbacks_unreached: c.callbacks_unreached,
+                }
+            })
+            .collect(),
+    }
+}
+
+/// ListAgents' answer from `view`: a page of agents, filtered, with time-running figures at
+/// `now` (shared by gRPC and the HTTP API).
+pub fn list_agents_to(
+    view: &FloorView,
+    request: pb::ListAgentsRequest,
+    now: Millis,
+) -> Result<pb::ListAgentsResponse, Status> {
+    let query = agent_query_from(request)?;
+    let page = view.list_agents(&query)?;
+    Ok(pb::ListAgentsResponse {
+        agents: page.agents.iter().map(|a| agent_to(a, now)).collect(),
+        next_page_token: page.next_after.map(|id| id.to_string()).unwrap_or_default(),
+    })
 }

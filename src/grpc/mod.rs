@@ -29,6 +29,7 @@ use crate::proto::agent_service_server::AgentServiceServer;
 use crate::proto::contact_service_server::ContactServiceServer;
 use crate::proto::queue_service_server::QueueServiceServer;
 use crate::runtime::EngineHandle;
+use crate::runtime::bus::Subscribers;
 use auth::TokenCheck;
 
 /// What the gRPC listener needs from the configuration.
@@ -36,8 +37,8 @@ use auth::TokenCheck;
 pub struct Settings {
     /// Largest request accepted, in bytes.
     pub max_message_bytes: usize,
-    /// Supervisor streams open at once.
-    pub max_subscribers: usize,
+    /// Event streams open at once (shared with the HTTP listener's).
+    pub subscribers: Subscribers,
     pub keepalive_interval: Duration,
     pub keepalive_timeout: Duration,
     /// Certificate chain and private key (PEM files) to serve TLS with.
@@ -130,7 +131,7 @@ pub async fn serve(
                 supervisor::Supervisor {
                     handle,
                     drain,
-                    subscribers: supervisor::Subscribers::new(settings.max_subscribers),
+                    subscribers: settings.subscribers,
                 },
                 max_message,
             ),

@@ -13,7 +13,6 @@ use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::{BufMut, Bytes};
 use prost::Message;
@@ -25,57 +24,17 @@ use tonic::codegen::{BoxFuture, Context, Poll, http};
 use tonic::{Request, Response, Status};
 
 use super::auth::caller;
-use super::convert::{event_kind, event_to};
+use super::convert::{event_kind, event_to, snapshot_to};
 use crate::access::Role;
 use crate::drain::{Drain, SHUTTING_DOWN, drained};
 use crate::proto as pb;
 use crate::runtime::EngineHandle;
-use crate::runtime::bus::Published;
+use crate::runtime::bus::{Published, Seat, Subscribers};
 
 pub struct Supervisor {
     pub handle: EngineHandle,
     pub drain: Drain,
     pub subscribers: Subscribers,
-}
-
-/// Counts open event streams against the configured limit.
-#[derive(Clone, Debug)]
-pub struct Subscribers {
-    open: Arc<AtomicUsize>,
-    max: usize,
-}
-
-/// One open stream's place; given back when the stream's task ends.
-struct Seat(Arc<AtomicUsize>);
-
-impl Drop for Seat {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-impl Subscribers {
-    pub fn new(max: usize) -> Subscribers {
-        Subscribers {
-            open: Arc::new(AtomicUsize::new(0)),
-            max,
-        }
-    }
-
-    fn take_seat(&self) -> Result<Seat, Status> {
-        let taken = self
-            .open
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < self.max).then_some(n + 1)
-            });
-        match taken {
-            Ok(_) => Ok(Seat(self.open.clone())),
-            Err(_) => Err(Status::resource_exhausted(format!(
-                "{} supervisor streams are open: the max_subscribers limit",
-                self.max
-            ))),
-        }
-    }
 }
 
 /// Encoded `pb::Event`s: each event is encoded once, whatever the number of streams.
@@ -195,7 +154,10 @@ impl Supervisor {
         caller(&request).allow("StreamEvents", &[Role::Supervisor], None)?;
         let r = request.into_inner();
         let filter = Filter::new(&r)?;
-        let seat = self.subscribers.take_seat()?;
+        let seat = self
+            .subscribers
+            .take_seat()
+            .map_err(|full| Status::resource_exhausted(full.to_string()))?;
         let from = (r.from_sequence > 0).then_some(r.from_sequence);
         let subscription = self.handle.bus().subscribe(from)?;
         let mut drain = self.drain.clone();
@@ -219,55 +181,7 @@ impl Supervisor {
         // The read view of the last durable batch: no request to the engine.
         let view = self.handle.view();
         let now = self.handle.now().max(view.at);
-        let waiting: u32 = view.queues().map(|q| q.waiting).sum();
-        Ok(Response::new(pb::SnapshotResponse {
-            at_ms: now,
-            last_sequence: view.last_sequence,
-            agents_logged_in: view.logged_in,
-            agents_ready: view.ready,
-            contacts_waiting: waiting,
-            queues: view
-                .queues()
-                .map(|q| {
-                    let c = &q.counters;
-                    let sl = &q.service_level;
-                    pb::QueueStats {
-                        queue: q.config.name.to_string(),
-                        waiting: q.waiting,
-                        offered_now: q.offered_now,
-                        longest_wait_ms: q.longest_wait_ms(now),
-                        agents_ready: q.agents_ready,
-                        agents_busy: q.agents_busy,
-                        agents_not_ready: q.agents_not_ready,
-                        agents_wrap_up: q.agents_wrap_up,
-                        offered: c.offered,
-                        answered: c.answered,
-                        abandoned: c.abandoned,
-                        expired: c.expired,
-                        refused: c.refused,
-                        answered_within_threshold: c.answered_within_threshold,
-                        sl_answered: sl.sl_answered,
-                        sl_offered: sl.sl_offered,
-                        sl_excl_short_abandons: sl.sl_excl_short_abandons,
-                        asa_ms: sl.asa_ms,
-                        abandon_rate: sl.abandon_rate,
-                        sl_target_percent: q.config.sl_target_percent,
-                        sl_threshold_seconds: q.config.sl_threshold_secs,
-                        completed: c.completed,
-                        recent_sl_offered: q.recent_sl_offered(now),
-                        pressure: q.pressure(now),
-                        transferred_out: c.transferred_out,
-                        transferred_in: c.transferred_in,
-                        overflowed_out: c.overflowed_out,
-                        overflowed_in: c.overflowed_in,
-                        diverted: c.diverted,
-                        callbacks_requested: c.callbacks_requested,
-                        callbacks_reached: c.callbacks_reached,
-                        callbacks_unreached: c.callbacks_unreached,
-                    }
-                })
-                .collect(),
-        }))
+        Ok(Response::new(snapshot_to(&view, now)))
     }
 }
 

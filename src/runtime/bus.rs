@@ -7,6 +7,7 @@
 //! fan-out is a `tokio::sync::broadcast` channel whose slow receivers lag instead of blocking.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
@@ -40,6 +41,53 @@ pub enum SubscribeError {
     TooOld { requested: u64, oldest: u64 },
     #[error("sequence {requested} is ahead of the next one to be published ({next})")]
     Ahead { requested: u64, next: u64 },
+}
+
+/// Counts open event streams (gRPC and HTTP alike) against the configured limit.
+#[derive(Clone, Debug)]
+pub struct Subscribers {
+    open: Arc<AtomicUsize>,
+    max: usize,
+}
+
+/// One open stream's place; given back when the stream is dropped.
+pub struct Seat(Arc<AtomicUsize>);
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Every seat is taken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0} supervisor streams are open: the max_subscribers limit")]
+pub struct SeatsTaken(pub usize);
+
+impl Subscribers {
+    pub fn new(max: usize) -> Subscribers {
+        Subscribers {
+            open: Arc::new(AtomicUsize::new(0)),
+            max,
+        }
+    }
+
+    pub fn take_seat(&self) -> Result<Seat, SeatsTaken> {
+        let taken = self
+            .open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max).then_some(n + 1)
+            });
+        match taken {
+            Ok(_) => Ok(Seat(self.open.clone())),
+            Err(_) => Err(SeatsTaken(self.max)),
+        }
+    }
+
+    /// Streams open now.
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::Acquire)
+    }
 }
 
 /// A new subscriber's view: the replayed events, then the live receiver that continues exactly

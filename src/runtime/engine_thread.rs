@@ -27,6 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::bus::EventBus;
 use super::clock::Clock;
 use super::handle::{Deferred, Request};
+use super::metrics::SharedMetrics;
 use super::sessions::{Delivery, SessionMessage, Sessions};
 use super::snapshots::SnapshotDue;
 use super::view::{FloorView, Views};
@@ -78,6 +79,7 @@ pub(super) struct Outlet {
     pub views: Arc<Views>,
     pub notices: flume::Sender<Notice>,
     pub snapshots: Option<flume::Sender<SnapshotDue>>,
+    pub metrics: SharedMetrics,
 }
 
 /// What one batch caused, waiting for durability.
@@ -88,6 +90,8 @@ struct Released {
     replies: Vec<Reply>,
     view: Option<Arc<FloorView>>,
     snapshot: Option<SnapshotDue>,
+    /// When the batch was handed to the log.
+    handed: Option<Instant>,
 }
 
 impl Outlet {
@@ -98,6 +102,10 @@ impl Outlet {
         if let Some(view) = batch.view {
             self.views.publish(view);
         }
+        if let Some(handed) = batch.handed {
+            self.metrics.observe_commit(handed.elapsed());
+        }
+        self.metrics.observe_events(&batch.events);
         self.bus.publish(batch.events);
         let mut broken: Option<(String, u64)> = None;
         for delivery in batch.deliveries {
@@ -194,7 +202,9 @@ impl EngineThread {
                 .engine
                 .next_deadline()
                 .map(|at| self.clock.instant_at(at));
-            match wait(requests, &notices, wake) {
+            let input = wait(requests, &notices, wake);
+            let started = Instant::now();
+            match input {
                 Input::Closed => break,
                 Input::Due => self.engine.advance(self.clock.now()),
                 Input::Request(request) => self.handle(request),
@@ -217,10 +227,10 @@ impl EngineThread {
                 }
                 self.notice(notice);
             }
-            self.commit();
+            self.commit(Some(started));
         }
         if !failed {
-            self.commit();
+            self.commit(None);
         }
         self.log.close()
     }
@@ -319,8 +329,9 @@ impl EngineThread {
         let _ = self.apply(command);
     }
 
-    /// Ends the batch: hands its records and what it caused to the log.
-    fn commit(&mut self) {
+    /// Ends the batch (begun at `started`, when timed): hands its records and what it caused
+    /// to the log.
+    fn commit(&mut self, started: Option<Instant>) {
         self.engine.drain_events(&mut self.pending.events);
         let mut released = std::mem::take(&mut self.pending);
         let mut records = std::mem::take(&mut self.records);
@@ -349,6 +360,11 @@ impl EngineThread {
                 next_sequence: self.sequence_after_record,
             });
         }
+        let handed = Instant::now();
+        if let Some(started) = started {
+            self.outlet.metrics.observe_batch(handed - started);
+        }
+        released.handed = Some(handed);
         let outlet = self.outlet.clone();
         self.log.append(
             records,

@@ -9,6 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::SessionMessage;
 use super::bus::EventBus;
 use super::clock::Clock;
+use super::metrics::RuntimeMetrics;
 use super::view::{FloorView, Views};
 use crate::core::{AgentView, Applied, Command, CoreError, Engine, Millis};
 
@@ -55,11 +56,17 @@ pub struct EngineHandle {
     pub(super) bus: Arc<EventBus>,
     pub(super) views: Arc<Views>,
     pub(super) clock: Clock,
+    pub(super) metrics: Arc<RuntimeMetrics>,
 }
 
 impl EngineHandle {
     pub fn bus(&self) -> &Arc<EventBus> {
         &self.bus
+    }
+
+    /// The runtime's own measurements (batch and commit latency, answer waits).
+    pub fn metrics(&self) -> &RuntimeMetrics {
+        &self.metrics
     }
 
     /// The read view published after the latest durable batch: queue figures and agent states,

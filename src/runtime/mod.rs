@@ -11,6 +11,7 @@ pub mod bus;
 mod clock;
 mod engine_thread;
 mod handle;
+pub mod metrics;
 pub mod recovery;
 pub mod sessions;
 mod snapshots;
@@ -32,6 +33,7 @@ pub use clock::Clock;
 pub use engine_thread::BATCH;
 use engine_thread::{EngineThread, Outlet, SnapshotPolicy};
 pub use handle::{EngineHandle, RuntimeError};
+pub use metrics::RuntimeMetrics;
 pub use sessions::{SESSION_BUFFER, SessionMessage};
 pub use view::FloorView;
 
@@ -150,11 +152,13 @@ fn launch(
     view.last_sequence = bus.last_sequence();
     (view.logged_in, view.ready) = engine.presence_counts();
     let views = Arc::new(view::Views::new(view.clone()));
+    let metrics = Arc::new(RuntimeMetrics::default());
     let outlet = Arc::new(Outlet {
         bus: bus.clone(),
         views: views.clone(),
         notices: notices_tx,
         snapshots,
+        metrics: metrics.clone(),
     });
     let policy = SnapshotPolicy {
         every: config.snapshot_every,
@@ -184,6 +188,7 @@ fn launch(
         bus,
         views,
         clock,
+        metrics,
     };
     Ok(Launched {
         running: Running { handle, stopped },

@@ -21,6 +21,8 @@ pub const PATIENCE: Duration = Duration::from_secs(20);
 
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The HTTP listener (wallboard, metrics, JSON API).
+    pub http: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
     pub queues: QueueServiceClient<Channel>,
@@ -44,9 +46,15 @@ impl TestServer {
     pub async fn start_with(config: Config) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let http_addr = http.local_addr().unwrap();
+        let listeners = routerd::app::Listeners {
+            grpc: listener,
+            http: Some(http),
+        };
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
-            routerd::app::serve(&config, listener, async {
+            routerd::app::serve(&config, listeners, async {
                 let _ = stopped.await;
             })
             .await
@@ -59,6 +67,7 @@ impl TestServer {
             .expect("connect");
         TestServer {
             addr,
+            http: http_addr,
             stop: Some(stop),
             server: Some(server),
             queues: QueueServiceClient::new(channel.clone()),

@@ -93,7 +93,7 @@ fn journaled_config(dir: &Path, snapshot_every: u32, queue_keys: &str) -> std::p
     std::fs::write(
         &config,
         format!(
-            "listen = \"127.0.0.1:0\"\n[journal]\ndir = {:?}\nsnapshot_every = {snapshot_every}\n\
+            "listen = \"127.0.0.1:0\"\n[http]\nlisten = \"127.0.0.1:0\"\n[journal]\ndir = {:?}\nsnapshot_every = {snapshot_every}\n\
              [[queues]]\nname = \"general\"\n{queue_keys}",
             dir.join("data")
         ),

@@ -3,6 +3,7 @@
 mod access;
 mod common;
 mod durability;
+mod http;
 mod lifecycle;
 mod load;
 mod loadgen;
@@ -11,3 +12,4 @@ mod supervisor;
 mod tls;
 mod validation;
 mod views;
+mod wallboard;

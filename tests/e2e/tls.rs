@@ -23,7 +23,11 @@ async fn the_api_is_served_over_tls() {
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
-        routerd::app::serve(&config, listener, async {
+        let listeners = routerd::app::Listeners {
+            grpc: listener,
+            http: None,
+        };
+        routerd::app::serve(&config, listeners, async {
             let _ = stopped.await;
         })
         .await
