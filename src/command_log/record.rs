@@ -604,6 +604,9 @@ fn configure_to(c: &EngineConfig) -> pb::Configure {
         handled_period_seconds: c.period_secs,
         request_id_window_seconds: Some(c.request_window_secs),
         request_ids: Some(c.request_ids as u64),
+        interval_minutes: Some(c.interval_minutes),
+        day_starts_at: Some(c.day_starts_at.clone()),
+        time_zone: Some(c.time_zone.clone()),
     }
 }
 
@@ -636,6 +639,15 @@ fn configure_from(c: pb::Configure) -> Result<EngineConfig, String> {
             Some(n) => size(n)?,
             None => EngineConfig::default().request_ids,
         },
+        interval_minutes: c
+            .interval_minutes
+            .unwrap_or(EngineConfig::default().interval_minutes),
+        day_starts_at: c
+            .day_starts_at
+            .unwrap_or_else(|| EngineConfig::default().day_starts_at),
+        time_zone: c
+            .time_zone
+            .unwrap_or_else(|| EngineConfig::default().time_zone),
     })
 }
 
@@ -818,6 +830,9 @@ mod tests {
                 c.max_agents = b.1;
                 c.context.max_bytes = b.2;
                 c.history_keys = b.3;
+                c.interval_minutes = [5, 15, 30, 60][b.3 % 4];
+                c.time_zone = ["UTC", "Europe/Paris", "America/New_York"][b.2 % 3].into();
+                c.day_starts_at = format!("{:02}:{:02}", b.1 % 24, b.0 % 60);
                 c
             });
         prop_oneof![

@@ -458,6 +458,146 @@ impl RollingServiceLevel {
     }
 }
 
+/// The counters as they stood when a period (an interval, a day) began, and its bounds.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct PeriodMark {
+    pub start: Millis,
+    pub end: Millis,
+    at_start: QueueCounters,
+}
+
+/// A period's figures: its bounds and its counts (the queue's counters over the period only;
+/// [`QueueCounters::service_level`] gives its service level, ASA and abandonment).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PeriodFigures {
+    pub start: Millis,
+    pub end: Millis,
+    pub counters: QueueCounters,
+}
+
+/// A queue's figures by period: the current interval, the previous one and the day, kept as
+/// the counters at their starts so each is one subtraction.
+///
+/// The engine rolls the marks when its time crosses a boundary, before anything at that time
+/// changes the counters ([`IntervalMarks::roll`]): since nothing changed between the last
+/// change and the boundary, the counters then are the counters at the boundary, exactly. A
+/// reader may look later than the last roll ([`IntervalMarks::figures`] handles a boundary
+/// crossed since). Marks are engine state: they survive restarts and replay to the same values.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct IntervalMarks {
+    interval: PeriodMark,
+    previous: Option<PeriodMark>,
+    day: PeriodMark,
+}
+
+impl QueueCounters {
+    /// These counters as a mark: the additive counts only.
+    fn marked(&self) -> QueueCounters {
+        QueueCounters {
+            recent_answers: VecDeque::new(),
+            last_answer_wait_ms: None,
+            ..self.clone()
+        }
+    }
+}
+
+impl IntervalMarks {
+    /// Marks for a queue created during `interval` and `day` (bounds `[start, end)`): nothing
+    /// counted before.
+    pub fn starting(interval: (Millis, Millis), day: (Millis, Millis)) -> IntervalMarks {
+        let mut marks = IntervalMarks::default();
+        marks.roll(&QueueCounters::default(), interval, day);
+        marks
+    }
+
+    /// Time has reached `interval` and `day` (the periods holding it); `counters` are as they
+    /// stood at their starts (nothing changed since the last change before them).
+    pub fn roll(
+        &mut self,
+        counters: &QueueCounters,
+        interval: (Millis, Millis),
+        day: (Millis, Millis),
+    ) {
+        if self.interval.start != interval.0 || self.interval.end != interval.1 {
+            let length = interval.1 - interval.0;
+            let follows = self.interval.end == interval.0
+                && self.interval.end - self.interval.start == length;
+            self.previous = Some(if follows {
+                std::mem::take(&mut self.interval)
+            } else {
+                // The interval before this one saw no change (or the length changed): empty.
+                PeriodMark {
+                    start: interval.0.saturating_sub(length),
+                    end: interval.0,
+                    at_start: counters.marked(),
+                }
+            });
+            self.interval = PeriodMark {
+                start: interval.0,
+                end: interval.1,
+                at_start: counters.marked(),
+            };
+        }
+        if self.day.start != day.0 {
+            self.day = PeriodMark {
+                start: day.0,
+                end: day.1,
+                at_start: counters.marked(),
+            };
+        }
+    }
+
+    /// `(current interval, previous interval, today)` at `now`, for `counters` (the queue's
+    /// counters now). A period the marks have not reached yet saw no change: its figures are
+    /// zero. After a day with no change at all, today's bounds are approximate (24 h from the
+    /// last day's end).
+    pub fn figures(
+        &self,
+        counters: &QueueCounters,
+        now: Millis,
+    ) -> (PeriodFigures, PeriodFigures, PeriodFigures) {
+        let figures = |mark: &PeriodMark, until: &QueueCounters| PeriodFigures {
+            start: mark.start,
+            end: mark.end,
+            counters: until.since(&mark.at_start),
+        };
+        let empty = |start: Millis, end: Millis| PeriodFigures {
+            start,
+            end,
+            counters: QueueCounters::default(),
+        };
+        let current = &self.interval;
+        let length = (current.end - current.start).max(1);
+        let (interval, previous) = if now < current.end {
+            let previous = match &self.previous {
+                Some(p) => figures(p, &current.at_start),
+                None => empty(current.start.saturating_sub(length), current.start),
+            };
+            (figures(current, counters), previous)
+        } else if now < current.end + length {
+            (
+                empty(current.end, current.end + length),
+                figures(current, counters),
+            )
+        } else {
+            let start = now / length * length;
+            (
+                empty(start, start + length),
+                empty(start.saturating_sub(length), start),
+            )
+        };
+        const DAY_MS: Millis = 86_400_000;
+        let today = if now < self.day.end {
+            figures(&self.day, counters)
+        } else if now < self.day.end + DAY_MS {
+            empty(self.day.end, self.day.end + DAY_MS)
+        } else {
+            empty(now, now + DAY_MS)
+        };
+        (interval, previous, today)
+    }
+}
+
 impl OccupancyTotals {
     /// (handling + wrap-up) / logged-in time; 0 for an agent never logged in.
     pub fn occupancy(&self) -> f64 {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use tonic::Status;
 
+use crate::core::stats::PeriodFigures;
 use crate::core::{
     AgentSpec, AgentTerm, AgentView, AttemptResult, Callback, CancelReason, Channel, ContactState,
     ContactTerm, ContactUpdate, ContactView, CoreError, Decision, EventBody, ExceptionAction,
@@ -879,6 +880,7 @@ pub fn snapshot_to(view: &FloorView, now: Millis) -> pb::SnapshotResponse {
             .map(|q| {
                 let c = &q.counters;
                 let sl = &q.service_level;
+                let (interval, previous, today) = q.periods(now);
                 pb::QueueStats {
                     queue: q.config.name.to_string(),
                     waiting: q.waiting,
@@ -912,6 +914,9 @@ pub fn snapshot_to(view: &FloorView, now: Millis) -> pb::SnapshotResponse {
                     callbacks_requested: c.callbacks_requested,
                     callbacks_reached: c.callbacks_reached,
                     callbacks_unreached: c.callbacks_unreached,
+                    interval: Some(period_to(&interval)),
+                    previous_interval: Some(period_to(&previous)),
+                    today: Some(period_to(&today)),
                 }
             })
             .collect(),
@@ -931,4 +936,29 @@ pub fn list_agents_to(
         agents: page.agents.iter().map(|a| agent_to(a, now)).collect(),
         next_page_token: page.next_after.map(|id| id.to_string()).unwrap_or_default(),
     })
+}
+
+/// A queue's figures over one reporting period.
+pub fn period_to(p: &PeriodFigures) -> pb::QueuePeriod {
+    let c = &p.counters;
+    let sl = c.service_level();
+    pb::QueuePeriod {
+        start_ms: p.start,
+        end_ms: p.end,
+        offered: c.offered,
+        answered: c.answered,
+        abandoned: c.abandoned,
+        expired: c.expired,
+        refused: c.refused,
+        answered_within_threshold: c.answered_within_threshold,
+        completed: c.completed,
+        sl_answered: sl.sl_answered,
+        sl_offered: sl.sl_offered,
+        sl_excl_short_abandons: sl.sl_excl_short_abandons,
+        asa_ms: sl.asa_ms,
+        abandon_rate: sl.abandon_rate,
+        transferred_in: c.transferred_in,
+        overflowed_in: c.overflowed_in,
+        callbacks_requested: c.callbacks_requested,
+    }
 }

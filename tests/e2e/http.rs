@@ -323,6 +323,14 @@ async fn the_json_api_reads_what_grpc_reads() {
     assert_eq!(sales["offered"], stats.offered.to_string());
     assert_eq!(sales["waiting"], stats.waiting);
     assert_eq!(sales["slTargetPercent"], stats.sl_target_percent);
+    // This interval's and today's figures: everything so far happened in both.
+    assert_eq!(sales["interval"]["offered"], "1");
+    assert_eq!(sales["today"]["offered"], "1");
+    assert_eq!(
+        stats.today.as_ref().map(|p| p.offered),
+        Some(1),
+        "gRPC carries them too"
+    );
 
     let agents = get(server.http, "/api/v1/agents?page_size=1", &[]).await;
     assert_eq!(agents.status, 200);

@@ -134,6 +134,12 @@ async fn the_wallboard_shows_the_floor_live_in_a_real_browser() {
         enqueued.elapsed()
     );
     text_until(&browser, "#floor-waiting", |t| t == "1").await;
+    // Entered, in the current interval's and today's columns.
+    let entered = r#".queue[data-queue="sales"] table.periods tr:last-child"#;
+    text_until(&browser, entered, |t| {
+        t.split_whitespace().eq(["entered", "1", "1"])
+    })
+    .await;
 
     // An agent's state change shows in the table.
     let state = r#"tr[data-agent="a1"] [data-field="state"]"#;

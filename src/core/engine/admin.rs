@@ -110,6 +110,7 @@ impl Engine {
                     alternatives,
                     counters: QueueCounters::default(),
                     rolling_sl: RollingServiceLevel::default(),
+                    intervals: self.new_marks(),
                     release_timer: None,
                     waiting_by_priority: BTreeMap::new(),
                     waiting: BTreeSet::new(),

@@ -46,7 +46,9 @@ use super::events::{
 use super::history::{self, History, Interaction, InteractionOutcome};
 use super::index::{AgentIndex, Placement, SkillId, SkillInterner, WaitingIndex, rank_bits};
 use super::queue::{QueueConfig, Relax};
-use super::stats::{QueueCounters, RollingServiceLevel, ServiceLevel};
+use super::stats::{
+    IntervalMarks, PeriodFigures, QueueCounters, RollingServiceLevel, ServiceLevel,
+};
 use super::strategy::{
     self, AgentTerm, AgentTerms, CANDIDATES_RECORDED, ContactFacts, ContactTerm, Strategy,
 };
@@ -60,6 +62,7 @@ mod consult;
 mod contacts;
 mod exceptions;
 mod image;
+mod intervals;
 mod invariants;
 mod lifecycle;
 mod matching;
@@ -111,6 +114,13 @@ pub struct EngineConfig {
     pub request_window_secs: u32,
     /// Most request ids remembered at once; the oldest is forgotten first beyond it.
     pub request_ids: usize,
+    /// Length of the reporting interval queue figures are kept for, in minutes (dividing a
+    /// day; intervals are aligned to the clock).
+    pub interval_minutes: u32,
+    /// When the reporting day begins, local time `HH:MM`.
+    pub day_starts_at: String,
+    /// The IANA time zone the reporting day is counted in, e.g. `Europe/Paris`.
+    pub time_zone: String,
 }
 
 impl Default for EngineConfig {
@@ -130,6 +140,9 @@ impl Default for EngineConfig {
             period_secs: 3600,
             request_window_secs: 600,
             request_ids: 100_000,
+            interval_minutes: 15,
+            day_starts_at: "00:00".into(),
+            time_zone: "UTC".into(),
         }
     }
 }
@@ -156,6 +169,7 @@ impl EngineConfig {
         if self.missed_offers_limit == 0 {
             return Err(CoreError::invalid("missed_offers_limit must be at least 1"));
         }
+        intervals::validate(self)?;
         if let Some(c) = Channel::ALL.into_iter().find(|c| self.costs.cost(*c) == 0) {
             return Err(CoreError::invalid(format!(
                 "the {c} channel's cost must be at least 1"
@@ -180,6 +194,8 @@ struct QueueState {
     counters: QueueCounters,
     /// The counters' service level over the last half hour (its pressure, see `reservation`).
     rolling_sl: RollingServiceLevel,
+    /// The counters at the start of the current and previous intervals and of the day.
+    intervals: IntervalMarks,
     /// Pending while contacts of this queue may be held for another (agent reservation).
     release_timer: Option<TimerKey>,
     /// Waiting contacts per priority, for positions.
@@ -224,6 +240,8 @@ pub struct QueueSnapshot {
     pub service_level: ServiceLevel,
     /// The counters' marks over the rolling half hour, as of this snapshot.
     pub recent: RollingServiceLevel,
+    /// The counters at the start of the current and previous intervals and of the day.
+    pub intervals: IntervalMarks,
 }
 
 impl QueueSnapshot {
@@ -248,6 +266,12 @@ impl QueueSnapshot {
     pub fn pressure(&self, now: Millis) -> f64 {
         let (met, ended) = self.recent_counts(now);
         reservation::pressure(met, ended, self.config.sl_target_percent / 100.0)
+    }
+
+    /// `(current interval, previous interval, today)` at `now` (exact: the counters have not
+    /// changed since the snapshot, or it would have been taken again).
+    pub fn periods(&self, now: Millis) -> (PeriodFigures, PeriodFigures, PeriodFigures) {
+        self.intervals.figures(&self.counters, now)
     }
 
     /// How long the contact waiting longest has waited at `now` (0 when none waits).
@@ -329,6 +353,8 @@ pub struct Engine {
     next_contact: ContactId,
     timers: BTreeMap<TimerKey, Timer>,
     next_timer: u64,
+    /// The reporting interval and day the engine's time is in.
+    periods: intervals::Periods,
     /// Drained before an image is taken.
     #[serde(skip)]
     events: Vec<Event>,
@@ -363,6 +389,7 @@ impl Engine {
             next_contact: 1,
             timers: BTreeMap::new(),
             next_timer: 0,
+            periods: intervals::Periods::default(),
             events: Vec::new(),
             changed: changes::Changed::default(),
         }
@@ -391,9 +418,11 @@ impl Engine {
             }
             self.timers.remove(&key);
             self.now = self.now.max(key.0);
+            self.roll_periods(self.now);
             self.fire(key, timer);
         }
         self.now = self.now.max(now);
+        self.roll_periods(self.now);
         self.requests.forget_until(self.now);
     }
 
@@ -482,7 +511,20 @@ impl Engine {
                 // PutAgent: contacts and agents already in the engine keep theirs. Room
                 // classes follow the new costs.
                 let costs_changed = config.costs != self.config.costs;
+                let periods_changed = (
+                    config.interval_minutes,
+                    &config.day_starts_at,
+                    &config.time_zone,
+                ) != (
+                    self.config.interval_minutes,
+                    &self.config.day_starts_at,
+                    &self.config.time_zone,
+                );
                 self.config = config;
+                if periods_changed {
+                    self.periods_changed();
+                    self.roll_periods(self.now);
+                }
                 if costs_changed {
                     self.reindex_all();
                 }

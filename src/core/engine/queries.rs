@@ -186,6 +186,7 @@ impl Engine {
             counters: q.counters.clone(),
             service_level: q.counters.service_level(),
             recent: q.rolling_sl,
+            intervals: q.intervals.clone(),
         }
     }
 }

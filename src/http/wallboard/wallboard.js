@@ -67,15 +67,21 @@ function element(tag, attributes = {}, ...children) {
   return e;
 }
 
+function clock(ms) {
+  return new Date(num(ms)).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+}
+
 function queueCard(q) {
   const target = num(q.slTargetPercent) / 100;
-  const sl = num(q.slOffered);
-  const ended = num(q.answered) + num(q.abandoned) + num(q.expired);
+  const today = q.today ?? {};
+  const interval = q.interval ?? {};
+  const sl = num(today.slOffered ?? 1);
+  const ended = num(today.answered) + num(today.abandoned) + num(today.expired);
   const health = ended === 0 || sl >= target ? "good" : sl >= target - 0.05 ? "warn" : "bad";
   const card = element("article", { class: `queue ${health}`, "data-queue": q.queue });
   const threshold = num(q.slThresholdSeconds);
   card.append(
-    element("h3", {}, element("span", {}, q.queue), element("span", { class: "sl" }, percent(sl))),
+    element("h3", {}, element("span", {}, q.queue), element("span", { class: "sl", title: "service level today" }, percent(sl))),
     element(
       "div",
       { class: "big" },
@@ -84,23 +90,35 @@ function queueCard(q) {
       element("div", {}, element("b", {}, String(num(q.offeredNow))), element("span", {}, "ringing")),
     ),
   );
-  const figures = [
+  const staff = element("dl");
+  for (const [label, value] of [
     ["ready", num(q.agentsReady)],
     ["busy", num(q.agentsBusy)],
     ["wrap-up", num(q.agentsWrapUp)],
     ["not ready", num(q.agentsNotReady)],
-    ["SL target", `${num(q.slTargetPercent)}%/${threshold}s`],
-    ["SL 30 min", percent(num(q.recentSlOffered))],
-    ["ASA", seconds(num(q.asaMs))],
-    ["abandoned", percent(num(q.abandonRate))],
-    ["answered", num(q.answered)],
-    ["entered", num(q.offered)],
+  ]) staff.append(element("dt", {}, label), element("dd", {}, String(value)));
+  const periods = element("table", { class: "periods" });
+  periods.append(element("tr", {}, element("th", {}, ""),
+    element("th", { "data-field": "interval" }, `${clock(interval.startMs)}–${clock(interval.endMs)}`),
+    element("th", {}, "today")));
+  const rows = [
+    ["SL", (p) => percent(num(p.slOffered ?? 1))],
+    ["ASA", (p) => seconds(num(p.asaMs))],
+    ["abandoned", (p) => percent(num(p.abandonRate))],
+    ["answered", (p) => String(num(p.answered))],
+    ["entered", (p) => String(num(p.offered))],
   ];
-  const list = element("dl");
-  for (const [label, value] of figures) list.append(element("dt", {}, label), element("dd", {}, String(value)));
+  for (const [label, value] of rows) {
+    periods.append(element("tr", {}, element("td", {}, label), element("td", {}, value(interval)), element("td", {}, value(today))));
+  }
   card.append(
-    list,
-    element("div", { class: "definition" }, `SL = answered within ${threshold}s / offered (answered + abandoned + expired), since start`),
+    staff,
+    periods,
+    element(
+      "div",
+      { class: "definition" },
+      `SL = answered within ${threshold}s / offered that ended (answered + abandoned + expired); target ${num(q.slTargetPercent)}%. Last 30 min: ${percent(num(q.recentSlOffered))}`,
+    ),
   );
   card.longestWaitMs = num(q.longestWaitMs);
   card.threshold = threshold;
