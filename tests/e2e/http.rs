@@ -170,13 +170,13 @@ fn sample(
         OpenMetricsValue,
     >,
     family: &str,
-    labels: &[&str],
+    labels: &[(&str, &str)],
 ) -> f64 {
     let family = exposition
         .families
         .get(family)
         .unwrap_or_else(|| panic!("no family {family}"));
-    let labels: Vec<String> = labels.iter().map(|l| l.to_string()).collect();
+    let labels = in_family_order(family.get_label_names(), labels);
     let sample = family
         .get_sample_by_label_values(&labels)
         .unwrap_or_else(|| panic!("no sample {labels:?}"));
@@ -189,16 +189,30 @@ fn sample(
     }
 }
 
+/// The values of `labels` in the order the family lists its label names.
+fn in_family_order(names: &[String], labels: &[(&str, &str)]) -> Vec<String> {
+    names
+        .iter()
+        .map(|name| {
+            labels
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.to_string())
+                .unwrap_or_else(|| panic!("no value for label {name}"))
+        })
+        .collect()
+}
+
 fn histogram_bucket(
     exposition: &openmetrics_parser::MetricsExposition<
         openmetrics_parser::OpenMetricsType,
         OpenMetricsValue,
     >,
     family: &str,
-    labels: &[&str],
+    labels: &[(&str, &str)],
     upper_bound: f64,
 ) -> f64 {
-    let labels: Vec<String> = labels.iter().map(|l| l.to_string()).collect();
+    let labels = in_family_order(exposition.families[family].get_label_names(), labels);
     let sample = exposition.families[family]
         .get_sample_by_label_values(&labels)
         .expect("the histogram");
@@ -244,6 +258,18 @@ async fn metrics_parse_as_openmetrics_and_agree_with_the_snapshot() {
         .await
         .unwrap();
 
+    // A refused call, counted with its code.
+    let refused = server
+        .contacts
+        .enqueue_contact(crate::common::enqueue_request(
+            "nowhere",
+            pb::Channel::Voice,
+            &[],
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::NotFound);
+
     let reply = get(server.http, "/metrics", &[]).await;
     assert_eq!(reply.status, 200);
     assert!(
@@ -257,7 +283,7 @@ async fn metrics_parse_as_openmetrics_and_agree_with_the_snapshot() {
     let exposition = openmetrics_parser::openmetrics::parse_openmetrics(&reply.body)
         .unwrap_or_else(|e| panic!("not OpenMetrics: {e:?}\n{}", reply.body));
     let stats = server.queue_stats("sales").await;
-    let of = |family: &str| sample(&exposition, family, &["sales"]);
+    let of = |family: &str| sample(&exposition, family, &[("queue", "sales")]);
     assert_eq!(of("routerd_queue_entered") as u64, stats.offered);
     assert_eq!(stats.offered, 4);
     assert_eq!(of("routerd_queue_answered") as u64, stats.answered);
@@ -269,7 +295,11 @@ async fn metrics_parse_as_openmetrics_and_agree_with_the_snapshot() {
         stats.sl_threshold_seconds
     );
     assert_eq!(
-        sample(&exposition, "routerd_queue_agents", &["sales", "busy"]) as u32,
+        sample(
+            &exposition,
+            "routerd_queue_agents",
+            &[("queue", "sales"), ("state", "busy")]
+        ) as u32,
         stats.agents_busy
     );
     // One answered contact, answered within a second: it is in the 1 s bucket and every one up.
@@ -278,11 +308,23 @@ async fn metrics_parse_as_openmetrics_and_agree_with_the_snapshot() {
         histogram_bucket(
             &exposition,
             "routerd_queue_answer_wait_seconds",
-            &["sales"],
+            &[("queue", "sales")],
             20.0
         ),
         1.0
     );
+    let calls = |code: &str| {
+        sample(
+            &exposition,
+            "routerd_grpc_calls",
+            &[
+                ("method", "routing.v1.ContactService/EnqueueContact"),
+                ("code", code),
+            ],
+        )
+    };
+    assert_eq!(calls("OK"), 4.0);
+    assert_eq!(calls("NOT_FOUND"), 1.0);
     let floor = server.snapshot().await;
     let gauge = |family: &str| sample(&exposition, family, &[]);
     assert_eq!(
