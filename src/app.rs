@@ -46,6 +46,17 @@ pub async fn serve(
     let addr = listeners.grpc.local_addr()?;
     if !auth.is_enforced() {
         tracing::warn!("no tokens configured: every caller has full access (loopback only)");
+    } else if config.tls.is_none() {
+        let http = listeners.http.as_ref().and_then(|l| l.local_addr().ok());
+        for exposed in [Some(addr), http].into_iter().flatten() {
+            if !exposed.ip().is_loopback() {
+                tracing::warn!(
+                    addr = %exposed,
+                    "tokens are configured without TLS on a non-loopback address: they travel \
+                     in clear text (configure [tls])"
+                );
+            }
+        }
     }
     let (drain_tx, drain) = drain::signal();
     // One limit for event streams, whichever listener serves them.

@@ -147,6 +147,43 @@ impl Default for JournalToml {
     }
 }
 
+const PRINT_HEADER: &str = "\
+# routerd configuration: every setting with its embedded default (`routerd print-config`).
+# Keep only what you change; unknown keys are refused. See the README's \"Configuration\".
+
+";
+
+const PRINT_FOOTER: &str = r#"
+# Bearer tokens, each with a role: admin, supervisor, frontend, or agent (with agent_id).
+# With none, every caller has full access and routerd listens on loopback only.
+# [[tokens]]
+# token = "a-long-random-secret-for-the-ivr"
+# role = "frontend"
+#
+# TLS for gRPC and HTTP alike (PEM files).
+# [tls]
+# cert = "/etc/routerd/server.crt"
+# key = "/etc/routerd/server.key"
+"#;
+
+/// Removes empty arrays and tables, recursively.
+fn prune_empty(value: &mut toml::Value) {
+    match value {
+        toml::Value::Table(table) => {
+            for (_, v) in table.iter_mut() {
+                prune_empty(v);
+            }
+            table.retain(|_, v| match v {
+                toml::Value::Array(a) => !a.is_empty(),
+                toml::Value::Table(t) => !t.is_empty(),
+                _ => true,
+            });
+        }
+        toml::Value::Array(items) => items.iter_mut().for_each(prune_empty),
+        _ => {}
+    }
+}
+
 impl Config {
     /// Parses a configuration file and checks what the engine would refuse at start-up (routing
     /// settings, queues), so a bad file is named before anything runs.
@@ -168,6 +205,16 @@ impl Config {
 
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("the configuration serialises")
+    }
+
+    /// The configuration as a file to start from (`routerd print-config`): every key that has a
+    /// value, empty lists and tables left out (so a `[[tokens]]` or `relaxation` block can be
+    /// added without clashing with an empty one), with commented examples of tokens and TLS.
+    pub fn to_commented_toml(&self) -> String {
+        let mut value = toml::Value::try_from(self).expect("the configuration serialises");
+        prune_empty(&mut value);
+        let body = toml::to_string_pretty(&value).expect("the configuration serialises");
+        format!("{PRINT_HEADER}{body}{PRINT_FOOTER}")
     }
 
     /// What the engine would refuse: the routing settings and every queue.
@@ -217,6 +264,34 @@ mod tests {
     fn defaults_round_trip_through_toml() {
         let c = Config::default();
         assert_eq!(Config::from_toml(&c.to_toml()).unwrap(), c);
+        assert_eq!(Config::from_toml(&c.to_commented_toml()).unwrap(), c);
+    }
+
+    /// What a reader does with `print-config`: append a tokens block, a relaxation step and the
+    /// TLS example uncommented. The result parses.
+    #[test]
+    fn printed_config_combines_with_tokens_tls_and_relaxation_blocks() {
+        let mut text = Config::default().to_commented_toml();
+        text.push_str(
+            "[[queues.relaxation]]\nafter_seconds = 30\ndrop = \"billing\"\n\
+             [[tokens]]\ntoken = \"0123456789abcdef0123\"\nrole = \"admin\"\n\
+             [tls]\ncert = \"a.crt\"\nkey = \"a.key\"\n",
+        );
+        let c = Config::from_toml(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(c.tokens.len(), 1);
+        assert!(c.tls.is_some());
+        assert_eq!(c.queues[0].relaxation.len(), 1);
+        let uncommented: String = Config::default()
+            .to_commented_toml()
+            .lines()
+            .map(|l| match l.strip_prefix("# ") {
+                Some(rest) if rest.starts_with('[') || rest.contains(" = ") => rest,
+                _ => l,
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let c = Config::from_toml(&uncommented).unwrap_or_else(|e| panic!("{e}\n{uncommented}"));
+        assert_eq!(c.tokens[0].role, crate::access::Role::Frontend);
     }
 
     /// Every queue setting a file can hold comes back from its TOML form as it was: the one

@@ -82,7 +82,7 @@ enum Cmd {
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Cmd::PrintConfig => {
-            print!("{}", Config::default().to_toml());
+            print!("{}", Config::default().to_commented_toml());
             Ok(())
         }
         Cmd::Loadgen(config) => {
@@ -156,7 +156,7 @@ async fn main() -> anyhow::Result<()> {
             }
             cfg.journal.ephemeral |= ephemeral;
             tracing_subscriber::fmt()
-                .with_env_filter(EnvFilter::try_new(&cfg.log_level)?)
+                .with_env_filter(EnvFilter::try_new(log_filter(&cfg.log_level))?)
                 // Colours for a terminal only, not for journald or a log file.
                 .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
                 .init();
@@ -168,6 +168,15 @@ async fn main() -> anyhow::Result<()> {
             let listeners = routerd::app::Listeners { grpc, http };
             routerd::app::serve(&cfg, listeners, shutdown_signal()).await
         }
+    }
+}
+
+/// A bare level (`debug`, say) means routerd's own logs at that level and its dependencies' at
+/// `warn` (HTTP/2 frame logs would drown everything else); a full filter is taken as written.
+fn log_filter(level: &str) -> String {
+    match level.trim() {
+        bare @ ("trace" | "debug" | "info") => format!("warn,routerd={bare}"),
+        filter => filter.to_string(),
     }
 }
 
