@@ -453,6 +453,7 @@ fn queue_to(q: &QueueConfig) -> pb::Queue {
         exceptions: q.exceptions.iter().map(exception_to).collect(),
         callback_attempts: Some(q.callback_attempts),
         callback_retry_seconds: Some(q.callback_retry_secs),
+        short_abandon_seconds: Some(q.short_abandon_secs),
     }
 }
 
@@ -578,6 +579,9 @@ fn queue_from(q: pb::Queue) -> Result<QueueConfig, String> {
         callback_retry_secs: q
             .callback_retry_seconds
             .unwrap_or(defaults.callback_retry_secs),
+        short_abandon_secs: q
+            .short_abandon_seconds
+            .unwrap_or(defaults.short_abandon_secs),
     })
 }
 
@@ -761,6 +765,7 @@ mod tests {
                 exceptions: f.3,
                 callback_attempts: f.0 % 11,
                 callback_retry_secs: f.1,
+                short_abandon_secs: f.0 % 3_601,
             })
     }
 

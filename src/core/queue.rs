@@ -462,6 +462,10 @@ pub struct QueueConfig {
     /// The delay before a failed callback attempt is retried, in seconds (1-86,400).
     #[serde(rename = "callback_retry_seconds")]
     pub callback_retry_secs: u32,
+    /// Abandons within this many seconds are "short" (a misdial, a caller who hung up at the
+    /// greeting): `sl_excl_short_abandons` leaves them out (0-3600; 0 leaves none out).
+    #[serde(rename = "short_abandon_seconds")]
+    pub short_abandon_secs: u32,
 }
 
 impl Default for QueueConfig {
@@ -496,6 +500,7 @@ impl Default for QueueConfig {
             exceptions: Vec::new(),
             callback_attempts: 3,
             callback_retry_secs: 300,
+            short_abandon_secs: 5,
         }
     }
 }
@@ -576,6 +581,12 @@ impl QueueConfig {
             return Err(CoreError::invalid(format!(
                 "callback_attempts {} must be 1-10",
                 self.callback_attempts
+            )));
+        }
+        if self.short_abandon_secs > 3_600 {
+            return Err(CoreError::invalid(format!(
+                "short_abandon_seconds {} must be 0-3600",
+                self.short_abandon_secs
             )));
         }
         if !(1..=86_400).contains(&self.callback_retry_secs) {

@@ -5,7 +5,8 @@
 //! offer, and the wait is enqueue → accept):
 //! - `sl_answered` = answered within T / answered
 //! - `sl_offered` = answered within T / (answered + abandoned + expired): abandons count against
-//! - `sl_excl_short_abandons` = answered within T / (answered + abandoned after T + expired)
+//! - `sl_excl_short_abandons` = answered within T / (answered + abandoned after S + expired),
+//!   where S is the queue's short-abandon time (`short_abandon_seconds`, 5 s by default)
 //! - ASA = mean wait of answered contacts
 //! - abandon rate = abandoned / (answered + abandoned + expired)
 //! - EWT: see [`super::ewt`] (the counters keep its inputs: recent answer times, the last
@@ -34,7 +35,8 @@ pub struct QueueCounters {
     pub answered: u64,
     pub answered_within_threshold: u64,
     pub abandoned: u64,
-    pub abandoned_within_threshold: u64,
+    /// Abandoned within the queue's short-abandon time.
+    pub abandoned_short: u64,
     pub expired: u64,
     /// Enqueues refused at the door (queue full).
     pub refused: u64,
@@ -93,11 +95,12 @@ impl QueueCounters {
         self.last_answer_wait_ms = Some(waited_ms);
     }
 
-    pub fn record_abandon(&mut self, waited_ms: u64, threshold_ms: u64) {
+    /// An abandon after `waited_ms`; one within `short_ms` (and `short_ms` > 0) is short.
+    pub fn record_abandon(&mut self, waited_ms: u64, short_ms: u64) {
         self.abandoned += 1;
         self.total_abandon_wait_ms += waited_ms;
-        if waited_ms <= threshold_ms {
-            self.abandoned_within_threshold += 1;
+        if short_ms > 0 && waited_ms <= short_ms {
+            self.abandoned_short += 1;
         }
     }
 
@@ -115,7 +118,7 @@ impl QueueCounters {
             sl_offered: ratio(self.answered_within_threshold, ended),
             sl_excl_short_abandons: ratio(
                 self.answered_within_threshold,
-                ended - self.abandoned_within_threshold,
+                ended - self.abandoned_short,
             ),
             asa_ms: self
                 .total_answer_wait_ms
@@ -171,9 +174,7 @@ impl QueueCounters {
                 .answered_within_threshold
                 .saturating_sub(earlier.answered_within_threshold),
             abandoned: self.abandoned.saturating_sub(earlier.abandoned),
-            abandoned_within_threshold: self
-                .abandoned_within_threshold
-                .saturating_sub(earlier.abandoned_within_threshold),
+            abandoned_short: self.abandoned_short.saturating_sub(earlier.abandoned_short),
             expired: self.expired.saturating_sub(earlier.expired),
             refused: self.refused.saturating_sub(earlier.refused),
             withdrawn: self.withdrawn.saturating_sub(earlier.withdrawn),
@@ -211,7 +212,7 @@ impl QueueCounters {
         self.answered += other.answered;
         self.answered_within_threshold += other.answered_within_threshold;
         self.abandoned += other.abandoned;
-        self.abandoned_within_threshold += other.abandoned_within_threshold;
+        self.abandoned_short += other.abandoned_short;
         self.expired += other.expired;
         self.refused += other.refused;
         self.withdrawn += other.withdrawn;
@@ -784,15 +785,21 @@ mod tests {
         c.record_answer(5_000, 20_000, 1_000);
         c.record_answer(20_000, 20_000, 2_000);
         c.record_answer(40_000, 20_000, 3_000);
-        // 2 abandoned: one short (within T), one long.
-        c.record_abandon(3_000, 20_000);
-        c.record_abandon(60_000, 20_000);
+        // 3 abandoned: one short (within the 5 s short-abandon time), one within T but not
+        // short, one long.
+        c.record_abandon(3_000, 5_000);
+        c.record_abandon(12_000, 5_000);
+        c.record_abandon(60_000, 5_000);
         let sl = c.service_level();
         assert!((sl.sl_answered - 2.0 / 3.0).abs() < 1e-9);
-        assert!((sl.sl_offered - 2.0 / 5.0).abs() < 1e-9);
-        assert!((sl.sl_excl_short_abandons - 2.0 / 4.0).abs() < 1e-9);
+        assert!((sl.sl_offered - 2.0 / 6.0).abs() < 1e-9);
+        assert!((sl.sl_excl_short_abandons - 2.0 / 5.0).abs() < 1e-9);
         assert_eq!(sl.asa_ms, 65_000 / 3);
-        assert!((sl.abandon_rate - 0.4).abs() < 1e-9);
+        assert!((sl.abandon_rate - 0.5).abs() < 1e-9);
+        // With no short-abandon time, none is left out.
+        let mut none = QueueCounters::default();
+        none.record_abandon(1_000, 0);
+        assert_eq!(none.abandoned_short, 0);
     }
 
     #[test]

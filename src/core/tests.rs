@@ -545,7 +545,7 @@ fn cancel_counts_abandons_and_frees_an_offered_agent() {
     assert_eq!(e, CoreError::ContactEnded { contact: c1 });
     let s = &f.engine.queue_snapshots()[0];
     assert_eq!((s.counters.abandoned, s.counters.withdrawn), (1, 1));
-    assert_eq!(s.counters.abandoned_within_threshold, 1);
+    assert_eq!(s.counters.abandoned_short, 1, "5 s: short");
 }
 
 #[test]

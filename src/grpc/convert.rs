@@ -122,6 +122,9 @@ pub fn queue_from(q: pb::Queue) -> Result<QueueConfig, Status> {
     if q.callback_retry_seconds > 0 {
         config.callback_retry_secs = q.callback_retry_seconds;
     }
+    if let Some(short) = q.short_abandon_seconds {
+        config.short_abandon_secs = short;
+    }
     if !q.wait_estimator.is_empty() {
         config.wait_estimator = q.wait_estimator;
     }
@@ -316,6 +319,7 @@ pub fn queue_to(q: &QueueConfig) -> pb::Queue {
         exceptions: q.exceptions.iter().map(exception_to).collect(),
         callback_attempts: q.callback_attempts,
         callback_retry_seconds: q.callback_retry_secs,
+        short_abandon_seconds: Some(q.short_abandon_secs),
     }
 }
 

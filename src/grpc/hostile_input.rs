@@ -141,6 +141,8 @@ fn queue() -> impl Strategy<Value = pb::Queue> {
                 let name_for_rules = name.clone();
                 pb::Queue {
                     reserve_agents: (wait % 3 > 0).then_some(len % 13),
+                    // Out of range now and then (over 3,600).
+                    short_abandon_seconds: (t % 2 == 0).then_some(wait),
                     name,
                     alternatives: match t % 4 {
                         0 => vec![pb::SkillSet {

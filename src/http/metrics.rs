@@ -302,9 +302,9 @@ impl Collector for Floor {
                 |q| q.counters.callbacks_unreached,
             ),
             (
-                "queue_abandoned_within_threshold",
-                "Contacts abandoned within the service-level threshold",
-                |q| q.counters.abandoned_within_threshold,
+                "queue_short_abandoned",
+                "Contacts abandoned within the queue's short-abandon time",
+                |q| q.counters.abandoned_short,
             ),
         ];
         for (name, help, count) in counters {

@@ -97,7 +97,7 @@ fn recovered(dir: &Path) -> String {
         let _ = writeln!(
             out,
             "queue {} waiting {} ringing {} entered {} answered {} (in threshold {}) abandoned {} \
-             (in threshold {}) expired {} refused {} withdrawn {} completed {} wait-ms {} \
+             (short {}) expired {} refused {} withdrawn {} completed {} wait-ms {} \
              handle-ms {}",
             q.config.name,
             q.waiting,
@@ -106,7 +106,7 @@ fn recovered(dir: &Path) -> String {
             n.answered,
             n.answered_within_threshold,
             n.abandoned,
-            n.abandoned_within_threshold,
+            n.abandoned_short,
             n.expired,
             n.refused,
             n.withdrawn,

@@ -746,7 +746,7 @@ impl Engine {
         let slot = self.queue_slot(id);
         let now = self.now;
         let queue = self.queue_mut(slot);
-        let threshold = queue.config.sl_threshold_secs as u64 * 1000;
+        let short = queue.config.short_abandon_secs as u64 * 1000;
         let terminal = match reason {
             // A callback's customer is not on the line: cancelling it withdraws it.
             _ if is_callback => {
@@ -755,7 +755,7 @@ impl Engine {
             }
             CancelReason::Abandoned => {
                 queue.rolling_sl.mark(&queue.counters, now);
-                queue.counters.record_abandon(waited, threshold);
+                queue.counters.record_abandon(waited, short);
                 ContactState::Abandoned
             }
             CancelReason::Withdrawn => {
