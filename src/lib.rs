@@ -13,6 +13,7 @@
 //! - [`core`]: the sans-IO, deterministic domain (engine, strategies, statistics).
 //! - [`sim`]: the core engine on virtual time, driven by generated traffic; [`loadgen`]: a gRPC
 //!   client that plays frontends, desktops and supervisors.
+//! - [`ctl`]: `routerd ctl`, the operator's command-line client over the public gRPC API.
 //! - [`config`]: embedded defaults, TOML file and flags.
 
 pub mod access;
@@ -20,6 +21,7 @@ pub mod app;
 pub mod command_log;
 pub mod config;
 pub mod core;
+pub mod ctl;
 pub mod drain;
 pub mod grpc;
 pub mod http;

@@ -46,6 +46,8 @@ enum Cmd {
     },
     /// Print the embedded default configuration as TOML.
     PrintConfig,
+    /// Operate a running server: queues, agents, contacts, the snapshot, the event stream.
+    Ctl(routerd::ctl::Ctl),
     /// Play frontends and agent desktops against a running server and report what it sustained.
     Loadgen(routerd::loadgen::LoadgenConfig),
     /// Run a scenario (see benches/scenarios/) on the routing engine in virtual time and report
@@ -85,6 +87,7 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", Config::default().to_commented_toml());
             Ok(())
         }
+        Cmd::Ctl(ctl) => routerd::ctl::run(ctl, &mut std::io::stdout().lock()).await,
         Cmd::Loadgen(config) => {
             let json = json_format(&config.format)?;
             let report = routerd::loadgen::run(config).await?;

@@ -25,11 +25,10 @@ use parking_lot::Mutex;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
-use tonic::metadata::MetadataValue;
-use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
+use crate::ctl::Token;
 use crate::proto as pb;
 use crate::proto::agent_service_client::AgentServiceClient;
 use crate::proto::contact_service_client::ContactServiceClient;
@@ -45,8 +44,11 @@ pub struct LoadgenConfig {
     #[arg(long, default_value = "http://127.0.0.1:50051")]
     pub target: String,
     /// Bearer token (an admin token: the run creates a queue and agents).
-    #[arg(long, env = "ROUTERD_TOKEN")]
+    #[arg(long, env = "ROUTERD_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// A PEM file of the certificate authority to trust for TLS (implies https).
+    #[arg(long)]
+    pub ca: Option<std::path::PathBuf>,
     /// Agent desktops to play.
     #[arg(long, default_value_t = 100)]
     pub agents: usize,
@@ -92,24 +94,6 @@ pub struct LoadgenConfig {
     /// No progress line.
     #[arg(long)]
     pub quiet: bool,
-}
-
-/// Adds the bearer token to every call.
-#[derive(Clone)]
-pub struct Token(Option<MetadataValue<tonic::metadata::Ascii>>);
-
-impl Interceptor for Token {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
-        if let Some(token) = &self.0 {
-            request
-                .metadata_mut()
-                .insert("authorization", token.clone());
-        }
-        Ok(request)
-    }
 }
 
 type Authed = InterceptedService<Channel, Token>;
@@ -178,19 +162,11 @@ pub async fn run(config: LoadgenConfig) -> anyhow::Result<Report> {
         "--batch must be 1 to {}",
         crate::grpc::contacts::MAX_BATCH
     );
-    let token = Token(match &config.token {
-        Some(t) => Some(format!("Bearer {t}").parse()?),
-        None => None,
-    });
+    let token = Token::new(config.token.as_deref())?;
     // Several connections: one HTTP/2 connection's stream limit must not cap the desktops.
     let mut channels = Vec::new();
     for _ in 0..4 {
-        channels.push(
-            Channel::from_shared(config.target.clone())?
-                .connect()
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot connect to {}: {e}", config.target))?,
-        );
+        channels.push(crate::ctl::connect(&config.target, config.ca.as_ref()).await?);
     }
     let client =
         |i: usize| InterceptedService::new(channels[i % channels.len()].clone(), token.clone());

@@ -2,6 +2,7 @@
 
 mod access;
 mod common;
+mod ctl;
 mod durability;
 mod http;
 mod lifecycle;
