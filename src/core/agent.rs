@@ -126,6 +126,8 @@ pub struct Agent {
     pub staffed_as: Option<StaffState>,
     /// Logged-in, busy and load time, advanced whenever the agent's state changes.
     pub occupancy: Occupancy,
+    /// When the agent entered its current state (its staffing state, or offline).
+    pub state_since: Millis,
     /// `occupancy`'s totals at recent bucket boundaries: the occupancy cap's window.
     pub rolling: RollingOccupancy,
     /// Changed since the read view last took the engine's changes.
@@ -195,6 +197,7 @@ impl Agent {
             staffed_as: None,
             dirty: false,
             rolling: RollingOccupancy::default(),
+            state_since: now,
             occupancy: Occupancy::new(
                 now,
                 Activity {
@@ -243,9 +246,11 @@ impl Agent {
     /// What the agent is doing, for occupancy.
     pub fn activity(&self) -> Activity {
         let logged_in = self.presence != Presence::Offline;
+        let busy = logged_in && (self.load > 0 || self.wrap_up_until.is_some());
         Activity {
             logged_in,
-            busy: logged_in && (self.load > 0 || self.wrap_up_until.is_some()),
+            busy,
+            not_ready: !busy && matches!(self.presence, Presence::NotReady(_)),
             load: self.load,
             capacity: self.capacity,
         }
@@ -322,6 +327,22 @@ pub struct AgentView {
     /// The agent's occupancy clock as of the view: [`AgentView::occupancy_at`] gives the time
     /// sums up to any later moment (the agent's activity is unchanged until its next view).
     pub occupancy: Occupancy,
+    /// When the agent entered its current state (offline, ready, busy, wrap-up, not ready).
+    pub state_since: Millis,
+    /// The contacts it holds, offered and assigned, with their queue and channel.
+    pub holding: Vec<Holding>,
+}
+
+/// A contact an agent holds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Holding {
+    pub contact: ContactId,
+    pub queue: std::sync::Arc<str>,
+    pub channel: Channel,
+    /// When the agent accepted it; `None` while it is still ringing.
+    pub answered_at: Option<Millis>,
+    /// While ringing: when the offer times out.
+    pub ringing_until: Option<Millis>,
 }
 
 impl AgentView {
@@ -355,6 +376,8 @@ impl Agent {
             handled: self.handled,
             performance: self.performance.overall.estimate(),
             occupancy: self.occupancy,
+            state_since: self.state_since,
+            holding: Vec::new(),
         }
     }
 }

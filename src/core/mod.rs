@@ -18,7 +18,7 @@ pub mod stats;
 pub mod strategy;
 pub mod types;
 
-pub use agent::{AgentSpec, AgentView, Presence, PresenceView};
+pub use agent::{AgentSpec, AgentView, Holding, Presence, PresenceView};
 pub use command::{Applied, Command, NamedAgent};
 pub use contact::{
     Attempt, AttemptResult, Callback, CallbackRequest, CancelReason, Consult, ContactState,

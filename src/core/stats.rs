@@ -247,6 +247,8 @@ pub struct Activity {
     pub logged_in: bool,
     /// Holding a contact or wrapping up (only while logged in).
     pub busy: bool,
+    /// Not ready and not busy: logged-in time that is neither work nor waiting for it.
+    pub not_ready: bool,
     pub load: u32,
     pub capacity: u32,
 }
@@ -311,6 +313,8 @@ impl Rolling {
 pub struct OccupancyTotals {
     pub logged_in_ms: u64,
     pub busy_ms: u64,
+    /// Logged in, not ready and not busy.
+    pub not_ready_ms: u64,
     /// Σ capacity units in use × ms, and Σ capacity × ms, while logged in.
     pub load_unit_ms: u64,
     pub capacity_unit_ms: u64,
@@ -345,6 +349,9 @@ impl Occupancy {
             t.logged_in_ms += dt;
             if a.busy {
                 t.busy_ms += dt;
+            }
+            if a.not_ready {
+                t.not_ready_ms += dt;
             }
             t.load_unit_ms += dt * a.load.min(a.capacity) as u64;
             t.capacity_unit_ms += dt * a.capacity as u64;
@@ -605,6 +612,15 @@ impl OccupancyTotals {
         ratio_or_zero(self.busy_ms, self.logged_in_ms)
     }
 
+    /// The industry's occupancy: (handling + wrap-up) / (handling + wrap-up + idle), with
+    /// not-ready time left out; 0 with no such time.
+    pub fn occupancy_excl_not_ready(&self) -> f64 {
+        ratio_or_zero(
+            self.busy_ms,
+            self.logged_in_ms.saturating_sub(self.not_ready_ms),
+        )
+    }
+
     /// Capacity in use / capacity over logged-in time.
     pub fn utilisation(&self) -> f64 {
         ratio_or_zero(self.load_unit_ms, self.capacity_unit_ms)
@@ -615,6 +631,7 @@ impl OccupancyTotals {
         OccupancyTotals {
             logged_in_ms: self.logged_in_ms.saturating_sub(earlier.logged_in_ms),
             busy_ms: self.busy_ms.saturating_sub(earlier.busy_ms),
+            not_ready_ms: self.not_ready_ms.saturating_sub(earlier.not_ready_ms),
             load_unit_ms: self.load_unit_ms.saturating_sub(earlier.load_unit_ms),
             capacity_unit_ms: self
                 .capacity_unit_ms
@@ -625,6 +642,7 @@ impl OccupancyTotals {
     pub fn add(&mut self, other: &OccupancyTotals) {
         self.logged_in_ms += other.logged_in_ms;
         self.busy_ms += other.busy_ms;
+        self.not_ready_ms += other.not_ready_ms;
         self.load_unit_ms += other.load_unit_ms;
         self.capacity_unit_ms += other.capacity_unit_ms;
     }
@@ -672,6 +690,7 @@ mod tests {
                 Activity {
                     logged_in,
                     busy: logged_in && rng.random_bool(0.6),
+                    not_ready: false,
                     load: 0,
                     capacity: 1,
                 },
@@ -711,6 +730,7 @@ mod tests {
         let ready = Activity {
             logged_in: true,
             busy: false,
+            not_ready: false,
             load: 0,
             capacity: 3,
         };
@@ -742,6 +762,20 @@ mod tests {
         let window = t.since(&at_50);
         assert!((window.occupancy() - 0.5).abs() < 1e-12);
         assert_eq!(OccupancyTotals::default().occupancy(), 0.0);
+        // Then 20 s not ready (70–90 s), 10 s ready: the industry's occupancy leaves the
+        // not-ready time out; occupancy over logged-in time counts it as idle.
+        o.observe(
+            70_000,
+            Activity {
+                not_ready: true,
+                ..ready
+            },
+        );
+        o.observe(90_000, ready);
+        let t = o.totals(100_000);
+        assert_eq!(t.not_ready_ms, 20_000);
+        assert!((t.occupancy() - 40.0 / 90.0).abs() < 1e-12);
+        assert!((t.occupancy_excl_not_ready() - 40.0 / 70.0).abs() < 1e-12);
     }
 
     #[test]

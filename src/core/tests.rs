@@ -861,3 +861,43 @@ fn alternatives_that_are_empty_or_too_many_are_refused_and_change_nothing() {
     assert!(f.apply(Command::PutQueue(Box::new(q))).is_err());
     assert_eq!(f.engine.queue_snapshots()[0].counters.offered, 0);
 }
+
+#[test]
+fn agent_views_say_since_when_and_what_each_agent_holds() {
+    let mut f = Floor::new();
+    f.queue("q", |q| {
+        q.offer_timeout_secs = 30;
+        q.wrap_up_secs = 10;
+    });
+    f.agent("a", &[]);
+    let created = f.now;
+    assert_eq!(f.engine.agent_view("a").unwrap().state_since, created);
+    f.wait(5.0);
+    f.presence("a", Presence::Ready);
+    let ready_at = f.now;
+    f.wait(5.0);
+    let c = f.enqueue("q", Channel::Chat);
+    let offered_at = f.now;
+    let view = f.engine.agent_view("a").unwrap();
+    assert_eq!(view.state_since, offered_at, "busy from the offer");
+    assert!(ready_at < offered_at);
+    assert_eq!(view.holding.len(), 1);
+    let held = &view.holding[0];
+    assert_eq!(
+        (held.contact, &*held.queue, held.channel),
+        (c, "q", Channel::Chat)
+    );
+    assert_eq!(held.answered_at, None);
+    assert_eq!(held.ringing_until, Some(offered_at + 30_000));
+    f.wait(2.0);
+    f.accept(c);
+    let view = f.engine.agent_view("a").unwrap();
+    assert_eq!(view.state_since, offered_at, "still busy");
+    assert_eq!(view.holding[0].answered_at, Some(f.now));
+    assert_eq!(view.holding[0].ringing_until, None);
+    f.wait(60.0);
+    f.complete(c);
+    let view = f.engine.agent_view("a").unwrap();
+    assert_eq!(view.state_since, f.now, "wrap-up from the completion");
+    assert!(view.holding.is_empty());
+}

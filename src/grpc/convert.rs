@@ -443,6 +443,20 @@ pub fn agent_to(a: &AgentView, now: Millis) -> pb::Agent {
         busy_ms: occupancy.busy_ms,
         occupancy: occupancy.occupancy(),
         utilisation: occupancy.utilisation(),
+        state_since_ms: a.state_since,
+        occupancy_excl_not_ready: occupancy.occupancy_excl_not_ready(),
+        not_ready_ms: occupancy.not_ready_ms,
+        contacts: a
+            .holding
+            .iter()
+            .map(|h| pb::HeldContact {
+                contact_id: h.contact,
+                queue: h.queue.to_string(),
+                channel: channel_to(h.channel) as i32,
+                answered_at_ms: h.answered_at.unwrap_or(0),
+                ringing_until_ms: h.ringing_until.unwrap_or(0),
+            })
+            .collect(),
     }
 }
 

@@ -154,10 +154,12 @@ async fn the_wallboard_shows_the_floor_live_in_a_real_browser() {
         .await;
     text_until(&browser, state, |t| t == "not ready (lunch)").await;
 
-    // The decision ticker: a1 ready takes the waiting contact.
+    // The decision ticker: a1 ready takes the waiting contact, which rings in a1's row.
     server.set_ready("a1").await;
     text_until(&browser, "#ticker li", |t| t.contains("→ a1 (sales)")).await;
     text_until(&browser, waiting, |t| t == "0").await;
+    let contacts = r#"tr[data-agent="a1"] [data-field="contacts"]"#;
+    text_until(&browser, contacts, |t| t == "sales · voice · ringing").await;
 
     let screenshot = browser.screenshot().await.expect("a screenshot");
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("wallboard");

@@ -225,7 +225,7 @@ impl Engine {
                 agent.limits = limits;
                 agent.profile = profile;
                 self.sync_index(key);
-                let view = self.agent(key).view();
+                let view = self.view_of(key);
                 self.emit(EventBody::AgentChanged {
                     agent: view,
                     removed: false,
@@ -233,7 +233,7 @@ impl Engine {
                 self.route_agent(key, Trigger::ConfigurationChanged);
                 Ok(Applied::Agent {
                     created: false,
-                    agent: self.agent(key).view(),
+                    agent: self.view_of(key),
                 })
             }
             None => {
@@ -245,7 +245,7 @@ impl Engine {
                 self.agents.push(Some(agent));
                 // New to the read view.
                 self.agent_mut(key);
-                let view = self.agent(key).view();
+                let view = self.view_of(key);
                 self.emit(EventBody::AgentChanged {
                     agent: view.clone(),
                     removed: false,
@@ -335,7 +335,7 @@ impl Engine {
             self.return_all_offers(key, reason)
         };
         self.sync_index(key);
-        let view = self.agent(key).view();
+        let view = self.view_of(key);
         self.emit(EventBody::AgentStateChanged { agent: view });
         for contact in returned {
             self.route_contact(contact, Trigger::ContactArrived);

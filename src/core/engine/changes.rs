@@ -49,10 +49,11 @@ impl Engine {
             let change = match self.agents[key as usize].as_mut() {
                 Some(agent) => {
                     agent.dirty = false;
+                    let id = agent.spec.id.clone();
                     AgentChange {
                         key,
-                        id: agent.spec.id.clone(),
-                        view: Some(agent.view()),
+                        id,
+                        view: Some(self.view_of(key)),
                     }
                 }
                 None => match self.changed.gone_agents.remove(&key) {

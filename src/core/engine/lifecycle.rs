@@ -520,7 +520,7 @@ impl Engine {
         }
         self.sync_index(key);
         if wrapping {
-            let view = self.agent(key).view();
+            let view = self.view_of(key);
             self.emit(EventBody::AgentStateChanged { agent: view });
         }
     }

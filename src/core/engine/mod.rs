@@ -461,7 +461,7 @@ impl Engine {
                 let key = self.agent_key(&agent)?;
                 self.agent_mut(key).session_attached = attached;
                 if attached || self.agent(key).presence == Presence::Offline {
-                    let view = self.agent(key).view();
+                    let view = self.view_of(key);
                     self.emit(EventBody::AgentStateChanged { agent: view });
                 } else {
                     self.set_presence(key, Presence::Offline);
@@ -592,7 +592,7 @@ impl Engine {
         a.wrap_timer = None;
         a.wrap_up_until = None;
         self.sync_index(agent);
-        let view = self.agent(agent).view();
+        let view = self.view_of(agent);
         self.emit(EventBody::AgentStateChanged { agent: view });
         self.route_agent(agent, Trigger::WrapUpEnded);
     }
@@ -665,7 +665,7 @@ impl Engine {
     fn agent_applied(&self, key: AgentKey) -> Applied {
         Applied::Agent {
             created: false,
-            agent: self.agent(key).view(),
+            agent: self.view_of(key),
         }
     }
 
@@ -727,6 +727,27 @@ impl Engine {
         }
     }
 
+    /// The agent's view, with the contacts it holds (their queue, channel, and since when).
+    pub(super) fn view_of(&self, key: AgentKey) -> AgentView {
+        let agent = self.agent(key);
+        let mut view = agent.view();
+        let held = agent.offers.iter().chain(&agent.assigned);
+        view.holding = held
+            .filter_map(|id| self.contacts.get(id))
+            .map(|c| crate::core::Holding {
+                contact: c.id,
+                queue: c.queue.clone(),
+                channel: c.channel,
+                answered_at: c.answered_at,
+                ringing_until: match c.state {
+                    ContactState::Offered { .. } => c.offer_timer.map(|t| t.0),
+                    _ => None,
+                },
+            })
+            .collect();
+        view
+    }
+
     /// Puts the agent in the available index under its current placement exactly when it is
     /// available, and in the exclusion and staffing counts under its current state.
     fn sync_index(&mut self, key: AgentKey) {
@@ -758,6 +779,7 @@ impl Engine {
             self.count(key, unavailable);
         }
         if staffed != staffed_as {
+            self.agent_mut(key).state_since = now;
             self.restaff(key, staffed);
         }
     }

@@ -7,7 +7,7 @@ use crate::core::stats::OccupancyTotals;
 impl Engine {
     pub fn agent_view(&self, id: &str) -> Option<AgentView> {
         let key = *self.agent_ids.get(id)?;
-        Some(self.agent(key).view())
+        Some(self.view_of(key))
     }
 
     /// An agent's occupancy clock up to now and the contacts it has handled, without building a
@@ -20,7 +20,10 @@ impl Engine {
 
     /// Every agent, ordered by id.
     pub fn agent_views(&self) -> Vec<AgentView> {
-        let mut views: Vec<AgentView> = self.agents.iter().flatten().map(|a| a.view()).collect();
+        let mut views: Vec<AgentView> = (0..self.agents.len() as AgentKey)
+            .filter(|&key| self.agents[key as usize].is_some())
+            .map(|key| self.view_of(key))
+            .collect();
         views.sort_by(|a, b| a.spec.id.cmp(&b.spec.id));
         views
     }

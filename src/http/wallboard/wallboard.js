@@ -155,12 +155,14 @@ function renderAgents() {
   const now = engineNow();
   const rows = state.agents.map((a) => {
     const spec = a.spec ?? {};
-    const held = (a.assignedContacts ?? []).length;
-    const ringing = (a.offeredContacts ?? []).length;
     const kind = agentState(a);
-    let inState = "";
-    if (kind === "ready" && num(a.idleSinceMs) > 0) inState = `idle ${seconds(now - num(a.idleSinceMs))}`;
-    if (kind === "wrap_up" && num(a.wrapUpUntilMs) > 0) inState = `${seconds(num(a.wrapUpUntilMs) - now)} left`;
+    let inState = num(a.stateSinceMs) > 0 ? seconds(now - num(a.stateSinceMs)) : "";
+    if (kind === "wrap_up" && num(a.wrapUpUntilMs) > 0) inState += ` (${seconds(num(a.wrapUpUntilMs) - now)} left)`;
+    const contacts = (a.contacts ?? []).map((c) => {
+      const channel = (c.channel ?? "").replace("CHANNEL_", "").toLowerCase();
+      const since = num(c.answeredAtMs) > 0 ? seconds(now - num(c.answeredAtMs)) : "ringing";
+      return `${c.queue} · ${channel} · ${since}`;
+    });
     const label = kind === "not_ready" && a.notReadyReason ? `not ready (${a.notReadyReason})` : kind.replace("_", " ");
     return element(
       "tr",
@@ -168,10 +170,10 @@ function renderAgents() {
       element("td", {}, spec.name || spec.id || ""),
       element("td", { class: `state-${kind}`, "data-field": "state" }, label),
       element("td", {}, inState),
-      element("td", {}, `${held}${ringing ? ` + ${ringing} ringing` : ""}`),
+      element("td", { "data-field": "contacts" }, contacts.join(", ")),
       element("td", {}, `${num(a.load)} / ${num(spec.capacity)}`),
       element("td", {}, String(num(a.missedOffersInRow))),
-      element("td", {}, percent(num(a.occupancy))),
+      element("td", { title: "handling + wrap-up over handling + wrap-up + idle; not-ready time left out" }, percent(num(a.occupancyExclNotReady))),
       element("td", {}, String(num(a.contactsHandled))),
     );
   });
