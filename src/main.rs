@@ -48,6 +48,9 @@ enum Cmd {
     PrintConfig,
     /// Operate a running server: queues, agents, contacts, the snapshot, the event stream.
     Ctl(routerd::ctl::Ctl),
+    /// Work on a stopped server's journal.
+    #[command(subcommand)]
+    Journal(JournalCmd),
     /// Play frontends and agent desktops against a running server and report what it sustained.
     Loadgen(routerd::loadgen::LoadgenConfig),
     /// Run a scenario (see benches/scenarios/) on the routing engine in virtual time and report
@@ -80,11 +83,63 @@ enum Cmd {
     },
 }
 
+#[derive(Subcommand)]
+enum JournalCmd {
+    /// Keep every record before a damaged one: back up what is cut, cut the journal there.
+    /// Run it with the server stopped.
+    Repair {
+        /// The configuration file whose `[journal] dir` to repair.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// The data directory (default: the configuration's, `routerd-data`).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Cmd::PrintConfig => {
             print!("{}", Config::default().to_commented_toml());
+            Ok(())
+        }
+        Cmd::Journal(JournalCmd::Repair { config, data_dir }) => {
+            let dir = match (data_dir, config) {
+                (Some(dir), _) => dir,
+                (None, Some(path)) => Config::load(&path)?.journal.dir,
+                (None, None) => Config::default().journal.dir,
+            };
+            anyhow::ensure!(dir.is_dir(), "{} is not a directory", dir.display());
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_millis() as u64;
+            use routerd::command_log::file::repair::{Repair, repair};
+            match repair(&dir, now)? {
+                Repair::Sound { records } => {
+                    println!(
+                        "{}: no damage found ({records} records read)",
+                        dir.display()
+                    )
+                }
+                Repair::Repaired {
+                    segment,
+                    offset,
+                    kept_until,
+                    backup,
+                    moved,
+                } => {
+                    println!(
+                        "{}: cut at byte {offset}; records before {kept_until} are kept",
+                        segment.display()
+                    );
+                    println!(
+                        "backed up to {} (the damaged segment, and {} file(s) after it)",
+                        backup.display(),
+                        moved.len()
+                    );
+                }
+            }
             Ok(())
         }
         Cmd::Ctl(ctl) => routerd::ctl::run(ctl, &mut std::io::stdout().lock()).await,

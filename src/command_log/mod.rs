@@ -149,7 +149,7 @@ pub enum LogError {
         source: io::Error,
     },
     #[error(
-        "journal {path} is damaged at byte offset {offset}: {what}; refusing to start (move the file away to start from what precedes it)"
+        "journal {path} is damaged at byte offset {offset}: {what}; refusing to start. `routerd journal repair --data-dir DIR` keeps every record before the damage (it copies what it cuts into DIR/damaged-<time>/ first)"
     )]
     Corrupt {
         path: PathBuf,

@@ -324,3 +324,77 @@ async fn a_retried_enqueue_after_a_kill_and_restart_returns_the_same_contact() {
     assert_eq!(general.waiting, 20, "20 contacts, not 40 or 41");
     assert_eq!(general.offered, 20);
 }
+
+/// A journal damaged in its middle stops the server with advice; `routerd journal repair`
+/// keeps what precedes the damage (after a backup) and the server starts again from it.
+#[tokio::test]
+async fn a_journal_damaged_in_the_middle_is_repaired_to_what_precedes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = journaled_config(dir.path(), 0, "");
+    let mut server = Process::start(&config);
+    let mut contacts = ContactServiceClient::new(server.channel().await);
+    for _ in 0..6 {
+        contacts
+            .enqueue_contact(enqueue_request("general", pb::Channel::Chat, &[]))
+            .await
+            .unwrap();
+    }
+    server.child.kill().unwrap();
+    server.wait().await;
+
+    // Flip a byte a third of the way into the records: records follow it, so it is damage,
+    // not a torn end.
+    let data = dir.path().join("data");
+    let segment = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("journal-")
+        })
+        .expect("a journal segment");
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let used = bytes.iter().rposition(|b| *b != 0).unwrap() + 1;
+    bytes[used / 3] ^= 0x5a;
+    std::fs::write(&segment, &bytes).unwrap();
+
+    let refused = Command::new(env!("CARGO_BIN_EXE_routerd"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("routerd journal repair"), "{said}");
+
+    let repaired = Command::new(env!("CARGO_BIN_EXE_routerd"))
+        .args(["journal", "repair", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&repaired.stdout);
+    assert!(repaired.status.success(), "{said}");
+    assert!(said.contains("records before"), "{said}");
+    let backups: Vec<_> = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("damaged-"))
+        .collect();
+    assert_eq!(backups.len(), 1, "one backup of what was cut");
+
+    // It starts, with what preceded the damage (fewer contacts than were acknowledged: the
+    // cut is the price of the damage, and the backup holds the rest).
+    let server = Process::start(&config);
+    let stats = general_stats(server.channel().await).await;
+    assert!(stats.offered < 6, "{stats:?}");
+    drop(server);
+    let again = Command::new(env!("CARGO_BIN_EXE_routerd"))
+        .args(["journal", "repair", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&again.stdout).contains("no damage found"));
+}

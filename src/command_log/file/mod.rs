@@ -35,6 +35,7 @@
 //! Cost: the engine thread only encodes records and sends a batch; framing, checksums, writes
 //! and syncs happen on the writer thread. One sync per group of batches.
 
+pub mod repair;
 mod segment;
 mod snapshot;
 

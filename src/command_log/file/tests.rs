@@ -17,7 +17,7 @@ fn cancel(contact: u64) -> Command {
     }
 }
 
-fn batch(ids: std::ops::Range<u64>, rotate: bool) -> Batch {
+pub(super) fn batch(ids: std::ops::Range<u64>, rotate: bool) -> Batch {
     let mut b = Batch::default();
     for id in ids {
         b.push(1000 + id, &cancel(id));
@@ -26,7 +26,7 @@ fn batch(ids: std::ops::Range<u64>, rotate: bool) -> Batch {
     b
 }
 
-fn config(dir: &Path) -> FileConfig {
+pub(super) fn config(dir: &Path) -> FileConfig {
     FileConfig {
         dir: dir.to_path_buf(),
         fsync_interval: Duration::ZERO,
@@ -34,7 +34,7 @@ fn config(dir: &Path) -> FileConfig {
     }
 }
 
-fn read_all(store: &FileStore, from: Position) -> (Vec<u64>, ReadEnd) {
+pub(super) fn read_all(store: &FileStore, from: Position) -> (Vec<u64>, ReadEnd) {
     let mut ids = Vec::new();
     let end = store
         .read(from, None, &mut |position, at, command| {
