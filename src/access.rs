@@ -30,6 +30,18 @@ pub enum Role {
     Agent,
 }
 
+impl Role {
+    /// As the configuration writes it: `admin`, `supervisor`, `frontend`, `agent`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Supervisor => "supervisor",
+            Role::Frontend => "frontend",
+            Role::Agent => "agent",
+        }
+    }
+}
+
 /// The roles of calls only an admin may make (admins may make every call).
 pub const ADMIN_ONLY: &[Role] = &[Role::Admin];
 
@@ -91,7 +103,8 @@ impl Principal {
         }
         if !roles.contains(&role) {
             return Err(AccessError::PermissionDenied(format!(
-                "role {role:?} may not call {call}"
+                "role {} may not call {call}",
+                role.name()
             )));
         }
         if role == Role::Agent && (acting_as.is_none() || acting_as != agent) {

@@ -521,7 +521,10 @@ async fn agents(
         }
         AgentsCommand::Get { id } => {
             let agent = agents
-                .get_agent(pb::GetAgentRequest { id })
+                .get_agent(pb::GetAgentRequest {
+                    agent_id: id,
+                    ..Default::default()
+                })
                 .await
                 .map_err(refused)?
                 .into_inner();
@@ -609,7 +612,10 @@ async fn agents(
         }
         AgentsCommand::Remove { id } => {
             agents
-                .remove_agent(pb::RemoveAgentRequest { id: id.clone() })
+                .remove_agent(pb::RemoveAgentRequest {
+                    agent_id: id.clone(),
+                    ..Default::default()
+                })
                 .await
                 .map_err(refused)?;
             writeln!(out, "agent {id} removed")?;

@@ -70,7 +70,8 @@ impl pb::agent_service_server::AgentService for Agents {
         request: Request<pb::RemoveAgentRequest>,
     ) -> Result<Response<pb::RemoveAgentResponse>, Status> {
         caller(&request).allow("RemoveAgent", ADMIN_ONLY, None)?;
-        let id = agent_id(&request.into_inner().id)?;
+        let r = request.into_inner();
+        let id = agent_id(either(&r.agent_id, &r.id))?;
         self.handle.apply(Command::RemoveAgent { id }).await?;
         Ok(Response::new(pb::RemoveAgentResponse {}))
     }
@@ -80,7 +81,8 @@ impl pb::agent_service_server::AgentService for Agents {
         request: Request<pb::GetAgentRequest>,
     ) -> Result<Response<pb::Agent>, Status> {
         let who = caller(&request);
-        let id = agent_id(&request.into_inner().id)?;
+        let r = request.into_inner();
+        let id = agent_id(either(&r.agent_id, &r.id))?;
         who.allow("GetAgent", &[Role::Supervisor, Role::Agent], Some(&id))?;
         let view = self.handle.view();
         let agent = view
@@ -319,4 +321,9 @@ fn error_event(id: u64, status: Status) -> pb::SessionEvent {
         code: status.code() as i32,
         message: status.message().to_string(),
     }))
+}
+
+/// `agent_id`, or the older `id` when it is empty.
+fn either<'a>(agent_id: &'a str, id: &'a str) -> &'a str {
+    if agent_id.is_empty() { id } else { agent_id }
 }

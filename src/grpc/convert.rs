@@ -29,7 +29,8 @@ pub fn channel_from(value: i32) -> Result<Channel, Status> {
         Ok(pb::Channel::Callback) => Channel::Callback,
         Ok(pb::Channel::Unspecified) | Err(_) => {
             return Err(Status::invalid_argument(format!(
-                "channel {value} is not one of voice, video, email, chat, sms, social, callback"
+                "channel {value} is not one of CHANNEL_VOICE, CHANNEL_VIDEO, CHANNEL_EMAIL, \
+                 CHANNEL_CHAT, CHANNEL_SMS, CHANNEL_SOCIAL, CHANNEL_CALLBACK"
             )));
         }
     };
@@ -338,7 +339,8 @@ pub fn attempt_result_from(value: i32) -> Result<AttemptResult, Status> {
         Ok(pb::CallbackResult::NoAnswer) => Ok(AttemptResult::NoAnswer),
         Ok(pb::CallbackResult::Busy) => Ok(AttemptResult::Busy),
         _ => Err(Status::invalid_argument(
-            "a callback result must be REACHED, NO_ANSWER or BUSY",
+            "a callback result must be CALLBACK_RESULT_REACHED, CALLBACK_RESULT_NO_ANSWER or \
+             CALLBACK_RESULT_BUSY",
         )),
     }
 }
@@ -486,7 +488,8 @@ pub fn agent_query_from(r: pb::ListAgentsRequest) -> Result<AgentQuery, Status> 
             Ok(pb::AgentPresence::NotReady) => Ok(PresenceKind::NotReady),
             Ok(pb::AgentPresence::WrapUp) => Ok(PresenceKind::WrapUp),
             _ => Err(Status::invalid_argument(format!(
-                "presence {p} is not one of offline, ready, not ready, wrap-up"
+                "presence {p} is not one of AGENT_PRESENCE_OFFLINE, AGENT_PRESENCE_READY, \
+                 AGENT_PRESENCE_NOT_READY, AGENT_PRESENCE_WRAP_UP"
             ))),
         })
         .collect::<Result<_, _>>()?;

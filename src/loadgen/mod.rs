@@ -345,11 +345,21 @@ async fn tear_down(config: &LoadgenConfig, channel: Authed) {
     let mut agents = AgentServiceClient::new(channel.clone());
     for a in 0..config.agents {
         let id = format!("{}-{a}", config.agent_prefix);
-        let _ = agents.remove_agent(pb::RemoveAgentRequest { id }).await;
+        let _ = agents
+            .remove_agent(pb::RemoveAgentRequest {
+                agent_id: id,
+                ..Default::default()
+            })
+            .await;
     }
     for a in 0..config.idle_agents {
         let id = format!("{}-idle-{a}", config.agent_prefix);
-        let _ = agents.remove_agent(pb::RemoveAgentRequest { id }).await;
+        let _ = agents
+            .remove_agent(pb::RemoveAgentRequest {
+                agent_id: id,
+                ..Default::default()
+            })
+            .await;
     }
     let _ = QueueServiceClient::new(channel)
         .delete_queue(pb::DeleteQueueRequest {

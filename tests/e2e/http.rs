@@ -503,6 +503,8 @@ async fn data_routes_need_a_supervisor_token_and_the_page_does_not() {
     .await;
     assert_eq!(frontend.status, 403);
     assert_eq!(frontend.json()["code"], "PERMISSION_DENIED");
+    let message = frontend.json()["message"].as_str().unwrap().to_string();
+    assert!(message.starts_with("role frontend may not"), "{message}");
     let supervisor = get(
         server.http,
         "/api/v1/snapshot",

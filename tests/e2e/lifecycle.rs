@@ -218,7 +218,10 @@ async fn a_dropped_session_returns_its_offer_and_takes_the_agent_offline() {
     );
     let carol = s
         .agents
-        .get_agent(pb::GetAgentRequest { id: "carol".into() })
+        .get_agent(pb::GetAgentRequest {
+            agent_id: "carol".into(),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -249,7 +252,10 @@ async fn a_newer_session_replaces_an_older_one() {
     new.until(|e| matches!(e, Out::Ack(_)).then_some(())).await;
     let erin = s
         .agents
-        .get_agent(pb::GetAgentRequest { id: "erin".into() })
+        .get_agent(pb::GetAgentRequest {
+            agent_id: "erin".into(),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -264,7 +270,10 @@ async fn removing_the_agent_ends_its_session() {
     let mut session = s.session("frank", false).await;
     session.next().await;
     s.agents
-        .remove_agent(pb::RemoveAgentRequest { id: "frank".into() })
+        .remove_agent(pb::RemoveAgentRequest {
+            agent_id: "frank".into(),
+            ..Default::default()
+        })
         .await
         .unwrap();
     let status = end_of(&mut session.inbound)
@@ -889,7 +898,10 @@ async fn a_consult_rings_the_second_agent_and_the_first_hands_the_call_over() {
     assert!(talking.consult.unwrap().accepted_at_ms > 0);
     let agents = s
         .agents
-        .get_agent(pb::GetAgentRequest { id: "bo".into() })
+        .get_agent(pb::GetAgentRequest {
+            agent_id: "bo".into(),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();

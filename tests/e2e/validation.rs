@@ -26,6 +26,11 @@ async fn malformed_requests_are_refused_and_change_nothing() {
         r.channel = channel;
         let e = s.contacts.enqueue_contact(r).await.unwrap_err();
         assert_eq!(e.code(), Code::InvalidArgument, "channel {channel}");
+        assert!(
+            e.message().contains("CHANNEL_VOICE"),
+            "values named as the JSON names them: {}",
+            e.message()
+        );
     }
 
     // Oversized context.

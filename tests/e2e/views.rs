@@ -150,7 +150,10 @@ async fn a_caller_reads_its_own_writes_from_the_view() {
     server.set_ready("ana").await;
     let agent = server
         .agents
-        .get_agent(pb::GetAgentRequest { id: "ana".into() })
+        .get_agent(pb::GetAgentRequest {
+            agent_id: "ana".into(),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -175,7 +178,9 @@ async fn a_caller_reads_its_own_writes_from_the_view() {
     let e = server
         .agents
         .get_agent(pb::GetAgentRequest {
+            // The field's first name still works.
             id: "nobody".into(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
