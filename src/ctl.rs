@@ -6,8 +6,13 @@
 //! JSON mapping for scripts (what grpcurl and the HTTP API print). A refused call prints its
 //! gRPC status and the process exits non-zero.
 //!
-//! Limits: no terminal agent desktop yet (`desktop AGENT` in the issue); `queues put` takes the
-//! configuration file's queue form (TOML), agents are put from flags.
+//! `desktop AGENT` is an agent desktop in a terminal: it opens the agent's session, shows each
+//! offer with its context and the customer's history, and takes one command a line (`a`
+//! accept, `r` reject, `c` complete, `ready`, `break REASON`, `quit`), so it can be driven by a
+//! person or by a script on its standard input.
+//!
+//! Limits: the desktop reads lines, not single key presses (no raw terminal mode); `queues put`
+//! takes the configuration file's queue form (TOML), agents are put from flags.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -135,6 +140,13 @@ pub enum CtlCommand {
     Contacts(ContactsCommand),
     /// Every queue's figures, now, for the interval and for today.
     Snapshot,
+    /// An agent desktop in the terminal: offers with their context, one command a line.
+    Desktop {
+        agent: String,
+        /// Log in ready (else not ready, `ready` to start).
+        #[arg(long)]
+        ready: bool,
+    },
     /// Follow the event stream in readable lines (Ctrl-C to stop).
     Watch {
         /// Only these queues (repeatable).
@@ -304,6 +316,10 @@ pub async fn run(ctl: Ctl, out: &mut impl std::io::Write) -> anyhow::Result<()> 
             }
         }
         CtlCommand::Agents(command) => agents(command, authed(), json, out).await,
+        CtlCommand::Desktop { agent, ready } => {
+            let lines = tokio::io::BufReader::new(tokio::io::stdin());
+            desktop(authed(), &agent, ready, lines, out).await
+        }
         CtlCommand::Contacts(command) => {
             let mut contacts = ContactServiceClient::new(authed());
             let contact = match command {
@@ -624,6 +640,164 @@ async fn agents(
     }
 }
 
+const DESKTOP_HELP: &str = "commands: a = accept the offer, r = reject it, c [ID] = complete \
+(the only or given contact), ready, break REASON, quit";
+
+/// The terminal desktop: the session's messages as lines on `out`, commands from `input`.
+pub async fn desktop(
+    channel: Authed,
+    agent: &str,
+    ready: bool,
+    input: impl tokio::io::AsyncBufRead + Unpin,
+    out: &mut impl std::io::Write,
+) -> anyhow::Result<()> {
+    use pb::session_event::Event as In;
+    use pb::session_request::{Action, Complete, Login, OfferAnswer};
+    use tokio::io::AsyncBufReadExt;
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let mut next_request = 1u64;
+    let mut send = |action: Action| {
+        let request = pb::SessionRequest {
+            request_id: next_request,
+            action: Some(action),
+        };
+        next_request += 1;
+        tx.try_send(request)
+            .map_err(|_| anyhow::anyhow!("the session is not taking requests"))
+    };
+    send(Action::Login(Login {
+        agent_id: agent.to_string(),
+        ready,
+    }))?;
+    let mut inbound = AgentServiceClient::new(channel)
+        .agent_session(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .map_err(refused)?
+        .into_inner();
+    writeln!(out, "{DESKTOP_HELP}")?;
+    let mut lines = input.lines();
+    let mut offered: Option<u64> = None;
+    let mut assigned: Vec<u64> = Vec::new();
+    let mut input_open = true;
+    loop {
+        tokio::select! {
+            message = inbound.message() => {
+                let Some(message) = message.map_err(refused)? else {
+                    writeln!(out, "session ended")?;
+                    return Ok(());
+                };
+                match message.event {
+                    Some(In::LoggedIn(a)) | Some(In::StateChanged(a)) => {
+                        writeln!(out, "{agent} is {}", agent_state(&a))?;
+                    }
+                    Some(In::Offer(offer)) => {
+                        let c = offer.contact.unwrap_or_default();
+                        offered = Some(c.id);
+                        let channel = enum_name(pb::Channel::try_from(c.channel).ok(), "CHANNEL_");
+                        writeln!(
+                            out,
+                            "OFFER contact {} · {} · {} · customer {} · press a to accept, r to reject",
+                            c.id, c.queue, channel, c.customer_id
+                        )?;
+                        let mut context: Vec<_> = c.context.iter().collect();
+                        context.sort();
+                        for (k, v) in context {
+                            writeln!(out, "  {k}: {v}")?;
+                        }
+                        for h in &offer.history {
+                            writeln!(
+                                out,
+                                "  before: contact {} in {} with {} ({})",
+                                h.contact_id,
+                                h.queue,
+                                if h.agent_id.is_empty() { "nobody" } else { &h.agent_id },
+                                h.outcome
+                            )?;
+                        }
+                    }
+                    Some(In::OfferWithdrawn(w)) => {
+                        if offered == Some(w.contact_id) {
+                            offered = None;
+                        }
+                        let why = enum_name(
+                            pb::WithdrawalReason::try_from(w.withdrawal).ok(),
+                            "WITHDRAWAL_REASON_",
+                        );
+                        writeln!(out, "contact {} withdrawn ({why})", w.contact_id)?;
+                        assigned.retain(|id| *id != w.contact_id);
+                    }
+                    Some(In::Assigned(c)) => {
+                        if offered == Some(c.id) {
+                            offered = None;
+                        }
+                        assigned.push(c.id);
+                        writeln!(out, "TALKING contact {} · {} · c to complete", c.id, c.queue)?;
+                    }
+                    Some(In::Error(e)) => {
+                        writeln!(out, "refused: {}: {}", crate::grpc::calls::code_name(e.code), e.message)?;
+                    }
+                    Some(In::Ack(_)) | None => {}
+                }
+                out.flush()?;
+            }
+            line = lines.next_line(), if input_open => {
+                let Some(line) = line? else {
+                    // The input ended (a script ran out): keep showing the session.
+                    input_open = false;
+                    continue;
+                };
+                let mut words = line.split_whitespace();
+                match (words.next(), words.next()) {
+                    (None, _) => {}
+                    (Some("a"), _) => match offered {
+                        Some(id) => send(Action::Accept(OfferAnswer { contact_id: id }))?,
+                        None => writeln!(out, "no offer to accept")?,
+                    },
+                    (Some("r"), _) => match offered.take() {
+                        Some(id) => send(Action::Reject(OfferAnswer { contact_id: id }))?,
+                        None => writeln!(out, "no offer to reject")?,
+                    },
+                    (Some("c"), id) => {
+                        let id = match id.map(str::parse::<u64>) {
+                            Some(Ok(id)) => Some(id),
+                            Some(Err(_)) => None,
+                            None if assigned.len() == 1 => Some(assigned[0]),
+                            None => None,
+                        };
+                        match id {
+                            Some(id) => {
+                                assigned.retain(|a| *a != id);
+                                send(Action::Complete(Complete {
+                                    contact_id: id,
+                                    outcome: None,
+                                }))?;
+                                writeln!(out, "completed contact {id}")?;
+                            }
+                            None => writeln!(out, "complete which contact? c ID ({assigned:?})")?,
+                        }
+                    }
+                    (Some("ready"), _) => send(Action::SetState(pb::AgentStateChange {
+                        state: Some(pb::agent_state_change::State::Ready(Default::default())),
+                    }))?,
+                    (Some("break"), reason) => send(Action::SetState(pb::AgentStateChange {
+                        state: Some(pb::agent_state_change::State::NotReady(
+                            pb::agent_state_change::NotReady {
+                                reason: reason.unwrap_or("break").to_string(),
+                            },
+                        )),
+                    }))?,
+                    (Some("quit"), _) => {
+                        writeln!(out, "logged out")?;
+                        return Ok(());
+                    }
+                    (Some(other), _) => writeln!(out, "{other:?}? {DESKTOP_HELP}")?,
+                }
+                out.flush()?;
+            }
+        }
+    }
+}
+
 /// A refused call, as gRPC names its status.
 fn refused(e: tonic::Status) -> anyhow::Error {
     anyhow::anyhow!(
@@ -694,6 +868,12 @@ impl EnumName for pb::ContactState {
 }
 
 impl EnumName for pb::Channel {
+    fn name(&self) -> &'static str {
+        self.as_str_name()
+    }
+}
+
+impl EnumName for pb::WithdrawalReason {
     fn name(&self) -> &'static str {
         self.as_str_name()
     }

@@ -172,3 +172,79 @@ async fn watch_prints_the_event_stream_as_readable_lines() {
     assert!(line.contains("agent=a1"), "{line}");
     server.shut_down().await;
 }
+
+#[tokio::test]
+async fn the_terminal_desktop_shows_offers_and_takes_commands_a_line() {
+    use std::io::Write;
+    let mut server = TestServer::start().await;
+    server
+        .put_queue("sales", |q| q.offer_timeout_seconds = 300)
+        .await;
+    server.put_agent("a1", &[]).await;
+    let mut desk = Command::new(env!("CARGO_BIN_EXE_routerd"))
+        .args(["ctl", "--target", &format!("http://{}", server.addr)])
+        .args(["desktop", "a1", "--ready"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the desktop starts");
+    let mut stdin = desk.stdin.take().unwrap();
+    let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
+    let stdout = desk.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut until = async |wanted: &str| -> Vec<String> {
+        let mut seen = Vec::new();
+        loop {
+            let line = tokio::time::timeout(PATIENCE, lines.recv())
+                .await
+                .unwrap_or_else(|_| panic!("no {wanted:?} in time; saw {seen:?}"))
+                .unwrap_or_else(|| panic!("the desktop ended; saw {seen:?}"));
+            let found = line.contains(wanted);
+            seen.push(line);
+            if found {
+                return seen;
+            }
+        }
+    };
+    until("a1 is ready").await;
+    let id = server
+        .enqueue("sales", pb::Channel::Chat, &[("order", "A-9")])
+        .await
+        .contact_id;
+    let offer = until("order: A-9").await;
+    assert!(
+        offer
+            .iter()
+            .any(|l| l.starts_with(&format!("OFFER contact {id} · sales · chat"))),
+        "{offer:?}"
+    );
+    writeln!(stdin, "a").unwrap();
+    until(&format!("TALKING contact {id}")).await;
+    assert_eq!(
+        server.contact(id).await.state,
+        pb::ContactState::Assigned as i32
+    );
+    writeln!(stdin, "c").unwrap();
+    until(&format!("completed contact {id}")).await;
+    writeln!(stdin, "break lunch").unwrap();
+    until("a1 is not ready (lunch)").await;
+    assert_eq!(
+        server.contact(id).await.state,
+        pb::ContactState::Completed as i32
+    );
+    writeln!(stdin, "quit").unwrap();
+    until("logged out").await;
+    let status = tokio::task::spawn_blocking(move || desk.wait())
+        .await
+        .unwrap();
+    assert!(status.unwrap().success());
+    server.shut_down().await;
+}
