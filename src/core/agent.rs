@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use super::error::CoreError;
 use super::index::SkillId;
-use super::stats::{Activity, Occupancy, OccupancyTotals, RollingOccupancy};
+use super::stats::{Activity, DayMark, Occupancy, OccupancyTotals, RollingOccupancy};
 use super::strategy::Performance;
 use super::types::{
     Channel, ContactId, Millis, SkillLevel, TimerKey, ensure_unique_skills, validate_id,
@@ -128,6 +128,8 @@ pub struct Agent {
     pub occupancy: Occupancy,
     /// When the agent entered its current state (its staffing state, or offline).
     pub state_since: Millis,
+    /// `occupancy`'s totals at the start of the reporting day.
+    pub today: DayMark,
     /// `occupancy`'s totals at recent bucket boundaries: the occupancy cap's window.
     pub rolling: RollingOccupancy,
     /// Changed since the read view last took the engine's changes.
@@ -198,6 +200,7 @@ impl Agent {
             dirty: false,
             rolling: RollingOccupancy::default(),
             state_since: now,
+            today: DayMark::default(),
             occupancy: Occupancy::new(
                 now,
                 Activity {
@@ -329,6 +332,8 @@ pub struct AgentView {
     pub occupancy: Occupancy,
     /// When the agent entered its current state (offline, ready, busy, wrap-up, not ready).
     pub state_since: Millis,
+    /// The occupancy clock at the start of the reporting day ([`AgentView::today_at`]).
+    pub today: DayMark,
     /// The contacts it holds, offered and assigned, with their queue and channel.
     pub holding: Vec<Holding>,
 }
@@ -349,6 +354,11 @@ impl AgentView {
     /// Logged-in, busy and load time since the agent was created, up to `now`.
     pub fn occupancy_at(&self, now: Millis) -> OccupancyTotals {
         self.occupancy.totals(now)
+    }
+
+    /// Logged-in, busy and not-ready time over today's reporting day, up to `now`.
+    pub fn today_at(&self, now: Millis) -> OccupancyTotals {
+        self.occupancy.today(&self.today, now)
     }
 }
 
@@ -377,6 +387,7 @@ impl Agent {
             performance: self.performance.overall.estimate(),
             occupancy: self.occupancy,
             state_since: self.state_since,
+            today: self.today,
             holding: Vec::new(),
         }
     }

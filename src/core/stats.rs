@@ -320,7 +320,27 @@ pub struct OccupancyTotals {
     pub capacity_unit_ms: u64,
 }
 
+/// An agent's occupancy clock at the start of the reporting day, for today's figures.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, Default, PartialEq)]
+pub struct DayMark {
+    pub start: Millis,
+    pub end: Millis,
+    pub at_start: OccupancyTotals,
+}
+
 impl Occupancy {
+    /// The sums over the reporting day holding `now`, given the mark of the day the agent's
+    /// clock last rolled into. A day the marks have not reached started at the marked day's end
+    /// (the clock's activity is unchanged since, so its totals there are exact).
+    pub fn today(&self, day: &DayMark, now: Millis) -> OccupancyTotals {
+        let totals = self.totals(now);
+        if now < day.end || day.end == 0 {
+            totals.since(&day.at_start)
+        } else {
+            totals.since(&self.totals(day.end.max(self.since)))
+        }
+    }
+
     pub fn new(now: Millis, activity: Activity) -> Occupancy {
         Occupancy {
             since: now,
@@ -331,6 +351,11 @@ impl Occupancy {
 
     pub fn activity(&self) -> Activity {
         self.activity
+    }
+
+    /// When the open interval began (the last change of activity).
+    pub fn since(&self) -> Millis {
+        self.since
     }
 
     /// The agent's activity changes at `now`.

@@ -447,6 +447,7 @@ pub fn agent_to(a: &AgentView, now: Millis) -> pb::Agent {
         utilisation: occupancy.utilisation(),
         state_since_ms: a.state_since,
         occupancy_excl_not_ready: occupancy.occupancy_excl_not_ready(),
+        occupancy_today: a.today_at(now).occupancy_excl_not_ready(),
         not_ready_ms: occupancy.not_ready_ms,
         contacts: a
             .holding

@@ -19,7 +19,7 @@ use jiff::tz::TimeZone;
 
 use super::{Engine, EngineConfig};
 use crate::core::error::CoreError;
-use crate::core::stats::IntervalMarks;
+use crate::core::stats::{DayMark, IntervalMarks};
 use crate::core::types::Millis;
 
 /// The periods the engine's time is in: `[start, end)` of the interval and of the day.
@@ -113,6 +113,17 @@ impl Engine {
             queue
                 .intervals
                 .roll(&queue.counters, self.periods.interval, self.periods.day);
+        }
+        if periods.day != day {
+            // Every agent's occupancy clock at the day's start: exact, as nothing changed
+            // since the last change before it. O(agents), once a day.
+            for agent in self.agents.iter_mut().flatten() {
+                agent.today = DayMark {
+                    start: day.0,
+                    end: day.1,
+                    at_start: agent.occupancy.totals(day.0.max(agent.occupancy.since())),
+                };
+            }
         }
     }
 
@@ -257,5 +268,33 @@ mod tests {
             counts(&f.engine, "sales", f.now),
             [(1, 0, 0), (0, 0, 0), (1, 0, 0)]
         );
+    }
+
+    #[test]
+    fn an_agents_occupancy_today_starts_at_the_day_boundary() {
+        use crate::core::tests::Floor;
+        use crate::core::{Channel, Presence};
+        let mut f = Floor::new();
+        f.now = at("2026-12-03T23:00:00Z");
+        f.queue("q", |_| {});
+        f.agent("a", &[]);
+        f.presence("a", Presence::Ready);
+        // Busy from 23:30 to 00:30 across midnight, then idle.
+        f.wait(30.0 * 60.0);
+        let c = f.enqueue("q", Channel::Voice);
+        f.accept(c);
+        f.wait(60.0 * 60.0);
+        f.complete(c);
+        f.wait(30.0 * 60.0);
+        let view = f.engine.agent_view("a").unwrap();
+        let today = view.today_at(f.now);
+        // Today: 00:00-01:00 logged in, busy 00:00-00:30.
+        assert_eq!(today.logged_in_ms, 60 * 60_000);
+        assert_eq!(today.busy_ms, 30 * 60_000);
+        assert_eq!(view.occupancy_at(f.now).busy_ms, 60 * 60_000);
+        // Read the next day with nothing happening since: that day starts from zero busy.
+        let tomorrow = at("2026-12-05T00:30:00Z");
+        assert_eq!(view.today_at(tomorrow).busy_ms, 0);
+        assert!(view.today_at(tomorrow).logged_in_ms >= 30 * 60_000);
     }
 }

@@ -173,7 +173,7 @@ function renderAgents() {
       element("td", { "data-field": "contacts" }, contacts.join(", ")),
       element("td", {}, `${num(a.load)} / ${num(spec.capacity)}`),
       element("td", {}, String(num(a.missedOffersInRow))),
-      element("td", { title: "handling + wrap-up over handling + wrap-up + idle; not-ready time left out" }, percent(num(a.occupancyExclNotReady))),
+      element("td", { title: "handling + wrap-up over handling + wrap-up + idle; not-ready time left out" }, `${percent(num(a.occupancyToday))} (${percent(num(a.occupancyExclNotReady))})`),
       element("td", {}, String(num(a.contactsHandled))),
     );
   });
