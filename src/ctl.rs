@@ -734,7 +734,7 @@ pub async fn desktop(
                         writeln!(out, "TALKING contact {} · {} · c to complete", c.id, c.queue)?;
                     }
                     Some(In::Error(e)) => {
-                        writeln!(out, "refused: {}: {}", crate::grpc::calls::code_name(e.code), e.message)?;
+                        writeln!(out, "refused: {}: {}", crate::grpc::status::code_name(e.code), e.message)?;
                     }
                     Some(In::Ack(_)) | None => {}
                 }
@@ -802,7 +802,7 @@ pub async fn desktop(
 fn refused(e: tonic::Status) -> anyhow::Error {
     anyhow::anyhow!(
         "{}: {}",
-        crate::grpc::calls::code_name(e.code() as i32),
+        crate::grpc::status::code_name(e.code() as i32),
         e.message()
     )
 }

@@ -5,7 +5,6 @@
 
 pub mod agents;
 pub mod auth;
-pub mod calls;
 pub mod contacts;
 pub mod convert;
 pub mod queues;
@@ -44,8 +43,6 @@ pub struct Settings {
     pub keepalive_timeout: Duration,
     /// Certificate chain and private key (PEM files) to serve TLS with.
     pub tls: Option<(PathBuf, PathBuf)>,
-    /// Where calls are counted by method and code.
-    pub calls: calls::CallMetrics,
 }
 
 /// Serves every routerd gRPC service, plus health and reflection, on `listener` until `drain`
@@ -94,7 +91,6 @@ pub async fn serve(
     let check = TokenCheck(auth);
     let mut shutdown = drain.clone();
     builder
-        .layer(calls::CountCallsLayer(settings.calls.clone()))
         .layer(tower::util::MapResponseLayer::new(message_limit_status(
             max_message,
         )))

@@ -15,7 +15,6 @@
 //!   is a service level over any window.
 //! - `engine_batch_seconds` (time the engine thread spends on one batch: the decisions' cost)
 //!   and `commit_seconds` (a batch from the log to durable), both histograms.
-//! - `grpc_calls_total{method, code}` (see [`crate::grpc::calls`]).
 //! - `agents_logged_in`, `agents_ready`, `event_subscribers`, `event_sequence`, `build_info`.
 //!
 //! Counters run since the engine's figures began (they are engine state and survive restarts,
@@ -37,7 +36,6 @@ use prometheus_client::registry::{Registry, Unit};
 
 use super::AppState;
 use crate::core::QueueSnapshot;
-use crate::grpc::calls::CallMetrics;
 use crate::runtime::EngineHandle;
 use crate::runtime::bus::Subscribers;
 
@@ -50,11 +48,7 @@ pub struct Exposition {
 }
 
 impl Exposition {
-    pub fn new(
-        handle: EngineHandle,
-        subscribers: Subscribers,
-        grpc_calls: CallMetrics,
-    ) -> Exposition {
+    pub fn new(handle: EngineHandle, subscribers: Subscribers) -> Exposition {
         let mut registry = Registry::with_prefix("routerd");
         registry.register(
             "build",
@@ -78,11 +72,6 @@ impl Exposition {
             "commit_seconds",
             "Time from a batch handed to the command log until it was durable and released",
             runtime.commit_seconds,
-        );
-        registry.register(
-            "grpc_calls",
-            "gRPC calls by method and status code",
-            grpc_calls.calls,
         );
         registry.register_collector(Box::new(Floor {
             handle,

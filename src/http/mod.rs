@@ -61,8 +61,6 @@ pub struct Settings {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Event streams open at once (shared with the gRPC listener's).
     pub subscribers: Subscribers,
-    /// The gRPC listener's calls by method and code, for `/metrics`.
-    pub grpc_calls: crate::grpc::calls::CallMetrics,
 }
 
 /// What every handler shares.
@@ -266,11 +264,7 @@ pub async fn serve(
     mut drain: Drain,
 ) -> anyhow::Result<()> {
     let tls = settings.tls.as_ref().map(tls_acceptor).transpose()?;
-    let metrics = metrics::Exposition::new(
-        handle.clone(),
-        settings.subscribers.clone(),
-        settings.grpc_calls,
-    );
+    let metrics = metrics::Exposition::new(handle.clone(), settings.subscribers.clone());
     let shared = Arc::new(Shared {
         handle,
         auth,
