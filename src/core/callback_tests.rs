@@ -267,3 +267,30 @@ fn a_cancelled_callback_counts_as_withdrawn_not_abandoned() {
     let c = counters(&f, "sales");
     assert_eq!((c.withdrawn, c.abandoned), (1, 0));
 }
+
+#[test]
+fn a_callback_transferred_to_another_queue_keeps_no_maximum_wait() {
+    let mut f = floor();
+    f.queue("billing", |q| q.max_wait_secs = 60);
+    let id = f.enqueue("sales", Channel::Voice);
+    ask(&mut f, id, CallbackRequest::default()).unwrap();
+    f.presence("vic", Presence::Ready);
+    f.accept(id);
+    f.apply(Command::Transfer {
+        to_agent: None,
+        contact: id,
+        agent: "vic".into(),
+        queue: "billing".into(),
+        required_skills: vec![],
+        reason: "billing question".into(),
+    })
+    .unwrap();
+    f.presence("vic", Presence::NotReady("break".into()));
+    f.wait(120.0);
+    assert_eq!(&*f.engine.contact_view(id).unwrap().queue, "billing");
+    assert_eq!(
+        f.state(id),
+        ContactState::Waiting,
+        "off the line: it does not expire"
+    );
+}

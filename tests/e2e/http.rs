@@ -518,3 +518,26 @@ async fn data_routes_need_a_supervisor_token_and_the_page_does_not() {
         assert_eq!(get(server.http, asset, &[]).await.status, 200, "{asset}");
     }
 }
+
+#[tokio::test]
+async fn a_quiet_stream_sends_heartbeats_and_http_and_grpc_streams_share_one_limit() {
+    let mut config = config();
+    config.limits.max_subscribers = 1;
+    let mut server = TestServer::start_with(config).await;
+    let mut stream = EventStream::open(server.http, "/api/v1/events", &[]).await;
+    // Nothing happens on the floor: the stream still says it is alive.
+    let heartbeat = stream.next().await.expect("a heartbeat");
+    assert_eq!(heartbeat.kind, "heartbeat");
+    // The one seat is the HTTP stream's: a gRPC stream is refused, and another HTTP one too.
+    let refused = server
+        .supervisor
+        .stream_events(pb::StreamEventsRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::ResourceExhausted);
+    let second = get(server.http, "/api/v1/events", &[]).await;
+    assert_eq!(second.status, 429);
+    assert_eq!(second.json()["code"], "RESOURCE_EXHAUSTED");
+    drop(stream);
+    server.shut_down().await;
+}

@@ -276,7 +276,6 @@ impl Engine {
     /// target's requirements (with its own), alternatives, contact ranking, maximum wait and
     /// relaxation (both from `queued_at`) and rules (none fired yet).
     fn move_contact(&mut self, id: ContactId, from: usize, (to, named): (usize, Vec<SkillLevel>)) {
-        let is_callback = self.contacts[&id].callback.is_some();
         let source = self.queue_mut(from);
         source.live -= 1;
         source.counters.overflowed_out += 1;
@@ -284,29 +283,15 @@ impl Engine {
         target.live += 1;
         target.counters.offered += 1;
         target.counters.overflowed_in += 1;
-        let to_queue = target.config.name.clone();
-        // A callback's customer is off the line: no maximum wait (as in its first queue).
-        let max_wait = if is_callback {
-            0
-        } else {
-            target.config.max_wait_secs
-        };
-        let first_step = target.config.relaxation.first().map(|s| s.after_secs);
-        let strategy = target.strategy.clone();
-        let alternative_sets = target.config.alternatives.clone();
-        let mut requirements = self.intern_requirements(&named);
-        requirements.sort_unstable();
-        let mut alternatives = Vec::new();
-        let mut alternative_named = Vec::new();
-        let own_alternatives = self.contacts[&id].own_alternatives.to_vec();
-        for set in alternative_sets.into_iter().chain(own_alternatives) {
-            self.add_alternative(
-                &requirements,
-                &mut alternatives,
-                &mut alternative_named,
-                set,
-            );
-        }
+        let Entry {
+            queue: to_queue,
+            requirements,
+            alternatives,
+            alternative_named,
+            strategy,
+            max_wait,
+            first_step,
+        } = self.entry(id, to, &named);
         let contact = self.contact_mut(id);
         let timers = [
             contact.wait_timer.take(),
@@ -446,5 +431,62 @@ fn check_channels(from: &QueueConfig, to: &QueueConfig) -> Result<(), CoreError>
             from.name, to.name, from.name
         ))),
         None => Ok(()),
+    }
+}
+
+/// What a contact takes from a queue it enters by a transfer or a move.
+pub(super) struct Entry {
+    pub queue: Arc<str>,
+    /// The named requirements, interned and sorted.
+    pub requirements: Vec<(SkillId, u8)>,
+    /// The queue's alternative sets and the contact's own, interned, and as named.
+    pub alternatives: Vec<Vec<(SkillId, u8)>>,
+    pub alternative_named: Vec<Vec<SkillLevel>>,
+    /// Its contact ranking.
+    pub strategy: Arc<Strategy>,
+    /// Its maximum wait, none for a callback (its customer is off the line, as in its first
+    /// queue).
+    pub max_wait: u32,
+    /// When its first relaxation step is due.
+    pub first_step: Option<u32>,
+}
+
+impl Engine {
+    /// The settings contact `id` takes from the queue in `slot` it enters with `named`
+    /// requirements (its own merged with the queue's).
+    pub(super) fn entry(&mut self, id: ContactId, slot: usize, named: &[SkillLevel]) -> Entry {
+        let is_callback = self.contacts[&id].callback.is_some();
+        let target = self.queues[slot].as_ref().expect("queue present");
+        let queue = target.config.name.clone();
+        let max_wait = if is_callback {
+            0
+        } else {
+            target.config.max_wait_secs
+        };
+        let first_step = target.config.relaxation.first().map(|s| s.after_secs);
+        let strategy = target.strategy.clone();
+        let alternative_sets = target.config.alternatives.clone();
+        let mut requirements = self.intern_requirements(named);
+        requirements.sort_unstable();
+        let mut alternatives = Vec::new();
+        let mut alternative_named = Vec::new();
+        let own_alternatives = self.contacts[&id].own_alternatives.to_vec();
+        for set in alternative_sets.into_iter().chain(own_alternatives) {
+            self.add_alternative(
+                &requirements,
+                &mut alternatives,
+                &mut alternative_named,
+                set,
+            );
+        }
+        Entry {
+            queue,
+            requirements,
+            alternatives,
+            alternative_named,
+            strategy,
+            max_wait,
+            first_step,
+        }
     }
 }

@@ -626,24 +626,15 @@ impl Engine {
         target.live += 1;
         target.counters.offered += 1;
         target.counters.transferred_in += 1;
-        let to_queue = target.config.name.clone();
-        let max_wait = target.config.max_wait_secs;
-        let first_step = target.config.relaxation.first().map(|s| s.after_secs);
-        let strategy = target.strategy.clone();
-        let alternative_sets = target.config.alternatives.clone();
-        let mut requirements = self.intern_requirements(&named);
-        requirements.sort_unstable();
-        let mut alternatives = Vec::new();
-        let mut alternative_named = Vec::new();
-        let own_alternatives = self.contacts[&id].own_alternatives.to_vec();
-        for set in alternative_sets.into_iter().chain(own_alternatives) {
-            self.add_alternative(
-                &requirements,
-                &mut alternatives,
-                &mut alternative_named,
-                set,
-            );
-        }
+        let super::exceptions::Entry {
+            queue: to_queue,
+            requirements,
+            alternatives,
+            alternative_named,
+            strategy,
+            max_wait,
+            first_step,
+        } = self.entry(id, to_slot, &named);
         let contact = self.contacts.get_mut(&id).expect("live contact");
         let timers = [
             contact.wait_timer.take(),
