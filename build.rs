@@ -1,7 +1,8 @@
 //! Compiles the protobuf files with `protox` (pure Rust, no system `protoc`): the public API
 //! (`proto/routing/v1`, with its tonic services) and the journal's record format
 //! (`proto/routerd/journal/v1`, messages only). Writes the API's file descriptor set for gRPC
-//! reflection and its protobuf JSON mapping (`pbjson`) for the HTTP API; the journal's internal
+//! reflection, the sorted list of its method paths (for counting calls) and its protobuf JSON
+//! mapping (`pbjson`) for the HTTP API; the journal's internal
 //! format is not served.
 
 use prost::Message;
@@ -32,6 +33,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     api.file.retain(|f| f.package() == "routing.v1");
     let api_bytes = api.encode_to_vec();
     std::fs::write(out_dir.join("routing_descriptor.bin"), &api_bytes)?;
+    // Every routing method's request path, sorted, for counting calls by method.
+    let mut paths: Vec<String> = api
+        .file
+        .iter()
+        .flat_map(|f| {
+            f.service.iter().flat_map(move |s| {
+                s.method
+                    .iter()
+                    .map(move |m| format!("/{}.{}/{}", f.package(), s.name(), m.name()))
+            })
+        })
+        .collect();
+    paths.sort();
+    std::fs::write(out_dir.join("routing_methods.rs"), format!("&{paths:?}"))?;
     // The protobuf JSON mapping (what grpcurl prints) for the HTTP API, every field emitted so
     // a browser never has to guess a default.
     pbjson_build::Builder::new()

@@ -62,12 +62,14 @@ pub async fn serve(
     // One limit for event streams, whichever listener serves them.
     let subscribers = Subscribers::new(config.limits.max_subscribers);
     let tls = config.tls.as_ref().map(|t| (t.cert.clone(), t.key.clone()));
+    let calls = grpc::calls::CallCounts::default();
     let http = match listeners.http {
         Some(listener) => {
             let http_addr = listener.local_addr()?;
             let settings = http::Settings {
                 tls: tls.clone(),
                 subscribers: subscribers.clone(),
+                grpc_calls: calls.clone(),
             };
             let task = http::serve(
                 settings,
@@ -81,7 +83,7 @@ pub async fn serve(
         }
         None => None,
     };
-    let settings = grpc_settings(config, tls, subscribers);
+    let settings = grpc_settings(config, tls, subscribers, calls);
     info!(%addr, tls = config.tls.is_some(), "routerd listening");
     let grpc = tokio::spawn(grpc::serve(settings, handle, auth, listeners.grpc, drain));
     // The engine stops early only when its journal failed: then the server stops too.
@@ -134,6 +136,7 @@ fn grpc_settings(
     config: &Config,
     tls: Option<(PathBuf, PathBuf)>,
     subscribers: Subscribers,
+    calls: grpc::calls::CallCounts,
 ) -> grpc::Settings {
     let limits = &config.limits;
     grpc::Settings {
@@ -142,5 +145,6 @@ fn grpc_settings(
         keepalive_interval: Duration::from_secs(limits.keepalive_interval_seconds),
         keepalive_timeout: Duration::from_secs(limits.keepalive_timeout_seconds),
         tls,
+        calls,
     }
 }

@@ -37,4 +37,8 @@ pub mod proto {
     /// The encoded file descriptor set, for gRPC reflection.
     pub const FILE_DESCRIPTOR_SET: &[u8] =
         include_bytes!(concat!(env!("OUT_DIR"), "/routing_descriptor.bin"));
+
+    /// Every routing method's request path (`/routing.v1.ContactService/EnqueueContact`),
+    /// sorted.
+    pub const METHOD_PATHS: &[&str] = include!(concat!(env!("OUT_DIR"), "/routing_methods.rs"));
 }

@@ -5,6 +5,7 @@
 
 pub mod agents;
 pub mod auth;
+pub mod calls;
 pub mod contacts;
 pub mod convert;
 pub mod queues;
@@ -18,7 +19,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tonic::service::interceptor::InterceptedService;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
@@ -30,7 +30,7 @@ use crate::proto::contact_service_server::ContactServiceServer;
 use crate::proto::queue_service_server::QueueServiceServer;
 use crate::runtime::EngineHandle;
 use crate::runtime::bus::Subscribers;
-use auth::TokenCheck;
+use calls::{CallCounts, Door};
 
 /// What the gRPC listener needs from the configuration.
 #[derive(Clone, Debug)]
@@ -43,6 +43,8 @@ pub struct Settings {
     pub keepalive_timeout: Duration,
     /// Certificate chain and private key (PEM files) to serve TLS with.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Where calls are counted by method and code (read by the HTTP listener's `/metrics`).
+    pub calls: CallCounts,
 }
 
 /// Serves every routerd gRPC service, plus health and reflection, on `listener` until `drain`
@@ -88,12 +90,13 @@ pub async fn serve(
             .tls_config(ServerTlsConfig::new().identity(identity))
             .map_err(|e| anyhow::anyhow!("TLS configuration: {e}"))?;
     }
-    let check = TokenCheck(auth);
+    let door = Door {
+        auth,
+        calls: settings.calls.clone(),
+        max_message,
+    };
     let mut shutdown = drain.clone();
     builder
-        .layer(tower::util::MapResponseLayer::new(message_limit_status(
-            max_message,
-        )))
         // Find dead desktops and supervisors: a connection that stops answering HTTP/2 pings
         // closes, which ends its session (agent offline, offers back to the queue).
         .http2_keepalive_interval(Some(
@@ -103,67 +106,43 @@ pub async fn serve(
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_alpha)
-        .add_service(InterceptedService::new(
-            QueueServiceServer::new(queues::Queues {
-                handle: handle.clone(),
-            })
-            .max_decoding_message_size(max_message),
-            check.clone(),
-        ))
-        .add_service(InterceptedService::new(
-            AgentServiceServer::new(agents::Agents {
-                handle: handle.clone(),
-                drain: drain.clone(),
-                max_message,
-            })
-            .max_decoding_message_size(max_message),
-            check.clone(),
-        ))
-        .add_service(InterceptedService::new(
-            ContactServiceServer::new(contacts::Contacts {
-                handle: handle.clone(),
-            })
-            .max_decoding_message_size(max_message),
-            check.clone(),
-        ))
-        .add_service(InterceptedService::new(
-            supervisor::SupervisorEndpoint::new(
-                supervisor::Supervisor {
-                    handle,
-                    drain,
-                    subscribers: settings.subscribers,
-                },
-                max_message,
+        .add_service(
+            door.guard(
+                QueueServiceServer::new(queues::Queues {
+                    handle: handle.clone(),
+                })
+                .max_decoding_message_size(max_message),
             ),
-            check.clone(),
-        ))
+        )
+        .add_service(
+            door.guard(
+                AgentServiceServer::new(agents::Agents {
+                    handle: handle.clone(),
+                    drain: drain.clone(),
+                    max_message,
+                })
+                .max_decoding_message_size(max_message),
+            ),
+        )
+        .add_service(
+            door.guard(
+                ContactServiceServer::new(contacts::Contacts {
+                    handle: handle.clone(),
+                })
+                .max_decoding_message_size(max_message),
+            ),
+        )
+        .add_service(door.guard(supervisor::SupervisorEndpoint::new(
+            supervisor::Supervisor {
+                handle,
+                drain,
+                subscribers: settings.subscribers,
+            },
+            max_message,
+        )))
         .serve_with_incoming_shutdown(incoming, async move { drained(&mut shutdown).await })
         .await?;
     Ok(())
-}
-
-/// Tonic reports a request over the size limit as OUT_OF_RANGE; routerd reports every limit as
-/// RESOURCE_EXHAUSTED naming it. Rewrites that one status on unary responses (a streamed request
-/// over the limit ends its stream; the session handler maps it the same way).
-pub fn message_limit_status(
-    max_message: usize,
-) -> impl Fn(http::Response<tonic::body::Body>) -> http::Response<tonic::body::Body> + Clone {
-    move |mut response| {
-        let headers = response.headers_mut();
-        let too_large = headers.get("grpc-status").is_some_and(|s| s == "11")
-            && headers
-                .get("grpc-message")
-                .and_then(|m| m.to_str().ok())
-                .is_some_and(is_message_too_large);
-        if too_large {
-            let message = too_large_message(max_message);
-            headers.insert("grpc-status", http::HeaderValue::from_static("8"));
-            if let Ok(value) = http::HeaderValue::from_str(&message) {
-                headers.insert("grpc-message", value);
-            }
-        }
-        response
-    }
 }
 
 /// Whether a status message is tonic's "decoded message length too large".

@@ -15,6 +15,7 @@
 //!   is a service level over any window.
 //! - `engine_batch_seconds` (time the engine thread spends on one batch: the decisions' cost)
 //!   and `commit_seconds` (a batch from the log to durable), both histograms.
+//! - `grpc_calls_total{method, code}` (see [`crate::grpc::calls`] for what counts when).
 //! - `agents_logged_in`, `agents_ready`, `event_subscribers`, `event_sequence`, `build_info`.
 //!
 //! Counters run since the engine's figures began (they are engine state and survive restarts,
@@ -36,6 +37,7 @@ use prometheus_client::registry::{Registry, Unit};
 
 use super::AppState;
 use crate::core::QueueSnapshot;
+use crate::grpc::calls::CallCounts;
 use crate::runtime::EngineHandle;
 use crate::runtime::bus::Subscribers;
 
@@ -48,7 +50,11 @@ pub struct Exposition {
 }
 
 impl Exposition {
-    pub fn new(handle: EngineHandle, subscribers: Subscribers) -> Exposition {
+    pub fn new(
+        handle: EngineHandle,
+        subscribers: Subscribers,
+        grpc_calls: CallCounts,
+    ) -> Exposition {
         let mut registry = Registry::with_prefix("routerd");
         registry.register(
             "build",
@@ -76,6 +82,7 @@ impl Exposition {
         registry.register_collector(Box::new(Floor {
             handle,
             subscribers,
+            grpc_calls,
         }));
         Exposition {
             registry: Arc::new(registry),
@@ -106,6 +113,7 @@ pub(super) async fn scrape(State(shared): State<AppState>) -> Response {
 struct Floor {
     handle: EngineHandle,
     subscribers: Subscribers,
+    grpc_calls: CallCounts,
 }
 
 impl fmt::Debug for Floor {
@@ -300,6 +308,19 @@ impl Collector for Floor {
             per_queue(e, (name, help, None), &queues, |q| {
                 ConstCounter::new(count(q))
             })?;
+        }
+        let calls = self.grpc_calls.samples();
+        if !calls.is_empty() {
+            let mut metric = e.encode_descriptor(
+                "grpc_calls",
+                "gRPC calls by method and status code (a stream counts when it opens)",
+                None,
+                MetricType::Counter,
+            )?;
+            for call in calls {
+                let labels = [("method", call.method), ("code", call.code)];
+                ConstCounter::new(call.calls).encode(metric.encode_family(&labels)?)?;
+            }
         }
         Ok(())
     }

@@ -61,6 +61,8 @@ pub struct Settings {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Event streams open at once (shared with the gRPC listener's).
     pub subscribers: Subscribers,
+    /// The gRPC listener's calls by method and code, for `/metrics`.
+    pub grpc_calls: crate::grpc::calls::CallCounts,
 }
 
 /// What every handler shares.
@@ -264,7 +266,11 @@ pub async fn serve(
     mut drain: Drain,
 ) -> anyhow::Result<()> {
     let tls = settings.tls.as_ref().map(tls_acceptor).transpose()?;
-    let metrics = metrics::Exposition::new(handle.clone(), settings.subscribers.clone());
+    let metrics = metrics::Exposition::new(
+        handle.clone(),
+        settings.subscribers.clone(),
+        settings.grpc_calls,
+    );
     let shared = Arc::new(Shared {
         handle,
         auth,

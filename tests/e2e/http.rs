@@ -258,7 +258,7 @@ async fn metrics_parse_as_openmetrics_and_agree_with_the_snapshot() {
         .await
         .unwrap();
 
-    // A refused enqueue (no such queue) changes no queue's figures.
+    // A refused enqueue (no such queue) changes no queue's figures, and counts with its code.
     let refused = server
         .contacts
         .enqueue_contact(crate::common::enqueue_request(
@@ -313,6 +313,18 @@ async fn metrics_parse_as_openmetrics_and_agree_with_the_snapshot() {
         ),
         1.0
     );
+    // Calls by method and code: four enqueues answered, one refused with its code.
+    let calls = |method: &str, code: &str| {
+        sample(
+            &exposition,
+            "routerd_grpc_calls",
+            &[("method", method), ("code", code)],
+        )
+    };
+    let enqueue = "routing.v1.ContactService/EnqueueContact";
+    assert_eq!(calls(enqueue, "OK"), 4.0);
+    assert_eq!(calls(enqueue, "NOT_FOUND"), 1.0);
+    assert_eq!(calls("routing.v1.AgentService/AgentSession", "OK"), 1.0);
     let floor = server.snapshot().await;
     let gauge = |family: &str| sample(&exposition, family, &[]);
     assert_eq!(
