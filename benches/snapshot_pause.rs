@@ -110,7 +110,7 @@ async fn run(snapshots: bool, preallocate: bool) -> Run {
         snapshot_every: if snapshots { setup + 2 * LEAD } else { 0 },
         ..RuntimeConfig::journaled(dir.path())
     };
-    if let Some(journal) = &mut config.journal {
+    if let Some(runtime::Journal::File(journal)) = &mut config.journal {
         journal.preallocate = preallocate;
     }
     let running = runtime::start(config).await.unwrap();

@@ -17,8 +17,8 @@ use tracing::info;
 use crate::access::Authenticator;
 use crate::command_log::file::FileConfig;
 use crate::config::Config;
-use crate::runtime::RuntimeConfig;
 use crate::runtime::bus::Subscribers;
+use crate::runtime::{Journal, RuntimeConfig};
 use crate::{drain, grpc, http, runtime};
 
 /// How long the engine may take to write out its journal once the listeners are done.
@@ -42,7 +42,7 @@ pub async fn serve(
     let runtime::Running {
         handle,
         mut stopped,
-    } = runtime::start(runtime_config(config)).await?;
+    } = runtime::start(runtime_config(config)?).await?;
     let addr = listeners.grpc.local_addr()?;
     if !auth.is_enforced() {
         tracing::warn!("no tokens configured: every caller has full access (loopback only)");
@@ -115,21 +115,27 @@ pub async fn serve(
 }
 
 /// The runtime's part of the configuration.
-pub fn runtime_config(config: &Config) -> RuntimeConfig {
+pub fn runtime_config(config: &Config) -> anyhow::Result<RuntimeConfig> {
     let journal = &config.journal;
-    RuntimeConfig {
+    Ok(RuntimeConfig {
         engine: config.routing.clone(),
-        journal: (!journal.ephemeral).then(|| FileConfig {
-            dir: journal.dir.clone(),
-            fsync_interval: Duration::from_millis(journal.fsync_interval_ms),
-            preallocate: journal.preallocate,
-        }),
+        journal: match (&journal.nats, journal.ephemeral) {
+            (_, true) => None,
+            (Some(nats), false) => Some(Journal::JetStream(
+                nats.check().map_err(|e| anyhow::anyhow!("{e}"))?,
+            )),
+            (None, false) => Some(Journal::File(FileConfig {
+                dir: journal.dir.clone(),
+                fsync_interval: Duration::from_millis(journal.fsync_interval_ms),
+                preallocate: journal.preallocate,
+            })),
+        },
         snapshot_every: journal.snapshot_every,
         replay_buffer: config.limits.replay_buffer,
         subscriber_buffer: config.limits.subscriber_buffer,
         command_queue: config.limits.command_queue,
         queues: config.queues.clone(),
-    }
+    })
 }
 
 fn grpc_settings(

@@ -133,6 +133,71 @@ pub struct JournalToml {
     /// ext4, 25–35 % off each fdatasync); turn off on copy-on-write file systems (btrfs, ZFS),
     /// where overwriting in place saves nothing.
     pub preallocate: bool,
+    /// Keep the journal in NATS JetStream instead of `dir` (`serve --nats URL`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nats: Option<NatsToml>,
+}
+
+/// The journal on NATS JetStream (`[journal.nats]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NatsToml {
+    /// Server URLs; any one of the cluster is enough (`nats://127.0.0.1:4222`).
+    pub urls: Vec<String>,
+    /// The JetStream stream (subject `STREAM.log`; snapshots in the bucket `STREAM_SNAPSHOTS`).
+    pub stream: String,
+    /// Copies of every record: 1 for development, 3 on a 3-node cluster (survives one node).
+    pub replicas: usize,
+}
+
+impl Default for NatsToml {
+    fn default() -> Self {
+        NatsToml {
+            urls: Vec::new(),
+            stream: "ROUTERD".into(),
+            replicas: 1,
+        }
+    }
+}
+
+impl NatsToml {
+    /// The runtime's form, or what is wrong with these settings.
+    pub fn check(&self) -> Result<crate::command_log::jetstream::JetStreamConfig, String> {
+        if self.urls.is_empty() {
+            return Err("journal.nats.urls: name at least one server (nats://HOST:PORT)".into());
+        }
+        if let Some(bad) = self
+            .urls
+            .iter()
+            .find(|u| u.parse::<async_nats::ServerAddr>().is_err())
+        {
+            return Err(format!(
+                "journal.nats.urls: {bad:?} is not a server URL (nats://HOST:PORT)"
+            ));
+        }
+        let name_ok = !self.stream.is_empty()
+            && self
+                .stream
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !name_ok {
+            return Err(format!(
+                "journal.nats.stream {:?}: letters, digits, '-' and '_' only",
+                self.stream
+            ));
+        }
+        if !(1..=5).contains(&self.replicas) {
+            return Err(format!(
+                "journal.nats.replicas {}: JetStream keeps 1 to 5 copies",
+                self.replicas
+            ));
+        }
+        Ok(crate::command_log::jetstream::JetStreamConfig {
+            urls: self.urls.clone(),
+            stream: self.stream.clone(),
+            replicas: self.replicas,
+        })
+    }
 }
 
 impl Default for JournalToml {
@@ -143,6 +208,7 @@ impl Default for JournalToml {
             fsync_interval_ms: 0,
             snapshot_every: 100_000,
             preallocate: true,
+            nats: None,
         }
     }
 }
@@ -159,6 +225,12 @@ const PRINT_FOOTER: &str = r#"
 # [[tokens]]
 # token = "a-long-random-secret-for-the-ivr"
 # role = "frontend"
+#
+# The journal on NATS JetStream instead of the data directory (`serve --nats URL`).
+# [journal.nats]
+# urls = ["nats://127.0.0.1:4222"]
+# stream = "ROUTERD"
+# replicas = 3
 #
 # TLS for gRPC and HTTP alike (PEM files).
 # [tls]
@@ -226,6 +298,9 @@ impl Config {
             q.validate()
                 .map_err(|e| anyhow::anyhow!("queue {:?}: {e}", q.name))?;
         }
+        if let Some(nats) = &self.journal.nats {
+            nats.check().map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
         Ok(())
     }
 
@@ -292,6 +367,48 @@ mod tests {
             .join("\n");
         let c = Config::from_toml(&uncommented).unwrap_or_else(|e| panic!("{e}\n{uncommented}"));
         assert_eq!(c.tokens[0].role, crate::access::Role::Frontend);
+        let nats = c.journal.nats.as_ref().expect("the [journal.nats] example");
+        assert_eq!(nats.check().unwrap().replicas, 3);
+    }
+
+    #[test]
+    fn nats_journal_settings_are_checked_by_name() {
+        let good = NatsToml {
+            urls: vec!["nats://127.0.0.1:4222".into()],
+            ..NatsToml::default()
+        };
+        assert_eq!(good.check().unwrap().stream, "ROUTERD");
+        let refused = |n: NatsToml| n.check().unwrap_err();
+        assert!(refused(NatsToml::default()).contains("journal.nats.urls"));
+        assert!(
+            refused(NatsToml {
+                urls: vec!["nats://[oops".into()],
+                ..good.clone()
+            })
+            .contains("not a server URL")
+        );
+        assert!(
+            refused(NatsToml {
+                stream: "ROUTER.D".into(),
+                ..good.clone()
+            })
+            .contains("journal.nats.stream")
+        );
+        assert!(
+            refused(NatsToml {
+                replicas: 0,
+                ..good.clone()
+            })
+            .contains("journal.nats.replicas")
+        );
+        // The whole configuration refuses them at load, before anything starts.
+        let text = "[journal.nats]\nurls = []\n";
+        assert!(
+            Config::from_toml(text)
+                .unwrap_err()
+                .to_string()
+                .contains("journal.nats.urls")
+        );
     }
 
     /// Every queue setting a file can hold comes back from its TOML form as it was: the one

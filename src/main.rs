@@ -34,6 +34,10 @@ enum Cmd {
         /// HTTP listen address (wallboard, metrics, JSON API), e.g. 127.0.0.1:8080.
         #[arg(long)]
         http_listen: Option<SocketAddr>,
+        /// Keep the journal in NATS JetStream at this server (repeat for a cluster's members),
+        /// instead of the data directory; `[journal.nats]` sets the stream and replicas.
+        #[arg(long)]
+        nats: Vec<String>,
         /// Log filter, e.g. `info` or `routerd=debug`.
         #[arg(long)]
         log_level: Option<String>,
@@ -192,6 +196,7 @@ async fn main() -> anyhow::Result<()> {
             config,
             listen,
             http_listen,
+            nats,
             log_level,
             data_dir,
             ephemeral,
@@ -213,6 +218,9 @@ async fn main() -> anyhow::Result<()> {
                 cfg.journal.dir = dir;
             }
             cfg.journal.ephemeral |= ephemeral;
+            if !nats.is_empty() {
+                cfg.journal.nats.get_or_insert_with(Default::default).urls = nats;
+            }
             tracing_subscriber::fmt()
                 .with_env_filter(EnvFilter::try_new(log_filter(&cfg.log_level))?)
                 // Colours for a terminal only, not for journald or a log file.

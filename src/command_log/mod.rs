@@ -18,10 +18,12 @@
 //!   log drop what precedes it).
 //!
 //! Implementations: [`file`](mod@file) (segments and snapshots in a data directory, the default) and
-//! [`memory::MemoryLog`] (memory only: nothing is kept, every batch is "durable" at once). The
-//! replicated log of DESIGN.md ("beyond one machine") is the next implementation.
+//! [`memory::MemoryLog`] (memory only: nothing is kept, every batch is "durable" at once), and
+//! [`jetstream`] (a replicated NATS JetStream stream: the log of DESIGN.md's "beyond one
+//! machine"; its standby is still to come).
 
 pub mod file;
+pub mod jetstream;
 pub mod memory;
 pub mod record;
 

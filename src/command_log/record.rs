@@ -124,6 +124,7 @@ fn command_to(command: &Command) -> Tag {
             satisfaction: outcome.satisfaction as u32,
         }),
         Command::Configure(config) => Tag::Configure(configure_to(config)),
+        Command::Tick => Tag::Tick(pb::Tick {}),
         Command::RequestCallback { contact, request } => {
             Tag::RequestCallback(pb::RequestCallback {
                 contact: *contact,
@@ -274,6 +275,7 @@ fn command_from(tag: Tag) -> Result<Command, String> {
             },
         },
         Tag::Configure(c) => Command::Configure(configure_from(c)?),
+        Tag::Tick(pb::Tick {}) => Command::Tick,
         Tag::Consult(c) => Command::Consult {
             contact: c.contact,
             agent: c.agent,
@@ -870,6 +872,7 @@ mod tests {
                 }
             ),
             config.prop_map(Command::Configure),
+            Just(Command::Tick),
             (
                 any::<u64>(),
                 proptest::option::of(any::<u64>()),
@@ -1007,7 +1010,8 @@ mod tests {
     fn golden_bytes() {
         let mut retried = NewContact::new("q", Channel::Voice);
         retried.request_id = "r-1".into();
-        let cases: [(Command, &str); 6] = [
+        let cases: [(Command, &str); 7] = [
+            (Command::Tick, "08e807a20100"),
             (
                 Command::Accept {
                     contact: 7,

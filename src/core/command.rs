@@ -99,6 +99,11 @@ pub enum Command {
     /// A journal record names the command by its protobuf tag (routerd.journal.v1), not by its
     /// place in this enum.
     Configure(super::engine::EngineConfig),
+    /// Time advanced, nothing else: the deadlines due by then fire. The runtime journals one for
+    /// a batch whose events all came from deadlines, so that every event it publishes follows a
+    /// durable record (a writer whose log was taken over cannot publish a timeout the log does
+    /// not hold). Replay gives the same events with or without it.
+    Tick,
 }
 
 impl Command {

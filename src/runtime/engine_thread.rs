@@ -333,6 +333,17 @@ impl EngineThread {
     /// to the log.
     fn commit(&mut self, started: Option<Instant>) {
         self.engine.drain_events(&mut self.pending.events);
+        // Events after the batch's last record came from deadlines (timeouts, wrap-up ends,
+        // relaxation, maximum waits): a tick record puts them behind a durable append too, so
+        // a writer whose log was taken over cannot publish them.
+        let covered = self
+            .sequence_after_record
+            .saturating_sub(self.next_sequence);
+        if self.keeps_records && self.pending.events.len() as u64 > covered {
+            let now = self.engine.now();
+            self.records.push(now, &Command::Tick);
+            self.sequence_after_record = self.next_sequence + self.pending.events.len() as u64;
+        }
         let mut released = std::mem::take(&mut self.pending);
         let mut records = std::mem::take(&mut self.records);
         if records.is_empty()

@@ -25,6 +25,7 @@ use tokio::sync::oneshot;
 use tracing::info;
 
 use crate::command_log::file::{FileConfig, FileLog, FileStore};
+use crate::command_log::jetstream::{JetStreamConfig, JetStreamLog, JetStreamStore};
 use crate::command_log::memory::MemoryLog;
 use crate::command_log::{CommandLog, LogError, LogStore};
 use crate::core::{Command, Engine, EngineConfig, QueueConfig};
@@ -41,8 +42,8 @@ pub use view::FloorView;
 #[derive(Clone, Debug)]
 pub struct RuntimeConfig {
     pub engine: EngineConfig,
-    /// The file journal; `None`: memory only, nothing survives a restart.
-    pub journal: Option<FileConfig>,
+    /// Where the command log is kept; `None`: memory only, nothing survives a restart.
+    pub journal: Option<Journal>,
     /// Records between snapshots (0: never).
     pub snapshot_every: u64,
     /// Events kept for resuming subscribers, and how far one may fall behind.
@@ -71,14 +72,23 @@ impl RuntimeConfig {
     /// With a file journal in `dir`, synced before every release.
     pub fn journaled(dir: impl Into<PathBuf>) -> RuntimeConfig {
         RuntimeConfig {
-            journal: Some(FileConfig {
+            journal: Some(Journal::File(FileConfig {
                 dir: dir.into(),
                 fsync_interval: std::time::Duration::ZERO,
                 preallocate: true,
-            }),
+            })),
             ..RuntimeConfig::ephemeral()
         }
     }
+}
+
+/// Where the command log is kept.
+#[derive(Clone, Debug)]
+pub enum Journal {
+    /// Segments and snapshots in a data directory.
+    File(FileConfig),
+    /// A NATS JetStream stream, and snapshots in its object store.
+    JetStream(JetStreamConfig),
 }
 
 /// A running engine: its handle, and how it ended once every handle is gone (or its log
@@ -104,11 +114,13 @@ pub async fn start(config: RuntimeConfig) -> anyhow::Result<Running> {
             let engine = Engine::new(config.engine.clone());
             launch(&config, engine, Box::new(MemoryLog::default()), None, bus)?
         }
-        Some(file) => {
-            let (file, engine_config, bus2) = (file.clone(), config.engine.clone(), bus.clone());
+        Some(journal) => {
+            let (journal, engine_config, bus2) =
+                (journal.clone(), config.engine.clone(), bus.clone());
             let (engine, log, store, last) =
-                tokio::task::spawn_blocking(move || recover(file, engine_config, &bus2)).await??;
-            launch(&config, engine, Box::new(log), Some((store, last)), bus)?
+                tokio::task::spawn_blocking(move || recover(journal, engine_config, &bus2))
+                    .await??;
+            launch(&config, engine, log, Some((store, last)), bus)?
         }
     };
     bring_up(&running.running.handle, &config, running.logged_in.clone()).await?;
@@ -198,11 +210,34 @@ fn launch(
 
 /// The recovered engine, the log continuing after it, the store, and the last snapshot's
 /// position.
-type Recovered = (Engine, FileLog, Arc<dyn LogStore>, u64);
+type Recovered = (Engine, Box<dyn CommandLog>, Arc<dyn LogStore>, u64);
 
-fn recover(file: FileConfig, config: EngineConfig, bus: &EventBus) -> Result<Recovered, LogError> {
-    let store = FileStore::open(&file.dir)?.preallocating(file.preallocate);
-    let rebuilt = recovery::rebuild(&store, config, None, Some(bus), false)?;
+fn recover(journal: Journal, config: EngineConfig, bus: &EventBus) -> Result<Recovered, LogError> {
+    match journal {
+        Journal::File(file) => {
+            let store = FileStore::open(&file.dir)?.preallocating(file.preallocate);
+            let rebuilt = rebuild(&store, config, bus, &file.dir.display().to_string())?;
+            let log = FileLog::open(&store, file, &rebuilt.end)?;
+            let last = rebuilt.snapshot.unwrap_or(0);
+            Ok((rebuilt.engine, Box::new(log), Arc::new(store), last))
+        }
+        Journal::JetStream(nats) => {
+            let store = JetStreamStore::open(&nats)?;
+            let rebuilt = rebuild(&store, config, bus, &format!("nats stream {}", nats.stream))?;
+            let log = JetStreamLog::open(&store, &rebuilt.end)?;
+            let last = rebuilt.snapshot.unwrap_or(0);
+            Ok((rebuilt.engine, Box::new(log), Arc::new(store), last))
+        }
+    }
+}
+
+fn rebuild(
+    store: &dyn LogStore,
+    config: EngineConfig,
+    bus: &EventBus,
+    from: &str,
+) -> Result<recovery::Rebuilt, LogError> {
+    let rebuilt = recovery::rebuild(store, config, None, Some(bus), false)?;
     if rebuilt.refused > 0 {
         tracing::warn!(
             refused = rebuilt.refused,
@@ -210,15 +245,13 @@ fn recover(file: FileConfig, config: EngineConfig, bus: &EventBus) -> Result<Rec
         );
     }
     info!(
-        dir = %file.dir.display(),
+        from,
         snapshot = ?rebuilt.snapshot,
         replayed = rebuilt.replayed,
         ms = rebuilt.elapsed.as_millis() as u64,
         "routing state recovered"
     );
-    let log = FileLog::open(&store, file, &rebuilt.end)?;
-    let last = rebuilt.snapshot.unwrap_or(0);
-    Ok((rebuilt.engine, log, Arc::new(store), last))
+    Ok(rebuilt)
 }
 
 /// The start-up commands: today's settings (journaled, so commands from here on replay under

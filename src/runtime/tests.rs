@@ -47,13 +47,11 @@ fn start_bare(config: &RuntimeConfig) -> Result<Running, LogError> {
         config.replay_buffer,
         config.subscriber_buffer,
     ));
-    let file = config.journal.clone().expect("a journaled configuration");
-    let (engine, log, store, last) = recover(file, config.engine.clone(), &bus)?;
-    Ok(
-        launch(config, engine, Box::new(log), Some((store, last)), bus)
-            .expect("starts")
-            .running,
-    )
+    let journal = config.journal.clone().expect("a journaled configuration");
+    let (engine, log, store, last) = recover(journal, config.engine.clone(), &bus)?;
+    Ok(launch(config, engine, log, Some((store, last)), bus)
+        .expect("starts")
+        .running)
 }
 
 /// Recovers from the journal, applies `commands`, stops cleanly.
@@ -443,6 +441,54 @@ async fn nothing_leaves_before_its_batch_is_durable() {
     let applied = enqueue.await.unwrap().expect("enqueued");
     assert!(matches!(applied, Applied::Enqueued { .. }));
     assert_eq!(handle.bus().last_sequence(), 2, "queued");
+    drop(handle);
+    drop(running.handle);
+    let stopped = tokio::time::timeout(PATIENCE, running.stopped).await;
+    stopped.expect("stops").unwrap().unwrap();
+}
+
+/// A deadline's events leave behind a record too: a batch whose events all came from a deadline
+/// (here a maximum wait) carries a tick record, and nothing of it is published before that
+/// record is durable. (A writer whose log was taken over can then not publish a timeout the log
+/// does not hold: its tick is refused.)
+#[tokio::test]
+async fn events_from_a_deadline_leave_only_behind_a_durable_tick() {
+    let log = HeldLog::default();
+    let running = held_runtime(&log);
+    let handle = running.handle.clone();
+    let mut queue = QueueConfig::new("q");
+    queue.max_wait_secs = 1;
+    let put = spawn_apply(&handle, Command::PutQueue(Box::new(queue)));
+    log.wait_for(1).await;
+    log.release_first(Ok(()));
+    put.await.unwrap().expect("the queue is created");
+    let enqueue = spawn_apply(
+        &handle,
+        Command::Enqueue(NewContact::new("q", Channel::Chat)),
+    );
+    log.wait_for(1).await;
+    log.release_first(Ok(()));
+    enqueue.await.unwrap().expect("enqueued");
+    let before = handle.bus().last_sequence();
+
+    // A second later the contact expires: a batch of its own, holding one tick record.
+    log.wait_for(1).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        handle.bus().last_sequence(),
+        before,
+        "published before durable"
+    );
+    let tick = log.release_first(Ok(()));
+    let records: Vec<_> = tick
+        .iter()
+        .map(|r| crate::command_log::record::decode(r).unwrap().1)
+        .collect();
+    assert_eq!(records, vec![Command::Tick]);
+    assert!(
+        handle.bus().last_sequence() > before,
+        "the expiry is published"
+    );
     drop(handle);
     drop(running.handle);
     let stopped = tokio::time::timeout(PATIENCE, running.stopped).await;

@@ -22,13 +22,13 @@ use routerd::proto::supervisor_service_client::SupervisorServiceClient;
 use crate::common::{PATIENCE, auto_answer, enqueue_request, next_event, open_session};
 
 /// A routerd process; killed if the test ends early.
-struct Process {
-    child: Child,
-    addr: String,
+pub struct Process {
+    pub child: Child,
+    pub addr: String,
 }
 
 impl Process {
-    fn start(config: &Path) -> Process {
+    pub fn start(config: &Path) -> Process {
         let mut child = Command::new(env!("CARGO_BIN_EXE_routerd"))
             .args(["serve", "--config"])
             .arg(config)
@@ -56,7 +56,7 @@ impl Process {
         Process { child, addr }
     }
 
-    async fn channel(&self) -> Channel {
+    pub async fn channel(&self) -> Channel {
         Channel::from_shared(format!("http://{}", self.addr))
             .unwrap()
             .connect()
@@ -64,7 +64,7 @@ impl Process {
             .expect("connect")
     }
 
-    async fn wait(&mut self) -> std::process::ExitStatus {
+    pub async fn wait(&mut self) -> std::process::ExitStatus {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -103,7 +103,7 @@ fn journaled_config(dir: &Path, snapshot_every: u32, queue_keys: &str) -> std::p
 }
 
 /// The `general` queue's live figures.
-async fn general_stats(channel: Channel) -> pb::QueueStats {
+pub async fn general_stats(channel: Channel) -> pb::QueueStats {
     let snapshot = SupervisorServiceClient::new(channel)
         .get_snapshot(pb::SnapshotRequest {})
         .await
@@ -123,6 +123,15 @@ const FRONTENDS: usize = 4;
 async fn acknowledged_contacts_survive_a_kill_and_restart() {
     let dir = tempfile::tempdir().unwrap();
     let config = journaled_config(dir.path(), 500, "offer_timeout_seconds = 60\n");
+    kill_and_restart(&config).await;
+}
+
+/// The kill-and-restart check on the server `config` describes (whatever keeps its journal):
+/// load, SIGKILL, restart, every acknowledged contact back once, agents offline, event numbers
+/// continuing; then SIGTERM stops it cleanly and a restart still has everything.
+/// Returns the ids of the contacts whose enqueue was acknowledged before the kill.
+pub async fn kill_and_restart(config: &Path) -> Vec<u64> {
+    let config = config.to_path_buf();
     let mut server = Process::start(&config);
     let channel = server.channel().await;
     let mut agents = AgentServiceClient::new(channel.clone());
@@ -271,6 +280,7 @@ async fn acknowledged_contacts_survive_a_kill_and_restart() {
             .await
             .expect("still there after a clean stop");
     }
+    acked
 }
 
 /// Exactly-once enqueue across a crash: a frontend whose enqueue was answered just before the

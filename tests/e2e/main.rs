@@ -8,6 +8,7 @@ mod http;
 mod lifecycle;
 mod load;
 mod loadgen;
+mod nats;
 mod strategies;
 mod supervisor;
 mod tls;

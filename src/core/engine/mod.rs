@@ -506,6 +506,7 @@ impl Engine {
                 agent,
                 outcome,
             } => self.complete(contact, &agent, outcome),
+            Command::Tick => Ok(Applied::Done),
             Command::Configure(config) => {
                 // Costs are fixed per contact at enqueue and capacities per agent at
                 // PutAgent: contacts and agents already in the engine keep theirs. Room

@@ -1,0 +1,685 @@
+//! The command log on NATS JetStream (`serve --nats URL`): the same records as the file journal,
+//! kept in a replicated JetStream stream, so the log outlives the machine routerd runs on.
+//!
+//! Layout:
+//! - the stream `NAME` (default `ROUTERD`, subject `NAME.log`, file storage, `replicas` copies):
+//!   one message per commit batch (split when a batch is larger than the server's largest
+//!   message), its payload the batch's records framed `len: u32 LE | record`, its header
+//!   `Routerd-Position` the position of its first record;
+//! - the object store bucket `NAME_SNAPSHOTS`, object `latest`: the newest engine image
+//!   (`RTRDSNP1 | position: u64 | next_sequence: u64 | image`). Storing one purges the stream
+//!   below the first message after it.
+//!
+//! **Fenced appends.** Every message is published with `Nats-Expected-Last-Sequence` (the stream
+//! sequence this writer last appended, or found at the end of the stream when it opened) and a
+//! `Nats-Msg-Id`. If any other writer appended in between, the server refuses the publish: the
+//! batch and every later one fail, the engine stops (the log is fail-stop), and nothing it did
+//! after that point is published or answered. A deposed writer can never append.
+//!
+//! **Pipelined, with group commit.** Up to [`MESSAGES_IN_FLIGHT`] messages are published ahead of
+//! their acknowledgements, each expecting the sequence the one before it takes; batches that
+//! arrive meanwhile go out together in the next message (never across a snapshot's boundary).
+//! Acknowledgements are awaited in order, and each batch's release runs once the server
+//! acknowledged its message (stored on a quorum of the stream's replicas; with the servers'
+//! `jetstream { sync_interval: always }` that means synced to disk on a quorum).
+//!
+//! Cost: one publish and one acknowledgement per batch, on a runtime of its own (one thread,
+//! `routerd-nats`); the engine thread only hands batches over. The reader methods
+//! ([`LogStore`]) block their caller (recovery and the snapshotter run on threads of their own).
+//!
+//! Known limits (issue 17 is open on them): no standby, lease or takeover yet; deadline firings
+//! are not journaled as ticks; a publish whose acknowledgement times out is not retried (the
+//! engine stops, and a restart recovers everything acknowledged).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, object_store, stream};
+use bytes::{BufMut, Bytes, BytesMut};
+use futures_util::StreamExt;
+use parking_lot::Mutex;
+use tokio::io::AsyncReadExt;
+
+use super::{Batch, CommandLog, LogError, LogStore, Position, ReadEnd, Release, Snapshot, record};
+use crate::core::{Command, Millis};
+
+/// Where the log lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JetStreamConfig {
+    /// Server URLs (`nats://127.0.0.1:4222`); any one of the cluster is enough to connect.
+    pub urls: Vec<String>,
+    /// The stream's name; the subject is `NAME.log` and the snapshots' bucket `NAME_SNAPSHOTS`.
+    pub stream: String,
+    /// Copies of each message (1 for development, 3 for a cluster that survives a node).
+    pub replicas: usize,
+}
+
+const POSITION: &str = "Routerd-Position";
+const SNAPSHOT_MAGIC: &[u8; 8] = b"RTRDSNP1";
+const SNAPSHOT_OBJECT: &str = "latest";
+/// How long one request to the servers may take before the log gives up.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long start-up keeps trying to open the stream.
+const OPEN_PATIENCE: Duration = Duration::from_secs(60);
+
+fn failed(what: impl std::fmt::Display) -> LogError {
+    LogError::Stopped(format!("NATS JetStream: {what}"))
+}
+
+/// The connection, shared by the store and the writer.
+struct Shared {
+    runtime: tokio::runtime::Runtime,
+    context: jetstream::Context,
+    stream: stream::Stream,
+    snapshots: object_store::ObjectStore,
+    subject: String,
+    /// Largest message the servers take.
+    max_payload: usize,
+    /// Stream sequence of the message that starts at each position read (for purging).
+    starts: Mutex<BTreeMap<Position, u64>>,
+    /// The stream's last sequence when recovery finished reading (the writer appends after it).
+    last_sequence: Mutex<u64>,
+}
+
+/// The reader side ([`LogStore`]); [`JetStreamLog::open`] makes the writer from it.
+#[derive(Clone)]
+pub struct JetStreamStore {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for JetStreamStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JetStreamStore")
+            .field("subject", &self.shared.subject)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JetStreamStore {
+    /// Connects and creates the stream and the snapshots' bucket if they are missing.
+    pub fn open(config: &JetStreamConfig) -> Result<JetStreamStore, LogError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("routerd-nats")
+            .enable_all()
+            .build()
+            .map_err(|e| failed(format!("starting its runtime: {e}")))?;
+        // A cluster that is still electing its leaders (all of it starting at once, after a
+        // power cut) refuses or times out: try again for a while before giving up.
+        let (context, stream, snapshots, max_payload) =
+            patiently("opening the JetStream journal", || {
+                runtime.block_on(connect(config))
+            })?;
+        Ok(JetStreamStore {
+            shared: Arc::new(Shared {
+                runtime,
+                context,
+                stream,
+                snapshots,
+                subject: format!("{}.log", config.stream),
+                max_payload,
+                starts: Mutex::new(BTreeMap::new()),
+                last_sequence: Mutex::new(0),
+            }),
+        })
+    }
+}
+
+async fn connect(
+    config: &JetStreamConfig,
+) -> Result<
+    (
+        jetstream::Context,
+        stream::Stream,
+        object_store::ObjectStore,
+        usize,
+    ),
+    String,
+> {
+    let addrs = config
+        .urls
+        .iter()
+        .map(|u| u.parse::<async_nats::ServerAddr>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("a server URL does not parse: {e}"))?;
+    let client = async_nats::ConnectOptions::new()
+        .name("routerd")
+        .request_timeout(Some(REQUEST_TIMEOUT))
+        .connect(addrs)
+        .await
+        .map_err(|e| format!("connecting to {}: {e}", config.urls.join(",")))?;
+    let max_payload = client.server_info().max_payload;
+    let mut context = jetstream::new(client);
+    context.set_timeout(REQUEST_TIMEOUT);
+    let stream = context
+        .get_or_create_stream(stream::Config {
+            name: config.stream.clone(),
+            subjects: vec![format!("{}.log", config.stream)],
+            storage: stream::StorageType::File,
+            num_replicas: config.replicas,
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| format!("opening the stream {}: {e}", config.stream))?;
+    let bucket = format!("{}_SNAPSHOTS", config.stream);
+    let snapshots = match context.get_object_store(&bucket).await {
+        Ok(store) => store,
+        Err(_) => context
+            .create_object_store(object_store::Config {
+                bucket: bucket.clone(),
+                num_replicas: config.replicas,
+                storage: stream::StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| format!("opening the snapshots' bucket {bucket}: {e}"))?,
+    };
+    Ok((context, stream, snapshots, max_payload))
+}
+
+/// Runs `attempt` until it succeeds or [`OPEN_PATIENCE`] has passed (with a warning each time),
+/// for reads that nothing has depended on yet.
+fn patiently<T>(what: &str, mut attempt: impl FnMut() -> Result<T, String>) -> Result<T, LogError> {
+    let deadline = std::time::Instant::now() + OPEN_PATIENCE;
+    loop {
+        match attempt() {
+            Ok(done) => return Ok(done),
+            Err(e) if std::time::Instant::now() < deadline => {
+                tracing::warn!(error = %e, "{what}: trying again");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            Err(e) => return Err(failed(format!("{what}: {e}"))),
+        }
+    }
+}
+
+/// The records of one message's payload.
+fn records(payload: &[u8]) -> impl Iterator<Item = Result<&[u8], LogError>> {
+    let mut rest = payload;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        if rest.len() < 4 {
+            return Some(Err(failed("a log message ends inside a record's length")));
+        }
+        let len = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes")) as usize;
+        if rest.len() < 4 + len {
+            return Some(Err(failed("a log message ends inside a record")));
+        }
+        let record = &rest[4..4 + len];
+        rest = &rest[4 + len..];
+        Some(Ok(record))
+    })
+}
+
+fn position_of(message: &async_nats::Message) -> Result<Position, LogError> {
+    message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(POSITION))
+        .and_then(|v| v.as_str().parse().ok())
+        .ok_or_else(|| {
+            failed(format!(
+                "a message on {} has no {POSITION}",
+                message.subject
+            ))
+        })
+}
+
+impl LogStore for JetStreamStore {
+    fn latest_snapshot(&self) -> Result<Option<Snapshot>, LogError> {
+        let shared = &self.shared;
+        let bytes = patiently("reading the latest snapshot", || {
+            let snapshots = shared.snapshots.clone();
+            // In a task of its own: async-nats's object reader panics when creating its
+            // consumer times out (object_store/mod.rs, `.unwrap()`); a task turns that into an
+            // error to retry.
+            let task = shared.runtime.spawn(async move {
+                let mut object = match snapshots.get(SNAPSHOT_OBJECT).await {
+                    Ok(object) => object,
+                    Err(e) if e.kind() == object_store::GetErrorKind::NotFound => return Ok(None),
+                    Err(e) => return Err(e.to_string()),
+                };
+                let mut bytes = Vec::new();
+                object
+                    .read_to_end(&mut bytes)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(Some(bytes))
+            });
+            shared
+                .runtime
+                .block_on(task)
+                .map_err(|e| format!("the reader failed: {e}"))?
+        })?;
+        let Some(bytes) = bytes else {
+            return Ok(None);
+        };
+        if bytes.len() < 24 || &bytes[..8] != SNAPSHOT_MAGIC {
+            tracing::warn!(
+                "the latest snapshot in JetStream is not a routerd snapshot; replaying the whole log"
+            );
+            return Ok(None);
+        }
+        let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8"));
+        Ok(Some(Snapshot {
+            position: u64_at(8),
+            next_sequence: u64_at(16),
+            image: bytes[24..].to_vec(),
+        }))
+    }
+
+    fn read(
+        &self,
+        from: Position,
+        to: Option<Position>,
+        each: &mut dyn FnMut(Position, Millis, Command) -> Result<(), LogError>,
+    ) -> Result<ReadEnd, LogError> {
+        let shared = &self.shared;
+        shared.runtime.block_on(async {
+            let mut stream = shared.stream.clone();
+            let state = stream
+                .info()
+                .await
+                .map_err(|e| failed(format!("reading the stream's state: {e}")))?
+                .state
+                .clone();
+            let mut end = from;
+            if state.messages == 0 {
+                *shared.last_sequence.lock() = state.last_sequence;
+                return Ok(ReadEnd {
+                    position: end,
+                    ..ReadEnd::default()
+                });
+            }
+            // Start at the message holding `from` when a read before told where it is.
+            let start = shared
+                .starts
+                .lock()
+                .range(..=from)
+                .next_back()
+                .map_or(state.first_sequence, |(_, seq)| *seq)
+                .max(state.first_sequence);
+            // Nothing has been read yet, so a failure here (a cluster electing leaders) can be
+            // tried again.
+            let mut tries = 0;
+            let deadline = std::time::Instant::now() + OPEN_PATIENCE;
+            let mut messages = loop {
+                let opened = async {
+                    stream
+                        .create_consumer(consumer::pull::OrderedConfig {
+                            deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                                start_sequence: start,
+                            },
+                            ..Default::default()
+                        })
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .messages()
+                        .await
+                        .map_err(|e| e.to_string())
+                };
+                match opened.await {
+                    Ok(messages) => break messages,
+                    Err(e) if std::time::Instant::now() < deadline => {
+                        tries += 1;
+                        tracing::warn!(error = %e, tries, "the JetStream journal cannot be read yet; trying again");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                    Err(e) => return Err(failed(format!("reading the log: {e}"))),
+                }
+            };
+            // The position the next message must start at (none before the first).
+            let mut next: Option<Position> = None;
+            'messages: while let Some(message) = messages.next().await {
+                let message = message.map_err(|e| failed(format!("reading the log: {e}")))?;
+                let sequence = message
+                    .info()
+                    .map_err(|e| failed(format!("a log message without its sequence: {e}")))?
+                    .stream_sequence;
+                let start = position_of(&message)?;
+                shared.starts.lock().insert(start, sequence);
+                let expected = next.unwrap_or(start.min(from));
+                if start != expected {
+                    return Err(LogError::Gap {
+                        from: expected,
+                        to: start,
+                    });
+                }
+                next = Some(start);
+                for (position, record) in (start..).zip(records(&message.payload)) {
+                    let record = record?;
+                    next = Some(position + 1);
+                    if to.is_some_and(|to| position >= to) {
+                        break 'messages;
+                    }
+                    if position >= from {
+                        let (at, command) = record::decode(record).map_err(|what| {
+                            LogError::Corrupt {
+                                path: shared.subject.clone().into(),
+                                offset: sequence as usize,
+                                what,
+                            }
+                        })?;
+                        each(position, at, command)?;
+                        end = position + 1;
+                    }
+                }
+                if sequence >= state.last_sequence {
+                    break;
+                }
+            }
+            *shared.last_sequence.lock() = state.last_sequence;
+            Ok(ReadEnd {
+                position: end,
+                ..ReadEnd::default()
+            })
+        })
+    }
+
+    fn store_snapshot(&self, snapshot: &Snapshot) -> Result<(), LogError> {
+        let shared = &self.shared;
+        let mut bytes = Vec::with_capacity(24 + snapshot.image.len());
+        bytes.extend_from_slice(SNAPSHOT_MAGIC);
+        bytes.extend_from_slice(&snapshot.position.to_le_bytes());
+        bytes.extend_from_slice(&snapshot.next_sequence.to_le_bytes());
+        bytes.extend_from_slice(&snapshot.image);
+        shared.runtime.block_on(async {
+            shared
+                .snapshots
+                .put(SNAPSHOT_OBJECT, &mut bytes.as_slice())
+                .await
+                .map_err(|e| failed(format!("storing a snapshot: {e}")))?;
+            // The records before the snapshot are no longer needed. A snapshot is taken at a
+            // batch's end and a message never spans two batches, so the last message starting
+            // before its position ends there: purge it and every one before it.
+            let last_covered = shared
+                .starts
+                .lock()
+                .range(..snapshot.position)
+                .next_back()
+                .map(|(_, sequence)| *sequence);
+            if let Some(sequence) = last_covered {
+                shared
+                    .stream
+                    .purge()
+                    .sequence(sequence + 1)
+                    .await
+                    .map_err(|e| failed(format!("purging the log before a snapshot: {e}")))?;
+                shared.starts.lock().retain(|p, _| *p >= snapshot.position);
+            }
+            Ok(())
+        })
+    }
+}
+
+/// What the engine thread hands the writer: a batch, the position of its first record, and
+/// what to run once it is acknowledged.
+struct ToWriter(Batch, Position, Release);
+
+/// The writer side ([`CommandLog`]).
+pub struct JetStreamLog {
+    end: Position,
+    tx: Option<flume::Sender<ToWriter>>,
+    done: Option<std::sync::mpsc::Receiver<Result<(), LogError>>>,
+    /// Keeps the connection's runtime up while the writer runs.
+    _shared: Arc<Shared>,
+}
+
+/// Batches handed over and not yet acknowledged before the engine thread waits.
+const IN_FLIGHT: usize = 256;
+
+impl JetStreamLog {
+    /// Continues the log after `end` (what recovery read), appending after the stream's last
+    /// message as recovery found it.
+    pub fn open(store: &JetStreamStore, end: &ReadEnd) -> Result<JetStreamLog, LogError> {
+        let shared = store.shared.clone();
+        let last = *shared.last_sequence.lock();
+        let (tx, rx) = flume::bounded(IN_FLIGHT);
+        let (done_tx, done) = std::sync::mpsc::sync_channel(1);
+        let writer = shared.clone();
+        shared.runtime.spawn(async move {
+            let result = write(writer, rx, last).await;
+            let _ = done_tx.send(result);
+        });
+        Ok(JetStreamLog {
+            end: end.position,
+            tx: Some(tx),
+            done: Some(done),
+            _shared: shared,
+        })
+    }
+}
+
+/// A group's published messages' acknowledgements to await (none for empty batches, or ones
+/// that failed already), its batches' releases in order, and its place among the messages in
+/// flight.
+type Pending = (
+    Vec<jetstream::context::PublishAckFuture>,
+    Vec<Release>,
+    Option<tokio::sync::OwnedSemaphorePermit>,
+);
+
+/// Messages published and not yet acknowledged at once. While they are in flight, the batches
+/// that arrive wait and then go out together in the next message (group commit, as the file
+/// journal does around its sync): with `sync_interval: always` the servers sync each message,
+/// so fewer, larger messages carry more batches a second.
+const MESSAGES_IN_FLIGHT: usize = 2;
+
+async fn write(
+    shared: Arc<Shared>,
+    batches: flume::Receiver<ToWriter>,
+    mut last: u64,
+) -> Result<(), LogError> {
+    let (acks_tx, acks_rx) = tokio::sync::mpsc::channel::<Pending>(IN_FLIGHT);
+    let releaser = tokio::spawn(release_in_order(acks_rx));
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(MESSAGES_IN_FLIGHT));
+    let writer_id = format!("{:016x}", rand::random::<u64>());
+    let mut failure: Option<String> = None;
+    while let Ok(ToWriter(first, start, release)) = batches.recv_async().await {
+        if let Some(what) = &failure {
+            let _ = acks_tx
+                .send((Vec::new(), vec![fail(release, what)], None))
+                .await;
+            continue;
+        }
+        let permit = in_flight
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| failed(format!("the writer's limit closed: {e}")))?;
+        // Everything that queued up meanwhile goes in this group, up to a snapshot's
+        // boundary: a message never spans one, so purging behind a snapshot cuts no batch.
+        let mut group = first;
+        let mut releases = vec![release];
+        while !group.rotate && group.bytes.len() < shared.max_payload {
+            let Ok(ToWriter(next, _, release)) = batches.try_recv() else {
+                break;
+            };
+            let base = group.bytes.len();
+            group.bytes.extend_from_slice(&next.bytes);
+            group.ends.extend(next.ends.iter().map(|end| base + end));
+            group.rotate = next.rotate;
+            releases.push(release);
+        }
+        let mut futures = Vec::new();
+        for (payload, first) in messages(&group, start, shared.max_payload) {
+            let publish = jetstream::message::PublishMessage::build()
+                .payload(payload)
+                .header(POSITION, first.to_string().as_str())
+                .message_id(format!("{writer_id}-{}", last + 1))
+                .expected_last_sequence(last);
+            match shared
+                .context
+                .send_publish(shared.subject.clone(), publish)
+                .await
+            {
+                Ok(ack) => futures.push(ack),
+                Err(e) => {
+                    failure = Some(format!("publishing a batch: {e}"));
+                    break;
+                }
+            }
+            last += 1;
+        }
+        if let Some(what) = &failure {
+            releases = releases.into_iter().map(|r| fail(r, what)).collect();
+        }
+        if acks_tx
+            .send((futures, releases, Some(permit)))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    drop(acks_tx);
+    let acked = releaser
+        .await
+        .map_err(|e| failed(format!("the releaser panicked: {e}")))?;
+    match (failure, acked) {
+        (_, Err(e)) => Err(e),
+        (Some(what), Ok(())) => Err(failed(what)),
+        (None, Ok(())) => Ok(()),
+    }
+}
+
+/// A release that reports `what` whatever it is given.
+fn fail(release: Release, what: &str) -> Release {
+    let what = what.to_string();
+    Box::new(move |_| release(Err(&failed(what))))
+}
+
+/// Awaits each batch's acknowledgements in order and runs its release; after the first failure
+/// every later batch fails too.
+async fn release_in_order(
+    mut pending: tokio::sync::mpsc::Receiver<Pending>,
+) -> Result<(), LogError> {
+    let mut failure: Option<LogError> = None;
+    while let Some((acks, releases, permit)) = pending.recv().await {
+        if let Some(e) = &failure {
+            for release in releases {
+                release(Err(&e.again()));
+            }
+            continue;
+        }
+        let mut outcome = Ok(());
+        for ack in acks {
+            if let Err(e) = ack.await {
+                // A wrong last sequence means another writer appended: this one is deposed.
+                outcome = Err(failed(format!(
+                    "an append was refused ({e}); another writer may have taken over the log"
+                )));
+                break;
+            }
+        }
+        drop(permit);
+        match outcome {
+            Ok(()) => releases.into_iter().for_each(|release| release(Ok(()))),
+            Err(e) => {
+                for release in releases {
+                    release(Err(&e));
+                }
+                failure = Some(e);
+            }
+        }
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// The batch's records framed into messages of at most `max_payload` bytes (a record larger
+/// than that gets a message of its own, which the server will refuse), each with the position
+/// of its first record.
+fn messages(batch: &Batch, start: Position, max_payload: usize) -> Vec<(Bytes, Position)> {
+    let mut out = Vec::new();
+    let mut current = BytesMut::new();
+    let mut first = start;
+    for (i, record) in batch.iter().enumerate() {
+        if !current.is_empty() && current.len() + 4 + record.len() > max_payload {
+            out.push((std::mem::take(&mut current).freeze(), first));
+            first = start + i as u64;
+        }
+        current.put_u32_le(record.len() as u32);
+        current.put_slice(record);
+    }
+    if !current.is_empty() {
+        out.push((current.freeze(), first));
+    }
+    out
+}
+
+impl CommandLog for JetStreamLog {
+    fn end(&self) -> Position {
+        self.end
+    }
+
+    fn append(&mut self, batch: Batch, release: Release) {
+        let start = self.end;
+        self.end += batch.records();
+        let Some(tx) = &self.tx else {
+            release(Err(&LogError::Stopped("the journal is closed".into())));
+            return;
+        };
+        if let Err(flume::SendError(ToWriter(_, _, release))) =
+            tx.send(ToWriter(batch, start, release))
+        {
+            release(Err(&failed("the writer stopped")));
+        }
+    }
+
+    fn close(mut self: Box<Self>) -> Result<(), LogError> {
+        self.tx = None;
+        match self.done.take() {
+            Some(done) => done
+                .recv()
+                .unwrap_or_else(|_| Err(failed("the writer ended without a word"))),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::CancelReason;
+
+    #[test]
+    fn a_batch_splits_into_messages_that_fit_and_frame_each_record() {
+        let mut batch = Batch::default();
+        // Contacts 1 to 10: records of one length (0 would encode shorter).
+        for contact in 1..=10 {
+            batch.push(
+                contact,
+                &Command::Cancel {
+                    contact,
+                    reason: CancelReason::Abandoned,
+                },
+            );
+        }
+        let whole = messages(&batch, 100, usize::MAX);
+        assert_eq!(whole.len(), 1);
+        assert_eq!(whole[0].1, 100);
+        let framed: Vec<_> = records(&whole[0].0).map(Result::unwrap).collect();
+        assert_eq!(framed, batch.iter().collect::<Vec<_>>());
+
+        let record_len = batch.iter().next().unwrap().len() + 4;
+        let split = messages(&batch, 100, record_len * 3);
+        assert_eq!(
+            split.iter().map(|(_, p)| *p).collect::<Vec<_>>(),
+            vec![100, 103, 106, 109]
+        );
+        let all: Vec<_> = split
+            .iter()
+            .flat_map(|(m, _)| records(m).map(Result::unwrap).map(<[u8]>::to_vec))
+            .collect();
+        assert_eq!(all, batch.iter().map(<[u8]>::to_vec).collect::<Vec<_>>());
+        assert!(records(&[1, 0, 0]).next().unwrap().is_err());
+        assert!(records(&[5, 0, 0, 0, 1]).next().unwrap().is_err());
+    }
+}
