@@ -39,11 +39,16 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     config.check()?;
     let auth = Authenticator::new(&config.tokens)?;
+    let addr = listeners.grpc.local_addr()?;
+    let mut runtime_config = runtime_config(config)?;
+    if let Some(Journal::JetStream(nats)) = &mut runtime_config.journal {
+        // The lease names its holder by the address it serves on.
+        nats.node = addr.to_string();
+    }
     let runtime::Running {
         handle,
         mut stopped,
-    } = runtime::start(runtime_config(config)?).await?;
-    let addr = listeners.grpc.local_addr()?;
+    } = runtime::start(runtime_config).await?;
     if !auth.is_enforced() {
         tracing::warn!("no tokens configured: every caller has full access (loopback only)");
     } else if config.tls.is_none() {

@@ -148,6 +148,11 @@ pub struct NatsToml {
     pub stream: String,
     /// Copies of every record: 1 for development, 3 on a 3-node cluster (survives one node).
     pub replicas: usize,
+    /// The leader's lease: renewed every third of it; a standby takes over once it lapses.
+    pub lease_seconds: u64,
+    /// Wait as a standby for the lease instead of refusing to start while another routerd
+    /// holds it (`serve --standby`).
+    pub standby: bool,
 }
 
 impl Default for NatsToml {
@@ -156,6 +161,8 @@ impl Default for NatsToml {
             urls: Vec::new(),
             stream: "ROUTERD".into(),
             replicas: 1,
+            lease_seconds: 5,
+            standby: false,
         }
     }
 }
@@ -163,6 +170,12 @@ impl Default for NatsToml {
 impl NatsToml {
     /// The runtime's form, or what is wrong with these settings.
     pub fn check(&self) -> Result<crate::command_log::jetstream::JetStreamConfig, String> {
+        if !(1..=300).contains(&self.lease_seconds) {
+            return Err(format!(
+                "journal.nats.lease_seconds {}: 1 to 300",
+                self.lease_seconds
+            ));
+        }
         if self.urls.is_empty() {
             return Err("journal.nats.urls: name at least one server (nats://HOST:PORT)".into());
         }
@@ -196,6 +209,9 @@ impl NatsToml {
             urls: self.urls.clone(),
             stream: self.stream.clone(),
             replicas: self.replicas,
+            lease: std::time::Duration::from_secs(self.lease_seconds),
+            standby: self.standby,
+            node: String::new(),
         })
     }
 }
@@ -231,6 +247,7 @@ const PRINT_FOOTER: &str = r#"
 # urls = ["nats://127.0.0.1:4222"]
 # stream = "ROUTERD"
 # replicas = 3
+# lease_seconds = 5
 #
 # TLS for gRPC and HTTP alike (PEM files).
 # [tls]
@@ -400,6 +417,13 @@ mod tests {
                 ..good.clone()
             })
             .contains("journal.nats.replicas")
+        );
+        assert!(
+            refused(NatsToml {
+                lease_seconds: 0,
+                ..good.clone()
+            })
+            .contains("journal.nats.lease_seconds")
         );
         // The whole configuration refuses them at load, before anything starts.
         let text = "[journal.nats]\nurls = []\n";

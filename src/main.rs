@@ -38,6 +38,10 @@ enum Cmd {
         /// instead of the data directory; `[journal.nats]` sets the stream and replicas.
         #[arg(long)]
         nats: Vec<String>,
+        /// With the journal on NATS: wait for the lease and take over when its holder stops
+        /// renewing it, instead of refusing to start while another routerd holds it.
+        #[arg(long)]
+        standby: bool,
         /// Log filter, e.g. `info` or `routerd=debug`.
         #[arg(long)]
         log_level: Option<String>,
@@ -197,6 +201,7 @@ async fn main() -> anyhow::Result<()> {
             listen,
             http_listen,
             nats,
+            standby,
             log_level,
             data_dir,
             ephemeral,
@@ -220,6 +225,14 @@ async fn main() -> anyhow::Result<()> {
             cfg.journal.ephemeral |= ephemeral;
             if !nats.is_empty() {
                 cfg.journal.nats.get_or_insert_with(Default::default).urls = nats;
+            }
+            if standby {
+                let Some(nats) = &mut cfg.journal.nats else {
+                    anyhow::bail!(
+                        "--standby follows a journal on NATS: give --nats or [journal.nats]"
+                    );
+                };
+                nats.standby = true;
             }
             tracing_subscriber::fmt()
                 .with_env_filter(EnvFilter::try_new(log_filter(&cfg.log_level))?)

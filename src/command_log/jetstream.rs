@@ -27,8 +27,19 @@
 //! `routerd-nats`); the engine thread only hands batches over. The reader methods
 //! ([`LogStore`]) block their caller (recovery and the snapshotter run on threads of their own).
 //!
-//! Known limits (issue 17 is open on them): no standby, lease or takeover yet; deadline firings
-//! are not journaled as ticks; a publish whose acknowledgement times out is not retried (the
+//! **The lease.** Only the holder of the lease (the key `leader` in the key-value bucket
+//! `NAME_LEASE`) opens the log for writing. It renews the lease every third of
+//! [`JetStreamConfig::lease`] by revision compare-and-swap; a renewal refused (another routerd
+//! took the lease) or none succeeding for a whole lease makes it stop at once: the process exits
+//! (code 3) without answering or publishing anything more. A routerd that finds the lease held
+//! waits one lease to see whether it is renewed: if it is, it refuses to start (or, as a
+//! standby, goes on waiting); if it is not, it takes the lease by compare-and-swap and recovers.
+//! A clean stop deletes the lease, so a standby takes over at once. The fenced appends hold
+//! whatever the clocks do; the lease only bounds how long a deposed leader keeps running.
+//!
+//! Known limits (issue 17 is open on them): the standby waits cold (it recovers from the latest
+//! snapshot and the log when it takes over, instead of following the log as it grows), and
+//! listens only once it leads; a publish whose acknowledgement times out is not retried (the
 //! engine stops, and a restart recovers everything acknowledged).
 
 use std::collections::BTreeMap;
@@ -53,9 +64,17 @@ pub struct JetStreamConfig {
     pub stream: String,
     /// Copies of each message (1 for development, 3 for a cluster that survives a node).
     pub replicas: usize,
+    /// How long the leader's lease lasts without a renewal (renewed every third of it).
+    pub lease: Duration,
+    /// Wait for the lease to lapse (a standby) instead of refusing to start while another
+    /// routerd holds it.
+    pub standby: bool,
+    /// What this routerd calls itself in the lease (its gRPC address), for the logs.
+    pub node: String,
 }
 
 const POSITION: &str = "Routerd-Position";
+const LEASE_KEY: &str = "leader";
 const SNAPSHOT_MAGIC: &[u8; 8] = b"RTRDSNP1";
 const SNAPSHOT_OBJECT: &str = "latest";
 /// How long one request to the servers may take before the log gives up.
@@ -73,6 +92,7 @@ struct Shared {
     context: jetstream::Context,
     stream: stream::Stream,
     snapshots: object_store::ObjectStore,
+    lease: async_nats::jetstream::kv::Store,
     subject: String,
     /// Largest message the servers take.
     max_payload: usize,
@@ -107,7 +127,7 @@ impl JetStreamStore {
             .map_err(|e| failed(format!("starting its runtime: {e}")))?;
         // A cluster that is still electing its leaders (all of it starting at once, after a
         // power cut) refuses or times out: try again for a while before giving up.
-        let (context, stream, snapshots, max_payload) =
+        let (context, stream, snapshots, lease, max_payload) =
             patiently("opening the JetStream journal", || {
                 runtime.block_on(connect(config))
             })?;
@@ -117,6 +137,7 @@ impl JetStreamStore {
                 context,
                 stream,
                 snapshots,
+                lease,
                 subject: format!("{}.log", config.stream),
                 max_payload,
                 starts: Mutex::new(BTreeMap::new()),
@@ -126,6 +147,176 @@ impl JetStreamStore {
     }
 }
 
+/// The lease, held: renewed on the store's runtime until the log closes.
+pub struct Held {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    renewer: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl JetStreamStore {
+    /// Takes the lease: at once when nobody holds it; after one lease without a renewal when
+    /// someone held it; as a standby, whenever its holder stops renewing. Refuses (not a
+    /// standby) when the holder renews it.
+    pub fn take_lease(&self, config: &JetStreamConfig) -> Result<Held, LogError> {
+        let shared = self.shared.clone();
+        // Unique to this process, so a renewal that timed out but landed is recognised as ours.
+        let value = Bytes::from(format!(
+            "{} (process {}, {:08x})",
+            config.node,
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        let revision = shared
+            .runtime
+            .block_on(take(&shared.lease, value.clone(), config))?;
+        tracing::info!(node = %config.node, "holding the journal's lease");
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        let kv = shared.lease.clone();
+        let lease = config.lease;
+        let renewer = shared
+            .runtime
+            .spawn(renew(kv, value, revision, lease, stopped));
+        Ok(Held {
+            stop: Some(stop),
+            renewer: Some(renewer),
+        })
+    }
+
+    /// Stops renewing and lets the lease go (a clean stop: a standby takes over at once).
+    fn release(&self, held: &mut Held) {
+        if let Some(stop) = held.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(renewer) = held.renewer.take() {
+            let _ = self.shared.runtime.block_on(renewer);
+        }
+    }
+}
+
+async fn take(
+    kv: &async_nats::jetstream::kv::Store,
+    value: Bytes,
+    config: &JetStreamConfig,
+) -> Result<u64, LogError> {
+    let poll = config.lease / 4;
+    loop {
+        let entry = kv
+            .entry(LEASE_KEY)
+            .await
+            .map_err(|e| failed(format!("reading the lease: {e}")))?;
+        let Some(entry) = entry else {
+            match kv.create(LEASE_KEY, value.clone()).await {
+                Ok(revision) => return Ok(revision),
+                Err(_) => continue,
+            }
+        };
+        if entry.operation == async_nats::jetstream::kv::Operation::Put {
+            // Held: watch it for one lease.
+            let seen = entry.revision;
+            let holder = String::from_utf8_lossy(&entry.value).into_owned();
+            tracing::info!(%holder, "the journal's lease is held; waiting one lease to see it renewed");
+            let since = tokio::time::Instant::now();
+            let mut renewed = false;
+            while since.elapsed() < config.lease {
+                tokio::time::sleep(poll).await;
+                let now = kv
+                    .entry(LEASE_KEY)
+                    .await
+                    .map_err(|e| failed(format!("reading the lease: {e}")))?;
+                if now.map(|e| e.revision) != Some(seen) {
+                    renewed = true;
+                    break;
+                }
+            }
+            if renewed {
+                if !config.standby {
+                    return Err(LogError::Leased(format!(
+                        "another routerd ({holder}) holds the journal's lease; start this one \
+                         with --standby to take over when it stops"
+                    )));
+                }
+                continue;
+            }
+            tracing::warn!(%holder, "the journal's lease lapsed; taking it over");
+        }
+        match kv.update(LEASE_KEY, value.clone(), entry.revision).await {
+            Ok(revision) => return Ok(revision),
+            // Someone else took it first: watch the new holder.
+            Err(e) if e.kind() == async_nats::jetstream::kv::UpdateErrorKind::WrongLastRevision => {
+                continue;
+            }
+            Err(e) => return Err(failed(format!("taking the lease: {e}"))),
+        }
+    }
+}
+
+/// Renews the lease every third of it until told to stop (then deletes it). Losing it stops
+/// the process at once.
+async fn renew(
+    kv: async_nats::jetstream::kv::Store,
+    value: Bytes,
+    mut revision: u64,
+    lease: Duration,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    let mut last_renewed = tokio::time::Instant::now();
+    let mut every = tokio::time::interval(lease / 3);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = &mut stop => {
+                let _ = kv.delete_expect_revision(LEASE_KEY, Some(revision)).await;
+                return;
+            }
+            // The lease runs out on this side first: a standby takes it only after watching
+            // it unrenewed for a whole lease, which starts after the last renewal.
+            _ = tokio::time::sleep_until(last_renewed + lease) => {
+                fenced("the journal's lease was not renewed within its time");
+            }
+            _ = every.tick() => {}
+        }
+        // A process frozen past its lease (SIGSTOP, a long pause) sees its lease gone here.
+        if last_renewed.elapsed() >= lease {
+            fenced("the journal's lease was not renewed within its time");
+        }
+        // Measured from before the request: the server may hold it a while.
+        let asked = tokio::time::Instant::now();
+        let renewal = kv.update(LEASE_KEY, value.clone(), revision);
+        match tokio::time::timeout(lease / 3, renewal).await {
+            Ok(Ok(next)) => {
+                revision = next;
+                last_renewed = asked;
+            }
+            Ok(Err(e))
+                if e.kind() == async_nats::jetstream::kv::UpdateErrorKind::WrongLastRevision =>
+            {
+                // Ours still, if an earlier renewal that timed out landed after all.
+                match kv.entry(LEASE_KEY).await {
+                    Ok(Some(entry))
+                        if entry.value == value
+                            && entry.operation == async_nats::jetstream::kv::Operation::Put =>
+                    {
+                        revision = entry.revision;
+                    }
+                    _ => fenced("another routerd took the journal's lease"),
+                }
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "renewing the journal's lease failed; trying again")
+            }
+            Err(_) => tracing::warn!("renewing the journal's lease timed out; trying again"),
+        }
+    }
+}
+
+/// Self-fencing: a routerd that lost the lease stops at once, answering and publishing nothing
+/// more (its appends would be refused anyway).
+fn fenced(why: &str) -> ! {
+    tracing::error!("{why}: stopping at once");
+    eprintln!("routerd: {why}: stopping at once");
+    std::process::exit(3)
+}
+
 async fn connect(
     config: &JetStreamConfig,
 ) -> Result<
@@ -133,6 +324,7 @@ async fn connect(
         jetstream::Context,
         stream::Stream,
         object_store::ObjectStore,
+        async_nats::jetstream::kv::Store,
         usize,
     ),
     String,
@@ -176,7 +368,21 @@ async fn connect(
             .await
             .map_err(|e| format!("opening the snapshots' bucket {bucket}: {e}"))?,
     };
-    Ok((context, stream, snapshots, max_payload))
+    let bucket = format!("{}_LEASE", config.stream);
+    let lease = match context.get_key_value(&bucket).await {
+        Ok(store) => store,
+        Err(_) => context
+            .create_key_value(async_nats::jetstream::kv::Config {
+                bucket: bucket.clone(),
+                history: 1,
+                num_replicas: config.replicas,
+                storage: stream::StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| format!("opening the lease's bucket {bucket}: {e}"))?,
+    };
+    Ok((context, stream, snapshots, lease, max_payload))
 }
 
 /// Runs `attempt` until it succeeds or [`OPEN_PATIENCE`] has passed (with a warning each time),
@@ -425,8 +631,10 @@ pub struct JetStreamLog {
     end: Position,
     tx: Option<flume::Sender<ToWriter>>,
     done: Option<std::sync::mpsc::Receiver<Result<(), LogError>>>,
-    /// Keeps the connection's runtime up while the writer runs.
-    _shared: Arc<Shared>,
+    /// The store (keeps the connection's runtime up while the writer runs).
+    store: JetStreamStore,
+    /// The lease, let go when the log closes.
+    held: Held,
 }
 
 /// Batches handed over and not yet acknowledged before the engine thread waits.
@@ -435,7 +643,11 @@ const IN_FLIGHT: usize = 256;
 impl JetStreamLog {
     /// Continues the log after `end` (what recovery read), appending after the stream's last
     /// message as recovery found it.
-    pub fn open(store: &JetStreamStore, end: &ReadEnd) -> Result<JetStreamLog, LogError> {
+    pub fn open(
+        store: &JetStreamStore,
+        end: &ReadEnd,
+        held: Held,
+    ) -> Result<JetStreamLog, LogError> {
         let shared = store.shared.clone();
         let last = *shared.last_sequence.lock();
         let (tx, rx) = flume::bounded(IN_FLIGHT);
@@ -449,7 +661,8 @@ impl JetStreamLog {
             end: end.position,
             tx: Some(tx),
             done: Some(done),
-            _shared: shared,
+            store: store.clone(),
+            held,
         })
     }
 }
@@ -635,12 +848,15 @@ impl CommandLog for JetStreamLog {
 
     fn close(mut self: Box<Self>) -> Result<(), LogError> {
         self.tx = None;
-        match self.done.take() {
+        let result = match self.done.take() {
             Some(done) => done
                 .recv()
                 .unwrap_or_else(|_| Err(failed("the writer ended without a word"))),
             None => Ok(()),
-        }
+        };
+        // Everything is appended (or failed): let the lease go.
+        self.store.release(&mut self.held);
+        result
     }
 }
 

@@ -165,6 +165,9 @@ pub enum LogError {
     /// A replayed record the engine refused differently from when it ran.
     #[error("record {position} does not replay as it ran: {what}")]
     Diverged { position: Position, what: String },
+    /// Another routerd leads the replicated log (it holds the lease).
+    #[error("{0}")]
+    Leased(String),
     /// The log's thread is gone (it failed earlier, or panicked).
     #[error("the journal writer stopped: {0}")]
     Stopped(String),

@@ -223,8 +223,10 @@ fn recover(journal: Journal, config: EngineConfig, bus: &EventBus) -> Result<Rec
         }
         Journal::JetStream(nats) => {
             let store = JetStreamStore::open(&nats)?;
+            // Only the lease holder reads to the end and writes: a standby waits here.
+            let held = store.take_lease(&nats)?;
             let rebuilt = rebuild(&store, config, bus, &format!("nats stream {}", nats.stream))?;
-            let log = JetStreamLog::open(&store, &rebuilt.end)?;
+            let log = JetStreamLog::open(&store, &rebuilt.end, held)?;
             let last = rebuilt.snapshot.unwrap_or(0);
             Ok((rebuilt.engine, Box::new(log), Arc::new(store), last))
         }

@@ -173,7 +173,7 @@ fn nats_config_with(
         format!(
             "listen = \"127.0.0.1:0\"\n[http]\nenabled = false\n\
              [journal]\nsnapshot_every = {snapshot_every}\n\
-             [journal.nats]\nurls = [{}]\nreplicas = {replicas}\n\
+             [journal.nats]\nurls = [{}]\nreplicas = {replicas}\nlease_seconds = 1\n\
              [[queues]]\nname = \"general\"\noffer_timeout_seconds = 60\n{queue_keys}",
             urls.join(", ")
         ),
@@ -239,11 +239,30 @@ async fn on_a_three_node_cluster_nothing_acknowledged_is_lost_with_one_node_gone
     assert_eq!(general_stats(channel).await.offered, before + 20);
 }
 
-/// Fenced appends: a second routerd opening the same stream appends after the first one's
-/// records; the first one's next append is refused by JetStream, so it answers nothing more and
-/// stops, and what it could not append never happened.
+/// Sends `signal` (`STOP`, `CONT`, ...) to a process.
+fn signal(process: &Process, signal: &str) {
+    let sent = Command::new("kill")
+        .args([&format!("-{signal}"), &process.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+}
+
+/// Starts a routerd that may first wait for the lease, on a blocking thread.
+fn start_waiting(config: &Path) -> tokio::task::JoinHandle<(Process, Instant)> {
+    let config = config.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let process = Process::start(&config);
+        (process, Instant::now())
+    })
+}
+
+/// The leader frozen (SIGSTOP) past its lease: another routerd takes the lease and the log
+/// over and serves. The old leader, resumed (SIGCONT), appends nothing — its next append is
+/// refused by JetStream, and its lease renewal fails — and stops; what it could not append
+/// never happened.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_writer_whose_log_was_taken_over_appends_nothing_and_stops() {
+async fn a_leader_frozen_past_its_lease_is_fenced_off_and_stops() {
     let Some(nats) = Nats::start(1) else { return };
     let dir = tempfile::tempdir().unwrap();
     let config = nats_config(dir.path(), &nats, 1, 0);
@@ -255,37 +274,138 @@ async fn a_writer_whose_log_was_taken_over_appends_nothing_and_stops() {
         .expect("the first server answers")
         .into_inner();
 
-    let second = Process::start(&config);
+    signal(&first, "STOP");
+    // Not a standby: it waits one lease, sees no renewal, and takes over.
+    let (second, _) = start_waiting(&config).await.unwrap();
     let mut new = ContactServiceClient::new(second.channel().await);
-    // The first server's next command cannot be appended: it is not acknowledged...
+    new.enqueue_contact(enqueue_request("general", pb::Channel::Voice, &[]))
+        .await
+        .expect("the new leader answers");
+
+    signal(&first, "CONT");
+    // Whatever the old leader still tries is not acknowledged...
     let refused = old
         .enqueue_contact(enqueue_request("general", pb::Channel::Voice, &[]))
         .await;
     assert!(
         refused.is_err(),
-        "a deposed writer acknowledged {refused:?}"
+        "a deposed leader acknowledged {refused:?}"
     );
-    // ... and the first server stops.
+    // ... and it stops by itself.
     let status = first.wait().await;
-    assert!(!status.success(), "the deposed server exits with an error");
-    // The second has the contact the first acknowledged, and not the one it could not append.
+    assert!(!status.success(), "the deposed leader exits with an error");
+    // The new leader has the contact the old one acknowledged and its own, nothing else.
     new.get_contact(pb::GetContactRequest {
         contact_id: kept.contact_id,
     })
     .await
     .expect("the acknowledged contact is in the log");
-    assert_eq!(general_stats(second.channel().await).await.offered, 1);
+    assert_eq!(general_stats(second.channel().await).await.offered, 2);
 }
 
-/// The same fence holds for what a deadline causes: the first server's contact reaches its
-/// maximum wait after a second server took the log over. The first cannot append the tick
-/// that would carry the expiry, so it publishes nothing of it and stops, unasked; the second,
-/// whose log holds the contact, expires it.
+/// While a leader holds and renews the lease, a second routerd without `--standby` refuses to
+/// start, naming the holder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_leader_refuses_to_start_while_the_lease_is_held() {
+    let Some(nats) = Nats::start(1) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let config = nats_config(dir.path(), &nats, 1, 0);
+    let first = Process::start(&config);
+    let refused = Command::new(env!("CARGO_BIN_EXE_routerd"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stdout).into_owned()
+        + &String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("holds the journal's lease"), "{said}");
+    assert!(said.contains(&first.addr), "names the holder: {said}");
+}
+
+/// A standby takes over when the leader is killed under load: it serves within the lease plus
+/// its recovery, every acknowledged contact is there once, and event numbers go on from where
+/// the old leader's stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_takes_over_when_the_leader_is_killed_under_load() {
+    let Some(nats) = Nats::start(1) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let config = nats_config(dir.path(), &nats, 1, 200);
+    let mut leader = Process::start(&config);
+    let standby_config = dir.path().join("standby.toml");
+    std::fs::write(
+        &standby_config,
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("[journal.nats]\n", "[journal.nats]\nstandby = true\n"),
+    )
+    .unwrap();
+    let standby = start_waiting(&standby_config);
+    let channel = leader.channel().await;
+    let mut events = SupervisorServiceClient::new(channel.clone())
+        .stream_events(pb::StreamEventsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let mut contacts = ContactServiceClient::new(channel);
+    let mut acked = Vec::new();
+    for _ in 0..300 {
+        let reply = contacts
+            .enqueue_contact(enqueue_request("general", pb::Channel::Chat, &[]))
+            .await
+            .unwrap();
+        acked.push(reply.into_inner().contact_id);
+    }
+    let mut last_seen = 0;
+    while let Ok(Ok(Some(event))) =
+        tokio::time::timeout(Duration::from_millis(300), events.message()).await
+    {
+        last_seen = event.sequence;
+    }
+    assert!(last_seen > 0);
+    leader.child.kill().unwrap();
+    let killed = Instant::now();
+    leader.wait().await;
+
+    let (standby, serving) = tokio::time::timeout(PATIENCE, standby)
+        .await
+        .expect("the standby takes over")
+        .unwrap();
+    eprintln!(
+        "the standby listened {:?} after the kill (lease 1 s)",
+        serving - killed
+    );
+    let channel = standby.channel().await;
+    let mut contacts = ContactServiceClient::new(channel.clone());
+    for id in &acked {
+        contacts
+            .get_contact(pb::GetContactRequest { contact_id: *id })
+            .await
+            .unwrap_or_else(|e| panic!("contact {id} lost in the takeover: {e}"));
+    }
+    assert_eq!(general_stats(channel.clone()).await.offered, 300);
+    // Event numbers go on: the last one seen from the old leader is replayed by the new one.
+    let mut resumed = SupervisorServiceClient::new(channel)
+        .stream_events(pb::StreamEventsRequest {
+            from_sequence: last_seen,
+            ..Default::default()
+        })
+        .await
+        .expect("resume from the last sequence seen")
+        .into_inner();
+    let first = resumed.message().await.unwrap().expect("an event");
+    assert_eq!(first.sequence, last_seen);
+}
+
+/// The fence holds for what a deadline causes: the frozen leader's contact reaches its maximum
+/// wait while another routerd has taken the log over. Resumed, the old leader cannot append
+/// the tick that would carry the expiry, so it publishes nothing of it and stops, unasked; the
+/// new leader, whose log holds the contact, expires it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deposed_writer_publishes_no_deadline_the_log_does_not_hold() {
     let Some(nats) = Nats::start(1) else { return };
     let dir = tempfile::tempdir().unwrap();
-    let config = nats_config_with(dir.path(), &nats, 1, 0, "max_wait_seconds = 2\n");
+    let config = nats_config_with(dir.path(), &nats, 1, 0, "max_wait_seconds = 3\n");
     let mut first = Process::start(&config);
     let channel = first.channel().await;
     let contact = ContactServiceClient::new(channel.clone())
@@ -300,7 +420,11 @@ async fn a_deposed_writer_publishes_no_deadline_the_log_does_not_hold() {
         .unwrap()
         .into_inner();
 
-    let second = Process::start(&config);
+    signal(&first, "STOP");
+    let (second, _) = start_waiting(&config).await.unwrap();
+    // Resume the old leader once the contact's maximum wait has passed.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    signal(&first, "CONT");
     let status = first.wait().await;
     assert!(!status.success(), "the deposed server stops by itself");
     while let Ok(Some(event)) = events.message().await {
