@@ -37,10 +37,15 @@
 //! A clean stop deletes the lease, so a standby takes over at once. The fenced appends hold
 //! whatever the clocks do; the lease only bounds how long a deposed leader keeps running.
 //!
-//! Known limits (issue 17 is open on them): the standby waits cold (it recovers from the latest
-//! snapshot and the log when it takes over, instead of following the log as it grows), and
-//! listens only once it leads; a publish whose acknowledgement times out is not retried (the
-//! engine stops, and a restart recovers everything acknowledged).
+//! A standby follows the log while it waits: between its looks at the lease (every quarter
+//! lease) the runtime brings a copy of the engine, and the event buffer, up to the end of the
+//! stream, so taking over replays only the last few batches.
+//!
+//! Known limits (issue 17 is open on them): the standby follows by reading at each look, not
+//! by a push consumer; it listens only once it leads (no `NOT_SERVING` health, no `UNAVAILABLE`
+//! naming the leader); the leader, not the standby, takes the snapshots; a publish whose
+//! acknowledgement times out is not retried (the engine stops, and a restart or the standby
+//! recovers everything acknowledged).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -156,8 +161,13 @@ pub struct Held {
 impl JetStreamStore {
     /// Takes the lease: at once when nobody holds it; after one lease without a renewal when
     /// someone held it; as a standby, whenever its holder stops renewing. Refuses (not a
-    /// standby) when the holder renews it.
-    pub fn take_lease(&self, config: &JetStreamConfig) -> Result<Held, LogError> {
+    /// standby) when the holder renews it. A standby calls `follow` between its looks at the
+    /// lease, to keep a copy of the state up with the log.
+    pub fn take_lease(
+        &self,
+        config: &JetStreamConfig,
+        follow: &mut dyn FnMut(),
+    ) -> Result<Held, LogError> {
         let shared = self.shared.clone();
         // Unique to this process, so a renewal that timed out but landed is recognised as ours.
         let value = Bytes::from(format!(
@@ -166,9 +176,7 @@ impl JetStreamStore {
             std::process::id(),
             rand::random::<u32>()
         ));
-        let revision = shared
-            .runtime
-            .block_on(take(&shared.lease, value.clone(), config))?;
+        let revision = take(&shared, value.clone(), config, follow)?;
         tracing::info!(node = %config.node, "holding the journal's lease");
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let kv = shared.lease.clone();
@@ -193,37 +201,41 @@ impl JetStreamStore {
     }
 }
 
-async fn take(
-    kv: &async_nats::jetstream::kv::Store,
+fn take(
+    shared: &Shared,
     value: Bytes,
     config: &JetStreamConfig,
+    follow: &mut dyn FnMut(),
 ) -> Result<u64, LogError> {
+    let kv = &shared.lease;
     let poll = config.lease / 4;
+    let entry = |what: &str| {
+        shared
+            .runtime
+            .block_on(kv.entry(LEASE_KEY))
+            .map_err(|e| failed(format!("{what}: {e}")))
+    };
     loop {
-        let entry = kv
-            .entry(LEASE_KEY)
-            .await
-            .map_err(|e| failed(format!("reading the lease: {e}")))?;
-        let Some(entry) = entry else {
-            match kv.create(LEASE_KEY, value.clone()).await {
+        let Some(found) = entry("reading the lease")? else {
+            match shared.runtime.block_on(kv.create(LEASE_KEY, value.clone())) {
                 Ok(revision) => return Ok(revision),
                 Err(_) => continue,
             }
         };
-        if entry.operation == async_nats::jetstream::kv::Operation::Put {
+        if found.operation == async_nats::jetstream::kv::Operation::Put {
             // Held: watch it for one lease.
-            let seen = entry.revision;
-            let holder = String::from_utf8_lossy(&entry.value).into_owned();
+            let holder = String::from_utf8_lossy(&found.value).into_owned();
             tracing::info!(%holder, "the journal's lease is held; waiting one lease to see it renewed");
-            let since = tokio::time::Instant::now();
+            let since = std::time::Instant::now();
             let mut renewed = false;
             while since.elapsed() < config.lease {
-                tokio::time::sleep(poll).await;
-                let now = kv
-                    .entry(LEASE_KEY)
-                    .await
-                    .map_err(|e| failed(format!("reading the lease: {e}")))?;
-                if now.map(|e| e.revision) != Some(seen) {
+                let step = std::time::Instant::now();
+                if config.standby {
+                    follow();
+                }
+                std::thread::sleep(poll.saturating_sub(step.elapsed()));
+                let now = entry("reading the lease")?;
+                if now.map(|e| e.revision) != Some(found.revision) {
                     renewed = true;
                     break;
                 }
@@ -239,7 +251,10 @@ async fn take(
             }
             tracing::warn!(%holder, "the journal's lease lapsed; taking it over");
         }
-        match kv.update(LEASE_KEY, value.clone(), entry.revision).await {
+        match shared
+            .runtime
+            .block_on(kv.update(LEASE_KEY, value.clone(), found.revision))
+        {
             Ok(revision) => return Ok(revision),
             // Someone else took it first: watch the new holder.
             Err(e) if e.kind() == async_nats::jetstream::kv::UpdateErrorKind::WrongLastRevision => {

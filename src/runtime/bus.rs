@@ -155,6 +155,14 @@ impl EventBus {
         inner.next_sequence = next.max(1);
     }
 
+    /// Forgets everything published, to [`EventBus::start_at`] again: for a standby whose
+    /// warm copy fell behind a purge and is rebuilt, before anyone can subscribe.
+    pub fn reset(&self) {
+        let mut inner = self.inner.lock();
+        inner.ring.clear();
+        inner.next_sequence = 1;
+    }
+
     /// The sequence number of the last published event (0 before the first).
     pub fn last_sequence(&self) -> u64 {
         self.inner.lock().next_sequence - 1

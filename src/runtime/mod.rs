@@ -223,9 +223,42 @@ fn recover(journal: Journal, config: EngineConfig, bus: &EventBus) -> Result<Rec
         }
         Journal::JetStream(nats) => {
             let store = JetStreamStore::open(&nats)?;
-            // Only the lease holder reads to the end and writes: a standby waits here.
-            let held = store.take_lease(&nats)?;
-            let rebuilt = rebuild(&store, config, bus, &format!("nats stream {}", nats.stream))?;
+            let from = format!("nats stream {}", nats.stream);
+            // Only the lease holder writes: a standby waits here, following the log meanwhile
+            // (its engine and the event buffer kept up), so that taking over replays only what
+            // the last leader wrote since the standby last looked.
+            let mut warm: Option<recovery::Rebuilt> = None;
+            let held = store.take_lease(&nats, &mut || {
+                let followed = match &mut warm {
+                    None => recovery::rebuild(&store, config.clone(), None, Some(bus), false)
+                        .map(|rebuilt| warm = Some(rebuilt)),
+                    Some(rebuilt) => recovery::catch_up(&store, rebuilt, Some(bus)).map(|_| ()),
+                };
+                if let Err(e) = followed {
+                    // Behind a purge (the leader snapshotted past it), or the servers
+                    // faltered: start again from the latest snapshot at the next look.
+                    tracing::warn!(error = %e, "the standby lost its place in the log; rebuilding");
+                    warm = None;
+                    bus.reset();
+                }
+            })?;
+            let caught_up = warm.and_then(|mut rebuilt| {
+                match recovery::catch_up(&store, &mut rebuilt, Some(bus)) {
+                    Ok(tail) => {
+                        info!(%from, replayed = tail, "took over from the log followed");
+                        Some(rebuilt)
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the followed log cannot be caught up; rebuilding");
+                        bus.reset();
+                        None
+                    }
+                }
+            });
+            let rebuilt = match caught_up {
+                Some(rebuilt) => rebuilt,
+                None => rebuild(&store, config, bus, &from)?,
+            };
             let log = JetStreamLog::open(&store, &rebuilt.end, held)?;
             let last = rebuilt.snapshot.unwrap_or(0);
             Ok((rebuilt.engine, Box::new(log), Arc::new(store), last))

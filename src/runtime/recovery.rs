@@ -54,9 +54,30 @@ pub fn rebuild(
     if let Some(bus) = bus {
         bus.start_at(first_sequence);
     }
+    let from = snapshot.unwrap_or(0);
+    let (end, replayed, refused) = replay(store, &mut engine, from, to, bus, strict)?;
+    Ok(Rebuilt {
+        engine,
+        snapshot,
+        end,
+        replayed,
+        refused,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Applies the records from `from` to `to` to `engine`, publishing what they regenerate on
+/// `bus`: where the log ended, records applied, records refused (see [`rebuild`]).
+fn replay(
+    store: &dyn LogStore,
+    engine: &mut Engine,
+    from: Position,
+    to: Option<Position>,
+    bus: Option<&EventBus>,
+    strict: bool,
+) -> Result<(ReadEnd, u64, u64), LogError> {
     let mut events: Vec<Event> = Vec::new();
     let (mut replayed, mut refused) = (0, 0);
-    let from = snapshot.unwrap_or(0);
     let end = store.read(from, to, &mut |position, at, command| {
         // Kept refusals (Command::counts_when_refused) are refused again, as they ran.
         let counted = command.counts_when_refused();
@@ -84,12 +105,29 @@ pub fn rebuild(
     if let Some(bus) = bus {
         bus.publish(events.drain(..));
     }
-    Ok(Rebuilt {
-        engine,
-        snapshot,
-        end,
-        replayed,
-        refused,
-        elapsed: started.elapsed(),
-    })
+    Ok((end, replayed, refused))
+}
+
+/// Brings `rebuilt` up to the end of the log as it is now (a standby following the log while
+/// it waits for the lease), publishing what the new records regenerate on `bus`. Returns the
+/// records applied.
+pub fn catch_up(
+    store: &dyn LogStore,
+    rebuilt: &mut Rebuilt,
+    bus: Option<&EventBus>,
+) -> Result<u64, LogError> {
+    let started = Instant::now();
+    let (end, replayed, refused) = replay(
+        store,
+        &mut rebuilt.engine,
+        rebuilt.end.position,
+        None,
+        bus,
+        false,
+    )?;
+    rebuilt.end = end;
+    rebuilt.replayed += replayed;
+    rebuilt.refused += refused;
+    rebuilt.elapsed = started.elapsed();
+    Ok(replayed)
 }
