@@ -25,6 +25,8 @@ use crate::common::{PATIENCE, auto_answer, enqueue_request, next_event, open_ses
 pub struct Process {
     pub child: Child,
     pub addr: String,
+    /// What it logged before it listened.
+    pub start_up: Vec<String>,
 }
 
 impl Process {
@@ -38,11 +40,13 @@ impl Process {
             .spawn()
             .expect("routerd starts");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut start_up = Vec::new();
         let addr = loop {
             let line = lines
                 .next()
                 .expect("routerd logs that it listens")
                 .expect("a log line");
+            start_up.push(line.clone());
             if line.contains("routerd listening") {
                 let addr = line
                     .split_whitespace()
@@ -53,7 +57,11 @@ impl Process {
         };
         // Keep reading, so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Process { child, addr }
+        Process {
+            child,
+            addr,
+            start_up,
+        }
     }
 
     pub async fn channel(&self) -> Channel {

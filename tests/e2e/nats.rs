@@ -223,12 +223,7 @@ async fn on_a_three_node_cluster_nothing_acknowledged_is_lost_with_one_node_gone
     let server = Process::start(&config);
     let channel = server.channel().await;
     let mut contacts = ContactServiceClient::new(channel.clone());
-    for id in &acked {
-        contacts
-            .get_contact(pb::GetContactRequest { contact_id: *id })
-            .await
-            .unwrap_or_else(|e| panic!("contact {id} lost with a NATS node gone: {e}"));
-    }
+    all_there(&mut contacts, &acked, "with a NATS node gone").await;
     let before = general_stats(channel.clone()).await.offered;
     for _ in 0..20 {
         contacts
@@ -237,6 +232,20 @@ async fn on_a_three_node_cluster_nothing_acknowledged_is_lost_with_one_node_gone
             .expect("routing goes on with two of three NATS nodes");
     }
     assert_eq!(general_stats(channel).await.offered, before + 20);
+}
+
+/// Checks that every contact in `acked` is known to the server.
+async fn all_there(
+    contacts: &mut ContactServiceClient<tonic::transport::Channel>,
+    acked: &[u64],
+    when: &str,
+) {
+    for id in acked {
+        contacts
+            .get_contact(pb::GetContactRequest { contact_id: *id })
+            .await
+            .unwrap_or_else(|e| panic!("contact {id} lost {when}: {e}"));
+    }
 }
 
 /// Sends `signal` (`STOP`, `CONT`, ...) to a process.
@@ -375,14 +384,18 @@ async fn a_standby_takes_over_when_the_leader_is_killed_under_load() {
         "the standby listened {:?} after the kill (lease 1 s)",
         serving - killed
     );
+    // It had followed the log while it waited: it took over from its own copy.
+    assert!(
+        standby
+            .start_up
+            .iter()
+            .any(|l| l.contains("took over from the log followed")),
+        "the standby did not follow the log: {:#?}",
+        standby.start_up
+    );
     let channel = standby.channel().await;
     let mut contacts = ContactServiceClient::new(channel.clone());
-    for id in &acked {
-        contacts
-            .get_contact(pb::GetContactRequest { contact_id: *id })
-            .await
-            .unwrap_or_else(|e| panic!("contact {id} lost in the takeover: {e}"));
-    }
+    all_there(&mut contacts, &acked, "in the takeover").await;
     assert_eq!(general_stats(channel.clone()).await.offered, 300);
     // Event numbers go on: the last one seen from the old leader is replayed by the new one.
     let mut resumed = SupervisorServiceClient::new(channel)
