@@ -155,15 +155,17 @@ impl Drop for Nats {
 /// A configuration file in `dir`: the journal in the stream `ROUTERD` on `nats` with
 /// `replicas` copies, a snapshot every `snapshot_every` records, and the queue `general`.
 fn nats_config(dir: &Path, nats: &Nats, replicas: usize, snapshot_every: u32) -> PathBuf {
-    nats_config_with(dir, nats, replicas, snapshot_every, "")
+    nats_config_with(dir, nats, replicas, snapshot_every, 1, "")
 }
 
-/// [`nats_config`] with `queue_keys` (TOML lines) added to the queue `general`.
+/// [`nats_config`] with a lease of `lease_seconds` and `queue_keys` (TOML lines) added to the
+/// queue `general`.
 fn nats_config_with(
     dir: &Path,
     nats: &Nats,
     replicas: usize,
     snapshot_every: u32,
+    lease_seconds: u32,
     queue_keys: &str,
 ) -> PathBuf {
     let config = dir.join("routerd.toml");
@@ -173,7 +175,7 @@ fn nats_config_with(
         format!(
             "listen = \"127.0.0.1:0\"\n[http]\nenabled = false\n\
              [journal]\nsnapshot_every = {snapshot_every}\n\
-             [journal.nats]\nurls = [{}]\nreplicas = {replicas}\nlease_seconds = 1\n\
+             [journal.nats]\nurls = [{}]\nreplicas = {replicas}\nlease_seconds = {lease_seconds}\n\
              [[queues]]\nname = \"general\"\noffer_timeout_seconds = 60\n{queue_keys}",
             urls.join(", ")
         ),
@@ -216,7 +218,9 @@ async fn on_a_three_node_cluster_nothing_acknowledged_is_lost_with_one_node_gone
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let config = nats_config(dir.path(), &nats, 3, 500);
+    // A lease longer than the cluster takes to elect new leaders once a node is gone (seconds
+    // on a loaded 2-core runner): a leader that cannot renew within its lease stops, by design.
+    let config = nats_config_with(dir.path(), &nats, 3, 500, 5, "");
     let acked = kill_and_restart(&config).await;
 
     nats.kill(0);
@@ -418,7 +422,7 @@ async fn a_standby_takes_over_when_the_leader_is_killed_under_load() {
 async fn a_deposed_writer_publishes_no_deadline_the_log_does_not_hold() {
     let Some(nats) = Nats::start(1) else { return };
     let dir = tempfile::tempdir().unwrap();
-    let config = nats_config_with(dir.path(), &nats, 1, 0, "max_wait_seconds = 3\n");
+    let config = nats_config_with(dir.path(), &nats, 1, 0, 1, "max_wait_seconds = 3\n");
     let mut first = Process::start(&config);
     let channel = first.channel().await;
     let contact = ContactServiceClient::new(channel.clone())
