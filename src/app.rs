@@ -17,7 +17,9 @@ use tracing::info;
 use crate::access::Authenticator;
 use crate::command_log::file::FileConfig;
 use crate::config::Config;
+use crate::drain::Drain;
 use crate::runtime::bus::Subscribers;
+use crate::runtime::leadership::{self, Leadership};
 use crate::runtime::{Journal, RuntimeConfig};
 use crate::{drain, grpc, http, runtime};
 
@@ -32,6 +34,10 @@ pub struct Listeners {
 }
 
 /// Runs routerd on `listeners` until `shutdown` completes (or the engine stops on its own).
+///
+/// A standby (`[journal.nats] standby`) listens at once and answers as a standby (health
+/// `NOT_SERVING`, routing calls `UNAVAILABLE` naming the leader) while it waits for the
+/// journal's lease; any other routerd recovers first and listens once it serves.
 pub async fn serve(
     config: &Config,
     listeners: Listeners,
@@ -41,68 +47,79 @@ pub async fn serve(
     let auth = Authenticator::new(&config.tokens)?;
     let addr = listeners.grpc.local_addr()?;
     let mut runtime_config = runtime_config(config)?;
+    let mut standby = false;
     if let Some(Journal::JetStream(nats)) = &mut runtime_config.journal {
-        // The lease names its holder by the address it serves on.
-        nats.node = addr.to_string();
+        // The lease names its holder by the address clients reach it on.
+        nats.node = config
+            .journal
+            .nats
+            .as_ref()
+            .and_then(|n| n.advertise.clone())
+            .unwrap_or_else(|| addr.to_string());
+        standby = nats.standby;
     }
+    warn_on_clear_tokens(config, &auth, &listeners);
+    let (drain_tx, drain) = drain::signal();
+    let (standing, leadership) = leadership::standing_by();
+    let ears = if standby {
+        let listening = listen(config, listeners, &leadership, &auth, &drain)?;
+        info!(%addr, "standby listening: answering UNAVAILABLE, naming the leader, until it leads");
+        Ears::Open(listening)
+    } else {
+        Ears::Shut(listeners)
+    };
+    tokio::pin!(shutdown);
+    let mut stopping = false;
+    let started = {
+        let start = runtime::start_as(runtime_config, Some(standing.clone()));
+        tokio::pin!(start);
+        tokio::select! {
+            started = &mut start => started,
+            _ = &mut shutdown => {
+                // Stop waiting for the lease; a takeover already under way completes, and
+                // then stops at once.
+                stopping = true;
+                standing.cancel();
+                start.await
+            }
+        }
+    };
     let runtime::Running {
         handle,
         mut stopped,
-    } = runtime::start(runtime_config).await?;
-    if !auth.is_enforced() {
-        tracing::warn!("no tokens configured: every caller has full access (loopback only)");
-    } else if config.tls.is_none() {
-        let http = listeners.http.as_ref().and_then(|l| l.local_addr().ok());
-        for exposed in [Some(addr), http].into_iter().flatten() {
-            if !exposed.ip().is_loopback() {
-                tracing::warn!(
-                    addr = %exposed,
-                    "tokens are configured without TLS on a non-loopback address: they travel \
-                     in clear text (configure [tls])"
-                );
+    } = match started {
+        Ok(running) => running,
+        Err(e) => {
+            let _ = drain_tx.send(true);
+            if let Ears::Open(listening) = ears {
+                listening.stop().await?;
             }
+            if stopping && standing.cancelled() {
+                info!("routerd stopped while standing by");
+                return Ok(());
+            }
+            return Err(e);
         }
-    }
-    let (drain_tx, drain) = drain::signal();
-    // One limit for event streams, whichever listener serves them.
-    let subscribers = Subscribers::new(config.limits.max_subscribers);
-    let tls = config.tls.as_ref().map(|t| (t.cert.clone(), t.key.clone()));
-    let calls = grpc::calls::CallCounts::default();
-    let http = match listeners.http {
-        Some(listener) => {
-            let http_addr = listener.local_addr()?;
-            let settings = http::Settings {
-                tls: tls.clone(),
-                subscribers: subscribers.clone(),
-                grpc_calls: calls.clone(),
-            };
-            let task = http::serve(
-                settings,
-                handle.clone(),
-                auth.clone(),
-                listener,
-                drain.clone(),
-            );
-            info!(addr = %http_addr, "HTTP listening: wallboard at /, metrics at /metrics");
-            Some(tokio::spawn(task))
-        }
-        None => None,
     };
-    let settings = grpc_settings(config, tls, subscribers, calls);
+    standing.lead(handle);
+    let listening = match ears {
+        Ears::Open(listening) => listening,
+        Ears::Shut(listeners) => listen(config, listeners, &leadership, &auth, &drain)?,
+    };
     info!(%addr, tls = config.tls.is_some(), "routerd listening");
-    let grpc = tokio::spawn(grpc::serve(settings, handle, auth, listeners.grpc, drain));
     // The engine stops early only when its journal failed: then the server stops too.
     let mut early = None;
-    tokio::select! {
-        _ = shutdown => {}
-        result = &mut stopped => early = Some(result),
+    if !stopping {
+        tokio::select! {
+            _ = &mut shutdown => {}
+            result = &mut stopped => early = Some(result),
+        }
     }
     let _ = drain_tx.send(true);
-    grpc.await??;
-    if let Some(http) = http {
-        http.await??;
-    }
+    listening.stop().await?;
     // Every handle went with the listeners: the engine writes out its journal and ends.
+    standing.close();
+    drop(leadership);
     let result = match early {
         Some(result) => result,
         None => tokio::time::timeout(ENGINE_STOP, stopped)
@@ -117,6 +134,91 @@ pub async fn serve(
         Err(_) => anyhow::bail!("the engine thread ended without a word (it panicked)"),
     }
     Ok(())
+}
+
+/// The sockets, bound and served already (a standby's), or not yet.
+enum Ears {
+    Open(Listening),
+    Shut(Listeners),
+}
+
+/// The listeners, serving until the drain.
+struct Listening {
+    grpc: tokio::task::JoinHandle<anyhow::Result<()>>,
+    http: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Listening {
+    /// Waits for the listeners to finish (the drain must have flipped).
+    async fn stop(self) -> anyhow::Result<()> {
+        self.grpc.await??;
+        if let Some(http) = self.http {
+            http.await??;
+        }
+        Ok(())
+    }
+}
+
+/// Starts every listener on `listeners`: serving through the engine once `leadership` leads.
+fn listen(
+    config: &Config,
+    listeners: Listeners,
+    leadership: &Leadership,
+    auth: &Authenticator,
+    drain: &Drain,
+) -> anyhow::Result<Listening> {
+    // One limit for event streams, whichever listener serves them.
+    let subscribers = Subscribers::new(config.limits.max_subscribers);
+    let tls = config.tls.as_ref().map(|t| (t.cert.clone(), t.key.clone()));
+    let calls = grpc::calls::CallCounts::default();
+    let http = match listeners.http {
+        Some(listener) => {
+            let http_addr = listener.local_addr()?;
+            let settings = http::Settings {
+                tls: tls.clone(),
+                subscribers: subscribers.clone(),
+                grpc_calls: calls.clone(),
+            };
+            let task = http::serve(
+                settings,
+                leadership.clone(),
+                auth.clone(),
+                listener,
+                drain.clone(),
+            );
+            info!(addr = %http_addr, "HTTP listening: wallboard at /, metrics at /metrics");
+            Some(tokio::spawn(task))
+        }
+        None => None,
+    };
+    let settings = grpc_settings(config, tls, subscribers, calls);
+    let grpc = tokio::spawn(grpc::serve(
+        settings,
+        leadership.clone(),
+        auth.clone(),
+        listeners.grpc,
+        drain.clone(),
+    ));
+    Ok(Listening { grpc, http })
+}
+
+/// Tokens sent in clear text over a non-loopback address deserve a warning.
+fn warn_on_clear_tokens(config: &Config, auth: &Authenticator, listeners: &Listeners) {
+    if !auth.is_enforced() {
+        tracing::warn!("no tokens configured: every caller has full access (loopback only)");
+    } else if config.tls.is_none() {
+        let grpc = listeners.grpc.local_addr().ok();
+        let http = listeners.http.as_ref().and_then(|l| l.local_addr().ok());
+        for exposed in [grpc, http].into_iter().flatten() {
+            if !exposed.ip().is_loopback() {
+                tracing::warn!(
+                    addr = %exposed,
+                    "tokens are configured without TLS on a non-loopback address: they travel \
+                     in clear text (configure [tls])"
+                );
+            }
+        }
+    }
 }
 
 /// The runtime's part of the configuration.

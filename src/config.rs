@@ -153,6 +153,10 @@ pub struct NatsToml {
     /// Wait as a standby for the lease instead of refusing to start while another routerd
     /// holds it (`serve --standby`).
     pub standby: bool,
+    /// The `HOST:PORT` clients reach this routerd's gRPC listener on, recorded in the lease so
+    /// a standby can name the leader (default: the address it listens on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub advertise: Option<String>,
 }
 
 impl Default for NatsToml {
@@ -163,6 +167,7 @@ impl Default for NatsToml {
             replicas: 1,
             lease_seconds: 5,
             standby: false,
+            advertise: None,
         }
     }
 }
@@ -198,6 +203,16 @@ impl NatsToml {
                 "journal.nats.stream {:?}: letters, digits, '-' and '_' only",
                 self.stream
             ));
+        }
+        if let Some(advertise) = &self.advertise {
+            let port = advertise
+                .rsplit_once(':')
+                .map(|(_, port)| port.parse::<u16>());
+            if !matches!(port, Some(Ok(port)) if port > 0) || advertise.starts_with(':') {
+                return Err(format!(
+                    "journal.nats.advertise {advertise:?}: HOST:PORT, the address clients call"
+                ));
+            }
         }
         if !(1..=5).contains(&self.replicas) {
             return Err(format!(
@@ -248,6 +263,7 @@ const PRINT_FOOTER: &str = r#"
 # stream = "ROUTERD"
 # replicas = 3
 # lease_seconds = 5
+# advertise = "10.0.0.5:50051"
 #
 # TLS for gRPC and HTTP alike (PEM files).
 # [tls]
@@ -424,6 +440,13 @@ mod tests {
                 ..good.clone()
             })
             .contains("journal.nats.lease_seconds")
+        );
+        assert!(
+            refused(NatsToml {
+                advertise: Some("routerd-a".into()),
+                ..good.clone()
+            })
+            .contains("journal.nats.advertise")
         );
         // The whole configuration refuses them at load, before anything starts.
         let text = "[journal.nats]\nurls = []\n";

@@ -33,7 +33,7 @@ use crate::proto::supervisor_service_client::SupervisorServiceClient;
 /// Where the server is and how to reach it: shared by `ctl` and `loadgen`.
 #[derive(Clone, Debug, Args)]
 pub struct Connection {
-    /// The server, e.g. http://127.0.0.1:50051 (https://... for TLS).
+    /// The server, e.g. http://127.0.0.1:50051 or 127.0.0.1:50051 (https://... for TLS).
     #[arg(long, default_value = "http://127.0.0.1:50051", global = true)]
     pub target: String,
     /// Bearer token.
@@ -93,6 +93,10 @@ pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
 /// Opens a connection to `target`, with TLS trusting `ca` when given.
 pub async fn connect(target: &str, ca: Option<&PathBuf>) -> anyhow::Result<Channel> {
     let mut target = target.to_string();
+    if !target.contains("://") {
+        // HOST:PORT, as routerd logs its address and a standby names its leader.
+        target = format!("http://{target}");
+    }
     if ca.is_some() && target.starts_with("http://") {
         target = target.replacen("http://", "https://", 1);
     }

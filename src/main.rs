@@ -244,8 +244,9 @@ async fn main() -> anyhow::Result<()> {
                 Some(address) => Some(bind(address).await?),
                 None => None,
             };
+            let shutdown = shutdown_signal();
             let listeners = routerd::app::Listeners { grpc, http };
-            routerd::app::serve(&cfg, listeners, shutdown_signal()).await
+            routerd::app::serve(&cfg, listeners, shutdown).await
         }
     }
 }
@@ -280,24 +281,37 @@ fn json_format(format: &str) -> anyhow::Result<bool> {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Completes on SIGINT or SIGTERM. The handlers are installed here, at once (not when the future
+/// is first polled), so a signal that comes as soon as routerd logs that it listens stops it
+/// cleanly instead of killing it.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let signals = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        )
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+    async move {
+        #[cfg(unix)]
+        {
+            let (interrupt, terminate) = signals;
+            let arrives = |s: std::io::Result<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Ok(mut s) => {
+                        s.recv().await;
+                    }
+                    Err(_) => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = arrives(interrupt) => {},
+                _ = arrives(terminate) => {},
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
     }
-    tracing::info!("shutting down");
 }

@@ -16,6 +16,16 @@
 //! batch and every later one fail, the engine stops (the log is fail-stop), and nothing it did
 //! after that point is published or answered. A deposed writer can never append.
 //!
+//! **An acknowledgement that does not come** (none within [`ACK_TIMEOUT`], the connection
+//! lost, or the stream without a leader for a moment because a NATS node died) does not stop
+//! the log: the writer asks the stream what is at the message's sequence — this message (only
+//! the acknowledgement was lost), another writer's (deposed: the log stops), or nothing yet
+//! (sent again, same id, same fence) — for up to [`CONFIRM_PATIENCE`]. Messages after it that
+//! its loss made the fence refuse are confirmed the same way. The server checks the fence
+//! before its duplicate window (a test pins this), so the stream's contents decide, never the
+//! window. Meanwhile the lease keeps its own time: a writer cut off from the servers for a
+//! lease stops whatever its confirmations are doing.
+//!
 //! **Pipelined, with group commit.** Up to [`MESSAGES_IN_FLIGHT`] messages are published ahead of
 //! their acknowledgements, each expecting the sequence the one before it takes; batches that
 //! arrive meanwhile go out together in the next message (never across a snapshot's boundary).
@@ -41,11 +51,11 @@
 //! lease) the runtime brings a copy of the engine, and the event buffer, up to the end of the
 //! stream, so taking over replays only the last few batches.
 //!
+//! While it waits, the standby's listeners answer as a standby, naming the leader the lease
+//! records ([`crate::runtime::leadership`]).
+//!
 //! Known limits (issue 17 is open on them): the standby follows by reading at each look, not
-//! by a push consumer; it listens only once it leads (no `NOT_SERVING` health, no `UNAVAILABLE`
-//! naming the leader); the leader, not the standby, takes the snapshots; a publish whose
-//! acknowledgement times out is not retried (the engine stops, and a restart or the standby
-//! recovers everything acknowledged).
+//! by a push consumer; the leader, not the standby, takes the snapshots.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -84,6 +94,10 @@ const SNAPSHOT_MAGIC: &[u8; 8] = b"RTRDSNP1";
 const SNAPSHOT_OBJECT: &str = "latest";
 /// How long one request to the servers may take before the log gives up.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the writer waits for an append's acknowledgement before it looks in the stream for
+/// the message (see `confirm`): short, so a stream electing a new leader (its old one's node
+/// died) delays routing by about the election, not by [`REQUEST_TIMEOUT`].
+const ACK_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long start-up keeps trying to open the stream.
 const OPEN_PATIENCE: Duration = Duration::from_secs(60);
 
@@ -94,7 +108,9 @@ fn failed(what: impl std::fmt::Display) -> LogError {
 /// The connection, shared by the store and the writer.
 struct Shared {
     runtime: tokio::runtime::Runtime,
-    context: jetstream::Context,
+    /// The writer's: waits [`ACK_TIMEOUT`] for acknowledgements (the stream, bucket and lease
+    /// handles were made before, with [`REQUEST_TIMEOUT`]).
+    publisher: jetstream::Context,
     stream: stream::Stream,
     snapshots: object_store::ObjectStore,
     lease: async_nats::jetstream::kv::Store,
@@ -136,10 +152,12 @@ impl JetStreamStore {
             patiently("opening the JetStream journal", || {
                 runtime.block_on(connect(config))
             })?;
+        let mut publisher = context;
+        publisher.set_timeout(ACK_TIMEOUT);
         Ok(JetStreamStore {
             shared: Arc::new(Shared {
                 runtime,
-                context,
+                publisher,
                 stream,
                 snapshots,
                 lease,
@@ -161,12 +179,14 @@ pub struct Held {
 impl JetStreamStore {
     /// Takes the lease: at once when nobody holds it; after one lease without a renewal when
     /// someone held it; as a standby, whenever its holder stops renewing. Refuses (not a
-    /// standby) when the holder renews it. A standby calls `follow` between its looks at the
-    /// lease, to keep a copy of the state up with the log.
+    /// standby) when the holder renews it. A standby calls `look` between its looks at the
+    /// lease with the holder's value (to keep a copy of the state up with the log, and to say
+    /// whom it follows), and with `None` before it takes a lapsed lease over; `look` answering
+    /// `false` ends the wait with [`LogError::Stopped`].
     pub fn take_lease(
         &self,
         config: &JetStreamConfig,
-        follow: &mut dyn FnMut(),
+        look: &mut dyn FnMut(Option<&str>) -> bool,
     ) -> Result<Held, LogError> {
         let shared = self.shared.clone();
         // Unique to this process, so a renewal that timed out but landed is recognised as ours.
@@ -176,7 +196,7 @@ impl JetStreamStore {
             std::process::id(),
             rand::random::<u32>()
         ));
-        let revision = take(&shared, value.clone(), config, follow)?;
+        let revision = take(&shared, value.clone(), config, look)?;
         tracing::info!(node = %config.node, "holding the journal's lease");
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let kv = shared.lease.clone();
@@ -205,8 +225,9 @@ fn take(
     shared: &Shared,
     value: Bytes,
     config: &JetStreamConfig,
-    follow: &mut dyn FnMut(),
+    look: &mut dyn FnMut(Option<&str>) -> bool,
 ) -> Result<u64, LogError> {
+    let stopped = || LogError::Stopped("stopped while standing by for the journal's lease".into());
     let kv = &shared.lease;
     let poll = config.lease / 4;
     let entry = |what: &str| {
@@ -230,8 +251,8 @@ fn take(
             let mut renewed = false;
             while since.elapsed() < config.lease {
                 let step = std::time::Instant::now();
-                if config.standby {
-                    follow();
+                if config.standby && !look(Some(&holder)) {
+                    return Err(stopped());
                 }
                 std::thread::sleep(poll.saturating_sub(step.elapsed()));
                 let now = entry("reading the lease")?;
@@ -250,6 +271,9 @@ fn take(
                 continue;
             }
             tracing::warn!(%holder, "the journal's lease lapsed; taking it over");
+            if config.standby && !look(None) {
+                return Err(stopped());
+            }
         }
         match shared
             .runtime
@@ -686,10 +710,120 @@ impl JetStreamLog {
 /// that failed already), its batches' releases in order, and its place among the messages in
 /// flight.
 type Pending = (
-    Vec<jetstream::context::PublishAckFuture>,
+    Vec<(jetstream::context::PublishAckFuture, Outgoing)>,
     Vec<Release>,
     Option<tokio::sync::OwnedSemaphorePermit>,
 );
+
+/// One message as published: enough to find it in the stream, or to send it again.
+struct Outgoing {
+    payload: Bytes,
+    /// The position of its first record (the `Routerd-Position` header).
+    first: Position,
+    /// The stream sequence it takes: it is published expecting `sequence - 1` last.
+    sequence: u64,
+    /// Its `Nats-Msg-Id`.
+    id: String,
+}
+
+impl Outgoing {
+    fn publish(&self) -> jetstream::message::PublishMessage {
+        jetstream::message::PublishMessage::build()
+            .payload(self.payload.clone())
+            .header(POSITION, self.first.to_string().as_str())
+            .message_id(self.id.as_str())
+            .expected_last_sequence(self.sequence - 1)
+    }
+}
+
+/// How long a message whose acknowledgement failed may take to be confirmed (found in the
+/// stream, or sent again and acknowledged) before the log gives up.
+const CONFIRM_PATIENCE: Duration = Duration::from_secs(30);
+
+/// Makes sure `message` is in the stream at its sequence, after its acknowledgement failed
+/// (`error`): a timeout, a connection lost, no stream leader for a moment (a node of the
+/// cluster died), or a fence refused because a message before it was lost and sent again.
+/// The stream itself says what happened: its message at that sequence is this one (it landed,
+/// only the acknowledgement was lost: done), another writer's (deposed: an error), or none
+/// yet (it was lost: sent again, with the same fence). The fence makes sending again safe —
+/// it lands only right after this writer's previous message — and the server checks the fence
+/// before its duplicate window, so the stream, not the window, decides.
+async fn confirm(
+    shared: &Shared,
+    message: &Outgoing,
+    error: jetstream::context::PublishError,
+) -> Result<(), LogError> {
+    use async_nats::jetstream::stream::RawMessageErrorKind;
+    let deadline = tokio::time::Instant::now() + CONFIRM_PATIENCE;
+    let mut last_error = error.to_string();
+    tracing::warn!(
+        sequence = message.sequence,
+        error = %last_error,
+        "an append was not acknowledged; looking for it in the stream"
+    );
+    loop {
+        let found =
+            tokio::time::timeout(ACK_TIMEOUT, shared.stream.get_raw_message(message.sequence))
+                .await;
+        let found = match found {
+            Ok(found) => found,
+            Err(_) => {
+                last_error = "reading the stream timed out".into();
+                continue_after(deadline, &last_error).await?;
+                continue;
+            }
+        };
+        match found {
+            Ok(found) => {
+                let id = found
+                    .headers
+                    .get(async_nats::header::NATS_MESSAGE_ID)
+                    .map(|v| v.as_str().to_string());
+                return if id.as_deref() == Some(message.id.as_str()) {
+                    Ok(())
+                } else {
+                    Err(failed(format!(
+                        "another writer appended at sequence {} ({last_error}); this one is \
+                         deposed",
+                        message.sequence
+                    )))
+                };
+            }
+            Err(e) if e.kind() == RawMessageErrorKind::NoMessageFound => {
+                let sent = shared
+                    .publisher
+                    .send_publish(shared.subject.clone(), message.publish())
+                    .await;
+                match sent {
+                    Ok(ack) => match ack.await {
+                        Ok(ack) if ack.sequence == message.sequence => return Ok(()),
+                        Ok(ack) => {
+                            return Err(failed(format!(
+                                "an append sent again landed at sequence {}, not {}",
+                                ack.sequence, message.sequence
+                            )));
+                        }
+                        Err(e) => last_error = e.to_string(),
+                    },
+                    Err(e) => last_error = e.to_string(),
+                }
+            }
+            Err(e) => last_error = e.to_string(),
+        }
+        continue_after(deadline, &last_error).await?;
+    }
+}
+
+/// Waits a moment before the next try at confirming an append, or gives up after `deadline`.
+async fn continue_after(deadline: tokio::time::Instant, error: &str) -> Result<(), LogError> {
+    if tokio::time::Instant::now() >= deadline {
+        return Err(failed(format!(
+            "an append was not acknowledged within {CONFIRM_PATIENCE:?}: {error}"
+        )));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    Ok(())
+}
 
 /// Messages published and not yet acknowledged at once. While they are in flight, the batches
 /// that arrive wait and then go out together in the next message (group commit, as the file
@@ -703,7 +837,7 @@ async fn write(
     mut last: u64,
 ) -> Result<(), LogError> {
     let (acks_tx, acks_rx) = tokio::sync::mpsc::channel::<Pending>(IN_FLIGHT);
-    let releaser = tokio::spawn(release_in_order(acks_rx));
+    let releaser = tokio::spawn(release_in_order(shared.clone(), acks_rx));
     let in_flight = Arc::new(tokio::sync::Semaphore::new(MESSAGES_IN_FLIGHT));
     let writer_id = format!("{:016x}", rand::random::<u64>());
     let mut failure: Option<String> = None;
@@ -735,17 +869,18 @@ async fn write(
         }
         let mut futures = Vec::new();
         for (payload, first) in messages(&group, start, shared.max_payload) {
-            let publish = jetstream::message::PublishMessage::build()
-                .payload(payload)
-                .header(POSITION, first.to_string().as_str())
-                .message_id(format!("{writer_id}-{}", last + 1))
-                .expected_last_sequence(last);
+            let outgoing = Outgoing {
+                payload,
+                first,
+                sequence: last + 1,
+                id: format!("{writer_id}-{}", last + 1),
+            };
             match shared
-                .context
-                .send_publish(shared.subject.clone(), publish)
+                .publisher
+                .send_publish(shared.subject.clone(), outgoing.publish())
                 .await
             {
-                Ok(ack) => futures.push(ack),
+                Ok(ack) => futures.push((ack, outgoing)),
                 Err(e) => {
                     failure = Some(format!("publishing a batch: {e}"));
                     break;
@@ -781,9 +916,10 @@ fn fail(release: Release, what: &str) -> Release {
     Box::new(move |_| release(Err(&failed(what))))
 }
 
-/// Awaits each batch's acknowledgements in order and runs its release; after the first failure
-/// every later batch fails too.
+/// Awaits each batch's acknowledgements in order (confirming in the stream any that failed)
+/// and runs its release; after the first failure every later batch fails too.
 async fn release_in_order(
+    shared: Arc<Shared>,
     mut pending: tokio::sync::mpsc::Receiver<Pending>,
 ) -> Result<(), LogError> {
     let mut failure: Option<LogError> = None;
@@ -795,12 +931,17 @@ async fn release_in_order(
             continue;
         }
         let mut outcome = Ok(());
-        for ack in acks {
-            if let Err(e) = ack.await {
-                // A wrong last sequence means another writer appended: this one is deposed.
-                outcome = Err(failed(format!(
-                    "an append was refused ({e}); another writer may have taken over the log"
-                )));
+        for (ack, message) in acks {
+            let acked = match ack.await {
+                Ok(ack) if ack.sequence == message.sequence => Ok(()),
+                Ok(ack) => Err(failed(format!(
+                    "an append landed at sequence {}, not {}",
+                    ack.sequence, message.sequence
+                ))),
+                Err(e) => confirm(&shared, &message, e).await,
+            };
+            if let Err(e) = acked {
+                outcome = Err(e);
                 break;
             }
         }

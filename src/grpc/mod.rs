@@ -8,6 +8,7 @@ pub mod auth;
 pub mod calls;
 pub mod contacts;
 pub mod convert;
+pub mod leading;
 pub mod queues;
 pub mod status;
 pub mod supervisor;
@@ -28,9 +29,10 @@ use crate::proto;
 use crate::proto::agent_service_server::AgentServiceServer;
 use crate::proto::contact_service_server::ContactServiceServer;
 use crate::proto::queue_service_server::QueueServiceServer;
-use crate::runtime::EngineHandle;
 use crate::runtime::bus::Subscribers;
+use crate::runtime::{EngineHandle, Leadership};
 use calls::{CallCounts, Door};
+use leading::Leading;
 
 /// What the gRPC listener needs from the configuration.
 #[derive(Clone, Debug)]
@@ -47,26 +49,119 @@ pub struct Settings {
     pub calls: CallCounts,
 }
 
+/// The routing services, each opened once the engine runs.
+#[derive(Clone)]
+struct Services {
+    queues: Leading<QueueServiceServer<queues::Queues>>,
+    agents: Leading<AgentServiceServer<agents::Agents>>,
+    contacts: Leading<ContactServiceServer<contacts::Contacts>>,
+    supervisor: Leading<supervisor::SupervisorEndpoint>,
+}
+
+/// The routing services' names, as health reports them.
+const SERVICE_NAMES: [&str; 4] = [
+    "routing.v1.QueueService",
+    "routing.v1.AgentService",
+    "routing.v1.ContactService",
+    "routing.v1.SupervisorService",
+];
+
+impl Services {
+    fn waiting(leadership: &Leadership) -> Services {
+        Services {
+            queues: Leading::waiting(leadership.clone()),
+            agents: Leading::waiting(leadership.clone()),
+            contacts: Leading::waiting(leadership.clone()),
+            supervisor: Leading::waiting(leadership.clone()),
+        }
+    }
+
+    /// Serves through `handle` from now on.
+    fn open(&self, handle: EngineHandle, settings: &Settings, drain: &Drain) {
+        let max_message = settings.max_message_bytes;
+        self.queues.open(
+            QueueServiceServer::new(queues::Queues {
+                handle: handle.clone(),
+            })
+            .max_decoding_message_size(max_message),
+        );
+        self.agents.open(
+            AgentServiceServer::new(agents::Agents {
+                handle: handle.clone(),
+                drain: drain.clone(),
+                max_message,
+            })
+            .max_decoding_message_size(max_message),
+        );
+        self.contacts.open(
+            ContactServiceServer::new(contacts::Contacts {
+                handle: handle.clone(),
+            })
+            .max_decoding_message_size(max_message),
+        );
+        self.supervisor.open(supervisor::SupervisorEndpoint::new(
+            supervisor::Supervisor {
+                handle,
+                drain: drain.clone(),
+                subscribers: settings.subscribers.clone(),
+            },
+            max_message,
+        ));
+    }
+}
+
 /// Serves every routerd gRPC service, plus health and reflection, on `listener` until `drain`
 /// flips; then stops accepting and returns once the open calls have ended (sessions and
 /// supervisor streams end themselves on the drain).
+///
+/// While `leadership` stands by, health answers `NOT_SERVING` (overall and per service) and
+/// every routing call `UNAVAILABLE` naming the leader ([`leading`]); once it leads, the same
+/// server serves and health turns `SERVING`.
 pub async fn serve(
     settings: Settings,
-    handle: EngineHandle,
+    leadership: Leadership,
     auth: Authenticator,
     listener: TcpListener,
     drain: Drain,
 ) -> anyhow::Result<()> {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    for service in [
-        "routing.v1.QueueService",
-        "routing.v1.AgentService",
-        "routing.v1.ContactService",
-        "routing.v1.SupervisorService",
-    ] {
-        health_reporter
-            .set_service_status(service, tonic_health::ServingStatus::Serving)
-            .await;
+    let services = Services::waiting(&leadership);
+    match leadership.handle() {
+        Some(handle) => {
+            services.open(handle, &settings, &drain);
+            for service in SERVICE_NAMES {
+                health_reporter
+                    .set_service_status(service, tonic_health::ServingStatus::Serving)
+                    .await;
+            }
+        }
+        None => {
+            for service in SERVICE_NAMES.into_iter().chain([""]) {
+                health_reporter
+                    .set_service_status(service, tonic_health::ServingStatus::NotServing)
+                    .await;
+            }
+            let (services, settings, mut leadership, mut drain) = (
+                services.clone(),
+                settings.clone(),
+                leadership.clone(),
+                drain.clone(),
+            );
+            let health_reporter = health_reporter.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    led = leadership.led() => if let Some(handle) = led {
+                        services.open(handle, &settings, &drain);
+                        for service in SERVICE_NAMES.into_iter().chain([""]) {
+                            health_reporter
+                                .set_service_status(service, tonic_health::ServingStatus::Serving)
+                                .await;
+                        }
+                    },
+                    _ = drained(&mut drain) => {}
+                }
+            });
+        }
     }
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
@@ -79,7 +174,6 @@ pub async fn serve(
 
     // Small replies must not wait for Nagle's algorithm.
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    let max_message = settings.max_message_bytes;
     let mut builder = Server::builder();
     if let Some((cert, key)) = &settings.tls {
         let read = |path: &std::path::Path| {
@@ -93,7 +187,7 @@ pub async fn serve(
     let door = Door {
         auth,
         calls: settings.calls.clone(),
-        max_message,
+        max_message: settings.max_message_bytes,
     };
     let mut shutdown = drain.clone();
     builder
@@ -106,40 +200,10 @@ pub async fn serve(
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_alpha)
-        .add_service(
-            door.guard(
-                QueueServiceServer::new(queues::Queues {
-                    handle: handle.clone(),
-                })
-                .max_decoding_message_size(max_message),
-            ),
-        )
-        .add_service(
-            door.guard(
-                AgentServiceServer::new(agents::Agents {
-                    handle: handle.clone(),
-                    drain: drain.clone(),
-                    max_message,
-                })
-                .max_decoding_message_size(max_message),
-            ),
-        )
-        .add_service(
-            door.guard(
-                ContactServiceServer::new(contacts::Contacts {
-                    handle: handle.clone(),
-                })
-                .max_decoding_message_size(max_message),
-            ),
-        )
-        .add_service(door.guard(supervisor::SupervisorEndpoint::new(
-            supervisor::Supervisor {
-                handle,
-                drain,
-                subscribers: settings.subscribers,
-            },
-            max_message,
-        )))
+        .add_service(door.guard(services.queues))
+        .add_service(door.guard(services.agents))
+        .add_service(door.guard(services.contacts))
+        .add_service(door.guard(services.supervisor))
         .serve_with_incoming_shutdown(incoming, async move { drained(&mut shutdown).await })
         .await?;
     Ok(())

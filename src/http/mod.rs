@@ -45,8 +45,9 @@ use crate::access::{AccessError, Authenticator, Principal, Role};
 use crate::drain::{Drain, drained};
 use crate::grpc::convert;
 use crate::proto as pb;
-use crate::runtime::EngineHandle;
 use crate::runtime::bus::Subscribers;
+use crate::runtime::leadership::LEADER_HEADER;
+use crate::runtime::{EngineHandle, Leadership};
 
 /// How long in-flight requests may run on after the drain.
 pub const GRACE: Duration = Duration::from_secs(10);
@@ -238,6 +239,49 @@ async fn agents(
         .map_err(ApiError::from_status)
 }
 
+/// The routes of a standby: each answers 503 naming the leader until this routerd leads, then
+/// as [`router`] does.
+fn standing_by(
+    leadership: Leadership,
+    open: impl FnOnce(EngineHandle) -> Router + Send + 'static,
+    mut drain: Drain,
+) -> Router {
+    let routes: Arc<std::sync::OnceLock<Router>> = Arc::default();
+    {
+        let (routes, mut leadership) = (routes.clone(), leadership.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                led = leadership.led() => if let Some(handle) = led {
+                    let _ = routes.set(open(handle));
+                },
+                _ = drained(&mut drain) => {}
+            }
+        });
+    }
+    Router::new().fallback_service(tower::service_fn(move |request: Request| {
+        let (routes, leadership) = (routes.get().cloned(), leadership.clone());
+        async move {
+            use tower::ServiceExt;
+            match routes {
+                Some(routes) => routes.oneshot(request).await,
+                None => {
+                    let (message, leader) = leadership.refusal();
+                    let refused = ApiError {
+                        status: StatusCode::SERVICE_UNAVAILABLE,
+                        code: "UNAVAILABLE",
+                        message,
+                    };
+                    let mut response = refused.into_response();
+                    if let Some(value) = leader.and_then(|l| l.parse().ok()) {
+                        response.headers_mut().insert(LEADER_HEADER, value);
+                    }
+                    Ok(response)
+                }
+            }
+        }
+    }))
+}
+
 /// Reads the TLS identity for the HTTP listener (the same files gRPC serves).
 fn tls_acceptor((cert, key): &(PathBuf, PathBuf)) -> anyhow::Result<TlsAcceptor> {
     use rustls::pki_types::pem::PemObject;
@@ -258,27 +302,38 @@ fn tls_acceptor((cert, key): &(PathBuf, PathBuf)) -> anyhow::Result<TlsAcceptor>
 
 /// Serves HTTP on `listener` until `drain` flips; then stops accepting, lets open event streams
 /// end and in-flight requests finish (at most [`GRACE`]), and returns.
+///
+/// While `leadership` stands by, every route answers 503 `UNAVAILABLE` naming the leader (in
+/// the message and the `routerd-leader` header); once it leads, the same listener serves.
 pub async fn serve(
     settings: Settings,
-    handle: EngineHandle,
+    leadership: Leadership,
     auth: Authenticator,
     listener: TcpListener,
     mut drain: Drain,
 ) -> anyhow::Result<()> {
     let tls = settings.tls.as_ref().map(tls_acceptor).transpose()?;
-    let metrics = metrics::Exposition::new(
-        handle.clone(),
-        settings.subscribers.clone(),
-        settings.grpc_calls,
-    );
-    let shared = Arc::new(Shared {
-        handle,
-        auth,
-        subscribers: settings.subscribers,
-        drain: drain.clone(),
-        metrics,
-    });
-    let app = router(shared);
+    let open = {
+        let drain = drain.clone();
+        move |handle: EngineHandle| {
+            let metrics = metrics::Exposition::new(
+                handle.clone(),
+                settings.subscribers.clone(),
+                settings.grpc_calls.clone(),
+            );
+            router(Arc::new(Shared {
+                handle,
+                auth,
+                subscribers: settings.subscribers,
+                drain,
+                metrics,
+            }))
+        }
+    };
+    let app = match leadership.handle() {
+        Some(handle) => open(handle),
+        None => standing_by(leadership, open, drain.clone()),
+    };
     let graceful = GracefulShutdown::new();
     loop {
         let stream = tokio::select! {

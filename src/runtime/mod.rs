@@ -11,6 +11,7 @@ pub mod bus;
 mod clock;
 mod engine_thread;
 mod handle;
+pub mod leadership;
 pub mod metrics;
 pub mod recovery;
 pub mod sessions;
@@ -34,6 +35,7 @@ pub use clock::Clock;
 pub use engine_thread::BATCH;
 use engine_thread::{EngineThread, Outlet, SnapshotPolicy};
 pub use handle::{EngineHandle, RuntimeError};
+pub use leadership::{Leadership, Standing};
 pub use metrics::RuntimeMetrics;
 pub use sessions::{SESSION_BUFFER, SessionMessage};
 pub use view::FloorView;
@@ -100,6 +102,15 @@ pub struct Running {
 
 /// Recovers and starts the engine runtime; see the module documentation.
 pub async fn start(config: RuntimeConfig) -> anyhow::Result<Running> {
+    start_as(config, None).await
+}
+
+/// [`start`], reporting to `standing` (if any) whom a standby follows while it waits for the
+/// journal's lease, and giving up the wait (an error) once `standing` is cancelled.
+pub async fn start_as(
+    config: RuntimeConfig,
+    standing: Option<Standing>,
+) -> anyhow::Result<Running> {
     config
         .engine
         .validate()
@@ -117,9 +128,10 @@ pub async fn start(config: RuntimeConfig) -> anyhow::Result<Running> {
         Some(journal) => {
             let (journal, engine_config, bus2) =
                 (journal.clone(), config.engine.clone(), bus.clone());
-            let (engine, log, store, last) =
-                tokio::task::spawn_blocking(move || recover(journal, engine_config, &bus2))
-                    .await??;
+            let (engine, log, store, last) = tokio::task::spawn_blocking(move || {
+                recover(journal, engine_config, &bus2, standing.as_ref())
+            })
+            .await??;
             launch(&config, engine, log, Some((store, last)), bus)?
         }
     };
@@ -212,7 +224,12 @@ fn launch(
 /// position.
 type Recovered = (Engine, Box<dyn CommandLog>, Arc<dyn LogStore>, u64);
 
-fn recover(journal: Journal, config: EngineConfig, bus: &EventBus) -> Result<Recovered, LogError> {
+fn recover(
+    journal: Journal,
+    config: EngineConfig,
+    bus: &EventBus,
+    standing: Option<&Standing>,
+) -> Result<Recovered, LogError> {
     match journal {
         Journal::File(file) => {
             let store = FileStore::open(&file.dir)?.preallocating(file.preallocate);
@@ -228,7 +245,16 @@ fn recover(journal: Journal, config: EngineConfig, bus: &EventBus) -> Result<Rec
             // (its engine and the event buffer kept up), so that taking over replays only what
             // the last leader wrote since the standby last looked.
             let mut warm: Option<recovery::Rebuilt> = None;
-            let held = store.take_lease(&nats, &mut || {
+            let held = store.take_lease(&nats, &mut |holder| {
+                if let Some(standing) = standing {
+                    standing.following(holder);
+                    if standing.cancelled() {
+                        return false;
+                    }
+                }
+                if holder.is_none() {
+                    return true;
+                }
                 let followed = match &mut warm {
                     None => recovery::rebuild(&store, config.clone(), None, Some(bus), false)
                         .map(|rebuilt| warm = Some(rebuilt)),
@@ -241,6 +267,7 @@ fn recover(journal: Journal, config: EngineConfig, bus: &EventBus) -> Result<Rec
                     warm = None;
                     bus.reset();
                 }
+                true
             })?;
             let caught_up = warm.and_then(|mut rebuilt| {
                 match recovery::catch_up(&store, &mut rebuilt, Some(bus)) {

@@ -27,10 +27,18 @@ pub struct Process {
     pub addr: String,
     /// What it logged before it listened.
     pub start_up: Vec<String>,
+    /// What it logged since.
+    pub later: Arc<Mutex<Vec<String>>>,
 }
 
 impl Process {
+    /// Starts routerd and returns once it logs that it serves.
     pub fn start(config: &Path) -> Process {
+        Process::start_until(config, "routerd listening")
+    }
+
+    /// Starts routerd and returns once it logs a line with `marker` and its address.
+    pub fn start_until(config: &Path, marker: &str) -> Process {
         let mut child = Command::new(env!("CARGO_BIN_EXE_routerd"))
             .args(["serve", "--config"])
             .arg(config)
@@ -47,7 +55,7 @@ impl Process {
                 .expect("routerd logs that it listens")
                 .expect("a log line");
             start_up.push(line.clone());
-            if line.contains("routerd listening") {
+            if line.contains(marker) {
                 let addr = line
                     .split_whitespace()
                     .find_map(|w| w.strip_prefix("addr="))
@@ -56,11 +64,33 @@ impl Process {
             }
         };
         // Keep reading, so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        let later = Arc::new(Mutex::new(Vec::new()));
+        let kept = later.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                kept.lock().push(line);
+            }
+        });
         Process {
             child,
             addr,
             start_up,
+            later,
+        }
+    }
+
+    /// Waits (at most [`PATIENCE`]) for a line with `marker` logged since it started.
+    pub async fn logged(&self, marker: &str) -> String {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            if let Some(line) = self.later.lock().iter().find(|l| l.contains(marker)) {
+                return line.clone();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "routerd did not log {marker:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 

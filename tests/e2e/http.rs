@@ -17,14 +17,14 @@ use routerd::proto as pb;
 use crate::common::{PATIENCE, TestServer, auto_answer, config};
 
 /// A response: status, headers (lower-case names), body.
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
 }
 
 impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n == name)
@@ -45,7 +45,7 @@ fn request_text(path: &str, headers: &[(&str, &str)]) -> String {
     text
 }
 
-async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
+pub async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
     let exchange = async {
         let mut stream = TcpStream::connect(addr).await.expect("connect");
         stream

@@ -472,3 +472,247 @@ async fn a_deposed_writer_publishes_no_deadline_the_log_does_not_hold() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A standby listens while it waits: health says `NOT_SERVING`, routing calls and HTTP pages
+/// are refused `UNAVAILABLE` naming the leader. When the leader stops, the same connection to
+/// the standby turns `SERVING` and is served. A standby stopped while it waits stops cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_names_the_leader_until_it_leads_on_the_same_connection() {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+
+    let Some(nats) = Nats::start(1) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let config = nats_config(dir.path(), &nats, 1, 0);
+    let mut leader = Process::start(&config);
+    let standby_config = dir.path().join("standby.toml");
+    let standby_text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("[journal.nats]\n", "[journal.nats]\nstandby = true\n")
+        .replace(
+            "[http]\nenabled = false\n",
+            "[http]\nlisten = \"127.0.0.1:0\"\n",
+        );
+    std::fs::write(&standby_config, &standby_text).unwrap();
+    let standby = Process::start_until(&standby_config, "standby listening");
+    let http: std::net::SocketAddr = standby
+        .start_up
+        .iter()
+        .find(|l| l.contains("HTTP listening"))
+        .and_then(|l| l.split_whitespace().find_map(|w| w.strip_prefix("addr=")))
+        .expect("the standby's HTTP address")
+        .parse()
+        .unwrap();
+    let channel = standby.channel().await;
+    let mut health = HealthClient::new(channel.clone());
+    let contact_service = || HealthCheckRequest {
+        service: "routing.v1.ContactService".into(),
+    };
+    let status = health.check(contact_service()).await.unwrap().into_inner();
+    assert_eq!(status.status, ServingStatus::NotServing as i32);
+    let mut watch = health
+        .watch(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let first = watch.message().await.unwrap().expect("a health status");
+    assert_eq!(first.status, ServingStatus::NotServing as i32);
+
+    // Refused, naming the leader (once the standby has read the lease).
+    let mut contacts = ContactServiceClient::new(channel.clone());
+    let deadline = Instant::now() + PATIENCE;
+    let refused = loop {
+        let refused = contacts
+            .enqueue_contact(enqueue_request("general", pb::Channel::Voice, &[]))
+            .await
+            .expect_err("a standby does not route");
+        assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
+        if refused.metadata().get("routerd-leader").is_some() || Instant::now() > deadline {
+            break refused;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        refused.metadata().get("routerd-leader").unwrap(),
+        leader.addr.as_str()
+    );
+    assert!(refused.message().contains(&leader.addr), "{refused:?}");
+    let page = crate::http::get(http, "/api/v1/snapshot", &[]).await;
+    assert_eq!(page.status, 503, "{}", page.body);
+    assert_eq!(page.header("routerd-leader"), Some(leader.addr.as_str()));
+
+    // The leader stops cleanly (letting the lease go): the standby leads, on the connection
+    // already open.
+    signal(&leader, "TERM");
+    assert!(leader.wait().await.success());
+    let turned = tokio::time::timeout(PATIENCE, watch.message())
+        .await
+        .expect("health turns in time")
+        .unwrap()
+        .expect("a health status");
+    assert_eq!(turned.status, ServingStatus::Serving as i32);
+    let status = health.check(contact_service()).await.unwrap().into_inner();
+    assert_eq!(status.status, ServingStatus::Serving as i32);
+    standby.logged("routerd listening").await;
+    contacts
+        .enqueue_contact(enqueue_request("general", pb::Channel::Voice, &[]))
+        .await
+        .expect("the new leader routes");
+    let page = crate::http::get(http, "/api/v1/snapshot", &[]).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+
+    // Another standby, stopped while it waits: it stops cleanly, and the leader serves on.
+    let mut other = Process::start_until(&standby_config, "standby listening");
+    signal(&other, "TERM");
+    assert!(other.wait().await.success());
+    other.logged("stopped while standing by").await;
+    contacts
+        .enqueue_contact(enqueue_request("general", pb::Channel::Voice, &[]))
+        .await
+        .expect("the leader routes on");
+}
+
+/// What the journal's confirmation of an unacknowledged append relies on, pinned against the
+/// server CI installs: sent again with the same `Nats-Msg-Id` and fence after the first copy
+/// landed, a message is refused by its fence (the server checks it before its duplicate
+/// window) and not stored twice; so the writer asks the stream which message sits at the
+/// sequence, by its id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_sent_again_meets_its_fence_before_the_duplicate_window() {
+    use async_nats::jetstream::{self, context::PublishErrorKind, message::PublishMessage};
+
+    let Some(nats) = Nats::start(1) else { return };
+    let client = async_nats::connect(nats.urls[0].as_str()).await.unwrap();
+    let js = jetstream::new(client);
+    let mut stream = js
+        .create_stream(jetstream::stream::Config {
+            name: "DEDUPE".into(),
+            subjects: vec!["DEDUPE.log".into()],
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let publish = |id: &str, last: u64| {
+        PublishMessage::build()
+            .payload(id.to_string().into())
+            .message_id(id)
+            .expected_last_sequence(last)
+    };
+    let send = |message: PublishMessage| {
+        let js = js.clone();
+        async move { js.send_publish("DEDUPE.log", message).await.unwrap().await }
+    };
+    assert_eq!(send(publish("w-1", 0)).await.unwrap().sequence, 1);
+    assert_eq!(send(publish("w-2", 1)).await.unwrap().sequence, 2);
+    for (id, fence) in [("w-1", 0), ("w-2", 1)] {
+        let again = send(publish(id, fence))
+            .await
+            .expect_err("the fence refuses it");
+        assert_eq!(again.kind(), PublishErrorKind::WrongLastSequence);
+    }
+    assert_eq!(stream.info().await.unwrap().state.messages, 2);
+    let at = |sequence: u64| {
+        let stream = stream.clone();
+        async move {
+            let found = stream.get_raw_message(sequence).await.unwrap();
+            found
+                .headers
+                .get(async_nats::header::NATS_MESSAGE_ID)
+                .map(|v| v.as_str().to_string())
+        }
+    };
+    assert_eq!(at(2).await.as_deref(), Some("w-2"));
+    let missing = stream
+        .get_raw_message(3)
+        .await
+        .expect_err("nothing at 3 yet");
+    assert_eq!(
+        missing.kind(),
+        async_nats::jetstream::stream::RawMessageErrorKind::NoMessageFound
+    );
+}
+
+/// Three NATS nodes, three copies, routerd running: the node leading the log's stream dies.
+/// Appends in flight are not acknowledged; routerd finds out from the stream what became of
+/// them (sending again what was lost, behind the same fence) once the others elect a new
+/// leader, and routing goes on: every acknowledged contact is there, nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routing_goes_on_when_the_nats_node_leading_the_log_dies() {
+    let Some(mut nats) = Nats::start(3) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = nats_config_with(dir.path(), &nats, 3, 0, 5, "");
+    let mut server = Process::start(&config);
+    let channel = server.channel().await;
+    let mut contacts = ContactServiceClient::new(channel.clone());
+    let mut acked = Vec::new();
+    let enqueue = async |contacts: &mut ContactServiceClient<_>, acked: &mut Vec<u64>| {
+        let reply = contacts
+            .enqueue_contact(enqueue_request("general", pb::Channel::Voice, &[]))
+            .await
+            .expect("routing goes on");
+        acked.push(reply.into_inner().contact_id);
+    };
+    for _ in 0..30 {
+        enqueue(&mut contacts, &mut acked).await;
+    }
+    let addrs: Vec<async_nats::ServerAddr> = nats.urls.iter().map(|u| u.parse().unwrap()).collect();
+    let js = async_nats::jetstream::new(async_nats::connect(addrs).await.unwrap());
+    let leader = js
+        .get_stream("ROUTERD")
+        .await
+        .unwrap()
+        .info()
+        .await
+        .unwrap()
+        .cluster
+        .clone()
+        .and_then(|c| c.leader)
+        .expect("the stream has a leader");
+    let node: usize = leader.trim_start_matches('n').parse().unwrap();
+    // Enqueues in flight while the node dies.
+    let mut during = ContactServiceClient::new(channel.clone());
+    let load = tokio::spawn(async move {
+        let mut acked = Vec::new();
+        for _ in 0..30 {
+            let reply = during
+                .enqueue_contact(enqueue_request("general", pb::Channel::Voice, &[]))
+                .await
+                .expect("routing goes on while the stream elects a new leader");
+            acked.push(reply.into_inner().contact_id);
+        }
+        acked
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    nats.kill(node);
+    let killed = Instant::now();
+    for _ in 0..30 {
+        enqueue(&mut contacts, &mut acked).await;
+    }
+    acked.extend(load.await.unwrap());
+    eprintln!(
+        "30 enqueues after the stream's leader {leader} died took {:?}",
+        killed.elapsed()
+    );
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "routerd stopped"
+    );
+    for line in server.later.lock().iter().filter(|l| l.contains("WARN")) {
+        eprintln!("{line}");
+    }
+    all_there(&mut contacts, &acked, "with the stream's leader gone").await;
+    assert_eq!(general_stats(channel).await.offered, 90);
+    // And what it acknowledged is in the log: a restart has it all.
+    server.child.kill().unwrap();
+    server.wait().await;
+    let server = Process::start(&config);
+    let mut contacts = ContactServiceClient::new(server.channel().await);
+    all_there(&mut contacts, &acked, "after a restart").await;
+    assert_eq!(general_stats(server.channel().await).await.offered, 90);
+}
