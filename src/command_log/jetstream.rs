@@ -6,9 +6,13 @@
 //!   one message per commit batch (split when a batch is larger than the server's largest
 //!   message), its payload the batch's records framed `len: u32 LE | record`, its header
 //!   `Routerd-Position` the position of its first record;
-//! - the object store bucket `NAME_SNAPSHOTS`, object `latest`: the newest engine image
-//!   (`RTRDSNP1 | position: u64 | next_sequence: u64 | image`). Storing one purges the stream
-//!   below the first message after it.
+//! - the object store bucket `NAME_SNAPSHOTS`, one object per snapshot (`snapshot-POSITION`:
+//!   `RTRDSNP1 | position: u64 | next_sequence: u64 | image`), and the key `snapshot` in the
+//!   lease's bucket naming the newest (`POSITION OBJECT`). Storing one writes its object, moves
+//!   the pointer forward by compare-and-swap (never back: a deposed writer's late snapshot is
+//!   dropped), then purges the stream below the first message after it and deletes the object
+//!   it replaced. (A stream whose pointer is missing is read from the object `latest`, where the
+//!   first builds kept their one snapshot.)
 //!
 //! **Fenced appends.** Every message is published with `Nats-Expected-Last-Sequence` (the stream
 //! sequence this writer last appended, or found at the end of the stream when it opened) and a
@@ -61,7 +65,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer, object_store, stream};
+use async_nats::jetstream::{self, consumer, kv, object_store, stream};
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::StreamExt;
 use parking_lot::Mutex;
@@ -91,7 +95,10 @@ pub struct JetStreamConfig {
 const POSITION: &str = "Routerd-Position";
 const LEASE_KEY: &str = "leader";
 const SNAPSHOT_MAGIC: &[u8; 8] = b"RTRDSNP1";
+/// The object the first builds kept their only snapshot in (read when no pointer exists).
 const SNAPSHOT_OBJECT: &str = "latest";
+/// The key, in the lease's bucket, naming the newest snapshot: `POSITION OBJECT`.
+const SNAPSHOT_KEY: &str = "snapshot";
 /// How long one request to the servers may take before the log gives up.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the writer waits for an append's acknowledgement before it looks in the stream for
@@ -478,12 +485,16 @@ impl LogStore for JetStreamStore {
     fn latest_snapshot(&self) -> Result<Option<Snapshot>, LogError> {
         let shared = &self.shared;
         let bytes = patiently("reading the latest snapshot", || {
-            let snapshots = shared.snapshots.clone();
+            let (snapshots, kv) = (shared.snapshots.clone(), shared.lease.clone());
             // In a task of its own: async-nats's object reader panics when creating its
             // consumer times out (object_store/mod.rs, `.unwrap()`); a task turns that into an
             // error to retry.
             let task = shared.runtime.spawn(async move {
-                let mut object = match snapshots.get(SNAPSHOT_OBJECT).await {
+                let name = match pointer(&kv).await? {
+                    Some((_, _, name)) => name,
+                    None => SNAPSHOT_OBJECT.to_string(),
+                };
+                let mut object = match snapshots.get(&name).await {
                     Ok(object) => object,
                     Err(e) if e.kind() == object_store::GetErrorKind::NotFound => return Ok(None),
                     Err(e) => return Err(e.to_string()),
@@ -633,11 +644,63 @@ impl LogStore for JetStreamStore {
         bytes.extend_from_slice(&snapshot.next_sequence.to_le_bytes());
         bytes.extend_from_slice(&snapshot.image);
         shared.runtime.block_on(async {
+            // Each snapshot is an object of its own; the pointer moves to it only forward (by
+            // compare-and-swap), so a writer deposed mid-snapshot can never put an older
+            // snapshot in front of a newer one whose purge its records did not survive.
+            let name = format!("snapshot-{}", snapshot.position);
             shared
                 .snapshots
-                .put(SNAPSHOT_OBJECT, &mut bytes.as_slice())
+                .put(name.as_str(), &mut bytes.as_slice())
                 .await
                 .map_err(|e| failed(format!("storing a snapshot: {e}")))?;
+            let value = Bytes::from(format!("{} {name}", snapshot.position));
+            let replaced = loop {
+                let current = pointer(&shared.lease).await.map_err(failed)?;
+                let moved = match &current {
+                    Some((_, position, _)) if *position >= snapshot.position => {
+                        tracing::info!(
+                            position = snapshot.position,
+                            newer = position,
+                            "a newer snapshot is stored already; this one is dropped"
+                        );
+                        if *position > snapshot.position {
+                            let _ = shared.snapshots.delete(name.as_str()).await;
+                        }
+                        return Ok(());
+                    }
+                    Some((revision, _, _)) => shared
+                        .lease
+                        .update(SNAPSHOT_KEY, value.clone(), *revision)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| {
+                            (e.kind() != kv::UpdateErrorKind::WrongLastRevision)
+                                .then(|| e.to_string())
+                        }),
+                    None => shared
+                        .lease
+                        .create(SNAPSHOT_KEY, value.clone())
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| {
+                            (e.kind() != kv::CreateErrorKind::AlreadyExists).then(|| e.to_string())
+                        }),
+                };
+                match moved {
+                    Ok(()) => break current.map(|(_, _, name)| name),
+                    // Someone moved it meanwhile: look again.
+                    Err(None) => continue,
+                    Err(Some(e)) => {
+                        return Err(failed(format!("moving the snapshot pointer: {e}")));
+                    }
+                }
+            };
+            // The snapshot it replaces is no longer needed (nor the first builds' object).
+            for old in replaced.iter().map(String::as_str).chain([SNAPSHOT_OBJECT]) {
+                if old != name {
+                    let _ = shared.snapshots.delete(old).await;
+                }
+            }
             // The records before the snapshot are no longer needed. A snapshot is taken at a
             // batch's end and a message never spans two batches, so the last message starting
             // before its position ends there: purge it and every one before it.
@@ -658,6 +721,28 @@ impl LogStore for JetStreamStore {
             }
             Ok(())
         })
+    }
+}
+
+/// The snapshot pointer: its revision, the snapshot's position and its object's name; `None`
+/// when no snapshot was stored under a pointer yet.
+async fn pointer(kv: &kv::Store) -> Result<Option<(u64, Position, String)>, String> {
+    let entry = kv
+        .entry(SNAPSHOT_KEY)
+        .await
+        .map_err(|e| format!("reading the snapshot pointer: {e}"))?;
+    let Some(entry) = entry.filter(|e| e.operation == kv::Operation::Put) else {
+        return Ok(None);
+    };
+    let text = String::from_utf8_lossy(&entry.value);
+    let parsed = text
+        .split_once(' ')
+        .and_then(|(position, name)| Some((position.parse().ok()?, name.to_string())));
+    match parsed {
+        Some((position, name)) => Ok(Some((entry.revision, position, name))),
+        None => Err(format!(
+            "the snapshot pointer {text:?} is not POSITION OBJECT"
+        )),
     }
 }
 

@@ -201,12 +201,108 @@ async fn on_one_nats_node_acknowledged_contacts_survive_a_kill_and_restart() {
         state.first_sequence > 1,
         "the log was never purged: {state:?}"
     );
-    let snapshots = js.get_object_store("ROUTERD_SNAPSHOTS").await.unwrap();
-    let latest = snapshots
-        .info("latest")
+    let (pointed, objects) = snapshot_objects(&js, "ROUTERD").await;
+    assert_eq!(
+        objects.len(),
+        1,
+        "the replaced snapshots are deleted: {objects:?}"
+    );
+    assert_eq!(objects[0].0, pointed);
+    assert!(objects[0].1 > 24);
+}
+
+/// The object the snapshot pointer names, and every snapshot object with its size.
+async fn snapshot_objects(
+    js: &async_nats::jetstream::Context,
+    stream: &str,
+) -> (String, Vec<(String, usize)>) {
+    let pointer = js
+        .get_key_value(format!("{stream}_LEASE"))
         .await
+        .unwrap()
+        .get("snapshot")
+        .await
+        .unwrap()
         .expect("a snapshot was stored");
-    assert!(latest.size > 24);
+    let pointer = String::from_utf8(pointer.to_vec()).unwrap();
+    let (_, name) = pointer.split_once(' ').expect("POSITION OBJECT");
+    let mut listed = js
+        .get_object_store(format!("{stream}_SNAPSHOTS"))
+        .await
+        .unwrap()
+        .list()
+        .await
+        .unwrap();
+    let mut objects = Vec::new();
+    while let Some(info) = futures_util::StreamExt::next(&mut listed).await {
+        let info = info.unwrap();
+        if !info.deleted {
+            objects.push((info.name, info.size));
+        }
+    }
+    (name.to_string(), objects)
+}
+
+/// Snapshots only move forward: one stored late (a deposed leader's snapshotter finishing after
+/// the new leader stored a newer one and purged the log behind it) is dropped, never put in
+/// front, so recovery never starts from a snapshot whose following records were purged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_snapshot_never_replaces_a_newer_one() {
+    use routerd::command_log::jetstream::{JetStreamConfig, JetStreamStore};
+    use routerd::command_log::{LogStore, Snapshot};
+
+    let Some(nats) = Nats::start(1) else { return };
+    let config = JetStreamConfig {
+        urls: nats.urls.clone(),
+        stream: "SNAPSHOTS_TEST".into(),
+        replicas: 1,
+        lease: Duration::from_secs(5),
+        standby: false,
+        node: "test".into(),
+    };
+    // A stream the first builds wrote: their one snapshot in the object `latest`.
+    let store = tokio::task::spawn_blocking(move || JetStreamStore::open(&config).unwrap())
+        .await
+        .unwrap();
+    let js = async_nats::jetstream::new(async_nats::connect(nats.urls[0].as_str()).await.unwrap());
+    let mut first_builds = b"RTRDSNP1".to_vec();
+    first_builds.extend_from_slice(&50u64.to_le_bytes());
+    first_builds.extend_from_slice(&51u64.to_le_bytes());
+    first_builds.extend_from_slice(&[7; 16]);
+    js.get_object_store("SNAPSHOTS_TEST_SNAPSHOTS")
+        .await
+        .unwrap()
+        .put("latest", &mut first_builds.as_slice())
+        .await
+        .unwrap();
+    tokio::task::spawn_blocking(move || {
+        let first = store
+            .latest_snapshot()
+            .unwrap()
+            .expect("the first builds' snapshot");
+        assert_eq!((first.position, first.image), (50, vec![7; 16]));
+        let at = |position: u64| Snapshot {
+            position,
+            next_sequence: position + 1,
+            image: vec![position as u8; 64],
+        };
+        let latest = |store: &JetStreamStore| store.latest_snapshot().unwrap().unwrap();
+        store.store_snapshot(&at(200)).unwrap();
+        store.store_snapshot(&at(100)).unwrap();
+        assert_eq!(latest(&store).position, 200, "a late snapshot is dropped");
+        store.store_snapshot(&at(300)).unwrap();
+        let newest = latest(&store);
+        assert_eq!(
+            (newest.position, newest.next_sequence, newest.image),
+            (300, 301, vec![44; 64])
+        );
+    })
+    .await
+    .unwrap();
+    // Only the newest is kept (the first builds' `latest` went with the first pointer).
+    let (pointed, objects) = snapshot_objects(&js, "SNAPSHOTS_TEST").await;
+    assert_eq!(pointed, "snapshot-300");
+    assert_eq!(objects.len(), 1, "{objects:?}");
 }
 
 /// Three NATS nodes, three copies: the kill-and-restart check; then one NATS node dies (a
