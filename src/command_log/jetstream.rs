@@ -58,8 +58,12 @@
 //! While it waits, the standby's listeners answer as a standby, naming the leader the lease
 //! records ([`crate::runtime::leadership`]).
 //!
-//! Known limits (issue 17 is open on them): the standby follows by reading at each look, not
-//! by a push consumer; the leader, not the standby, takes the snapshots.
+//! The standby also stores snapshots as it follows, once the newest is `snapshot_every`
+//! records behind, so the leader's snapshotter takes none while a standby keeps up. Two
+//! writers of snapshots are safe: the pointer only moves forward.
+//!
+//! Known limit: the standby follows by reading at each look (every quarter lease), not by a
+//! push consumer, so it is up to a quarter lease behind.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -634,6 +638,11 @@ impl LogStore for JetStreamStore {
                 ..ReadEnd::default()
             })
         })
+    }
+
+    fn shared_snapshot_position(&self) -> Option<Position> {
+        let read = self.shared.runtime.block_on(pointer(&self.shared.lease));
+        read.ok().flatten().map(|(_, position, _)| position)
     }
 
     fn store_snapshot(&self, snapshot: &Snapshot) -> Result<(), LogError> {

@@ -139,6 +139,13 @@ pub trait LogStore: Send + Sync {
     fn prepare(&self) -> Result<(), LogError> {
         Ok(())
     }
+
+    /// The position of the newest snapshot stored, where another process may store them too
+    /// (a standby following the JetStream log): the leader's snapshotter skips one that would
+    /// add nothing. `None` where only this process stores snapshots.
+    fn shared_snapshot_position(&self) -> Option<Position> {
+        None
+    }
 }
 
 /// Why the log could not be opened, read or written.

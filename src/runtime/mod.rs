@@ -128,8 +128,9 @@ pub async fn start_as(
         Some(journal) => {
             let (journal, engine_config, bus2) =
                 (journal.clone(), config.engine.clone(), bus.clone());
+            let every = config.snapshot_every;
             let (engine, log, store, last) = tokio::task::spawn_blocking(move || {
-                recover(journal, engine_config, &bus2, standing.as_ref())
+                recover(journal, engine_config, every, &bus2, standing.as_ref())
             })
             .await??;
             launch(&config, engine, log, Some((store, last)), bus)?
@@ -160,9 +161,10 @@ fn launch(
         Some((store, last)) => {
             let (due_tx, due) = flume::unbounded();
             let (engine_config, busy) = (config.engine.clone(), busy.clone());
+            let every = config.snapshot_every;
             let thread = std::thread::Builder::new()
                 .name("routerd-snapshots".into())
-                .spawn(move || snapshots::run(store, engine_config, due, busy))?;
+                .spawn(move || snapshots::run(store, engine_config, every, due, busy))?;
             (Some(due_tx), Some(thread), last)
         }
         None => (None, None, 0),
@@ -227,6 +229,7 @@ type Recovered = (Engine, Box<dyn CommandLog>, Arc<dyn LogStore>, u64);
 fn recover(
     journal: Journal,
     config: EngineConfig,
+    snapshot_every: u64,
     bus: &EventBus,
     standing: Option<&Standing>,
 ) -> Result<Recovered, LogError> {
@@ -260,12 +263,19 @@ fn recover(
                         .map(|rebuilt| warm = Some(rebuilt)),
                     Some(rebuilt) => recovery::catch_up(&store, rebuilt, Some(bus)).map(|_| ()),
                 };
-                if let Err(e) = followed {
-                    // Behind a purge (the leader snapshotted past it), or the servers
-                    // faltered: start again from the latest snapshot at the next look.
-                    tracing::warn!(error = %e, "the standby lost its place in the log; rebuilding");
-                    warm = None;
-                    bus.reset();
+                match followed {
+                    Ok(()) => {
+                        if let Some(rebuilt) = &warm {
+                            snapshot_followed(&store, rebuilt, snapshot_every, bus);
+                        }
+                    }
+                    Err(e) => {
+                        // Behind a purge (the leader snapshotted past it), or the servers
+                        // faltered: start again from the latest snapshot at the next look.
+                        tracing::warn!(error = %e, "the standby lost its place in the log; rebuilding");
+                        warm = None;
+                        bus.reset();
+                    }
                 }
                 true
             })?;
@@ -290,6 +300,44 @@ fn recover(
             let last = rebuilt.snapshot.unwrap_or(0);
             Ok((rebuilt.engine, Box::new(log), Arc::new(store), last))
         }
+    }
+}
+
+/// A standby stores a snapshot of the log it follows once the newest stored is `every`
+/// records behind, so the leader need not (its snapshotter skips while this one keeps up). The
+/// image is its own engine's, which replayed the log exactly to a message's end; one that
+/// refused a record the leader kept is not the leader's engine, and stores nothing.
+fn snapshot_followed(
+    store: &dyn LogStore,
+    rebuilt: &recovery::Rebuilt,
+    every: u64,
+    bus: &EventBus,
+) {
+    if every == 0 || rebuilt.refused > 0 {
+        return;
+    }
+    let stored = store
+        .shared_snapshot_position()
+        .or(rebuilt.snapshot)
+        .unwrap_or(0);
+    let position = rebuilt.end.position;
+    if position < stored + every {
+        return;
+    }
+    let started = std::time::Instant::now();
+    let snapshot = crate::command_log::Snapshot {
+        position,
+        next_sequence: bus.last_sequence() + 1,
+        image: rebuilt.engine.image(),
+    };
+    match store.store_snapshot(&snapshot) {
+        Ok(()) => info!(
+            position,
+            bytes = snapshot.image.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "the standby stored a snapshot"
+        ),
+        Err(e) => tracing::warn!(error = %e, position, "the standby could not store a snapshot"),
     }
 }
 

@@ -14,6 +14,11 @@
 //!
 //! Between snapshots it also readies the journal's next segment ([`LogStore::prepare`]).
 //!
+//! On the JetStream journal a standby stores snapshots as it follows the log; while the newest
+//! it stored is less than one interval behind a due snapshot, this thread takes none (and drops
+//! its follower, so its next snapshot starts from the standby's). With no standby it takes them
+//! all, as on the file journal.
+//!
 //! Cost: memory for a second engine, and CPU to apply every record a second time (in bursts,
 //! one per snapshot interval), on another core when there is one.
 
@@ -42,6 +47,7 @@ struct Follower {
 pub fn run(
     store: Arc<dyn LogStore>,
     config: EngineConfig,
+    every: u64,
     due: flume::Receiver<SnapshotDue>,
     busy: Arc<AtomicBool>,
 ) {
@@ -50,6 +56,21 @@ pub fn run(
     let mut follower: Option<Follower> = None;
     while let Ok(due) = due.recv() {
         let started = Instant::now();
+        // A standby stores snapshots as it follows the log: none is needed here while its
+        // newest is less than one interval behind. (The follower is dropped: the next snapshot
+        // this thread takes starts from the standby's, not from records long behind it.)
+        if let Some(stored) = store.shared_snapshot_position()
+            && stored + every > due.position
+        {
+            tracing::debug!(
+                position = due.position,
+                stored,
+                "a snapshot is stored recently enough (by a standby); none taken"
+            );
+            follower = None;
+            busy.store(false, Ordering::Release);
+            continue;
+        }
         match take(&*store, &config, &mut follower, due) {
             Ok(bytes) => tracing::info!(
                 position = due.position,
@@ -136,4 +157,71 @@ fn take(
     })?;
     *follower = Some(f);
     Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command_log::ReadEnd;
+    use crate::command_log::file::FileStore;
+    use crate::core::Command;
+    use crate::core::Millis;
+
+    /// A file store that reports `shared` as the newest snapshot some other process stored.
+    struct Followed {
+        files: FileStore,
+        shared: Option<Position>,
+    }
+
+    impl LogStore for Followed {
+        fn latest_snapshot(&self) -> Result<Option<Snapshot>, LogError> {
+            self.files.latest_snapshot()
+        }
+        fn read(
+            &self,
+            from: Position,
+            to: Option<Position>,
+            each: &mut dyn FnMut(Position, Millis, Command) -> Result<(), LogError>,
+        ) -> Result<ReadEnd, LogError> {
+            self.files.read(from, to, each)
+        }
+        fn store_snapshot(&self, snapshot: &Snapshot) -> Result<(), LogError> {
+            self.files.store_snapshot(snapshot)
+        }
+        fn shared_snapshot_position(&self) -> Option<Position> {
+            self.shared
+        }
+    }
+
+    /// Runs the snapshotter on `store` for one snapshot due at position 0.
+    fn one_due(store: Arc<Followed>) {
+        let (tx, due) = flume::unbounded();
+        let busy = Arc::new(AtomicBool::new(true));
+        tx.send(SnapshotDue {
+            position: 0,
+            next_sequence: 1,
+        })
+        .unwrap();
+        drop(tx);
+        run(store, EngineConfig::default(), 10, due, busy.clone());
+        assert!(!busy.load(Ordering::Acquire), "the engine may ask again");
+    }
+
+    #[test]
+    fn the_leader_takes_no_snapshot_while_a_standby_keeps_one_recent() {
+        let dir = tempfile::tempdir().unwrap();
+        let recent = Arc::new(Followed {
+            files: FileStore::open(dir.path()).unwrap(),
+            shared: Some(0),
+        });
+        one_due(recent.clone());
+        assert!(recent.latest_snapshot().unwrap().is_none());
+        // Alone (no standby storing any), it takes them.
+        let alone = Arc::new(Followed {
+            files: FileStore::open(dir.path()).unwrap(),
+            shared: None,
+        });
+        one_due(alone.clone());
+        assert_eq!(alone.latest_snapshot().unwrap().unwrap().position, 0);
+    }
 }

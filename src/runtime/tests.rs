@@ -48,7 +48,7 @@ fn start_bare(config: &RuntimeConfig) -> Result<Running, LogError> {
         config.subscriber_buffer,
     ));
     let journal = config.journal.clone().expect("a journaled configuration");
-    let (engine, log, store, last) = recover(journal, config.engine.clone(), &bus, None)?;
+    let (engine, log, store, last) = recover(journal, config.engine.clone(), 0, &bus, None)?;
     Ok(launch(config, engine, log, Some((store, last)), bus)
         .expect("starts")
         .running)

@@ -586,6 +586,8 @@ async fn a_standby_names_the_leader_until_it_leads_on_the_same_connection() {
     let standby_text = std::fs::read_to_string(&config)
         .unwrap()
         .replace("[journal.nats]\n", "[journal.nats]\nstandby = true\n")
+        // The leader takes no snapshots; the standby takes them as it follows.
+        .replace("snapshot_every = 0\n", "snapshot_every = 100\n")
         .replace(
             "[http]\nenabled = false\n",
             "[http]\nlisten = \"127.0.0.1:0\"\n",
@@ -640,6 +642,31 @@ async fn a_standby_names_the_leader_until_it_leads_on_the_same_connection() {
     assert_eq!(page.status, 503, "{}", page.body);
     assert_eq!(page.header("routerd-leader"), Some(leader.addr.as_str()));
 
+    // The standby snapshots the log it follows, and the log is purged behind.
+    let mut on_leader = ContactServiceClient::new(leader.channel().await);
+    let mut acked = Vec::new();
+    for _ in 0..150 {
+        let reply = on_leader
+            .enqueue_contact(enqueue_request("general", pb::Channel::Voice, &[]))
+            .await
+            .unwrap();
+        acked.push(reply.into_inner().contact_id);
+    }
+    standby.logged("the standby stored a snapshot").await;
+    let js = async_nats::jetstream::new(async_nats::connect(nats.urls[0].as_str()).await.unwrap());
+    let (pointed, _) = snapshot_objects(&js, "ROUTERD").await;
+    assert!(pointed.starts_with("snapshot-"), "{pointed}");
+    let state = js
+        .get_stream("ROUTERD")
+        .await
+        .unwrap()
+        .info()
+        .await
+        .unwrap()
+        .state
+        .clone();
+    assert!(state.first_sequence > 1, "never purged: {state:?}");
+
     // The leader stops cleanly (letting the lease go): the standby leads, on the connection
     // already open.
     signal(&leader, "TERM");
@@ -657,6 +684,7 @@ async fn a_standby_names_the_leader_until_it_leads_on_the_same_connection() {
         .enqueue_contact(enqueue_request("general", pb::Channel::Voice, &[]))
         .await
         .expect("the new leader routes");
+    all_there(&mut contacts, &acked, "after the takeover").await;
     let page = crate::http::get(http, "/api/v1/snapshot", &[]).await;
     assert_eq!(page.status, 200, "{}", page.body);
 
