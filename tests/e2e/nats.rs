@@ -348,6 +348,16 @@ async fn all_there(
     }
 }
 
+/// Writes `standby.toml` beside `config`: its settings as a standby, with `edit` applied.
+fn standby_beside(config: &Path, edit: impl Fn(String) -> String) -> PathBuf {
+    let standby = config.with_file_name("standby.toml");
+    let text = std::fs::read_to_string(config)
+        .unwrap()
+        .replace("[journal.nats]\n", "[journal.nats]\nstandby = true\n");
+    std::fs::write(&standby, edit(text)).unwrap();
+    standby
+}
+
 /// Sends `signal` (`STOP`, `CONT`, ...) to a process.
 fn signal(process: &Process, signal: &str) {
     let sent = Command::new("kill")
@@ -441,14 +451,7 @@ async fn a_standby_takes_over_when_the_leader_is_killed_under_load() {
     let dir = tempfile::tempdir().unwrap();
     let config = nats_config(dir.path(), &nats, 1, 200);
     let mut leader = Process::start(&config);
-    let standby_config = dir.path().join("standby.toml");
-    std::fs::write(
-        &standby_config,
-        std::fs::read_to_string(&config)
-            .unwrap()
-            .replace("[journal.nats]\n", "[journal.nats]\nstandby = true\n"),
-    )
-    .unwrap();
+    let standby_config = standby_beside(&config, |text| text);
     let standby = start_waiting(&standby_config);
     let channel = leader.channel().await;
     let mut events = SupervisorServiceClient::new(channel.clone())
@@ -582,17 +585,14 @@ async fn a_standby_names_the_leader_until_it_leads_on_the_same_connection() {
     let dir = tempfile::tempdir().unwrap();
     let config = nats_config(dir.path(), &nats, 1, 0);
     let mut leader = Process::start(&config);
-    let standby_config = dir.path().join("standby.toml");
-    let standby_text = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace("[journal.nats]\n", "[journal.nats]\nstandby = true\n")
+    let standby_config = standby_beside(&config, |text| {
         // The leader takes no snapshots; the standby takes them as it follows.
-        .replace("snapshot_every = 0\n", "snapshot_every = 100\n")
-        .replace(
-            "[http]\nenabled = false\n",
-            "[http]\nlisten = \"127.0.0.1:0\"\n",
-        );
-    std::fs::write(&standby_config, &standby_text).unwrap();
+        text.replace("snapshot_every = 0\n", "snapshot_every = 100\n")
+            .replace(
+                "[http]\nenabled = false\n",
+                "[http]\nlisten = \"127.0.0.1:0\"\n",
+            )
+    });
     let standby = Process::start_until(&standby_config, "standby listening");
     let http: std::net::SocketAddr = standby
         .start_up
