@@ -3,8 +3,10 @@
 //! A standby listens before its engine runs (see [`crate::runtime::leadership`]): each routing
 //! service is a [`Leading`] whose cell is empty until the engine runs, and until then every call
 //! is refused `UNAVAILABLE` with the leader's address in the `routerd-leader` metadata, so a
-//! frontend or desktop can go there at once instead of guessing. Once the cell is filled the
-//! same server routes: no listener is rebound and no connection is dropped.
+//! frontend or desktop can go there at once instead of guessing. The first call after the
+//! engine runs fills the cell (from the handle the leadership holds, so no call made after the
+//! routerd leads is refused), and the same server routes: no listener is rebound and no
+//! connection is dropped.
 //!
 //! Cost on a served call: one atomic load (the cell) and the service's clone (an `Arc`), next
 //! to the clone tonic's router already makes per call.
@@ -17,12 +19,14 @@ use futures_util::future::{Either, Ready, ready};
 use tonic::Status;
 use tonic::body::Body;
 
-use crate::runtime::Leadership;
 use crate::runtime::leadership::LEADER_HEADER;
+use crate::runtime::{EngineHandle, Leadership};
 
 /// A service that answers once its cell is filled (the engine runs), and refuses until then.
 pub struct Leading<S> {
     service: Arc<OnceLock<S>>,
+    /// Makes the service from the engine's handle.
+    open: Arc<dyn Fn(EngineHandle) -> S + Send + Sync>,
     leadership: Leadership,
 }
 
@@ -30,23 +34,33 @@ impl<S> Clone for Leading<S> {
     fn clone(&self) -> Leading<S> {
         Leading {
             service: self.service.clone(),
+            open: self.open.clone(),
             leadership: self.leadership.clone(),
         }
     }
 }
 
 impl<S> Leading<S> {
-    /// An empty one: refuses, naming the leader `leadership` reports, until [`Leading::open`].
-    pub fn waiting(leadership: Leadership) -> Leading<S> {
+    /// Refuses, naming the leader `leadership` reports, until it leads; then serves through
+    /// what `open` makes of the handle.
+    pub fn waiting(
+        leadership: Leadership,
+        open: impl Fn(EngineHandle) -> S + Send + Sync + 'static,
+    ) -> Leading<S> {
         Leading {
             service: Arc::new(OnceLock::new()),
+            open: Arc::new(open),
             leadership,
         }
     }
 
-    /// Serves through `service` from now on (a second call changes nothing).
-    pub fn open(&self, service: S) {
-        let _ = self.service.set(service);
+    /// The service, once this routerd leads (made at the first ask).
+    pub fn service(&self) -> Option<&S> {
+        if let Some(service) = self.service.get() {
+            return Some(service);
+        }
+        let handle = self.leadership.handle()?;
+        Some(self.service.get_or_init(|| (self.open)(handle)))
     }
 }
 
@@ -70,7 +84,7 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        match self.service.get() {
+        match self.service() {
             Some(service) => Either::Left(service.clone().call(request)),
             None => Either::Right(ready(Ok(refusal(&self.leadership).into_http()))),
         }
@@ -101,7 +115,7 @@ mod tests {
             Ok::<_, Infallible>(http::Response::new(Body::empty()))
         });
         let answered = tower::util::MapFuture::new(answered, Box::pin);
-        let leading = Leading::waiting(leadership);
+        let leading = Leading::waiting(leadership, move |_| answered.clone());
         let call = || {
             http::Request::builder()
                 .uri("/routing.v1.ContactService/EnqueueContact")
@@ -112,7 +126,11 @@ mod tests {
         let headers = refused.headers();
         assert_eq!(headers["grpc-status"], "14", "UNAVAILABLE");
         assert_eq!(headers[LEADER_HEADER], "10.1.2.3:50051");
-        leading.open(answered);
+        // Served from the first call after it leads.
+        let running = crate::runtime::start(crate::runtime::RuntimeConfig::ephemeral())
+            .await
+            .unwrap();
+        standing.lead(running.handle.clone());
         let served = leading.clone().oneshot(call()).await.unwrap();
         assert!(served.headers().get("grpc-status").is_none());
     }

@@ -29,8 +29,8 @@ use crate::proto;
 use crate::proto::agent_service_server::AgentServiceServer;
 use crate::proto::contact_service_server::ContactServiceServer;
 use crate::proto::queue_service_server::QueueServiceServer;
+use crate::runtime::Leadership;
 use crate::runtime::bus::Subscribers;
-use crate::runtime::{EngineHandle, Leadership};
 use calls::{CallCounts, Door};
 use leading::Leading;
 
@@ -67,46 +67,49 @@ const SERVICE_NAMES: [&str; 4] = [
 ];
 
 impl Services {
-    fn waiting(leadership: &Leadership) -> Services {
+    /// Each service, made from the engine's handle once `leadership` leads.
+    fn waiting(leadership: &Leadership, settings: &Settings, drain: &Drain) -> Services {
+        let max_message = settings.max_message_bytes;
+        let (drain, subscribers) = (drain.clone(), settings.subscribers.clone());
+        let agents_drain = drain.clone();
         Services {
-            queues: Leading::waiting(leadership.clone()),
-            agents: Leading::waiting(leadership.clone()),
-            contacts: Leading::waiting(leadership.clone()),
-            supervisor: Leading::waiting(leadership.clone()),
+            queues: Leading::waiting(leadership.clone(), move |handle| {
+                QueueServiceServer::new(queues::Queues { handle })
+                    .max_decoding_message_size(max_message)
+            }),
+            agents: Leading::waiting(leadership.clone(), move |handle| {
+                AgentServiceServer::new(agents::Agents {
+                    handle,
+                    drain: agents_drain.clone(),
+                    max_message,
+                })
+                .max_decoding_message_size(max_message)
+            }),
+            contacts: Leading::waiting(leadership.clone(), move |handle| {
+                ContactServiceServer::new(contacts::Contacts { handle })
+                    .max_decoding_message_size(max_message)
+            }),
+            supervisor: Leading::waiting(leadership.clone(), move |handle| {
+                supervisor::SupervisorEndpoint::new(
+                    supervisor::Supervisor {
+                        handle,
+                        drain: drain.clone(),
+                        subscribers: subscribers.clone(),
+                    },
+                    max_message,
+                )
+            }),
         }
     }
 
-    /// Serves through `handle` from now on.
-    fn open(&self, handle: EngineHandle, settings: &Settings, drain: &Drain) {
-        let max_message = settings.max_message_bytes;
-        self.queues.open(
-            QueueServiceServer::new(queues::Queues {
-                handle: handle.clone(),
-            })
-            .max_decoding_message_size(max_message),
+    /// Makes every service now (the engine runs), rather than at its first call.
+    fn open(&self) {
+        let _ = (
+            self.queues.service(),
+            self.agents.service(),
+            self.contacts.service(),
+            self.supervisor.service(),
         );
-        self.agents.open(
-            AgentServiceServer::new(agents::Agents {
-                handle: handle.clone(),
-                drain: drain.clone(),
-                max_message,
-            })
-            .max_decoding_message_size(max_message),
-        );
-        self.contacts.open(
-            ContactServiceServer::new(contacts::Contacts {
-                handle: handle.clone(),
-            })
-            .max_decoding_message_size(max_message),
-        );
-        self.supervisor.open(supervisor::SupervisorEndpoint::new(
-            supervisor::Supervisor {
-                handle,
-                drain: drain.clone(),
-                subscribers: settings.subscribers.clone(),
-            },
-            max_message,
-        ));
     }
 }
 
@@ -125,10 +128,10 @@ pub async fn serve(
     drain: Drain,
 ) -> anyhow::Result<()> {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    let services = Services::waiting(&leadership);
+    let services = Services::waiting(&leadership, &settings, &drain);
     match leadership.handle() {
-        Some(handle) => {
-            services.open(handle, &settings, &drain);
+        Some(_) => {
+            services.open();
             for service in SERVICE_NAMES {
                 health_reporter
                     .set_service_status(service, tonic_health::ServingStatus::Serving)
@@ -141,17 +144,13 @@ pub async fn serve(
                     .set_service_status(service, tonic_health::ServingStatus::NotServing)
                     .await;
             }
-            let (services, settings, mut leadership, mut drain) = (
-                services.clone(),
-                settings.clone(),
-                leadership.clone(),
-                drain.clone(),
-            );
+            let (services, mut leadership, mut drain) =
+                (services.clone(), leadership.clone(), drain.clone());
             let health_reporter = health_reporter.clone();
             tokio::spawn(async move {
                 tokio::select! {
-                    led = leadership.led() => if let Some(handle) = led {
-                        services.open(handle, &settings, &drain);
+                    led = leadership.led() => if led.is_some() {
+                        services.open();
                         for service in SERVICE_NAMES.into_iter().chain([""]) {
                             health_reporter
                                 .set_service_status(service, tonic_health::ServingStatus::Serving)

@@ -240,26 +240,19 @@ async fn agents(
 }
 
 /// The routes of a standby: each answers 503 naming the leader until this routerd leads, then
-/// as [`router`] does.
+/// as [`router`] does (made by `open` at the first request after it leads).
 fn standing_by(
     leadership: Leadership,
-    open: impl FnOnce(EngineHandle) -> Router + Send + 'static,
-    mut drain: Drain,
+    open: impl Fn(EngineHandle) -> Router + Send + Sync + 'static,
 ) -> Router {
     let routes: Arc<std::sync::OnceLock<Router>> = Arc::default();
-    {
-        let (routes, mut leadership) = (routes.clone(), leadership.clone());
-        tokio::spawn(async move {
-            tokio::select! {
-                led = leadership.led() => if let Some(handle) = led {
-                    let _ = routes.set(open(handle));
-                },
-                _ = drained(&mut drain) => {}
-            }
-        });
-    }
+    let open = Arc::new(open);
     Router::new().fallback_service(tower::service_fn(move |request: Request| {
-        let (routes, leadership) = (routes.get().cloned(), leadership.clone());
+        let routes = routes.get().cloned().or_else(|| {
+            let handle = leadership.handle()?;
+            Some(routes.get_or_init(|| open(handle)).clone())
+        });
+        let leadership = leadership.clone();
         async move {
             use tower::ServiceExt;
             match routes {
@@ -323,16 +316,16 @@ pub async fn serve(
             );
             router(Arc::new(Shared {
                 handle,
-                auth,
-                subscribers: settings.subscribers,
-                drain,
+                auth: auth.clone(),
+                subscribers: settings.subscribers.clone(),
+                drain: drain.clone(),
                 metrics,
             }))
         }
     };
     let app = match leadership.handle() {
         Some(handle) => open(handle),
-        None => standing_by(leadership, open, drain.clone()),
+        None => standing_by(leadership, open),
     };
     let graceful = GracefulShutdown::new();
     loop {
