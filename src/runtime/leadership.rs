@@ -98,12 +98,6 @@ impl Standing {
 }
 
 impl Leadership {
-    /// A leader's, for listeners started on a running engine.
-    pub fn leading(handle: EngineHandle) -> Leadership {
-        let (_tx, rx) = watch::channel(Role::Leader(handle));
-        Leadership { role: rx }
-    }
-
     /// The handle, if this routerd leads now.
     pub fn handle(&self) -> Option<EngineHandle> {
         match &*self.role.borrow() {
