@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 use tracing::info;
 
 use crate::access::Authenticator;
+use crate::command_log::LogError;
 use crate::command_log::file::FileConfig;
 use crate::config::Config;
 use crate::drain::Drain;
@@ -94,7 +95,7 @@ pub async fn serve(
             if let Ears::Open(listening) = ears {
                 listening.stop().await?;
             }
-            if stopping && standing.cancelled() {
+            if matches!(e.downcast_ref(), Some(LogError::StoodDown)) {
                 info!("routerd stopped while standing by");
                 return Ok(());
             }

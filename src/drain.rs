@@ -1,4 +1,4 @@
-//! The drain signal: the composition root ([`crate::app`]) flips it once shutdown begins, and
+//! The drain signal: the composition root flips it once shutdown begins, and
 //! every listener watches it. Long-lived streams (desktop sessions, supervisor streams) end with
 //! UNAVAILABLE when it flips, so a graceful shutdown never waits on a client that would otherwise
 //! stay connected forever.

@@ -56,7 +56,7 @@
 //! stream, so taking over replays only the last few batches.
 //!
 //! While it waits, the standby's listeners answer as a standby, naming the leader the lease
-//! records ([`crate::runtime::leadership`]).
+//! records (the runtime's leadership module; this layer does not know it).
 //!
 //! The standby also stores snapshots as it follows, once the newest is `snapshot_every`
 //! records behind, so the leader's snapshotter takes none while a standby keeps up. Two
@@ -238,7 +238,6 @@ fn take(
     config: &JetStreamConfig,
     look: &mut dyn FnMut(Option<&str>) -> bool,
 ) -> Result<u64, LogError> {
-    let stopped = || LogError::Stopped("stopped while standing by for the journal's lease".into());
     let kv = &shared.lease;
     let poll = config.lease / 4;
     let entry = |what: &str| {
@@ -263,7 +262,7 @@ fn take(
             while since.elapsed() < config.lease {
                 let step = std::time::Instant::now();
                 if config.standby && !look(Some(&holder)) {
-                    return Err(stopped());
+                    return Err(LogError::StoodDown);
                 }
                 std::thread::sleep(poll.saturating_sub(step.elapsed()));
                 let now = entry("reading the lease")?;
@@ -283,7 +282,7 @@ fn take(
             }
             tracing::warn!(%holder, "the journal's lease lapsed; taking it over");
             if config.standby && !look(None) {
-                return Err(stopped());
+                return Err(LogError::StoodDown);
             }
         }
         match shared

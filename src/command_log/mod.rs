@@ -175,6 +175,9 @@ pub enum LogError {
     /// Another routerd leads the replicated log (it holds the lease).
     #[error("{0}")]
     Leased(String),
+    /// A standby was told to stop while it waited for the lease: it never led.
+    #[error("stopped while standing by for the journal's lease")]
+    StoodDown,
     /// The log's thread is gone (it failed earlier, or panicked).
     #[error("the journal writer stopped: {0}")]
     Stopped(String),
