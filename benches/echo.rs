@@ -10,6 +10,10 @@
 //! a queue no agent serves), then `EnqueueContacts` batches of `BATCH`; three rounds, medians
 //! reported. Run: `cargo bench --bench echo`.
 
+/// The allocator the `routerd` binary uses (`routerd::allocator`).
+#[global_allocator]
+static ALLOCATOR: routerd::allocator::Allocator = routerd::allocator::Allocator;
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;

@@ -8,10 +8,11 @@
 //!   one full cycle (enqueue → accept → complete), with the event buffer reused.
 //!
 //! "Bytes" are bytes requested from the allocator and still live (allocator overhead not
-//! included); the process's resident set (VmRSS) growth is printed beside them.
+//! included); the process's resident set (VmRSS) growth is printed beside them. The counter wraps
+//! mimalloc, the allocator the `routerd` binary uses.
 //! Run: `cargo bench --bench memory`.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use routerd::core::{
@@ -28,16 +29,16 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         LIVE.fetch_add(layout.size() as i64, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
+        unsafe { routerd::allocator::Allocator.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         LIVE.fetch_sub(layout.size() as i64, Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
+        unsafe { routerd::allocator::Allocator.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         LIVE.fetch_add(new_size as i64 - layout.size() as i64, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
+        unsafe { routerd::allocator::Allocator.realloc(ptr, layout, new_size) }
     }
 }
 

@@ -16,6 +16,10 @@
 //!
 //! Run: `cargo bench --bench recovery` (a few minutes: ten recoveries after writing the journal).
 
+/// The allocator the `routerd` binary uses (`routerd::allocator`).
+#[global_allocator]
+static ALLOCATOR: routerd::allocator::Allocator = routerd::allocator::Allocator;
+
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};

@@ -46,6 +46,10 @@
 
 use std::hint::black_box;
 
+/// The allocator the `routerd` binary uses (`routerd::allocator`).
+#[global_allocator]
+static ALLOCATOR: routerd::allocator::Allocator = routerd::allocator::Allocator;
+
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use routerd::core::strategy::{AGENT_STRATEGIES, CONTACT_STRATEGIES, WEIGHTED};
 use routerd::core::{

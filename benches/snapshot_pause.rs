@@ -24,6 +24,10 @@
 //!
 //! Run: `cargo bench --bench snapshot_pause` (about two minutes: three floors of 300,000 records).
 
+/// The allocator the `routerd` binary uses (`routerd::allocator`).
+#[global_allocator]
+static ALLOCATOR: routerd::allocator::Allocator = routerd::allocator::Allocator;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -14,9 +14,10 @@
 //! - [`sim`]: the core engine on virtual time, driven by generated traffic; [`loadgen`]: a gRPC
 //!   client that plays frontends, desktops and supervisors.
 //! - [`ctl`]: `routerd ctl`, the operator's command-line client over the public gRPC API.
-//! - [`config`]: embedded defaults, TOML file and flags.
+//! - [`config`]: embedded defaults, TOML file and flags; [`allocator`]: the process allocator.
 
 pub mod access;
+pub mod allocator;
 pub mod app;
 pub mod command_log;
 pub mod config;

@@ -10,6 +10,10 @@ use tracing_subscriber::EnvFilter;
 
 use routerd::config::Config;
 
+/// See `routerd::allocator` for why mimalloc.
+#[global_allocator]
+static ALLOCATOR: routerd::allocator::Allocator = routerd::allocator::Allocator;
+
 #[derive(Parser)]
 #[command(
     name = "routerd",
