@@ -229,9 +229,14 @@ pub fn runtime_config(config: &Config) -> anyhow::Result<RuntimeConfig> {
         engine: config.routing.clone(),
         journal: match (&journal.nats, journal.ephemeral) {
             (_, true) => None,
-            (Some(nats), false) => Some(Journal::JetStream(
-                nats.check().map_err(|e| anyhow::anyhow!("{e}"))?,
-            )),
+            (Some(nats), false) => {
+                if let Some(warning) = nats.warning() {
+                    tracing::warn!("{warning}");
+                }
+                Some(Journal::JetStream(
+                    nats.check().map_err(|e| anyhow::anyhow!("{e}"))?,
+                ))
+            }
             (None, false) => Some(Journal::File(FileConfig {
                 dir: journal.dir.clone(),
                 fsync_interval: Duration::from_millis(journal.fsync_interval_ms),

@@ -149,6 +149,9 @@ pub struct NatsToml {
     /// Copies of every record: 1 for development, 3 on a 3-node cluster (survives one node).
     pub replicas: usize,
     /// The leader's lease: renewed every third of it; a standby takes over once it lapses.
+    /// On a cluster keep it above [`NATS_ELECTION_SECONDS`]: when the node leading the lease's
+    /// bucket dies, no renewal succeeds until the others elect a new leader, and a leader that
+    /// cannot renew within its lease stops.
     pub lease_seconds: u64,
     /// Wait as a standby for the lease instead of refusing to start while another routerd
     /// holds it (`serve --standby`).
@@ -165,14 +168,32 @@ impl Default for NatsToml {
             urls: Vec::new(),
             stream: "ROUTERD".into(),
             replicas: 1,
-            lease_seconds: 5,
+            lease_seconds: 15,
             standby: false,
             advertise: None,
         }
     }
 }
 
+/// The longest a NATS stream goes without a leader after its leader's node dies: followers wait
+/// 4 to 9 s without a heartbeat before they campaign (nats-server's `server/raft.go`,
+/// `maxElectionTimeoutDefault`), and a campaign takes up to 0.8 s more.
+pub const NATS_ELECTION_SECONDS: u64 = 10;
+
 impl NatsToml {
+    /// What an operator should hear about these settings, though they are allowed: a lease on a
+    /// cluster shorter than an election stops routerd when the wrong node dies.
+    pub fn warning(&self) -> Option<String> {
+        (self.replicas > 1 && self.lease_seconds <= NATS_ELECTION_SECONDS).then(|| {
+            format!(
+                "journal.nats.lease_seconds {} with {} copies: when the NATS node leading the \
+                 lease's bucket dies, renewals wait up to {NATS_ELECTION_SECONDS} s for a new \
+                 leader, and routerd stops if its lease runs out first; 15 or more rides it out",
+                self.lease_seconds, self.replicas
+            )
+        })
+    }
+
     /// The runtime's form, or what is wrong with these settings.
     pub fn check(&self) -> Result<crate::command_log::jetstream::JetStreamConfig, String> {
         if !(1..=300).contains(&self.lease_seconds) {
@@ -262,7 +283,7 @@ const PRINT_FOOTER: &str = r#"
 # urls = ["nats://127.0.0.1:4222"]
 # stream = "ROUTERD"
 # replicas = 3
-# lease_seconds = 5
+# lease_seconds = 15
 # advertise = "10.0.0.5:50051"
 #
 # TLS for gRPC and HTTP alike (PEM files).
@@ -402,6 +423,36 @@ mod tests {
         assert_eq!(c.tokens[0].role, crate::access::Role::Frontend);
         let nats = c.journal.nats.as_ref().expect("the [journal.nats] example");
         assert_eq!(nats.check().unwrap().replicas, 3);
+    }
+
+    #[test]
+    fn a_lease_shorter_than_a_nats_election_on_a_cluster_is_warned_about() {
+        let cluster = NatsToml {
+            urls: vec!["nats://127.0.0.1:4222".into()],
+            replicas: 3,
+            ..NatsToml::default()
+        };
+        assert_eq!(
+            cluster.warning(),
+            None,
+            "the default lease rides out an election"
+        );
+        let short = NatsToml {
+            lease_seconds: 5,
+            ..cluster.clone()
+        };
+        assert!(
+            short
+                .warning()
+                .unwrap()
+                .contains("lease_seconds 5 with 3 copies")
+        );
+        assert!(short.check().is_ok(), "allowed, only warned about");
+        let one_copy = NatsToml {
+            replicas: 1,
+            ..short
+        };
+        assert_eq!(one_copy.warning(), None, "one node: no election to outlast");
     }
 
     #[test]

@@ -119,8 +119,16 @@ impl Process {
 
 impl Drop for Process {
     fn drop(&mut self) {
+        let status = self.child.try_wait().ok().flatten();
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            // The server's log is the first thing a failed test needs.
+            eprintln!("routerd ({status:?} before the test ended) logged:");
+            for line in self.start_up.iter().chain(self.later.lock().iter()) {
+                eprintln!("  {line}");
+            }
+        }
     }
 }
 

@@ -314,9 +314,9 @@ async fn on_a_three_node_cluster_nothing_acknowledged_is_lost_with_one_node_gone
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    // A lease longer than the cluster takes to elect new leaders once a node is gone (seconds
-    // on a loaded 2-core runner): a leader that cannot renew within its lease stops, by design.
-    let config = nats_config_with(dir.path(), &nats, 3, 500, 5, "");
+    // A lease longer than the cluster takes to elect new leaders once a node is gone (up to
+    // about 10 s): a leader that cannot renew within its lease stops, by design.
+    let config = nats_config_with(dir.path(), &nats, 3, 500, 15, "");
     let acked = kill_and_restart(&config).await;
 
     nats.kill(0);
@@ -770,7 +770,9 @@ async fn routing_goes_on_when_the_nats_node_leading_the_log_dies() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let config = nats_config_with(dir.path(), &nats, 3, 0, 5, "");
+    // The default lease: it outlasts an election of the lease bucket's leader (a 5 s lease
+    // stopped routerd in about one run in four when the killed node led both streams).
+    let config = nats_config_with(dir.path(), &nats, 3, 0, 15, "");
     let mut server = Process::start(&config);
     let channel = server.channel().await;
     let mut contacts = ContactServiceClient::new(channel.clone());
