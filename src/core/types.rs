@@ -240,16 +240,25 @@ impl std::str::FromStr for SkillLevel {
 }
 
 /// Checks that no skill appears twice.
+///
+/// Every enqueue runs it, so a short list (the usual: a handful of skills) is compared pair by
+/// pair without allocating; a long one is sorted.
 pub fn ensure_unique_skills(skills: &[SkillLevel], what: &str) -> Result<(), CoreError> {
+    let twice = |name: &str| CoreError::invalid(format!("{what} names skill {name:?} twice"));
+    if skills.len() <= 16 {
+        for (i, a) in skills.iter().enumerate() {
+            if skills[i + 1..].iter().any(|b| b.skill == a.skill) {
+                return Err(twice(a.skill.as_str()));
+            }
+        }
+        return Ok(());
+    }
     let mut names: Vec<&str> = skills.iter().map(|s| s.skill.as_str()).collect();
     names.sort_unstable();
-    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
-        return Err(CoreError::invalid(format!(
-            "{what} names skill {:?} twice",
-            w[0]
-        )));
+    match names.windows(2).find(|w| w[0] == w[1]) {
+        Some(w) => Err(twice(w[0])),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Validates an identifier (agent id, queue name): 1–128 characters, no control characters.
@@ -281,6 +290,35 @@ mod tests {
         assert!(Level::new(11).is_err());
         assert_eq!(Level::new(1).unwrap().get(), 1);
         assert_eq!(Level::new(10).unwrap().get(), 10);
+    }
+
+    #[test]
+    fn a_skill_named_twice_is_refused_in_short_and_long_lists() {
+        let list = |names: &[String]| -> Vec<SkillLevel> {
+            names
+                .iter()
+                .map(|n| SkillLevel::new(n, 3).unwrap())
+                .collect()
+        };
+        for len in [2, 3, 16, 17, 40] {
+            let distinct: Vec<String> = (0..len).map(|i| format!("s{i}")).collect();
+            assert!(
+                ensure_unique_skills(&list(&distinct), "contact").is_ok(),
+                "{len}"
+            );
+            for (first, second) in [(0, 1), (0, len - 1), (len / 2 - 1, len - 1)] {
+                let mut names = distinct.clone();
+                names[second] = names[first].clone();
+                let refused = ensure_unique_skills(&list(&names), "contact").unwrap_err();
+                assert!(
+                    refused
+                        .to_string()
+                        .contains(&format!("contact names skill \"s{first}\" twice")),
+                    "{len} ({first}, {second}): {refused}"
+                );
+            }
+        }
+        assert!(ensure_unique_skills(&[], "queue").is_ok());
     }
 
     #[test]
