@@ -149,9 +149,9 @@ pub struct NatsToml {
     /// Copies of every record: 1 for development, 3 on a 3-node cluster (survives one node).
     pub replicas: usize,
     /// The leader's lease: renewed every third of it; a standby takes over once it lapses.
-    /// On a cluster keep it above [`NATS_ELECTION_SECONDS`]: when the node leading the lease's
-    /// bucket dies, no renewal succeeds until the others elect a new leader, and a leader that
-    /// cannot renew within its lease stops.
+    /// On a cluster keep it at [`CLUSTER_LEASE_SECONDS`] or more: when the node leading the
+    /// lease's bucket dies, no renewal succeeds until the others elect a new leader, and a leader
+    /// that cannot renew within its lease stops.
     pub lease_seconds: u64,
     /// Wait as a standby for the lease instead of refusing to start while another routerd
     /// holds it (`serve --standby`).
@@ -168,27 +168,30 @@ impl Default for NatsToml {
             urls: Vec::new(),
             stream: "ROUTERD".into(),
             replicas: 1,
-            lease_seconds: 15,
+            lease_seconds: CLUSTER_LEASE_SECONDS,
             standby: false,
             advertise: None,
         }
     }
 }
 
-/// The longest a NATS stream goes without a leader after its leader's node dies: followers wait
-/// 4 to 9 s without a heartbeat before they campaign (nats-server's `server/raft.go`,
-/// `maxElectionTimeoutDefault`), and a campaign takes up to 0.8 s more.
-pub const NATS_ELECTION_SECONDS: u64 = 10;
+/// The shortest lease that rides out a NATS election, and the default. A stream whose leader's
+/// node dies goes without a leader for up to about 10 s: followers wait 4 to 9 s without a
+/// heartbeat before they campaign (nats-server's `server/raft.go`, `maxElectionTimeoutDefault`),
+/// and a campaign takes up to 0.8 s more. The last renewal may have come up to a third of a
+/// lease before the node died, so the lease needs that much more: 15 s.
+pub const CLUSTER_LEASE_SECONDS: u64 = 15;
 
 impl NatsToml {
     /// What an operator should hear about these settings, though they are allowed: a lease on a
     /// cluster shorter than an election stops routerd when the wrong node dies.
     pub fn warning(&self) -> Option<String> {
-        (self.replicas > 1 && self.lease_seconds <= NATS_ELECTION_SECONDS).then(|| {
+        (self.replicas > 1 && self.lease_seconds < CLUSTER_LEASE_SECONDS).then(|| {
             format!(
                 "journal.nats.lease_seconds {} with {} copies: when the NATS node leading the \
-                 lease's bucket dies, renewals wait up to {NATS_ELECTION_SECONDS} s for a new \
-                 leader, and routerd stops if its lease runs out first; 15 or more rides it out",
+                 lease's bucket dies, renewals wait up to about 10 s for a new leader, and \
+                 routerd stops if its lease runs out first; {CLUSTER_LEASE_SECONDS} or more \
+                 rides it out",
                 self.lease_seconds, self.replicas
             )
         })
@@ -438,14 +441,14 @@ mod tests {
             "the default lease rides out an election"
         );
         let short = NatsToml {
-            lease_seconds: 5,
+            lease_seconds: CLUSTER_LEASE_SECONDS - 1,
             ..cluster.clone()
         };
         assert!(
             short
                 .warning()
                 .unwrap()
-                .contains("lease_seconds 5 with 3 copies")
+                .contains("lease_seconds 14 with 3 copies")
         );
         assert!(short.check().is_ok(), "allowed, only warned about");
         let one_copy = NatsToml {
