@@ -106,6 +106,7 @@ fn recover(c: &mut Criterion) {
         dir: dir.path().to_path_buf(),
         fsync_interval: Duration::from_secs(1),
         preallocate: false,
+        keep_history: false,
     };
     write_journal(&config);
     let bytes: u64 = std::fs::read_dir(dir.path())

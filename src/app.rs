@@ -241,6 +241,7 @@ pub fn runtime_config(config: &Config) -> anyhow::Result<RuntimeConfig> {
                 dir: journal.dir.clone(),
                 fsync_interval: Duration::from_millis(journal.fsync_interval_ms),
                 preallocate: journal.preallocate,
+                keep_history: journal.keep_history,
             })),
         },
         snapshot_every: journal.snapshot_every,

@@ -133,6 +133,10 @@ pub struct JournalToml {
     /// ext4, 25–35 % off each fdatasync); turn off on copy-on-write file systems (btrfs, ZFS),
     /// where overwriting in place saves nothing.
     pub preallocate: bool,
+    /// Keep every journal segment instead of removing those a snapshot covers, so that
+    /// `routerd replay` can read the whole history (the disk grows by the journal's size, about
+    /// 50 bytes a record, until you move old segments away).
+    pub keep_history: bool,
     /// Keep the journal in NATS JetStream instead of `dir` (`serve --nats URL`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nats: Option<NatsToml>,
@@ -263,6 +267,7 @@ impl Default for JournalToml {
             fsync_interval_ms: 0,
             snapshot_every: 100_000,
             preallocate: true,
+            keep_history: false,
             nats: None,
         }
     }

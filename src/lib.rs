@@ -27,6 +27,7 @@ pub mod drain;
 pub mod grpc;
 pub mod http;
 pub mod loadgen;
+pub mod replay;
 pub mod runtime;
 pub mod sim;
 

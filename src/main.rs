@@ -1,6 +1,7 @@
 //! The `routerd` binary: `serve` runs the routing server; `print-config` prints the embedded
 //! defaults as a TOML file to start from; `loadgen` load-tests a running server; `simulate`
-//! runs a scenario on the routing engine in virtual time.
+//! runs a scenario on the routing engine in virtual time; `replay` runs a journal's recorded
+//! traffic through the engine again, as it ran and under changes.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -93,6 +94,43 @@ enum Cmd {
         #[arg(long)]
         by_interval: bool,
     },
+    /// Replay the traffic a journal recorded through the routing engine: the recorded
+    /// figures, the same traffic replayed without change (the check of the replay's model), and
+    /// under changes of strategy or staffing, side by side. Reads the journal only.
+    Replay {
+        /// The data directory (default: the configuration's, `routerd-data`).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// The configuration file whose `[journal] dir` to read.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Also replay under each of these strategies (as `simulate --compare` spells them),
+        /// one column each.
+        #[arg(long, value_delimiter = ',')]
+        compare: Vec<String>,
+        /// Take this agent off the floor in the what-if columns (repeatable).
+        #[arg(long = "remove-agent", value_name = "AGENT")]
+        remove_agents: Vec<String>,
+        /// Add an agent NEW who works like the recorded agent LIKE (same skills, hours,
+        /// answers and speed) in the what-if columns (repeatable).
+        #[arg(long = "add-agent", value_name = "NEW=LIKE")]
+        add_agents: Vec<String>,
+        /// Replications per column, on seeds seed, seed+1, …
+        #[arg(long, default_value_t = 5,
+              value_parser = clap::value_parser!(u32).range(1..=routerd::sim::MAX_REPLICATIONS as i64))]
+        replications: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The length of an interval, from the first record.
+        #[arg(long, default_value_t = 30.0)]
+        interval_minutes: f64,
+        /// Also report interval by interval.
+        #[arg(long)]
+        by_interval: bool,
+        /// `table` for people, `json` for machines.
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -151,6 +189,78 @@ async fn main() -> anyhow::Result<()> {
                         moved.len()
                     );
                 }
+            }
+            Ok(())
+        }
+        Cmd::Replay {
+            data_dir,
+            config,
+            compare,
+            remove_agents,
+            add_agents,
+            replications,
+            seed,
+            interval_minutes,
+            by_interval,
+            format,
+        } => {
+            let json = json_format(&format)?;
+            let dir = match (data_dir, config) {
+                (Some(dir), _) => dir,
+                (None, Some(path)) => Config::load(&path)?.journal.dir,
+                (None, None) => Config::default().journal.dir,
+            };
+            anyhow::ensure!(
+                interval_minutes.is_finite() && (1.0..=1440.0).contains(&interval_minutes),
+                "--interval-minutes is between 1 and 1440, not {interval_minutes}"
+            );
+            let add_agents = add_agents
+                .iter()
+                .map(|pair| {
+                    pair.split_once('=')
+                        .map(|(new, like)| (new.to_string(), like.to_string()))
+                        .ok_or_else(|| anyhow::anyhow!("--add-agent takes NEW=LIKE, not {pair:?}"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let staffing = |strategy: Option<String>| routerd::replay::Change {
+                strategy,
+                remove_agents: remove_agents.clone(),
+                add_agents: add_agents.clone(),
+            };
+            let changes = if compare.is_empty() {
+                vec![staffing(None)]
+            } else {
+                compare.into_iter().map(|s| staffing(Some(s))).collect()
+            };
+            let started = std::time::Instant::now();
+            let journal = routerd::replay::JournalDir::open(&dir)?;
+            let name = dir.display().to_string();
+            let interval_ms = (interval_minutes * 60_000.0).round() as u64;
+            let recording =
+                routerd::replay::Recording::read(&name, &journal, interval_ms, by_interval)?;
+            let read = started.elapsed();
+            let options = routerd::replay::Options {
+                changes,
+                replications,
+                seed,
+                by_interval,
+            };
+            let comparison = routerd::replay::replay(&recording, &options)?;
+            let runs = comparison.columns.len().saturating_sub(1) * replications as usize;
+            let replayed = started.elapsed() - read;
+            eprintln!(
+                "read {} records ({} contacts) in {:.2} s; {runs} replays in {:.2} s ({:.0} contacts/s per replay)",
+                recording.records,
+                recording.contacts.len(),
+                read.as_secs_f64(),
+                replayed.as_secs_f64(),
+                (recording.contacts.len() * runs) as f64 / replayed.as_secs_f64().max(1e-9)
+            );
+            if json {
+                println!("{}", comparison.to_json());
+            } else {
+                println!("{}", recording.summary());
+                print!("{}", comparison.to_table());
             }
             Ok(())
         }

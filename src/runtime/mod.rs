@@ -78,6 +78,7 @@ impl RuntimeConfig {
                 dir: dir.into(),
                 fsync_interval: std::time::Duration::ZERO,
                 preallocate: true,
+                keep_history: false,
             })),
             ..RuntimeConfig::ephemeral()
         }
@@ -235,7 +236,9 @@ fn recover(
 ) -> Result<Recovered, LogError> {
     match journal {
         Journal::File(file) => {
-            let store = FileStore::open(&file.dir)?.preallocating(file.preallocate);
+            let store = FileStore::open(&file.dir)?
+                .preallocating(file.preallocate)
+                .keeping_history(file.keep_history);
             let rebuilt = rebuild(&store, config, bus, &file.dir.display().to_string())?;
             let log = FileLog::open(&store, file, &rebuilt.end)?;
             let last = rebuilt.snapshot.unwrap_or(0);

@@ -24,7 +24,7 @@ pub mod scenario;
 
 pub use compare::{Column, Comparison, Estimate, MAX_REPLICATIONS, compare, run_all};
 pub use report::{Figures, GroupFigures, IntervalFigures, QueueFigures, SimReport};
-pub use run::run;
+pub use run::{record, run};
 pub use scenario::{AgentGroup, CustomerBase, HandleTime, MAX_REPEATS, Repeat, Scenario, Traffic};
 
 #[cfg(test)]

@@ -144,7 +144,7 @@ impl EwtSums {
 
 /// What the simulated customers did that the engine does not count, per queue, since the start.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub(super) struct Returns {
+pub(crate) struct Returns {
     pub first_completed: u64,
     pub first_resolved: u64,
     pub repeats: u64,
@@ -214,37 +214,26 @@ struct Window {
 }
 
 impl Window {
-    fn open(
-        scenario: &Scenario,
-        agents: &[Arc<str>],
-        returns: &[Returns],
-        engine: &Engine,
-    ) -> Window {
+    fn open(layout: &Layout, returns: &[Returns], engine: &Engine) -> Window {
         Window {
             from: engine.now(),
-            counters: queue_counters(scenario, engine).0,
+            counters: queue_counters(layout, engine).0,
             returns: returns.to_vec(),
-            clocks: agent_clocks(agents, engine),
-            waits: vec![Vec::new(); scenario.queues.len()],
-            ewt: vec![EwtSums::default(); scenario.queues.len()],
+            clocks: agent_clocks(layout, engine),
+            waits: vec![Vec::new(); layout.queues.len()],
+            ewt: vec![EwtSums::default(); layout.queues.len()],
         }
     }
 
     /// The figures from the window's opening to the engine's present.
-    fn close(
-        &mut self,
-        scenario: &Scenario,
-        agents: &[Arc<str>],
-        returns: &[Returns],
-        engine: &Engine,
-    ) -> Figures {
-        let (counters, backlog) = queue_counters(scenario, engine);
+    fn close(&mut self, layout: &Layout, returns: &[Returns], engine: &Engine) -> Figures {
+        let (counters, backlog) = queue_counters(layout, engine);
         let mut queues = Vec::new();
         let mut total = QueueCounters::default();
         let mut total_returns = Returns::default();
         let mut all_waits = Vec::new();
         let mut all_ewt = EwtSums::default();
-        for (i, q) in scenario.queues.iter().enumerate() {
+        for (i, name) in layout.queues.iter().enumerate() {
             let window = counters[i].since(&self.counters[i]);
             let came_back = returns[i].since(&self.returns[i]);
             total.add(&window);
@@ -253,9 +242,7 @@ impl Window {
             all_ewt.add(&self.ewt[i]);
             let waits = &mut self.waits[i];
             let ewt = &self.ewt[i];
-            queues.push(figures(
-                &q.name, &window, &came_back, backlog[i], waits, ewt,
-            ));
+            queues.push(figures(name, &window, &came_back, backlog[i], waits, ewt));
         }
         let backlog = backlog.iter().sum();
         let overall = figures(
@@ -267,24 +254,24 @@ impl Window {
             &all_ewt,
         );
         let span_ms = engine.now().saturating_sub(self.from);
-        let clocks = agent_clocks(agents, engine);
+        let clocks = agent_clocks(layout, engine);
         let mut groups = Vec::new();
         let mut floor = Load::default();
         let mut squares = 0.0;
         // Agents are in group order: each group takes the next `count` clocks.
         let mut now_and_then = clocks.iter().zip(&self.clocks);
-        for g in &scenario.groups {
+        for (name, count) in &layout.groups {
             let mut load = Load::default();
             for ((totals, handled), (totals_then, handled_then)) in
-                now_and_then.by_ref().take(g.count)
+                now_and_then.by_ref().take(*count)
             {
                 load.add(totals.since(totals_then), handled - handled_then);
             }
             squares += load.squares_about_mean();
             floor.merge(&load);
-            groups.push(load.figures(&g.name, g.count, span_ms));
+            groups.push(load.figures(name, *count, span_ms));
         }
-        let floor_figures = floor.figures("floor", agents.len(), span_ms);
+        let floor_figures = floor.figures("floor", layout.agents.len(), span_ms);
         Figures {
             queues,
             overall,
@@ -337,11 +324,66 @@ impl Load {
     }
 }
 
+/// What a run measures: its queues, and its agents in groups.
+pub(crate) struct Layout {
+    /// Queue names, in report order.
+    pub(crate) queues: Vec<String>,
+    /// Every agent measured, in group order.
+    pub(crate) agents: Vec<Arc<str>>,
+    /// Each group's name and number of agents (the next that many of `agents`).
+    pub(crate) groups: Vec<(String, usize)>,
+    /// The instant interval minutes count from.
+    pub(crate) origin: Millis,
+    /// Per queue, the counts of its incarnations deleted so far (a queue deleted and created
+    /// again counts on from where it was).
+    pub(crate) deleted: Vec<QueueCounters>,
+    /// Per agent, the clocks of its incarnations removed so far.
+    pub(crate) removed: Vec<(OccupancyTotals, u64)>,
+}
+
+impl Layout {
+    pub(crate) fn new(
+        queues: Vec<String>,
+        agents: Vec<Arc<str>>,
+        groups: Vec<(String, usize)>,
+        origin: Millis,
+    ) -> Layout {
+        Layout {
+            deleted: vec![QueueCounters::default(); queues.len()],
+            removed: vec![Default::default(); agents.len()],
+            queues,
+            agents,
+            groups,
+            origin,
+        }
+    }
+}
+
+/// How a report names what it measured.
+pub(crate) struct Heading {
+    pub(crate) scenario: String,
+    pub(crate) seed: u64,
+    pub(crate) hours: f64,
+    pub(crate) warm_up_minutes: f64,
+    pub(crate) strategy: String,
+}
+
+impl Heading {
+    fn of(scenario: &Scenario) -> Heading {
+        Heading {
+            scenario: scenario.name.clone(),
+            seed: scenario.seed,
+            hours: scenario.duration_secs / 3600.0,
+            warm_up_minutes: scenario.warm_up_secs / 60.0,
+            strategy: scenario.strategy_labels(),
+        }
+    }
+}
+
 /// The measured period and, when asked for, its intervals.
-pub(super) struct Measurements {
+pub(crate) struct Measurements {
     by_interval: bool,
-    /// Every simulated agent, in group order.
-    agents: Vec<Arc<str>>,
+    layout: Layout,
     /// Per queue, since the start.
     returns: Vec<Returns>,
     whole: Option<Window>,
@@ -350,11 +392,11 @@ pub(super) struct Measurements {
 }
 
 impl Measurements {
-    pub(super) fn new(by_interval: bool, agents: Vec<Arc<str>>, queues: usize) -> Measurements {
+    pub(crate) fn new(by_interval: bool, layout: Layout) -> Measurements {
         Measurements {
             by_interval,
-            agents,
-            returns: vec![Returns::default(); queues],
+            returns: vec![Returns::default(); layout.queues.len()],
+            layout,
             whole: None,
             interval: None,
             intervals: Vec::new(),
@@ -362,32 +404,48 @@ impl Measurements {
     }
 
     /// The warm-up is over: what happened so far is not counted.
-    pub(super) fn start(&mut self, scenario: &Scenario, engine: &Engine) {
-        self.whole = Some(Window::open(scenario, &self.agents, &self.returns, engine));
+    pub(crate) fn start(&mut self, engine: &Engine) {
+        self.whole = Some(Window::open(&self.layout, &self.returns, engine));
         if self.by_interval {
-            self.interval = Some(Window::open(scenario, &self.agents, &self.returns, engine));
+            self.interval = Some(Window::open(&self.layout, &self.returns, engine));
         }
     }
 
     /// An interval ends at the engine's present (ignored before the warm-up ends).
-    pub(super) fn interval_ends(&mut self, scenario: &Scenario, engine: &Engine) {
+    pub(crate) fn interval_ends(&mut self, engine: &Engine) {
         if let Some(mut window) = self.interval.take() {
             if engine.now() > window.from {
-                let figures = window.close(scenario, &self.agents, &self.returns, engine);
+                let figures = window.close(&self.layout, &self.returns, engine);
+                let origin = self.layout.origin;
                 self.intervals
-                    .push(interval_figures(window.from, engine.now(), figures));
+                    .push(interval_figures(origin, window.from, engine.now(), figures));
             }
-            self.interval = Some(Window::open(scenario, &self.agents, &self.returns, engine));
+            self.interval = Some(Window::open(&self.layout, &self.returns, engine));
+        }
+    }
+
+    /// Queue `name` was deleted with these counts: they are kept.
+    pub(crate) fn queue_deleted(&mut self, name: &str, counters: &QueueCounters) {
+        if let Some(q) = self.layout.queues.iter().position(|n| n == name) {
+            self.layout.deleted[q].add(counters);
+        }
+    }
+
+    /// Agent `id` was removed with this clock: it is kept.
+    pub(crate) fn agent_removed(&mut self, id: &str, clock: (OccupancyTotals, u64)) {
+        if let Some(a) = self.layout.agents.iter().position(|n| &**n == id) {
+            self.layout.removed[a].0.add(&clock.0);
+            self.layout.removed[a].1 += clock.1;
         }
     }
 
     /// The returning-customer counts of queue `q`, to add to.
-    pub(super) fn returns(&mut self, q: usize) -> &mut Returns {
+    pub(crate) fn returns(&mut self, q: usize) -> &mut Returns {
         &mut self.returns[q]
     }
 
     /// A contact of queue `q` stopped waiting after `waited_ms`.
-    pub(super) fn wait(&mut self, q: usize, waited_ms: u64) {
+    pub(crate) fn wait(&mut self, q: usize, waited_ms: u64) {
         for window in [&mut self.whole, &mut self.interval].into_iter().flatten() {
             window.waits[q].push(waited_ms);
         }
@@ -395,7 +453,7 @@ impl Measurements {
 
     /// A contact of queue `q` was answered after `waited_ms`, having been given `estimates`
     /// (in [`WaitEstimator::ALL`] order) when it joined the line; scored when all are known.
-    pub(super) fn estimated(&mut self, q: usize, waited_ms: u64, estimates: [Option<u64>; 4]) {
+    pub(crate) fn estimated(&mut self, q: usize, waited_ms: u64, estimates: [Option<u64>; 4]) {
         let Some(estimates) = estimates.into_iter().collect::<Option<Vec<u64>>>() else {
             return;
         };
@@ -408,19 +466,24 @@ impl Measurements {
     }
 
     /// The figures from the end of the warm-up to the engine's present.
-    pub(super) fn report(mut self, scenario: &Scenario, engine: &Engine) -> SimReport {
-        self.interval_ends(scenario, engine);
+    pub(super) fn report(self, scenario: &Scenario, engine: &Engine) -> SimReport {
+        self.report_as(Heading::of(scenario), engine)
+    }
+
+    /// The figures from the start of measuring to the engine's present, under `heading`.
+    pub(crate) fn report_as(mut self, heading: Heading, engine: &Engine) -> SimReport {
+        self.interval_ends(engine);
         let mut whole = self
             .whole
             .take()
-            .unwrap_or_else(|| Window::open(scenario, &self.agents, &self.returns, engine));
-        let f = whole.close(scenario, &self.agents, &self.returns, engine);
+            .unwrap_or_else(|| Window::open(&self.layout, &self.returns, engine));
+        let f = whole.close(&self.layout, &self.returns, engine);
         SimReport {
-            scenario: scenario.name.clone(),
-            seed: scenario.seed,
-            hours: scenario.duration_secs / 3600.0,
-            warm_up_minutes: scenario.warm_up_secs / 60.0,
-            strategy: scenario.strategy_labels(),
+            scenario: heading.scenario,
+            seed: heading.seed,
+            hours: heading.hours,
+            warm_up_minutes: heading.warm_up_minutes,
+            strategy: heading.strategy,
             queues: f.queues,
             overall: f.overall,
             groups: f.groups,
@@ -431,8 +494,8 @@ impl Measurements {
     }
 }
 
-fn interval_figures(from: Millis, to: Millis, figures: Figures) -> IntervalFigures {
-    let minute = |at: Millis| (at - super::run::START) as f64 / 60_000.0;
+fn interval_figures(origin: Millis, from: Millis, to: Millis, figures: Figures) -> IntervalFigures {
+    let minute = |at: Millis| at.saturating_sub(origin) as f64 / 60_000.0;
     IntervalFigures {
         from_minute: minute(from),
         to_minute: minute(to),
@@ -440,24 +503,36 @@ fn interval_figures(from: Millis, to: Millis, figures: Figures) -> IntervalFigur
     }
 }
 
-/// Each queue's counters and backlog (waiting or being offered), in scenario order.
-fn queue_counters(scenario: &Scenario, engine: &Engine) -> (Vec<QueueCounters>, Vec<u32>) {
-    scenario
+/// Each queue's counters (with those of its deleted incarnations) and backlog (waiting or
+/// being offered), in layout order.
+fn queue_counters(layout: &Layout, engine: &Engine) -> (Vec<QueueCounters>, Vec<u32>) {
+    layout
         .queues
         .iter()
-        .map(|q| {
-            engine
-                .queue_counters(&q.name)
-                .map_or_else(Default::default, |(c, backlog)| (c.clone(), backlog))
+        .zip(&layout.deleted)
+        .map(|(name, deleted)| {
+            let mut counters = deleted.clone();
+            let backlog = engine.queue_counters(name).map_or(0, |(c, backlog)| {
+                counters.add(c);
+                backlog
+            });
+            (counters, backlog)
         })
         .unzip()
 }
 
-/// Each agent's occupancy sums and handled count, in `agents` order.
-fn agent_clocks(agents: &[Arc<str>], engine: &Engine) -> Vec<(OccupancyTotals, u64)> {
-    agents
+/// Each agent's occupancy sums and handled count (with those of its removed incarnations), in
+/// layout order.
+fn agent_clocks(layout: &Layout, engine: &Engine) -> Vec<(OccupancyTotals, u64)> {
+    layout
+        .agents
         .iter()
-        .map(|id| engine.agent_clock(id).unwrap_or_default())
+        .zip(&layout.removed)
+        .map(|(id, (totals, handled))| {
+            let (mut now, now_handled) = engine.agent_clock(id).unwrap_or_default();
+            now.add(totals);
+            (now, now_handled + handled)
+        })
         .collect()
 }
 

@@ -197,68 +197,13 @@ impl Scenario {
     /// reservation limit and the widen steps stay each queue's own unless named. Weights for a
     /// replaced side are cleared. The agent side may also be [`REFERENCE`].
     pub fn with_strategy(&self, choice: &str) -> anyhow::Result<Scenario> {
-        let mut affinity = None;
-        let mut cap = None;
-        let mut reserve = None;
-        let mut widen = true;
-        let mut rest = choice;
-        while let Some((prefix, tail)) = rest.split_once('+') {
-            if let Some(n) = prefix.strip_prefix("affinity=") {
-                affinity = Some(n.parse::<u32>().with_context(|| {
-                    format!("{choice:?}: affinity=SECONDS takes whole seconds, e.g. affinity=60")
-                })?);
-            } else if let Some(n) = prefix.strip_prefix("cap=") {
-                cap = Some(n.parse::<f64>().with_context(|| {
-                    format!("{choice:?}: cap=PERCENT takes a number, e.g. cap=85")
-                })?);
-            } else if prefix == "widen=off" {
-                widen = false;
-            } else if let Some(n) = prefix.strip_prefix("reserve=") {
-                reserve = Some(n.parse::<u32>().with_context(|| {
-                    format!("{choice:?}: reserve=AGENTS takes a whole number, e.g. reserve=0")
-                })?);
-            } else {
-                bail!(
-                    "{choice:?}: before '+' comes affinity=SECONDS, cap=PERCENT, reserve=AGENTS \
-                     or widen=off"
-                );
-            }
-            rest = tail;
-        }
-        let (agent, contact) = match rest.split_once('/') {
-            Some((a, c)) => (a, Some(c)),
-            None => (rest, None),
-        };
+        let parsed = StrategyChoice::parse(choice)?;
         let mut out = self.clone();
-        if agent == REFERENCE {
+        if parsed.agent == REFERENCE {
             out.use_true_rates(choice)?;
         }
-        for q in &mut out.queues {
-            if let Some(secs) = affinity {
-                q.affinity_wait_secs = secs;
-            }
-            if let Some(cap) = cap {
-                q.occupancy_cap_percent = cap;
-            }
-            if let Some(n) = reserve {
-                q.reserve_agents = n;
-            }
-            if !widen {
-                q.relaxation
-                    .retain(|s| !matches!(s.action, crate::core::queue::Relax::Widen { .. }));
-                out.widen_off = true;
-            }
-            if agent != REFERENCE {
-                q.strategy = agent.to_string();
-                q.agent_weights.clear();
-            }
-            if let Some(contact) = contact {
-                q.contact_strategy = contact.to_string();
-                q.contact_weights.clear();
-            }
-            q.validate()
-                .with_context(|| format!("strategy {choice:?} for queue {:?}", q.name))?;
-        }
+        parsed.apply(&mut out.queues)?;
+        out.widen_off |= !parsed.widen;
         Ok(out)
     }
 
@@ -891,5 +836,94 @@ impl GroupToml {
             resolution_rate: self.resolution_rate,
             ..AgentGroup::new(&self.name, self.count, Vec::new())
         })
+    }
+}
+
+/// A strategy as `--compare` spells it (see [`Scenario::with_strategy`]), parsed.
+pub(crate) struct StrategyChoice {
+    /// As written.
+    pub(crate) text: String,
+    affinity: Option<u32>,
+    cap: Option<f64>,
+    reserve: Option<u32>,
+    widen: bool,
+    /// The agent side ([`REFERENCE`] applies to queues as they were made to rank true rates).
+    pub(crate) agent: String,
+    contact: Option<String>,
+}
+
+impl StrategyChoice {
+    pub(crate) fn parse(choice: &str) -> anyhow::Result<StrategyChoice> {
+        let mut affinity = None;
+        let mut cap = None;
+        let mut reserve = None;
+        let mut widen = true;
+        let mut rest = choice;
+        while let Some((prefix, tail)) = rest.split_once('+') {
+            if let Some(n) = prefix.strip_prefix("affinity=") {
+                affinity = Some(n.parse::<u32>().with_context(|| {
+                    format!("{choice:?}: affinity=SECONDS takes whole seconds, e.g. affinity=60")
+                })?);
+            } else if let Some(n) = prefix.strip_prefix("cap=") {
+                cap = Some(n.parse::<f64>().with_context(|| {
+                    format!("{choice:?}: cap=PERCENT takes a number, e.g. cap=85")
+                })?);
+            } else if prefix == "widen=off" {
+                widen = false;
+            } else if let Some(n) = prefix.strip_prefix("reserve=") {
+                reserve = Some(n.parse::<u32>().with_context(|| {
+                    format!("{choice:?}: reserve=AGENTS takes a whole number, e.g. reserve=0")
+                })?);
+            } else {
+                bail!(
+                    "{choice:?}: before '+' comes affinity=SECONDS, cap=PERCENT, reserve=AGENTS \
+                     or widen=off"
+                );
+            }
+            rest = tail;
+        }
+        let (agent, contact) = match rest.split_once('/') {
+            Some((a, c)) => (a, Some(c.to_string())),
+            None => (rest, None),
+        };
+        Ok(StrategyChoice {
+            text: choice.to_string(),
+            affinity,
+            cap,
+            reserve,
+            widen,
+            agent: agent.to_string(),
+            contact,
+        })
+    }
+
+    /// Applies the choice to every queue (each still valid, or an error naming it).
+    pub(crate) fn apply(&self, queues: &mut [QueueConfig]) -> anyhow::Result<()> {
+        for q in queues {
+            if let Some(secs) = self.affinity {
+                q.affinity_wait_secs = secs;
+            }
+            if let Some(cap) = self.cap {
+                q.occupancy_cap_percent = cap;
+            }
+            if let Some(n) = self.reserve {
+                q.reserve_agents = n;
+            }
+            if !self.widen {
+                q.relaxation
+                    .retain(|s| !matches!(s.action, crate::core::queue::Relax::Widen { .. }));
+            }
+            if self.agent != REFERENCE {
+                q.strategy = self.agent.clone();
+                q.agent_weights.clear();
+            }
+            if let Some(contact) = &self.contact {
+                q.contact_strategy = contact.clone();
+                q.contact_weights.clear();
+            }
+            q.validate()
+                .with_context(|| format!("strategy {:?} for queue {:?}", self.text, q.name))?;
+        }
+        Ok(())
     }
 }

@@ -9,6 +9,7 @@ mod lifecycle;
 mod load;
 mod loadgen;
 mod nats;
+mod replay;
 mod strategies;
 mod supervisor;
 mod tls;

@@ -70,6 +70,8 @@ pub struct FileConfig {
     pub fsync_interval: Duration,
     /// Start new segments as preallocated, zero-filled files (see the module documentation).
     pub preallocate: bool,
+    /// Keep every segment, even those a snapshot makes redundant (for `routerd replay`).
+    pub keep_history: bool,
 }
 
 /// The data directory, for reading the log and storing snapshots.
@@ -78,6 +80,8 @@ pub struct FileStore {
     dir: PathBuf,
     /// Whether [`FileStore::prepare_spare`] writes a spare segment.
     preallocate: bool,
+    /// Whether a snapshot leaves the segments before it in place.
+    keep_history: bool,
 }
 
 impl FileStore {
@@ -93,7 +97,37 @@ impl FileStore {
         Ok(FileStore {
             dir: dir.to_path_buf(),
             preallocate: true,
+            keep_history: false,
         })
+    }
+
+    /// Opens an existing data directory to read it, and nothing else: no file is created or
+    /// removed (a running server's directory may be read this way).
+    pub fn open_read_only(dir: &Path) -> Result<FileStore, LogError> {
+        let meta = fs::metadata(dir).map_err(LogError::io(dir))?;
+        if !meta.is_dir() {
+            return Err(LogError::Io {
+                path: dir.to_path_buf(),
+                source: io::Error::other("not a directory"),
+            });
+        }
+        Ok(FileStore {
+            dir: dir.to_path_buf(),
+            preallocate: false,
+            keep_history: true,
+        })
+    }
+
+    /// Whether snapshots leave the segments before them in place (off by default).
+    pub fn keeping_history(mut self, keep: bool) -> FileStore {
+        self.keep_history = keep;
+        self
+    }
+
+    /// The position of the first record the directory holds (0 unless compacted; `None`: no
+    /// segment).
+    pub fn first_position(&self) -> Result<Option<Position>, LogError> {
+        Ok(self.segments()?.first().map(|(start, _)| *start))
     }
 
     pub fn dir(&self) -> &Path {
@@ -211,6 +245,9 @@ impl LogStore for FileStore {
     fn store_snapshot(&self, snap: &Snapshot) -> Result<(), LogError> {
         snapshot::write(&self.dir, snap.position, snap.next_sequence, &snap.image)
             .map_err(LogError::io(&self.dir))?;
+        if self.keep_history {
+            return Ok(());
+        }
         remove_before(&self.dir, snap.position).map_err(LogError::io(&self.dir))
     }
 

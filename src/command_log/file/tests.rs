@@ -31,6 +31,7 @@ pub(super) fn config(dir: &Path) -> FileConfig {
         dir: dir.to_path_buf(),
         fsync_interval: Duration::ZERO,
         preallocate: true,
+        keep_history: false,
     }
 }
 
@@ -178,4 +179,44 @@ fn segments_are_preallocated_from_the_spare_and_continue_where_the_records_end()
         let last = store.segments().unwrap().pop().unwrap().1;
         assert_eq!(size(&last) == SPARE_BYTES, preallocate, "the spare, used");
     }
+}
+
+#[test]
+fn keeping_history_a_snapshot_removes_no_segment_and_a_reader_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path()).unwrap().keeping_history(true);
+    let mut log = FileLog::open(&store, config(dir.path()), &ReadEnd::default()).unwrap();
+    let noop = || -> Release { Box::new(|r| assert!(r.is_ok())) };
+    log.append(batch(0..4, true), noop());
+    log.append(batch(4..6, false), noop());
+    Box::new(log).close().unwrap();
+    let snap = Snapshot {
+        position: 4,
+        next_sequence: 9,
+        image: b"image".to_vec(),
+    };
+    store.store_snapshot(&snap).unwrap();
+    assert_eq!(store.first_position().unwrap(), Some(0));
+    let listing = || {
+        let mut names: Vec<(String, u64)> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    e.metadata().unwrap().len(),
+                )
+            })
+            .collect();
+        names.sort();
+        names
+    };
+    let before = listing();
+    let reader = FileStore::open_read_only(dir.path()).unwrap();
+    assert_eq!(read_all(&reader, 0).0, (0..6).collect::<Vec<_>>());
+    assert_eq!(listing(), before, "reading changed the directory");
+    // A directory that is not there is an error, and is not created.
+    let missing = dir.path().join("missing");
+    assert!(FileStore::open_read_only(&missing).is_err());
+    assert!(!missing.exists());
 }

@@ -151,7 +151,7 @@ impl Run<'_> {
         if let Some((_, id)) = &conversation {
             contact.conversation_id = id.to_string();
         }
-        match self.engine.apply(Command::Enqueue(contact), at) {
+        match self.apply(Command::Enqueue(contact), at) {
             Ok(Applied::Enqueued { contact, .. }) => {
                 let estimates = self.engine.wait_estimates(contact.id).map(|(_, e)| e);
                 self.pending.insert(

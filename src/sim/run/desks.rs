@@ -24,8 +24,7 @@ impl Run<'_> {
         at: Millis,
     ) -> anyhow::Result<()> {
         let agent = self.agents[a].id.to_string();
-        self.engine
-            .apply(Command::SetPresence { agent, presence }, at)?;
+        self.apply(Command::SetPresence { agent, presence }, at)?;
         Ok(())
     }
 
@@ -37,7 +36,7 @@ impl Run<'_> {
             Command::Reject { contact, agent }
         };
         // The customer may have hung up, or the offer timed out, while the agent answered.
-        let _ = self.engine.apply(command, at);
+        let _ = self.apply(command, at);
     }
 
     pub(super) fn complete(&mut self, at: Millis, id: ContactId) -> anyhow::Result<()> {
@@ -77,7 +76,7 @@ impl Run<'_> {
                 reason: "simulated transfer".into(),
                 to_agent: None,
             };
-            match self.engine.apply(transfer, at) {
+            match self.apply(transfer, at) {
                 Ok(_) => {
                     let p = self.pending.get_mut(&id).expect("pending");
                     p.work_secs = work;
@@ -107,7 +106,7 @@ impl Run<'_> {
                 ..Outcome::default()
             },
         };
-        self.engine.apply(complete, at)?;
+        self.apply(complete, at)?;
         self.log_off_when_done(a, at)
     }
 

@@ -37,7 +37,7 @@ use rand_distr::{Distribution, Exp, Exp1};
 use super::draws::{
     Draws, Handle, Stream, conversation_rng, desk_rng, next_arrival, pick_value, traffic_rng,
 };
-use super::report::{Measurements, SimReport};
+use super::report::{Layout, Measurements, SimReport};
 use super::scenario::{MAX_REPEATS, Scenario};
 use crate::core::{
     Applied, CancelReason, Command, ContactId, ContactState, CoreError, Engine, EngineConfig,
@@ -111,6 +111,10 @@ struct Run<'a> {
     bases: Vec<Option<usize>>,
     conversations: HashMap<ConversationKey, Conversation>,
     measurements: Measurements,
+    /// Every command the engine kept, with its time, as a journal keeps them (when recording).
+    recorded: Option<Vec<(Millis, Command)>>,
+    /// The commands that set the floor up, kept for a recording that starts after them.
+    setup: Vec<(Millis, Command)>,
 }
 
 /// Runs a scenario to its end and reports its figures.
@@ -123,12 +127,28 @@ pub fn run(scenario: &Scenario) -> anyhow::Result<SimReport> {
     Ok(run.measurements.report(scenario, &run.engine))
 }
 
+/// Runs a scenario as [`run`] does, and gives every command the engine kept with its time, as
+/// the server's journal would hold them (refused enqueues too: they count).
+pub fn record(scenario: &Scenario) -> anyhow::Result<(SimReport, Vec<(Millis, Command)>)> {
+    scenario.validate()?;
+    let mut run = Run::new(scenario)?;
+    run.recorded = Some(std::mem::take(&mut run.setup));
+    let end = START + ms(scenario.warm_up_secs + scenario.duration_secs);
+    run.drive(end)?;
+    run.engine.advance(end);
+    let records = run.recorded.take().unwrap_or_default();
+    Ok((run.measurements.report(scenario, &run.engine), records))
+}
+
 impl<'a> Run<'a> {
     fn new(scenario: &'a Scenario) -> anyhow::Result<Run<'a>> {
         let mut engine = Engine::new(EngineConfig::default());
+        let mut setup = Vec::new();
         let mut queue_index = HashMap::new();
         for (i, queue) in scenario.queues.iter().enumerate() {
-            engine.apply(Command::PutQueue(Box::new(queue.clone())), START)?;
+            let put = Command::PutQueue(Box::new(queue.clone()));
+            setup.push((START, put.clone()));
+            engine.apply(put, START)?;
             queue_index.insert(queue.name.clone(), i);
         }
         let mut calendar = Calendar::default();
@@ -138,6 +158,7 @@ impl<'a> Run<'a> {
             for i in 0..group.count {
                 let spec = group.agent_spec(i);
                 let id = spec.id.clone();
+                setup.push((START, Command::PutAgent(spec.clone())));
                 engine.apply(Command::PutAgent(spec), START)?;
                 agent_index.insert(id.clone(), agents.len());
                 agents.push(SimAgent {
@@ -177,7 +198,17 @@ impl<'a> Run<'a> {
         }
         let desk = desk_rng(scenario.seed);
         let ids = agents.iter().map(|a: &SimAgent| a.id.clone()).collect();
-        let measurements = Measurements::new(scenario.by_interval, ids, scenario.queues.len());
+        let layout = Layout::new(
+            scenario.queues.iter().map(|q| q.name.to_string()).collect(),
+            ids,
+            scenario
+                .groups
+                .iter()
+                .map(|g| (g.name.clone(), g.count))
+                .collect(),
+            START,
+        );
+        let measurements = Measurements::new(scenario.by_interval, layout);
         let bases = scenario
             .traffic
             .iter()
@@ -200,7 +231,23 @@ impl<'a> Run<'a> {
             bases,
             conversations: HashMap::new(),
             measurements,
+            recorded: None,
+            setup,
         })
+    }
+
+    /// Applies a command, keeping it when recording (as a journal would: what the engine
+    /// accepted, and enqueues even when refused).
+    fn apply(&mut self, command: Command, at: Millis) -> Result<Applied, CoreError> {
+        let Some(records) = &mut self.recorded else {
+            return self.engine.apply(command, at);
+        };
+        let kept = command.clone();
+        let result = self.engine.apply(command, at);
+        if result.is_ok() || kept.counts_when_refused() {
+            records.push((at, kept));
+        }
+        result
     }
 
     fn drive(&mut self, end: Millis) -> anyhow::Result<()> {
@@ -239,7 +286,7 @@ impl<'a> Run<'a> {
                     request: crate::core::CallbackRequest::default(),
                 };
                 // Answered (or ended) already: nothing to ask.
-                if self.engine.apply(ask, at).is_ok()
+                if self.apply(ask, at).is_ok()
                     && let Some(p) = self.pending.get_mut(&id)
                 {
                     p.patient = true;
@@ -254,7 +301,7 @@ impl<'a> Run<'a> {
                     reason: CancelReason::Abandoned,
                 };
                 // Answered (or ended) already: the customer no longer waits.
-                let _ = self.engine.apply(abandon, at);
+                let _ = self.apply(abandon, at);
             }
             Happening::Answer(contact, agent, accept) => self.answer(at, contact, agent, accept),
             Happening::Completion(id) => self.complete(at, id)?,
@@ -289,11 +336,11 @@ impl<'a> Run<'a> {
             }
             Happening::WarmUpEnd => {
                 self.engine.advance(at);
-                self.measurements.start(self.scenario, &self.engine);
+                self.measurements.start(&self.engine);
             }
             Happening::IntervalEnd(k) => {
                 self.engine.advance(at);
-                self.measurements.interval_ends(self.scenario, &self.engine);
+                self.measurements.interval_ends(&self.engine);
                 let next = interval_end(self.scenario, k + 1);
                 self.calendar.push(next, Happening::IntervalEnd(k + 1));
             }

@@ -1,0 +1,223 @@
+use super::*;
+use crate::sim::scenario::Scenario;
+
+const MINUTE: u64 = 60_000;
+
+fn multi_skill(hours: u32) -> Scenario {
+    let text = include_str!("../../benches/scenarios/multi-skill.toml")
+        .replace("hours = 8", &format!("hours = {hours}"))
+        .replace("warm_up_minutes = 30", "warm_up_minutes = 0");
+    Scenario::from_toml(&text).unwrap()
+}
+
+fn recorded(scenario: &Scenario) -> (SimReport, Recording) {
+    let (report, records) = crate::sim::record(scenario).unwrap();
+    let recording = Recording::read("multi-skill", &records, 60 * MINUTE, true).unwrap();
+    (report, recording)
+}
+
+fn options(changes: Vec<Change>, replications: u32) -> Options {
+    Options {
+        changes,
+        replications,
+        seed: 1,
+        by_interval: false,
+    }
+}
+
+#[test]
+fn the_recording_counts_what_the_simulator_counted() {
+    let (sim, rec) = recorded(&multi_skill(2));
+    assert_eq!(rec.report.queues.len(), sim.queues.len());
+    for (r, s) in rec.report.queues.iter().zip(&sim.queues) {
+        assert_eq!(r.queue, s.queue);
+        assert_eq!(
+            (r.offered, r.answered, r.abandoned),
+            (s.offered, s.answered, s.abandoned),
+            "{}",
+            r.queue
+        );
+        assert_eq!(r.sl_answered, s.sl_answered, "{}", r.queue);
+        assert_eq!(r.asa_s, s.asa_s, "{}", r.queue);
+    }
+    assert!(
+        rec.report.overall.abandoned > 0,
+        "the test needs abandonment"
+    );
+    // Two hours by the hour.
+    assert_eq!(rec.report.intervals.len(), 2);
+    let by_hour: u64 = rec
+        .report
+        .intervals
+        .iter()
+        .map(|i| i.figures.overall.offered)
+        .sum();
+    assert_eq!(by_hour, rec.report.overall.offered);
+}
+
+#[test]
+fn a_replay_without_change_reproduces_the_recorded_figures() {
+    let (_, rec) = recorded(&multi_skill(2));
+    let comparison = replay(&rec, &options(Vec::new(), 3)).unwrap();
+    assert_eq!(comparison.columns.len(), 2);
+    let recorded = &rec.report.overall;
+    let runs = &comparison.columns[1].runs;
+    let mean = |f: &dyn Fn(&SimReport) -> f64| runs.iter().map(f).sum::<f64>() / runs.len() as f64;
+    let offered = mean(&|r| r.overall.offered as f64);
+    assert_eq!(
+        offered, recorded.offered as f64,
+        "the same customers arrive"
+    );
+    let sl = mean(&|r| r.overall.sl_answered);
+    let abandon = mean(&|r| r.overall.abandon_rate);
+    let asa = mean(&|r| r.overall.asa_s);
+    println!(
+        "recorded sl {:.3} aband {:.3} asa {:.1}; replay sl {sl:.3} aband {abandon:.3} asa {asa:.1}",
+        recorded.sl_answered, recorded.abandon_rate, recorded.asa_s
+    );
+    // The simulator's agents answer at once and its customers' patience ends in abandonment
+    // or outlasts their wait, so a faithful replay meets the same customers at the same agents:
+    // only the patience drawn for those who were answered is new, and it exceeds their wait.
+    assert!((sl - recorded.sl_answered).abs() < 0.005, "sl {sl}");
+    assert!(
+        (abandon - recorded.abandon_rate).abs() < 0.005,
+        "abandon {abandon}"
+    );
+    assert!(
+        (asa - recorded.asa_s).abs() < 0.03 * recorded.asa_s,
+        "asa {asa}"
+    );
+    let table = comparison.to_table();
+    assert!(
+        table.contains("recorded") && table.contains("replay"),
+        "{table}"
+    );
+}
+
+#[test]
+fn a_replay_is_the_same_byte_for_byte_on_the_same_seed() {
+    let (_, rec) = recorded(&multi_skill(1));
+    let change = || Change {
+        strategy: Some("performance".into()),
+        ..Change::default()
+    };
+    let a = replay(&rec, &options(vec![change()], 1)).unwrap().to_json();
+    let b = replay(&rec, &options(vec![change()], 1)).unwrap().to_json();
+    assert_eq!(a, b);
+}
+
+#[test]
+fn a_change_names_only_what_the_recording_has() {
+    let (_, rec) = recorded(&multi_skill(1));
+    let bad = [
+        (
+            Change {
+                strategy: Some("no-such-strategy".into()),
+                ..Change::default()
+            },
+            "no-such-strategy",
+        ),
+        (
+            Change {
+                strategy: Some("reference".into()),
+                ..Change::default()
+            },
+            "reference",
+        ),
+        (
+            Change {
+                remove_agents: vec!["nobody".into()],
+                ..Change::default()
+            },
+            "nobody",
+        ),
+        (
+            Change {
+                add_agents: vec![("new-1".into(), "nobody".into())],
+                ..Change::default()
+            },
+            "nobody",
+        ),
+        (
+            Change {
+                add_agents: vec![(rec.agents[0].to_string(), rec.agents[1].to_string())],
+                ..Change::default()
+            },
+            "already an agent",
+        ),
+    ];
+    for (change, says) in bad {
+        let err = replay(&rec, &options(vec![change], 1)).unwrap_err();
+        assert!(format!("{err:#}").contains(says), "{err:#}");
+    }
+}
+
+#[test]
+fn fewer_agents_wait_longer_and_more_agents_shorter() {
+    let (_, rec) = recorded(&multi_skill(1));
+    let first = rec.agents[0].to_string();
+    let fewer = Change {
+        remove_agents: rec.agents[..6].iter().map(|a| a.to_string()).collect(),
+        ..Change::default()
+    };
+    let more = Change {
+        add_agents: (0..6)
+            .map(|i| (format!("extra-{i}"), first.clone()))
+            .collect(),
+        ..Change::default()
+    };
+    let c = replay(&rec, &options(vec![fewer, more], 2)).unwrap();
+    let asa = |col: usize| {
+        c.columns[col]
+            .runs
+            .iter()
+            .map(|r| r.overall.asa_s)
+            .sum::<f64>()
+            / c.columns[col].runs.len() as f64
+    };
+    assert!(
+        asa(2) > asa(1),
+        "fewer agents: {} against {}",
+        asa(2),
+        asa(1)
+    );
+    assert!(
+        asa(3) < asa(1),
+        "more agents: {} against {}",
+        asa(3),
+        asa(1)
+    );
+    assert_eq!(c.columns[3].runs[0].floor.agents, rec.agents.len() + 6);
+}
+
+#[test]
+fn a_strategy_change_moves_resolution_the_way_the_simulator_does() {
+    // Three experts who resolve 98 % among 37 who resolve 55 %: `performance` learns who they
+    // are and sends them more calls.
+    let text = include_str!("../../benches/scenarios/rare-experts.toml")
+        .replace("hours = 8", "hours = 3")
+        .replace("warm_up_minutes = 60", "warm_up_minutes = 0");
+    let scenario = Scenario::from_toml(&text).unwrap();
+    let (_, rec) = recorded(&scenario);
+    let sim =
+        crate::sim::compare(&scenario, &["longest-idle".into(), "performance".into()], 1).unwrap();
+    let fcr = |r: &SimReport| r.overall.first_contact_resolution;
+    let sim_gain = fcr(&sim.columns[1].runs[0]) - fcr(&sim.columns[0].runs[0]);
+    let change = Change {
+        strategy: Some("performance".into()),
+        ..Change::default()
+    };
+    let c = replay(&rec, &options(vec![change], 2)).unwrap();
+    let mean = |col: usize| {
+        c.columns[col].runs.iter().map(fcr).sum::<f64>() / c.columns[col].runs.len() as f64
+    };
+    let replay_gain = mean(2) - mean(1);
+    assert!(
+        sim_gain > 0.01,
+        "the scenario rewards performance: {sim_gain}"
+    );
+    assert!(
+        replay_gain > 0.01,
+        "the replay moves the same way: {replay_gain}"
+    );
+}
