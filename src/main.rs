@@ -93,6 +93,10 @@ enum Cmd {
         /// interval_minutes).
         #[arg(long)]
         by_interval: bool,
+        /// Also write every command the run gave the engine to this directory as a journal,
+        /// as the server would have (for `routerd replay`); one run only.
+        #[arg(long, value_name = "DIR")]
+        journal_out: Option<PathBuf>,
     },
     /// Replay the traffic a journal recorded through the routing engine: the recorded
     /// figures, the same traffic replayed without change (the check of the replay's model), and
@@ -130,6 +134,10 @@ enum Cmd {
         /// `table` for people, `json` for machines.
         #[arg(long, default_value = "table")]
         format: String,
+        /// Also write a scenario fitted to the recording (rates per interval, handle and
+        /// patience distributions, agent groups) for `routerd simulate`.
+        #[arg(long, value_name = "FILE")]
+        export_scenario: Option<PathBuf>,
     },
 }
 
@@ -203,6 +211,7 @@ async fn main() -> anyhow::Result<()> {
             interval_minutes,
             by_interval,
             format,
+            export_scenario,
         } => {
             let json = json_format(&format)?;
             let dir = match (data_dir, config) {
@@ -239,6 +248,12 @@ async fn main() -> anyhow::Result<()> {
             let recording =
                 routerd::replay::Recording::read(&name, &journal, interval_ms, by_interval)?;
             let read = started.elapsed();
+            if let Some(file) = export_scenario {
+                let text = routerd::replay::export::scenario_toml(&recording)?;
+                std::fs::write(&file, text)
+                    .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", file.display()))?;
+                eprintln!("wrote the fitted scenario to {}", file.display());
+            }
             let options = routerd::replay::Options {
                 changes,
                 replications,
@@ -283,6 +298,7 @@ async fn main() -> anyhow::Result<()> {
             hours,
             replications,
             by_interval,
+            journal_out,
         } => {
             let json = json_format(&format)?;
             let mut scenario = routerd::sim::Scenario::load(&scenario)?;
@@ -293,7 +309,20 @@ async fn main() -> anyhow::Result<()> {
                 scenario.duration_secs = hours * 3600.0;
             }
             scenario.by_interval |= by_interval;
-            if compare.is_empty() && replications == 1 {
+            if let Some(dir) = journal_out {
+                anyhow::ensure!(
+                    compare.is_empty() && replications == 1,
+                    "--journal-out records one run: not with --compare or --replications"
+                );
+                let (report, records) = routerd::sim::record(&scenario)?;
+                routerd::replay::write_journal(&dir, &records, 100_000)?;
+                eprintln!("wrote {} records to {}", records.len(), dir.display());
+                if json {
+                    println!("{}", report.to_json());
+                } else {
+                    print!("{}", report.to_table());
+                }
+            } else if compare.is_empty() && replications == 1 {
                 let report = routerd::sim::run(&scenario)?;
                 if json {
                     println!("{}", report.to_json());

@@ -41,6 +41,7 @@
 //! the consult's queue); the file journal only (not yet the JetStream log); a journal compacted
 //! by snapshots cannot be replayed (`[journal] keep_history = true` keeps it whole).
 
+pub mod export;
 pub mod patience;
 pub mod recording;
 mod whatif;
@@ -115,6 +116,51 @@ impl Source for JournalDir {
         }
         Ok(())
     }
+}
+
+/// Writes `records` as a file journal in `dir` (which must hold none), as the server writes
+/// one: segments of at most `segment_records` records, synced when closed. `routerd simulate
+/// --journal-out` uses it, so a simulated day can be replayed like a recorded one.
+pub fn write_journal(
+    dir: &Path,
+    records: &[(Millis, Command)],
+    segment_records: usize,
+) -> anyhow::Result<()> {
+    use crate::command_log::file::{FileConfig, FileLog};
+    use crate::command_log::{Batch, CommandLog, ReadEnd};
+    let store = FileStore::open(dir)?.preallocating(false);
+    if store.first_position()?.is_some() {
+        bail!("{} already holds a journal", dir.display());
+    }
+    let config = FileConfig {
+        dir: dir.to_path_buf(),
+        fsync_interval: std::time::Duration::from_secs(1),
+        preallocate: false,
+        keep_history: true,
+    };
+    let mut log = FileLog::open(&store, config, &ReadEnd::default())?;
+    let failed = Arc::new(parking_lot::Mutex::new(None::<String>));
+    for chunk in records.chunks(segment_records.max(1)) {
+        let mut batch = Batch::default();
+        for (at, command) in chunk {
+            batch.push(*at, command);
+        }
+        batch.rotate = true;
+        let failed = failed.clone();
+        log.append(
+            batch,
+            Box::new(move |result| {
+                if let Err(e) = result {
+                    *failed.lock() = Some(e.to_string());
+                }
+            }),
+        );
+    }
+    Box::new(log).close()?;
+    if let Some(e) = failed.lock().take() {
+        bail!("writing the journal: {e}");
+    }
+    Ok(())
 }
 
 /// What a what-if changes.
@@ -279,6 +325,8 @@ pub(crate) struct Tally {
     conversations: HashMap<Arc<str>, Arc<str>>,
     /// Contacts (by engine id) that came back in a conversation already seen.
     repeats: HashMap<crate::core::ContactId, Arc<str>>,
+    /// Every estimator's wait estimate for contacts that joined a line, until answered.
+    estimates: HashMap<crate::core::ContactId, [Option<u64>; 4]>,
 }
 
 impl Tally {
@@ -292,6 +340,7 @@ impl Tally {
                 .collect(),
             conversations: HashMap::new(),
             repeats: HashMap::new(),
+            estimates: HashMap::new(),
         }
     }
 
@@ -300,8 +349,18 @@ impl Tally {
         Some(self.measurements.returns(q))
     }
 
-    /// A contact joined `queue` in `conversation` (empty: none).
-    pub(crate) fn arrived(&mut self, id: crate::core::ContactId, queue: &str, conversation: &str) {
+    /// A contact joined `queue` in `conversation` (empty: none), just now.
+    pub(crate) fn arrived(
+        &mut self,
+        engine: &Engine,
+        id: crate::core::ContactId,
+        queue: &str,
+        conversation: &str,
+    ) {
+        // Waiting in line (not offered at once): its wait estimates are scored when answered.
+        if let Some((_, estimates)) = engine.wait_estimates(id) {
+            self.estimates.insert(id, estimates);
+        }
         if conversation.is_empty() {
             return;
         }
@@ -380,8 +439,12 @@ impl Tally {
                 let on_line = engine
                     .contact_view(*contact)
                     .is_none_or(|c| c.callback.is_none());
+                let estimates = self.estimates.remove(contact);
                 if on_line {
                     self.measurements.wait(q, *waited_ms);
+                    if let Some(estimates) = estimates {
+                        self.measurements.estimated(q, *waited_ms, estimates);
+                    }
                 }
                 if let Some(last) = self.repeats.get(contact).cloned() {
                     let r = self.measurements.returns(q);
@@ -391,6 +454,7 @@ impl Tally {
             }
             EventBody::ContactEnded { contact, .. } => {
                 self.repeats.remove(&contact.id);
+                self.estimates.remove(&contact.id);
                 if contact.state == ContactState::Abandoned
                     && let Some(&q) = self.queue_index.get(&contact.queue)
                 {

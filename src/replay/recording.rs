@@ -28,7 +28,12 @@ pub struct Answer {
     /// From the offer to the answer (for `NoAnswer`: to the offer's timeout).
     pub delay_ms: u64,
     pub kind: AnswerKind,
+    /// The answer's place in the journal ([`UNRECORDED`] for no answer).
+    pub position: u64,
 }
+
+/// The place in the journal of what no record holds.
+pub const UNRECORDED: u64 = u64::MAX;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AnswerKind {
@@ -66,6 +71,8 @@ pub struct Leg {
     /// Callback attempts that reached the customer, by offset from the acceptance.
     pub reached_at: Vec<u64>,
     pub end: LegEnd,
+    /// The place in the journal of the command that ended it ([`UNRECORDED`] while open).
+    pub end_position: u64,
 }
 
 /// One contact, as the recording shows it.
@@ -77,11 +84,13 @@ pub struct RecordedContact {
     pub id: Option<ContactId>,
     /// The wait after which the customer abandoned, if they did in their first wait.
     pub abandoned_after: Option<u64>,
+    /// The place in the journal of that abandonment.
+    pub abandon_position: u64,
     /// How long the customer is known to have been willing to wait (their first wait).
     pub waited_at_least: u64,
     /// The customer's own acts (withdrawal, callback request, update; an abandonment after a
-    /// transfer), at their recorded times.
-    pub acts: Vec<(Millis, Command)>,
+    /// transfer), at their recorded times and places in the journal.
+    pub acts: Vec<(Millis, u64, Command)>,
     pub legs: Vec<Leg>,
     /// The recorded answers to offers of this contact, by agent, in order.
     pub answers: Vec<(Arc<str>, Answer)>,
@@ -100,7 +109,9 @@ pub enum Recorded {
 pub struct Recording {
     /// The name it goes by in reports.
     pub name: String,
-    pub timeline: Vec<(Millis, Recorded)>,
+    /// With each entry's time and place in the journal (a replay keeps that order among what
+    /// happens at the same millisecond).
+    pub timeline: Vec<(Millis, u64, Recorded)>,
     pub contacts: Vec<RecordedContact>,
     /// Queue names and agent ids, in order of first appearance.
     pub queues: Vec<String>,
@@ -292,8 +303,10 @@ struct Reader {
     tally: Tally,
     next_interval: Millis,
     interval_ms: u64,
-    timeline: Vec<(Millis, Recorded)>,
+    timeline: Vec<(Millis, u64, Recorded)>,
     contacts: Vec<RecordedContact>,
+    /// The place in the journal of the record being read.
+    position: u64,
     by_id: HashMap<ContactId, usize>,
     /// Offers not yet answered: (contact, agent) → when offered.
     offers: HashMap<(ContactId, Arc<str>), Millis>,
@@ -332,6 +345,7 @@ impl Reader {
             interval_ms,
             timeline: Vec::new(),
             contacts: Vec::new(),
+            position: 0,
             by_id: HashMap::new(),
             offers: HashMap::new(),
             answers: HashMap::new(),
@@ -343,6 +357,13 @@ impl Reader {
     }
 
     fn record(&mut self, at: Millis, command: Command) -> anyhow::Result<()> {
+        let result = self.apply(at, command);
+        self.position += 1;
+        result
+    }
+
+    fn apply(&mut self, at: Millis, command: Command) -> anyhow::Result<()> {
+        let position = self.position;
         while self.next_interval <= at {
             self.engine.advance(self.next_interval);
             self.settle();
@@ -361,7 +382,7 @@ impl Reader {
                     && let Some(&i) = self.by_id.get(&contact)
                     && reason == CancelReason::Withdrawn
                 {
-                    self.contacts[i].acts.push((at, kept));
+                    self.contacts[i].acts.push((at, position, kept));
                 }
             }
             Command::RequestCallback { contact, .. } | Command::UpdateContact { contact, .. } => {
@@ -373,7 +394,7 @@ impl Reader {
                     if callback && c.legs.is_empty() && c.abandoned_after.is_none() {
                         c.waited_at_least = at.saturating_sub(c.arrived);
                     }
-                    c.acts.push((at, command));
+                    c.acts.push((at, position, command));
                 }
             }
             Command::Accept { contact, ref agent } | Command::Reject { contact, ref agent } => {
@@ -479,7 +500,7 @@ impl Reader {
                 }
                 // A command the journal kept ran; one refused now was refused then too.
                 if self.tally.floor(&mut self.engine, floor.clone(), at) {
-                    self.timeline.push((at, Recorded::Floor(floor)));
+                    self.timeline.push((at, position, Recorded::Floor(floor)));
                 }
             }
         }
@@ -497,28 +518,37 @@ impl Reader {
         };
         if let Some(id) = id {
             self.by_id.insert(id, index);
-            self.tally.arrived(id, &new.queue, &new.conversation_id);
+            self.tally
+                .arrived(&self.engine, id, &new.queue, &new.conversation_id);
         }
         self.contacts.push(RecordedContact {
             arrived: at,
             new,
             id,
             abandoned_after: None,
+            abandon_position: UNRECORDED,
             waited_at_least: 0,
             acts: Vec::new(),
             legs: Vec::new(),
             answers: Vec::new(),
         });
-        self.timeline.push((at, Recorded::Arrival(index)));
+        self.timeline
+            .push((at, self.position, Recorded::Arrival(index)));
     }
 
     fn answered(&mut self, contact: ContactId, agent: &Arc<str>, at: Millis, kind: AnswerKind) {
         let Some(offered) = self.offers.remove(&(contact, agent.clone())) else {
             return;
         };
+        let position = if kind == AnswerKind::NoAnswer {
+            UNRECORDED
+        } else {
+            self.position
+        };
         let answer = Answer {
             delay_ms: at.saturating_sub(offered),
             kind,
+            position,
         };
         self.answers.entry(agent.clone()).or_default().push(answer);
         if let Some(&i) = self.by_id.get(&contact) {
@@ -543,14 +573,17 @@ impl Reader {
                 duration_ms: 0,
                 reached_at: Vec::new(),
                 end: LegEnd::Open,
+                end_position: UNRECORDED,
             });
         }
     }
 
     fn end_leg(&mut self, contact: ContactId, at: Millis, end: LegEnd) {
+        let position = self.position;
         if let Some(leg) = self.open_leg(contact) {
             leg.duration_ms = at.saturating_sub(leg.accepted_at);
             leg.end = end;
+            leg.end_position = position;
         }
     }
 
@@ -594,13 +627,14 @@ impl Reader {
                     match contact.state {
                         ContactState::Abandoned if first_wait && contact.callback.is_none() => {
                             c.abandoned_after = Some(waited);
+                            c.abandon_position = self.position;
                         }
                         ContactState::Abandoned => {
                             let cancel = Command::Cancel {
                                 contact: contact.id,
                                 reason: CancelReason::Abandoned,
                             };
-                            c.acts.push((now, cancel));
+                            c.acts.push((now, self.position, cancel));
                         }
                         _ if first_wait && c.waited_at_least == 0 => c.waited_at_least = waited,
                         _ => {}

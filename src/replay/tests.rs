@@ -39,6 +39,7 @@ fn the_recording_counts_what_the_simulator_counted() {
         );
         assert_eq!(r.sl_answered, s.sl_answered, "{}", r.queue);
         assert_eq!(r.asa_s, s.asa_s, "{}", r.queue);
+        assert_eq!(r.ewt, s.ewt, "{}: wait estimates scored alike", r.queue);
     }
     assert!(
         rec.report.overall.abandoned > 0,
@@ -220,4 +221,93 @@ fn a_strategy_change_moves_resolution_the_way_the_simulator_does() {
         replay_gain > 0.01,
         "the replay moves the same way: {replay_gain}"
     );
+}
+
+#[test]
+fn a_journal_on_disk_reads_as_the_same_recording_and_damage_is_refused() {
+    let (_, records) = crate::sim::record(&multi_skill(1)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write_journal(dir.path(), &records, 1_000).unwrap();
+    let in_memory = Recording::read("day", &records, 60 * MINUTE, false).unwrap();
+    let journal = JournalDir::open(dir.path()).unwrap();
+    let on_disk = Recording::read("day", &journal, 60 * MINUTE, false).unwrap();
+    assert_eq!(on_disk.report, in_memory.report);
+    assert_eq!(on_disk.records, records.len() as u64);
+    assert!(
+        write_journal(dir.path(), &records, 1_000).is_err(),
+        "a second journal over the first"
+    );
+
+    // A byte changed inside the first segment, with segments after it: damage, named.
+    let mut segments: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    segments.sort();
+    assert!(segments.len() > 1);
+    let mut bytes = std::fs::read(&segments[0]).unwrap();
+    bytes[100] ^= 0xff;
+    std::fs::write(&segments[0], &bytes).unwrap();
+    let err = Recording::read(
+        "day",
+        &JournalDir::open(dir.path()).unwrap(),
+        60 * MINUTE,
+        false,
+    )
+    .err()
+    .expect("refused");
+    assert!(format!("{err:#}").contains("damaged"), "{err:#}");
+
+    // A segment of another format (an older or newer routerd).
+    bytes[..8].copy_from_slice(b"RTRDJRN9");
+    std::fs::write(&segments[0], &bytes).unwrap();
+    let err = Recording::read(
+        "day",
+        &JournalDir::open(dir.path()).unwrap(),
+        60 * MINUTE,
+        false,
+    )
+    .err()
+    .expect("refused");
+    assert!(format!("{err:#}").contains("another format"), "{err:#}");
+}
+
+#[test]
+fn a_fitted_scenario_has_the_recorded_floor_and_traffic() {
+    let scenario = multi_skill(4);
+    let (_, rec) = recorded(&scenario);
+    let text = export::scenario_toml(&rec).unwrap();
+    let fitted = Scenario::from_toml(&text).unwrap();
+    assert_eq!(fitted.queues.len(), scenario.queues.len());
+    // The same agents, grouped by skills as the scenario grouped them.
+    let agents: usize = fitted.groups.iter().map(|g| g.count).sum();
+    assert_eq!(agents, rec.agents.len());
+    assert_eq!(fitted.groups.len(), scenario.groups.len(), "{text}");
+    // Experts faster than generalists, as in the scenario (handle factors 0.9 and 1.25).
+    let (min, max) = fitted
+        .groups
+        .iter()
+        .fold((f64::MAX, 0.0f64), |(lo, hi), g| {
+            (lo.min(g.handle_factor), hi.max(g.handle_factor))
+        });
+    assert!(max / min > 1.2, "speed differences fitted: {min}..{max}");
+    // Its traffic, simulated, offers about what the recording offered.
+    let report = crate::sim::run(&fitted).unwrap();
+    let (sim, recorded) = (
+        report.overall.offered as f64,
+        rec.report.overall.offered as f64,
+    );
+    assert!(
+        (sim / recorded - 1.0).abs() < 0.1,
+        "{sim} against {recorded}"
+    );
+    // Patience: en-billing customers were exponential with a mean of 120 s.
+    let en_billing = fitted
+        .traffic
+        .iter()
+        .find(|t| t.queue == "en-billing")
+        .unwrap();
+    let patience = en_billing.mean_patience_secs.unwrap();
+    assert!((60.0..240.0).contains(&patience), "{patience}");
 }

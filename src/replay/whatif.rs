@@ -15,7 +15,9 @@ use std::sync::Arc;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::recording::{Answer, AnswerKind, LegEnd, Recorded, Recording, answers_for, answers_of};
+use super::recording::{
+    Answer, AnswerKind, LegEnd, Recorded, Recording, UNRECORDED, answers_for, answers_of,
+};
 use super::{Change, Tally};
 use crate::core::{
     Applied, Command, ContactId, ContactState, Engine, EngineConfig, EventBody, Millis, Outcome,
@@ -56,7 +58,9 @@ struct Live {
 struct Replay<'a> {
     rec: &'a Recording,
     engine: Engine,
-    calendar: BinaryHeap<Reverse<(Millis, u64, Happening)>>,
+    /// Earliest first; at the same millisecond, in the journal's order where the happening
+    /// mirrors a record, then in scheduling order.
+    calendar: BinaryHeap<Reverse<(Millis, u64, u64, Happening)>>,
     scheduled: u64,
     tally: Tally,
     agents: Vec<Arc<str>>,
@@ -130,11 +134,11 @@ pub(super) fn run(
         .sort_by_key(|a| (a.delay_ms, a.kind as u8));
     let mut at = rec.start + rec.interval_ms;
     while at <= rec.end {
-        replay.push(at, Happening::IntervalEnd);
+        replay.push(at, 0, Happening::IntervalEnd);
         at += rec.interval_ms;
     }
-    for (i, (at, _)) in rec.timeline.iter().enumerate() {
-        replay.push(*at, Happening::Timeline(i));
+    for (i, (at, position, _)) in rec.timeline.iter().enumerate() {
+        replay.push(*at, *position, Happening::Timeline(i));
     }
     replay.drive()?;
     replay.engine.advance(rec.end);
@@ -152,15 +156,18 @@ pub(super) fn run(
 }
 
 impl Replay<'_> {
-    fn push(&mut self, at: Millis, what: Happening) {
-        self.calendar.push(Reverse((at, self.scheduled, what)));
+    /// Schedules `what` at `at`, placed among what happens then as the record at `position`
+    /// was ([`UNRECORDED`]: after every record of that millisecond).
+    fn push(&mut self, at: Millis, position: u64, what: Happening) {
+        self.calendar
+            .push(Reverse((at, position, self.scheduled, what)));
         self.scheduled += 1;
     }
 
     fn drive(&mut self) -> anyhow::Result<()> {
         let end = self.rec.end;
         loop {
-            let next = self.calendar.peek().map(|Reverse((at, _, _))| *at);
+            let next = self.calendar.peek().map(|Reverse((at, _, _, _))| *at);
             if let Some(deadline) = self.engine.next_deadline()
                 && next.is_none_or(|at| deadline < at)
                 && deadline <= end
@@ -169,7 +176,7 @@ impl Replay<'_> {
                 self.settle();
                 continue;
             }
-            let Some(Reverse((at, _, what))) = self.calendar.pop() else {
+            let Some(Reverse((at, _, _, what))) = self.calendar.pop() else {
                 return Ok(());
             };
             if at > end {
@@ -202,7 +209,7 @@ impl Replay<'_> {
     fn happen(&mut self, at: Millis, what: Happening) -> anyhow::Result<()> {
         match what {
             Happening::IntervalEnd => self.tally.measurements.interval_ends(&self.engine),
-            Happening::Timeline(i) => match &self.rec.timeline[i].1 {
+            Happening::Timeline(i) => match &self.rec.timeline[i].2 {
                 Recorded::Floor(command) => {
                     for command in self.floor(command) {
                         // Refused here, it changes nothing (an agent removed by the change, a
@@ -235,7 +242,7 @@ impl Replay<'_> {
                 let Some(id) = self.ids[index] else {
                     return Ok(());
                 };
-                let act = with_contact(&self.rec.contacts[index].acts[k].1, id);
+                let act = with_contact(&self.rec.contacts[index].acts[k].2, id);
                 let callback = matches!(act, Command::RequestCallback { .. });
                 if self.engine.apply(act, at).is_ok()
                     && callback
@@ -313,7 +320,8 @@ impl Replay<'_> {
         };
         let id = contact.id;
         self.ids[index] = Some(id);
-        self.tally.arrived(id, &c.new.queue, &c.new.conversation_id);
+        self.tally
+            .arrived(&self.engine, id, &c.new.queue, &c.new.conversation_id);
         let mut rng = ChaCha8Rng::seed_from_u64(
             self.seed ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
         );
@@ -327,10 +335,10 @@ impl Replay<'_> {
                 .and_then(|p| p.draw_beyond(c.waited_at_least, 1.0 - u_patience)),
         };
         if let Some(p) = patience {
-            self.push(at + p, Happening::Patience(index));
+            self.push(at + p, c.abandon_position, Happening::Patience(index));
         }
-        for (k, (when, _)) in c.acts.iter().enumerate() {
-            self.push((*when).max(at), Happening::Act(index, k));
+        for (k, (when, position, _)) in c.acts.iter().enumerate() {
+            self.push((*when).max(at), *position, Happening::Act(index, k));
         }
         self.live.insert(
             id,
@@ -394,10 +402,22 @@ impl Replay<'_> {
             duration = duration.max(lasted + 1);
         }
         let reached: Vec<u64> = plan.map_or(Vec::new(), |l| l.reached_at.clone());
-        self.push(now + duration.max(1), Happening::LegEnd(contact, k));
+        // The leg the recording had, by the same agent: in the journal's place among its peers.
+        let position = plan
+            .filter(|l| l.agent == recorded_agent && l.agent == as_recorded)
+            .map_or(UNRECORDED, |l| l.end_position);
+        self.push(
+            now + duration.max(1),
+            position,
+            Happening::LegEnd(contact, k),
+        );
         for offset in reached {
             let when = now + (offset as f64 * ratio).round() as u64;
-            self.push(when.min(now + duration), Happening::Reached(contact, k));
+            self.push(
+                when.min(now + duration),
+                UNRECORDED,
+                Happening::Reached(contact, k),
+            );
         }
     }
 
@@ -516,8 +536,13 @@ impl Replay<'_> {
             None if pool.is_empty() => Answer {
                 delay_ms: 0,
                 kind: AnswerKind::Accept,
+                position: UNRECORDED,
             },
-            None => pool[live.rng.random_range(0..pool.len())],
+            // Another contact's answer: not this one's place in the journal.
+            None => Answer {
+                position: UNRECORDED,
+                ..pool[live.rng.random_range(0..pool.len())]
+            },
         };
         let accept = match answer.kind {
             AnswerKind::Accept => true,
@@ -525,7 +550,11 @@ impl Replay<'_> {
             // Left to time out, as it was.
             AnswerKind::NoAnswer => return,
         };
-        self.push(now + answer.delay_ms, Happening::Answer(contact, a, accept));
+        self.push(
+            now + answer.delay_ms,
+            answer.position,
+            Happening::Answer(contact, a, accept),
+        );
     }
 }
 

@@ -103,6 +103,11 @@ async fn a_journal_the_server_wrote_replays_to_the_figures_it_recorded() {
             q.asa_s,
             queue.asa_s
         );
+        let (replayed, recorded) = (run.floor.occupancy, recording.report.floor.occupancy);
+        assert!(
+            (replayed - recorded).abs() < 0.005,
+            "{replayed} against {recorded}"
+        );
     }
     assert_eq!(comparison.columns[2].runs[0].floor.agents, 5);
 
