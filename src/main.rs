@@ -119,6 +119,11 @@ enum Cmd {
         /// answers and speed) in the what-if columns (repeatable).
         #[arg(long = "add-agent", value_name = "NEW=LIKE")]
         add_agents: Vec<String>,
+        /// Change a queue setting in the what-if columns, with its key and value as in the
+        /// configuration file, e.g. `en-tech.sl_threshold_seconds=30` or
+        /// `billing.relaxation=[{ after_seconds = 60, lower = "billing:2" }]` (repeatable).
+        #[arg(long = "queue-set", value_name = "QUEUE.KEY=VALUE")]
+        queue_settings: Vec<String>,
         /// Replications per column, on seeds seed, seed+1, …
         #[arg(long, default_value_t = 5,
               value_parser = clap::value_parser!(u32).range(1..=routerd::sim::MAX_REPLICATIONS as i64))]
@@ -206,6 +211,7 @@ async fn main() -> anyhow::Result<()> {
             compare,
             remove_agents,
             add_agents,
+            queue_settings,
             replications,
             seed,
             interval_minutes,
@@ -235,6 +241,7 @@ async fn main() -> anyhow::Result<()> {
                 strategy,
                 remove_agents: remove_agents.clone(),
                 add_agents: add_agents.clone(),
+                queue_settings: queue_settings.clone(),
             };
             let changes = if compare.is_empty() {
                 vec![staffing(None)]
@@ -275,6 +282,12 @@ async fn main() -> anyhow::Result<()> {
                 println!("{}", comparison.to_json());
             } else {
                 println!("{}", recording.summary());
+                for change in options.changes.iter().filter(|c| !c.is_none()) {
+                    println!("what-if {}: {}", change.label(), change.describe());
+                }
+                if options.changes.iter().any(|c| !c.is_none()) {
+                    println!();
+                }
                 print!("{}", comparison.to_table());
             }
             Ok(())

@@ -173,11 +173,61 @@ pub struct Change {
     /// Agents added, each (new id, recorded agent it works like: same skills, hours, answers
     /// and speed).
     pub add_agents: Vec<(String, String)>,
+    /// Queue settings changed, each `QUEUE.KEY=VALUE` with the key and value as in the
+    /// configuration file (`en-tech.sl_threshold_seconds=30`,
+    /// `billing.relaxation=[{ after_seconds = 60, lower = "billing:2" }]`).
+    pub queue_settings: Vec<String>,
+}
+
+/// A queue setting a what-if changes: the queue, the key, the value.
+pub(crate) struct QueueSetting {
+    pub(crate) queue: String,
+    key: String,
+    value: toml::Value,
+}
+
+impl QueueSetting {
+    pub(crate) fn parse(text: &str) -> anyhow::Result<QueueSetting> {
+        let bad = || anyhow::anyhow!("--queue-set takes QUEUE.KEY=VALUE, not {text:?}");
+        let (target, value) = text.split_once('=').ok_or_else(bad)?;
+        let (queue, key) = target.trim().rsplit_once('.').ok_or_else(bad)?;
+        let table: toml::Table = toml::from_str(&format!("v = {}", value.trim()))
+            .map_err(|e| anyhow::anyhow!("--queue-set {text:?}: the value is not TOML: {e}"))?;
+        let value = table.get("v").cloned().ok_or_else(bad)?;
+        anyhow::ensure!(
+            key != "name",
+            "--queue-set {text:?}: a queue keeps its name"
+        );
+        Ok(QueueSetting {
+            queue: queue.to_string(),
+            key: key.to_string(),
+            value,
+        })
+    }
+
+    /// The queue with the setting changed (an error when the key or value does not fit).
+    pub(crate) fn apply(
+        &self,
+        queue: &crate::core::QueueConfig,
+    ) -> anyhow::Result<crate::core::QueueConfig> {
+        let mut table = toml::Table::try_from(queue)?;
+        table.insert(self.key.clone(), self.value.clone());
+        let changed: crate::core::QueueConfig = table
+            .try_into()
+            .map_err(|e| anyhow::anyhow!("queue {:?}, {}: {e}", self.queue, self.key))?;
+        changed
+            .validate()
+            .map_err(|e| anyhow::anyhow!("queue {:?}, {}: {e}", self.queue, self.key))?;
+        Ok(changed)
+    }
 }
 
 impl Change {
     pub fn is_none(&self) -> bool {
-        self.strategy.is_none() && self.remove_agents.is_empty() && self.add_agents.is_empty()
+        self.strategy.is_none()
+            && self.remove_agents.is_empty()
+            && self.add_agents.is_empty()
+            && self.queue_settings.is_empty()
     }
 
     /// A short label for the report's column.
@@ -186,16 +236,49 @@ impl Change {
         if let Some(s) = &self.strategy {
             parts.push(s.clone());
         }
-        for a in &self.remove_agents {
-            parts.push(format!("-{a}"));
+        match self.remove_agents.as_slice() {
+            [] => {}
+            [one] => parts.push(format!("-{one}")),
+            many => parts.push(format!("-{} agents", many.len())),
         }
-        for (new, like) in &self.add_agents {
-            parts.push(format!("+{new}={like}"));
+        match self.add_agents.as_slice() {
+            [] => {}
+            [(new, _)] => parts.push(format!("+{new}")),
+            many => parts.push(format!("+{} agents", many.len())),
+        }
+        match self.queue_settings.as_slice() {
+            [] => {}
+            [one] if one.len() <= 32 => parts.push(one.clone()),
+            many => parts.push(format!(
+                "{} queue setting{}",
+                many.len(),
+                if many.len() == 1 { "" } else { "s" }
+            )),
         }
         if parts.is_empty() {
             "replay".into()
         } else {
-            parts.join(" ")
+            parts.join(", ")
+        }
+    }
+
+    /// Everything the change does, for the reader of a report.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(s) = &self.strategy {
+            parts.push(format!("every queue's strategy {s}"));
+        }
+        if !self.remove_agents.is_empty() {
+            parts.push(format!("without {}", self.remove_agents.join(", ")));
+        }
+        for (new, like) in &self.add_agents {
+            parts.push(format!("{new} added like {like}"));
+        }
+        parts.extend(self.queue_settings.iter().cloned());
+        if parts.is_empty() {
+            "no change".into()
+        } else {
+            parts.join("; ")
         }
     }
 
@@ -208,6 +291,16 @@ impl Change {
             }
             let mut queues = recording.queue_configs();
             choice.apply(&mut queues)?;
+        }
+        for text in &self.queue_settings {
+            let setting = QueueSetting::parse(text)?;
+            let Some(queue) = recording.configs.get(&setting.queue) else {
+                bail!(
+                    "--queue-set {text:?}: the recording has no queue {:?}",
+                    setting.queue
+                );
+            };
+            setting.apply(queue)?;
         }
         for a in &self.remove_agents {
             if !recording.has_agent(a) {

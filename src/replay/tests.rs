@@ -146,6 +146,34 @@ fn a_change_names_only_what_the_recording_has() {
             },
             "already an agent",
         ),
+        (
+            Change {
+                queue_settings: vec!["no-such-queue.wrap_up_seconds=5".into()],
+                ..Change::default()
+            },
+            "no queue",
+        ),
+        (
+            Change {
+                queue_settings: vec!["en-tech.no_such_key=5".into()],
+                ..Change::default()
+            },
+            "no_such_key",
+        ),
+        (
+            Change {
+                queue_settings: vec!["en-tech.wrap_up_seconds=-5".into()],
+                ..Change::default()
+            },
+            "wrap_up_seconds",
+        ),
+        (
+            Change {
+                queue_settings: vec!["en-tech.wrap_up_seconds".into()],
+                ..Change::default()
+            },
+            "QUEUE.KEY=VALUE",
+        ),
     ];
     for (change, says) in bad {
         let err = replay(&rec, &options(vec![change], 1)).unwrap_err();
@@ -310,4 +338,21 @@ fn a_fitted_scenario_has_the_recorded_floor_and_traffic() {
         .unwrap();
     let patience = en_billing.mean_patience_secs.unwrap();
     assert!((60.0..240.0).contains(&patience), "{patience}");
+}
+
+#[test]
+fn a_longer_wrap_up_on_one_queue_slows_that_queue() {
+    let (_, rec) = recorded(&multi_skill(2));
+    let change = Change {
+        queue_settings: vec!["en-billing.wrap_up_seconds=120".into()],
+        ..Change::default()
+    };
+    let c = replay(&rec, &options(vec![change], 2)).unwrap();
+    let asa = |col: usize| {
+        let runs = &c.columns[col].runs;
+        runs.iter().map(|r| r.queues[0].asa_s).sum::<f64>() / runs.len() as f64
+    };
+    assert_eq!(c.columns[1].runs[0].queues[0].queue, "en-billing");
+    assert!(asa(2) > asa(1) + 1.0, "{} against {}", asa(2), asa(1));
+    assert_eq!(c.columns[2].strategy, "en-billing.wrap_up_seconds=120");
 }

@@ -70,6 +70,7 @@ struct Replay<'a> {
     added: Vec<(String, String)>,
     removed: HashSet<String>,
     strategy: Option<StrategyChoice>,
+    settings: Vec<super::QueueSetting>,
     live: HashMap<ContactId, Live>,
     ids: Vec<Option<ContactId>>,
     floor_answers: Vec<Answer>,
@@ -123,6 +124,11 @@ pub(super) fn run(
         added: change.add_agents.clone(),
         removed,
         strategy,
+        settings: change
+            .queue_settings
+            .iter()
+            .map(|s| super::QueueSetting::parse(s))
+            .collect::<anyhow::Result<_>>()?,
         live: HashMap::new(),
         ids: vec![None; rec.contacts.len()],
         floor_answers: rec.answers.values().flatten().copied().collect(),
@@ -292,6 +298,13 @@ impl Replay<'_> {
                     // Checked against every queue's last configuration before the run; an
                     // earlier one the choice does not fit keeps its own strategy.
                     return vec![command.clone()];
+                }
+                let name = q.name.clone();
+                for setting in self.settings.iter().filter(|s| *s.queue == *name) {
+                    // Likewise: checked against the last configuration before the run.
+                    if let Ok(changed) = setting.apply(&q) {
+                        q = changed;
+                    }
                 }
                 return vec![Command::PutQueue(Box::new(q))];
             }
