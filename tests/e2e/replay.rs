@@ -1,6 +1,7 @@
-//! `routerd replay` on a journal the real server wrote: the recorded figures agree with the
-//! server's own, a replay without change reproduces them, reading changes no file (the server
-//! still runs), and the command line prints the comparison.
+//! `routerd replay` on journals the real server wrote — a loadgen run, and a small floor whose
+//! customers hang up and whose agents decline — the recorded figures agree with the server's
+//! own, a replay without change reproduces them, reading changes no file (the server still
+//! runs), and the command line prints the comparison.
 
 use std::path::Path;
 
@@ -166,4 +167,177 @@ async fn a_compacted_or_missing_journal_is_refused_with_the_reason() {
     .unwrap();
     let err = JournalDir::open(dir.path()).err().expect("refused");
     assert!(format!("{err:#}").contains("keep_history"), "{err:#}");
+}
+
+/// A small floor driven through gRPC as the simulator's customers and desks would drive it:
+/// two queues with their own skills, customers who hang up when their patience runs out, agents
+/// who answer after a delay, decline now and then, and resolve most of what they complete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customers_who_hang_up_and_agents_who_decline_replay_to_their_figures() {
+    use routerd::proto as pb;
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config();
+    cfg.journal.ephemeral = false;
+    cfg.journal.dir = dir.path().to_path_buf();
+    let mut server = TestServer::start_with(cfg).await;
+    for (queue, skill) in [("sales", "sales"), ("support", "support")] {
+        server
+            .put_queue(queue, |q| {
+                q.required_skills = vec![pb::Skill {
+                    name: skill.into(),
+                    level: 1,
+                }];
+                q.sl_threshold_seconds = 1;
+            })
+            .await;
+    }
+    let floor: [(&str, &[(&str, u32)]); 5] = [
+        ("s-1", &[("sales", 5)]),
+        ("s-2", &[("sales", 3)]),
+        ("t-1", &[("support", 5)]),
+        ("t-2", &[("support", 2)]),
+        ("both", &[("sales", 2), ("support", 2)]),
+    ];
+    let mut desks = Vec::new();
+    for (k, (agent, skills)) in floor.iter().enumerate() {
+        server.put_agent(agent, skills).await;
+        let mut session = server.session(agent, true).await;
+        let contacts = server.contacts.clone();
+        let agent = agent.to_string();
+        desks.push(tokio::spawn(async move {
+            use pb::session_event::Event as Out;
+            // The whole session is held here (its sender too: dropping it ends the session).
+            let session = &mut session;
+            let mut offers = 0u64;
+            while let Ok(Some(message)) = session.inbound.message().await {
+                let Some(Out::Offer(offer)) = message.event else {
+                    continue;
+                };
+                offers += 1;
+                let id = offer.contact.map_or(0, |c| c.id);
+                let (mut contacts, agent) = (contacts.clone(), agent.clone());
+                let decline = offers % 3 == 0;
+                let answer_ms = 40 + 30 * k as u64;
+                let handle_ms = 150 + (id * 37 % 400);
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(answer_ms)).await;
+                    let answer = pb::OfferAnswerRequest {
+                        contact_id: id,
+                        agent_id: agent.clone(),
+                    };
+                    if decline {
+                        let _ = contacts.reject_offer(answer).await;
+                        return;
+                    }
+                    if contacts.accept_offer(answer).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(handle_ms)).await;
+                    let _ = contacts
+                        .complete_contact(pb::CompleteContactRequest {
+                            contact_id: id,
+                            agent_id: agent,
+                            outcome: Some(pb::Outcome {
+                                resolved: id % 3 != 0,
+                                ..Default::default()
+                            }),
+                        })
+                        .await;
+                });
+            }
+        }));
+    }
+    // Customers: 16 a second for 4 seconds, alternating queues; each hangs up after a patience
+    // of 0.2-1.4 s unless an agent took the call by then.
+    let mut customers = Vec::new();
+    for n in 0..64u64 {
+        let queue = if n % 2 == 0 { "sales" } else { "support" };
+        let reply = server
+            .contacts
+            .enqueue_contact(common_request(queue))
+            .await
+            .expect("enqueue")
+            .into_inner();
+        let id = reply.contact_id;
+        let mut contacts = server.contacts.clone();
+        customers.push(tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(200 + n * 173 % 1200)).await;
+            let _ = contacts
+                .cancel_contact(pb::CancelContactRequest {
+                    contact_id: id,
+                    reason: pb::CancelReason::Abandoned as i32,
+                })
+                .await;
+        }));
+        tokio::time::sleep(Duration::from_millis(62)).await;
+    }
+    for c in customers {
+        c.await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let snapshot = server.snapshot().await;
+
+    let journal = JournalDir::open(dir.path()).expect("a whole journal");
+    let recording = Recording::read("floor", &journal, 60_000, false).expect("it reads");
+    let mut abandoned = 0;
+    for q in &recording.report.queues {
+        let server_side = snapshot.queues.iter().find(|s| s.queue == q.queue).unwrap();
+        assert_eq!(q.offered, server_side.offered, "{}", q.queue);
+        assert_eq!(q.answered, server_side.answered, "{}", q.queue);
+        assert_eq!(q.abandoned, server_side.abandoned, "{}", q.queue);
+        abandoned += q.abandoned;
+    }
+    assert!(abandoned > 0, "the test needs customers who hang up");
+    assert!(
+        recording.report.overall.answered > 10,
+        "the test needs answered customers: {:?}",
+        recording.report.overall
+    );
+    let declined: usize = recording
+        .answers
+        .values()
+        .flatten()
+        .filter(|a| a.kind == routerd::replay::recording::AnswerKind::Reject)
+        .count();
+    assert!(declined > 0, "the test needs declined offers");
+
+    let options = Options {
+        changes: Vec::new(),
+        replications: 3,
+        seed: 1,
+        by_interval: false,
+    };
+    let comparison = replay(&recording, &options).expect("it replays");
+    let recorded = &recording.report.overall;
+    for run in &comparison.columns[1].runs {
+        let o = &run.overall;
+        assert_eq!(o.offered, recorded.offered);
+        assert!(
+            o.answered.abs_diff(recorded.answered) <= 2,
+            "answered {} against {}",
+            o.answered,
+            recorded.answered
+        );
+        assert!(
+            o.abandoned.abs_diff(recorded.abandoned) <= 2,
+            "abandoned {} against {}",
+            o.abandoned,
+            recorded.abandoned
+        );
+        assert!(
+            (o.sl_answered - recorded.sl_answered).abs() <= 0.05,
+            "sl {} against {}",
+            o.sl_answered,
+            recorded.sl_answered
+        );
+    }
+    server.shut_down().await;
+    for d in desks {
+        d.abort();
+    }
+}
+
+fn common_request(queue: &str) -> routerd::proto::EnqueueContactRequest {
+    crate::common::enqueue_request(queue, routerd::proto::Channel::Voice, &[])
 }
