@@ -217,7 +217,7 @@ async fn customers_who_hang_up_and_agents_who_decline_replay_to_their_figures() 
                 offers += 1;
                 let id = offer.contact.map_or(0, |c| c.id);
                 let (mut contacts, agent) = (contacts.clone(), agent.clone());
-                let decline = offers % 3 == 0;
+                let decline = offers.is_multiple_of(3);
                 let answer_ms = 40 + 30 * k as u64;
                 let handle_ms = 150 + (id * 37 % 400);
                 tokio::spawn(async move {
