@@ -233,9 +233,9 @@ pub fn runtime_config(config: &Config) -> anyhow::Result<RuntimeConfig> {
                 if let Some(warning) = nats.warning() {
                     tracing::warn!("{warning}");
                 }
-                Some(Journal::JetStream(
-                    nats.check().map_err(|e| anyhow::anyhow!("{e}"))?,
-                ))
+                let mut nats = nats.check().map_err(|e| anyhow::anyhow!("{e}"))?;
+                nats.keep_history = journal.keep_history;
+                Some(Journal::JetStream(nats))
             }
             (None, false) => Some(Journal::File(FileConfig {
                 dir: journal.dir.clone(),

@@ -255,6 +255,7 @@ impl NatsToml {
             lease: std::time::Duration::from_secs(self.lease_seconds),
             standby: self.standby,
             node: String::new(),
+            keep_history: false,
         })
     }
 }

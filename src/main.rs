@@ -105,9 +105,14 @@ enum Cmd {
         /// The data directory (default: the configuration's, `routerd-data`).
         #[arg(long)]
         data_dir: Option<PathBuf>,
-        /// The configuration file whose `[journal] dir` to read.
+        /// The configuration file whose `[journal] dir` (or, with --nats, `[journal.nats]`
+        /// stream) to read.
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// Read the journal from NATS JetStream at this server (repeat for a cluster's members)
+        /// instead of a data directory.
+        #[arg(long)]
+        nats: Vec<String>,
         /// Also replay under each of these strategies (as `simulate --compare` spells them),
         /// one column each.
         #[arg(long, value_delimiter = ',')]
@@ -208,6 +213,7 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Replay {
             data_dir,
             config,
+            nats,
             compare,
             remove_agents,
             add_agents,
@@ -220,11 +226,18 @@ async fn main() -> anyhow::Result<()> {
             export_scenario,
         } => {
             let json = json_format(&format)?;
-            let dir = match (data_dir, config) {
-                (Some(dir), _) => dir,
-                (None, Some(path)) => Config::load(&path)?.journal.dir,
-                (None, None) => Config::default().journal.dir,
+            let file_config = match &config {
+                Some(path) => Config::load(path)?,
+                None => Config::default(),
             };
+            let dir = data_dir.unwrap_or(file_config.journal.dir.clone());
+            let stream = (!nats.is_empty())
+                .then(|| {
+                    let mut toml = file_config.journal.nats.clone().unwrap_or_default();
+                    toml.urls = nats;
+                    toml.check().map_err(|e| anyhow::anyhow!("{e}"))
+                })
+                .transpose()?;
             anyhow::ensure!(
                 interval_minutes.is_finite() && (1.0..=1440.0).contains(&interval_minutes),
                 "--interval-minutes is between 1 and 1440, not {interval_minutes}"
@@ -249,11 +262,23 @@ async fn main() -> anyhow::Result<()> {
                 compare.into_iter().map(|s| staffing(Some(s))).collect()
             };
             let started = std::time::Instant::now();
-            let journal = routerd::replay::JournalDir::open(&dir)?;
-            let name = dir.display().to_string();
             let interval_ms = (interval_minutes * 60_000.0).round() as u64;
-            let recording =
-                routerd::replay::Recording::read(&name, &journal, interval_ms, by_interval)?;
+            // Reading and replaying are blocking work (the JetStream reader runs a runtime of
+            // its own): off this one.
+            let recording = tokio::task::spawn_blocking(move || match stream {
+                Some(stream) => {
+                    let name = format!("nats stream {}", stream.stream);
+                    let store = routerd::command_log::jetstream::JetStreamStore::open(&stream)?;
+                    let log = routerd::replay::WholeLog::new(Box::new(store), &name);
+                    routerd::replay::Recording::read(&name, &log, interval_ms, by_interval)
+                }
+                None => {
+                    let journal = routerd::replay::JournalDir::open(&dir)?;
+                    let name = dir.display().to_string();
+                    routerd::replay::Recording::read(&name, &journal, interval_ms, by_interval)
+                }
+            })
+            .await??;
             let read = started.elapsed();
             if let Some(file) = export_scenario {
                 let text = routerd::replay::export::scenario_toml(&recording)?;
@@ -267,7 +292,12 @@ async fn main() -> anyhow::Result<()> {
                 seed,
                 by_interval,
             };
-            let comparison = routerd::replay::replay(&recording, &options)?;
+            let (recording, options, comparison) = tokio::task::spawn_blocking(move || {
+                let comparison = routerd::replay::replay(&recording, &options);
+                (recording, options, comparison)
+            })
+            .await?;
+            let comparison = comparison?;
             let runs = comparison.columns.len().saturating_sub(1) * replications as usize;
             let replayed = started.elapsed() - read;
             eprintln!(

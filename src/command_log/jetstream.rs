@@ -94,6 +94,9 @@ pub struct JetStreamConfig {
     pub standby: bool,
     /// What this routerd calls itself in the lease (its gRPC address), for the logs.
     pub node: String,
+    /// Keep every message: a snapshot does not purge the records it covers (for `routerd
+    /// replay`; `[journal] keep_history`).
+    pub keep_history: bool,
 }
 
 const POSITION: &str = "Routerd-Position";
@@ -132,6 +135,8 @@ struct Shared {
     starts: Mutex<BTreeMap<Position, u64>>,
     /// The stream's last sequence when recovery finished reading (the writer appends after it).
     last_sequence: Mutex<u64>,
+    /// A snapshot leaves the records it covers in the stream.
+    keep_history: bool,
 }
 
 /// The reader side ([`LogStore`]); [`JetStreamLog::open`] makes the writer from it.
@@ -176,6 +181,7 @@ impl JetStreamStore {
                 max_payload,
                 starts: Mutex::new(BTreeMap::new()),
                 last_sequence: Mutex::new(0),
+                keep_history: config.keep_history,
             }),
         })
     }
@@ -718,7 +724,7 @@ impl LogStore for JetStreamStore {
                 .range(..snapshot.position)
                 .next_back()
                 .map(|(_, sequence)| *sequence);
-            if let Some(sequence) = last_covered {
+            if let Some(sequence) = last_covered.filter(|_| !shared.keep_history) {
                 shared
                     .stream
                     .purge()

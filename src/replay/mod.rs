@@ -35,11 +35,11 @@
 //! - Every figure is computed by the simulator's report code over the engine's counters, for
 //!   the recording and for every replay alike.
 //!
-//! Cost: the recording holds one entry per contact (its contents and legs) and the floor's
-//! commands; a replay runs the engine once per replication. Known limits: consults are folded
-//! into the holder's handling (a consult that ended in a transfer replays as a blind transfer to
-//! the consult's queue); the file journal only (not yet the JetStream log); a journal compacted
-//! by snapshots cannot be replayed (`[journal] keep_history = true` keeps it whole).
+//! Cost: the recording holds one entry per contact (its contents and legs, about 1.7 KB) and the
+//! floor's commands; a replay runs the engine once per replication. Known limits: consults are
+//! folded into the holder's handling (a consult that ended in a transfer replays as a blind
+//! transfer to the consult's queue); a journal compacted by snapshots cannot be replayed
+//! (`[journal] keep_history = true` keeps it whole, in a data directory or on JetStream).
 
 pub mod export;
 pub mod patience;
@@ -72,6 +72,49 @@ pub trait Source {
 impl Source for Vec<(Millis, Command)> {
     fn each(&self, f: &mut dyn FnMut(Millis, Command) -> anyhow::Result<()>) -> anyhow::Result<()> {
         self.iter().try_for_each(|(at, c)| f(*at, c.clone()))
+    }
+}
+
+/// A command log read from its first record, as a [`Source`]: the JetStream journal
+/// (`routerd replay --nats URL`), or any [`LogStore`].
+pub struct WholeLog {
+    store: Box<dyn LogStore>,
+    /// What the log is, for messages.
+    name: String,
+}
+
+impl WholeLog {
+    pub fn new(store: Box<dyn LogStore>, name: &str) -> WholeLog {
+        WholeLog {
+            store,
+            name: name.to_string(),
+        }
+    }
+}
+
+impl Source for WholeLog {
+    fn each(&self, f: &mut dyn FnMut(Millis, Command) -> anyhow::Result<()>) -> anyhow::Result<()> {
+        let mut failure = None;
+        let end = self.store.read(0, None, &mut |_, at, command| {
+            f(at, command).map_err(|e| {
+                let what = format!("{e:#}");
+                failure = Some(e);
+                LogError::Stopped(what)
+            })
+        });
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        match end {
+            Err(LogError::Gap { from: 0, to }) => bail!(
+                "the journal {} starts at record {to}: the records before it were removed after a \
+                 snapshot. A replay needs them all; `[journal] keep_history = true` keeps every \
+                 record from then on",
+                self.name
+            ),
+            Err(e) => Err(e.into()),
+            Ok(_) => Ok(()),
+        }
     }
 }
 

@@ -259,6 +259,7 @@ async fn a_late_snapshot_never_replaces_a_newer_one() {
         lease: Duration::from_secs(5),
         standby: false,
         node: "test".into(),
+        keep_history: false,
     };
     // A stream the first builds wrote: their one snapshot in the object `latest`.
     let store = tokio::task::spawn_blocking(move || JetStreamStore::open(&config).unwrap())
@@ -841,4 +842,82 @@ async fn routing_goes_on_when_the_nats_node_leading_the_log_dies() {
     let mut contacts = ContactServiceClient::new(server.channel().await);
     all_there(&mut contacts, &acked, "after a restart").await;
     assert_eq!(general_stats(server.channel().await).await.offered, 90);
+}
+
+/// `routerd replay --nats` reads a JetStream journal kept whole (`keep_history`: snapshots taken
+/// during the run purge nothing) and gives back the figures the server counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journal_kept_on_nats_replays_to_the_figures_it_recorded() {
+    use clap::Parser;
+    use routerd::replay::{Options, Recording, WholeLog, replay};
+
+    let Some(nats) = Nats::start(1) else { return };
+    let mut cfg = crate::common::config();
+    cfg.journal.ephemeral = false;
+    cfg.journal.keep_history = true;
+    cfg.journal.snapshot_every = 300;
+    let mut stream = routerd::config::NatsToml::default();
+    stream.urls = nats.urls.clone();
+    stream.stream = "REPLAY".into();
+    stream.replicas = 1;
+    cfg.journal.nats = Some(stream.clone());
+    let mut server = crate::common::TestServer::start_with(cfg).await;
+
+    #[derive(Parser)]
+    struct Args {
+        #[command(flatten)]
+        config: routerd::loadgen::LoadgenConfig,
+    }
+    let target = format!("http://{}", server.addr);
+    let args = [
+        "loadgen",
+        "--target",
+        &target,
+        "--agents",
+        "6",
+        "--duration",
+        "1.5",
+        "--concurrency",
+        "4",
+        "--quiet",
+    ];
+    let report = routerd::loadgen::run(Args::parse_from(args).config)
+        .await
+        .expect("the run");
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let figures = report.server.expect("the server's figures");
+
+    let config = stream.check().unwrap();
+    let recording = tokio::task::spawn_blocking(move || {
+        let store = routerd::command_log::jetstream::JetStreamStore::open(&config).unwrap();
+        let log = WholeLog::new(Box::new(store), "nats stream REPLAY");
+        Recording::read("nats", &log, 60_000, false)
+    })
+    .await
+    .unwrap()
+    .expect("the whole journal reads");
+    assert!(
+        recording.records > 600,
+        "snapshots were due: {}",
+        recording.records
+    );
+    let queue = recording
+        .report
+        .queues
+        .iter()
+        .find(|q| q.queue == "loadgen")
+        .expect("the load generator's queue");
+    assert_eq!(queue.offered, figures.offered);
+    assert_eq!(queue.answered, figures.answered);
+    let options = Options {
+        changes: Vec::new(),
+        replications: 1,
+        seed: 1,
+        by_interval: false,
+    };
+    let comparison = replay(&recording, &options).expect("it replays");
+    let run = &comparison.columns[1].runs[0];
+    let replayed = run.queues.iter().find(|q| q.queue == "loadgen").unwrap();
+    assert_eq!(replayed.answered, queue.answered);
+    server.shut_down().await;
 }
