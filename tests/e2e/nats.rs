@@ -856,10 +856,12 @@ async fn a_journal_kept_on_nats_replays_to_the_figures_it_recorded() {
     cfg.journal.ephemeral = false;
     cfg.journal.keep_history = true;
     cfg.journal.snapshot_every = 300;
-    let mut stream = routerd::config::NatsToml::default();
-    stream.urls = nats.urls.clone();
-    stream.stream = "REPLAY".into();
-    stream.replicas = 1;
+    let stream = routerd::config::NatsToml {
+        urls: nats.urls.clone(),
+        stream: "REPLAY".into(),
+        replicas: 1,
+        ..Default::default()
+    };
     cfg.journal.nats = Some(stream.clone());
     let mut server = crate::common::TestServer::start_with(cfg).await;
 
