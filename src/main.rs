@@ -129,6 +129,15 @@ enum Cmd {
         /// `billing.relaxation=[{ after_seconds = 60, lower = "billing:2" }]` (repeatable).
         #[arg(long = "queue-set", value_name = "QUEUE.KEY=VALUE")]
         queue_settings: Vec<String>,
+        /// Move agents' hours in the what-if columns: their presence and session changes happen
+        /// MINUTES later (earlier when negative); AGENTS is an id, or an id's start and `*`
+        /// (`en-tech-*=+60`) (repeatable).
+        #[arg(
+            long = "shift",
+            value_name = "AGENTS=MINUTES",
+            allow_hyphen_values = true
+        )]
+        shifts: Vec<String>,
         /// Replications per column, on seeds seed, seed+1, …
         #[arg(long, default_value_t = 5,
               value_parser = clap::value_parser!(u32).range(1..=routerd::sim::MAX_REPLICATIONS as i64))]
@@ -218,6 +227,7 @@ async fn main() -> anyhow::Result<()> {
             remove_agents,
             add_agents,
             queue_settings,
+            shifts,
             replications,
             seed,
             interval_minutes,
@@ -250,11 +260,24 @@ async fn main() -> anyhow::Result<()> {
                         .ok_or_else(|| anyhow::anyhow!("--add-agent takes NEW=LIKE, not {pair:?}"))
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
+            let shifts = shifts
+                .iter()
+                .map(|pair| {
+                    let (agents, minutes) = pair.rsplit_once('=').ok_or_else(|| {
+                        anyhow::anyhow!("--shift takes AGENTS=MINUTES, not {pair:?}")
+                    })?;
+                    let minutes: i64 = minutes.trim_start_matches('+').parse().map_err(|_| {
+                        anyhow::anyhow!("--shift {pair:?}: MINUTES is a whole number, e.g. +60")
+                    })?;
+                    Ok((agents.to_string(), minutes))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
             let staffing = |strategy: Option<String>| routerd::replay::Change {
                 strategy,
                 remove_agents: remove_agents.clone(),
                 add_agents: add_agents.clone(),
                 queue_settings: queue_settings.clone(),
+                shifts: shifts.clone(),
             };
             let changes = if compare.is_empty() {
                 vec![staffing(None)]

@@ -220,6 +220,18 @@ pub struct Change {
     /// configuration file (`en-tech.sl_threshold_seconds=30`,
     /// `billing.relaxation=[{ after_seconds = 60, lower = "billing:2" }]`).
     pub queue_settings: Vec<String>,
+    /// Agents' hours moved, each (agents, minutes): every presence and session change of the
+    /// agents happens that many minutes later (earlier when negative). Agents are named by id,
+    /// or by the start of their ids followed by `*` (`en-tech-*`).
+    pub shifts: Vec<(String, i64)>,
+}
+
+/// Whether `pattern` (an id, or an id's start followed by `*`) names `agent`.
+pub(crate) fn names_agent(pattern: &str, agent: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => agent.starts_with(prefix),
+        None => agent == pattern,
+    }
 }
 
 /// A queue setting a what-if changes: the queue, the key, the value.
@@ -271,6 +283,7 @@ impl Change {
             && self.remove_agents.is_empty()
             && self.add_agents.is_empty()
             && self.queue_settings.is_empty()
+            && self.shifts.is_empty()
     }
 
     /// A short label for the report's column.
@@ -288,6 +301,9 @@ impl Change {
             [] => {}
             [(new, _)] => parts.push(format!("+{new}")),
             many => parts.push(format!("+{} agents", many.len())),
+        }
+        for (agents, minutes) in &self.shifts {
+            parts.push(format!("{agents} {minutes:+} min"));
         }
         match self.queue_settings.as_slice() {
             [] => {}
@@ -318,6 +334,9 @@ impl Change {
             parts.push(format!("{new} added like {like}"));
         }
         parts.extend(self.queue_settings.iter().cloned());
+        for (agents, minutes) in &self.shifts {
+            parts.push(format!("the hours of {agents} moved {minutes:+} minutes"));
+        }
         if parts.is_empty() {
             "no change".into()
         } else {
@@ -344,6 +363,14 @@ impl Change {
                 );
             };
             setting.apply(queue)?;
+        }
+        for (agents, minutes) in &self.shifts {
+            if !recording.agents.iter().any(|a| names_agent(agents, a)) {
+                bail!("--shift {agents}={minutes}: the recording has no such agent");
+            }
+            if minutes.unsigned_abs() > 24 * 60 {
+                bail!("--shift {agents}={minutes}: at most a day (1440 minutes) either way");
+            }
         }
         for a in &self.remove_agents {
             if !recording.has_agent(a) {

@@ -356,3 +356,39 @@ fn a_longer_wrap_up_on_one_queue_slows_that_queue() {
     assert!(asa(2) > asa(1) + 1.0, "{} against {}", asa(2), asa(1));
     assert_eq!(c.columns[2].strategy, "en-billing.wrap_up_seconds=120");
 }
+
+#[test]
+fn agents_who_start_an_hour_later_leave_their_queue_waiting() {
+    let (_, rec) = recorded(&multi_skill(2));
+    let late = Change {
+        shifts: vec![("en-tech-*".into(), 60)],
+        ..Change::default()
+    };
+    let c = replay(&rec, &options(vec![late], 2)).unwrap();
+    let en_tech = |col: usize| {
+        let runs = &c.columns[col].runs;
+        runs.iter()
+            .map(|r| {
+                r.queues
+                    .iter()
+                    .find(|q| q.queue == "en-tech")
+                    .unwrap()
+                    .asa_s
+            })
+            .sum::<f64>()
+            / runs.len() as f64
+    };
+    assert!(
+        en_tech(2) > en_tech(1) + 5.0,
+        "{} against {}",
+        en_tech(2),
+        en_tech(1)
+    );
+    assert_eq!(c.columns[2].strategy, "en-tech-* +60 min");
+    let nobody = Change {
+        shifts: vec![("nobody-*".into(), 60)],
+        ..Change::default()
+    };
+    let err = replay(&rec, &options(vec![nobody], 1)).unwrap_err();
+    assert!(format!("{err:#}").contains("no such agent"), "{err:#}");
+}

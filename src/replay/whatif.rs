@@ -143,8 +143,12 @@ pub(super) fn run(
         replay.push(at, 0, Happening::IntervalEnd);
         at += rec.interval_ms;
     }
-    for (i, (at, position, _)) in rec.timeline.iter().enumerate() {
-        replay.push(*at, *position, Happening::Timeline(i));
+    for (i, (at, position, entry)) in rec.timeline.iter().enumerate() {
+        replay.push(
+            shifted(change, rec, *at, entry),
+            *position,
+            Happening::Timeline(i),
+        );
     }
     replay.drive()?;
     replay.engine.advance(rec.end);
@@ -604,4 +608,22 @@ fn renamed(command: &Command, id: &str) -> Command {
         _ => {}
     }
     command
+}
+
+/// When a floor entry happens under `change`: an agent's presence or session change moves with
+/// the agent's shift (not before the recording's start).
+fn shifted(change: &Change, rec: &Recording, at: Millis, entry: &Recorded) -> Millis {
+    let Recorded::Floor(Command::SetPresence { agent, .. } | Command::Session { agent, .. }) =
+        entry
+    else {
+        return at;
+    };
+    let minutes: i64 = change
+        .shifts
+        .iter()
+        .filter(|(agents, _)| super::names_agent(agents, agent))
+        .map(|(_, m)| *m)
+        .sum();
+    let moved = at as i64 + minutes * 60_000;
+    moved.max(rec.start as i64) as Millis
 }
