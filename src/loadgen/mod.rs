@@ -35,7 +35,7 @@ use crate::proto::contact_service_client::ContactServiceClient;
 use crate::proto::queue_service_client::QueueServiceClient;
 use crate::proto::supervisor_service_client::SupervisorServiceClient;
 pub use driver::Histogram;
-pub use report::Report;
+pub use report::{Report, ServerFigures};
 
 /// What to play against the server.
 #[derive(Clone, Debug, clap::Args)]

@@ -113,51 +113,28 @@ impl Source for WholeLog {
                 self.name
             ),
             Err(e) => Err(e.into()),
-            Ok(_) => Ok(()),
+            Ok(end) => {
+                if let Some((bytes, what)) = end.cut {
+                    tracing::warn!(bytes, %what, "the journal ends in a torn record; replaying what precedes it");
+                }
+                Ok(())
+            }
         }
     }
 }
 
 /// A file journal's data directory, read only.
-pub struct JournalDir {
-    store: FileStore,
-}
+pub struct JournalDir;
 
 impl JournalDir {
-    /// Opens `dir` to read; refuses a journal whose first records were compacted away.
-    pub fn open(dir: &Path) -> anyhow::Result<JournalDir> {
+    /// Opens `dir` to read from its first record (nothing in it is created or removed);
+    /// refuses a journal whose first records were compacted away.
+    pub fn open(dir: &Path) -> anyhow::Result<WholeLog> {
         let store = FileStore::open_read_only(dir)?;
         match store.first_position()? {
             None => bail!("{} holds no journal segment", dir.display()),
-            Some(0) => Ok(JournalDir { store }),
-            Some(first) => bail!(
-                "the journal in {} starts at record {first}: the records before it were \
-                 removed after a snapshot. A replay needs them all; `[journal] keep_history = \
-                 true` keeps every segment from then on",
-                dir.display()
-            ),
+            Some(_) => Ok(WholeLog::new(Box::new(store), &dir.display().to_string())),
         }
-    }
-}
-
-impl Source for JournalDir {
-    fn each(&self, f: &mut dyn FnMut(Millis, Command) -> anyhow::Result<()>) -> anyhow::Result<()> {
-        let mut failure = None;
-        let end = self.store.read(0, None, &mut |_, at, command| {
-            f(at, command).map_err(|e| {
-                let what = format!("{e:#}");
-                failure = Some(e);
-                LogError::Stopped(what)
-            })
-        });
-        if let Some(e) = failure {
-            return Err(e);
-        }
-        let end = end?;
-        if let Some((bytes, what)) = end.cut {
-            tracing::warn!(bytes, %what, "the journal ends in a torn record; replaying what precedes it");
-        }
-        Ok(())
     }
 }
 

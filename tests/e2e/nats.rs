@@ -848,7 +848,6 @@ async fn routing_goes_on_when_the_nats_node_leading_the_log_dies() {
 /// during the run purge nothing) and gives back the figures the server counted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_journal_kept_on_nats_replays_to_the_figures_it_recorded() {
-    use clap::Parser;
     use routerd::replay::{Options, Recording, WholeLog, replay};
 
     let Some(nats) = Nats::start(1) else { return };
@@ -864,30 +863,7 @@ async fn a_journal_kept_on_nats_replays_to_the_figures_it_recorded() {
     };
     cfg.journal.nats = Some(stream.clone());
     let mut server = crate::common::TestServer::start_with(cfg).await;
-
-    #[derive(Parser)]
-    struct Args {
-        #[command(flatten)]
-        config: routerd::loadgen::LoadgenConfig,
-    }
-    let target = format!("http://{}", server.addr);
-    let args = [
-        "loadgen",
-        "--target",
-        &target,
-        "--agents",
-        "6",
-        "--duration",
-        "1.5",
-        "--concurrency",
-        "4",
-        "--quiet",
-    ];
-    let report = routerd::loadgen::run(Args::parse_from(args).config)
-        .await
-        .expect("the run");
-    assert!(report.errors.is_empty(), "{:?}", report.errors);
-    let figures = report.server.expect("the server's figures");
+    let figures = crate::replay::short_loadgen_run(&server).await;
 
     let config = stream.check().unwrap();
     let recording = tokio::task::spawn_blocking(move || {
