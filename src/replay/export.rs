@@ -14,6 +14,8 @@
 //!   accepted and mean delay to accept; a shift from the median first ready to the median last
 //!   going offline, when that is not the whole recording.
 //!
+//! Cost: one pass over the recorded contacts and the floor's commands.
+//!
 //! Known limits: transfers, callbacks and repeats are not fitted (their traffic's contacts are
 //! in the arrival rates; what became of them is not modelled); the skills each contact
 //! required are kept only as its traffic's key.

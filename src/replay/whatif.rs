@@ -6,7 +6,12 @@
 //! Invariants: the engine is driven only through its commands, as the server drives it; every
 //! draw comes from the contact's own generator (seeded by its place in the recording and the
 //! replication's seed), so a change meets the same customers as the no-change replay; events are
-//! read in order after every command and every deadline.
+//! read in order after every command and every deadline; at one millisecond, what mirrors a
+//! record happens in the journal's order.
+//!
+//! Cost: one engine and a calendar of pending happenings per run; per contact, its live state
+//! (a generator and its recorded answers) until it ends. 75–80k contacts/s on one core (README,
+//! "What if?").
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
