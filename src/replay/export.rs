@@ -125,7 +125,7 @@ pub fn scenario_toml(rec: &Recording) -> anyhow::Result<String> {
         let mut values: HashMap<u64, u64> = HashMap::new();
         for &i in members {
             let c = &rec.contacts[i];
-            let k = ((c.arrived - rec.start) / rec.interval_ms) as usize;
+            let k = (c.arrived.saturating_sub(rec.start) / rec.interval_ms) as usize;
             per_interval[k.min(intervals - 1)] += 1.0 / interval_hours;
             *values.entry(c.new.customer_value.to_bits()).or_default() += 1;
             if c.id.is_none() {
@@ -207,7 +207,7 @@ pub fn scenario_toml(rec: &Recording) -> anyhow::Result<String> {
         let Recorded::Floor(command) = entry else {
             continue;
         };
-        let since = at - rec.start;
+        let since = at.saturating_sub(rec.start);
         match command {
             Command::PutAgent(spec) => {
                 specs.insert(spec.id.clone(), spec.clone());
