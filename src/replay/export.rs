@@ -208,7 +208,7 @@ pub fn scenario_toml(rec: &Recording) -> anyhow::Result<String> {
             continue;
         };
         let since = at.saturating_sub(rec.start);
-        match command {
+        match &**command {
             Command::PutAgent(spec) => {
                 specs.insert(spec.id.clone(), spec.clone());
             }

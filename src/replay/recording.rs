@@ -99,8 +99,9 @@ pub struct RecordedContact {
 /// Something that happened, in recorded order.
 #[derive(Clone, Debug)]
 pub enum Recorded {
-    /// A command that shaped the floor (queue, agent, presence, session, settings).
-    Floor(Command),
+    /// A command that shaped the floor (queue, agent, presence, session, settings); boxed, so
+    /// that the many arrivals do not each take a command's room.
+    Floor(Box<Command>),
     /// The arrival of the contact with this index.
     Arrival(usize),
 }
@@ -500,7 +501,8 @@ impl Reader {
                 }
                 // A command the journal kept ran; one refused now was refused then too.
                 if self.tally.floor(&mut self.engine, floor.clone(), at) {
-                    self.timeline.push((at, position, Recorded::Floor(floor)));
+                    self.timeline
+                        .push((at, position, Recorded::Floor(Box::new(floor))));
                 }
             }
         }

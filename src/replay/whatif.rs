@@ -618,9 +618,10 @@ fn renamed(command: &Command, id: &str) -> Command {
 /// When a floor entry happens under `change`: an agent's presence or session change moves with
 /// the agent's shift (not before the recording's start).
 fn shifted(change: &Change, rec: &Recording, at: Millis, entry: &Recorded) -> Millis {
-    let Recorded::Floor(Command::SetPresence { agent, .. } | Command::Session { agent, .. }) =
-        entry
-    else {
+    let Recorded::Floor(command) = entry else {
+        return at;
+    };
+    let (Command::SetPresence { agent, .. } | Command::Session { agent, .. }) = &**command else {
         return at;
     };
     let minutes: i64 = change
