@@ -42,13 +42,22 @@ pub fn rebuild(
 ) -> Result<Rebuilt, LogError> {
     let started = Instant::now();
     let (mut engine, snapshot, first_sequence) = match store.latest_snapshot()? {
-        Some(snap) => {
-            let engine = Engine::from_image(&snap.image).map_err(|e| LogError::Snapshot {
-                position: snap.position,
-                what: e.to_string(),
-            })?;
-            (engine, Some(snap.position), snap.next_sequence)
-        }
+        Some(snap) => match Engine::from_image(&snap.image) {
+            Ok(engine) => (engine, Some(snap.position), snap.next_sequence),
+            // A snapshot this build cannot load (another build's image), over a log that still
+            // holds every record (`[journal] keep_history`): the records alone rebuild it, and
+            // regenerate its events with the numbers they had.
+            Err(e) if holds_the_first_record(store) => {
+                tracing::warn!(position = snap.position, error = %e, "the latest snapshot does not load; rebuilding from the journal's first record");
+                (Engine::new(config), None, 1)
+            }
+            Err(e) => {
+                return Err(LogError::Snapshot {
+                    position: snap.position,
+                    what: e.to_string(),
+                });
+            }
+        },
         None => (Engine::new(config), None, 1),
     };
     if let Some(bus) = bus {
@@ -64,6 +73,16 @@ pub fn rebuild(
         refused,
         elapsed: started.elapsed(),
     })
+}
+
+/// Whether the log still holds record 0 (nothing was compacted away).
+fn holds_the_first_record(store: &dyn LogStore) -> bool {
+    let mut found = false;
+    let read = store.read(0, Some(1), &mut |_, _, _| {
+        found = true;
+        Ok(())
+    });
+    read.is_ok() && found
 }
 
 /// Applies the records from `from` to `to` to `engine`, publishing what they regenerate on

@@ -594,3 +594,24 @@ async fn a_view_read_after_an_event_includes_that_event() {
     drop(handle);
     drop(running.handle);
 }
+
+#[tokio::test]
+async fn a_snapshot_this_build_cannot_load_is_passed_over_when_the_journal_is_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = journaled(dir.path(), 0);
+    let before = run(&config, floor()).await;
+    // Another build's image at the end of the journal, the records kept (keep_history).
+    let store = FileStore::open(dir.path()).unwrap().keeping_history(true);
+    let bogus = crate::command_log::Snapshot {
+        position: 10,
+        next_sequence: 99,
+        image: b"an image of another build".to_vec(),
+    };
+    store.store_snapshot(&bogus).unwrap();
+    let bus = EventBus::new(16, 16);
+    let rebuilt = recovery::rebuild(&store, EngineConfig::default(), None, Some(&bus), true)
+        .expect("rebuilt from the records");
+    assert_eq!((rebuilt.snapshot, rebuilt.replayed), (None, 10));
+    let after = run(&config, Vec::new()).await;
+    assert_eq!(after, before);
+}
