@@ -332,7 +332,7 @@ async fn main() -> anyhow::Result<()> {
                 (recording.contacts.len() * runs) as f64 / replayed.as_secs_f64().max(1e-9)
             );
             if json {
-                println!("{}", comparison.to_json());
+                println!("{}", recording.to_json(&options.changes, &comparison)?);
             } else {
                 println!("{}", recording.summary());
                 for change in options.changes.iter().filter(|c| !c.is_none()) {

@@ -160,6 +160,35 @@ impl Recording {
         )
     }
 
+    /// The comparison as JSON, with what was recorded and what each what-if changed.
+    pub fn to_json(
+        &self,
+        changes: &[super::Change],
+        comparison: &crate::sim::Comparison,
+    ) -> anyhow::Result<String> {
+        let mut out: serde_json::Value = serde_json::from_str(&comparison.to_json())?;
+        let recorded = serde_json::json!({
+            "journal": self.name,
+            "records": self.records,
+            "contacts": self.contacts.len(),
+            "handled": self.contacts.iter().filter(|c| !c.legs.is_empty()).count(),
+            "agents": self.agents.len(),
+            "queues": self.queues,
+            "from_ms": self.start,
+            "to_ms": self.end,
+        });
+        let what_if: Vec<serde_json::Value> = changes
+            .iter()
+            .filter(|c| !c.is_none())
+            .map(|c| serde_json::json!({ "column": c.label(), "change": c.describe() }))
+            .collect();
+        if let Some(map) = out.as_object_mut() {
+            map.insert("recording".into(), recorded);
+            map.insert("what_if".into(), what_if.into());
+        }
+        Ok(serde_json::to_string_pretty(&out)?)
+    }
+
     /// Every queue's last configuration, in first-appearance order.
     pub fn queue_configs(&self) -> Vec<QueueConfig> {
         self.queues

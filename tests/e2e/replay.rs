@@ -148,6 +148,10 @@ async fn a_journal_the_server_wrote_replays_to_the_figures_it_recorded() {
         .map(|c| c["strategy"].as_str().unwrap_or(""))
         .collect();
     assert_eq!(columns, ["recorded", "replay"], "{json}");
+    // (The running server may have journaled more since the read above.)
+    let records = json["recording"]["records"].as_u64().expect("records");
+    assert!(records >= recording.records, "{records}");
+    assert_eq!(json["what_if"].as_array().map(Vec::len), Some(0));
 
     // A change naming an agent the floor never had is refused, and nothing is run.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_routerd"))
