@@ -245,10 +245,7 @@ impl LogStore for FileStore {
     fn store_snapshot(&self, snap: &Snapshot) -> Result<(), LogError> {
         snapshot::write(&self.dir, snap.position, snap.next_sequence, &snap.image)
             .map_err(LogError::io(&self.dir))?;
-        if self.keep_history {
-            return Ok(());
-        }
-        remove_before(&self.dir, snap.position).map_err(LogError::io(&self.dir))
+        remove_before(&self.dir, snap.position, !self.keep_history).map_err(LogError::io(&self.dir))
     }
 
     fn prepare(&self) -> Result<(), LogError> {
@@ -331,11 +328,16 @@ fn read_segment(
     }
 }
 
-/// Removes segments whose records all precede `index`, and snapshots older than `index`.
-fn remove_before(dir: &Path, index: Position) -> io::Result<()> {
-    let segments = list(dir, segment::parse_name)?;
+/// Removes snapshots older than `index` and, with `segments`, the segments whose records all
+/// precede it.
+fn remove_before(dir: &Path, index: Position, segments: bool) -> io::Result<()> {
+    let found = if segments {
+        list(dir, segment::parse_name)?
+    } else {
+        Vec::new()
+    };
     // A segment's records run to the next segment's start: it may go once that start is <= index.
-    for pair in segments.windows(2) {
+    for pair in found.windows(2) {
         if pair[1].0 <= index {
             fs::remove_file(&pair[0].1)?;
         }

@@ -197,6 +197,17 @@ fn keeping_history_a_snapshot_removes_no_segment_and_a_reader_writes_nothing() {
     };
     store.store_snapshot(&snap).unwrap();
     assert_eq!(store.first_position().unwrap(), Some(0));
+    // A later snapshot retires the earlier one, still no segment.
+    let later = Snapshot {
+        position: 6,
+        next_sequence: 12,
+        image: b"later".to_vec(),
+    };
+    store.store_snapshot(&later).unwrap();
+    assert_eq!(store.latest_snapshot().unwrap(), Some(later));
+    let snapshots = list(dir.path(), snapshot::parse_name).unwrap();
+    assert_eq!(snapshots.iter().map(|s| s.0).collect::<Vec<_>>(), vec![6]);
+    assert_eq!(store.segments().unwrap().len(), 2);
     let listing = || {
         let mut names: Vec<(String, u64)> = fs::read_dir(dir.path())
             .unwrap()
