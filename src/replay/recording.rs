@@ -127,7 +127,8 @@ pub struct Recording {
     pub resolution: HashMap<Arc<str>, f64>,
     /// The floor's share of completions resolved.
     pub floor_resolution: f64,
-    /// Per queue, completed legs' (agent, duration), to draw handling for contacts never handled.
+    /// Per queue, completed legs' (agent, duration), shortest first, to draw handling for
+    /// contacts never handled (those longer than a bound are a suffix: found in O(log n)).
     pub handled: HashMap<Arc<str>, Vec<(Arc<str>, u64)>>,
     pub patience: HashMap<Arc<str>, Patience>,
     pub start: Millis,
@@ -278,6 +279,9 @@ impl Recording {
                     .or_default()
                     .push((leg.agent.clone(), leg.duration_ms));
             }
+        }
+        for pool in self.handled.values_mut() {
+            pool.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
         }
         let mut per_agent: HashMap<Arc<str>, (f64, u64, u64, u64)> = HashMap::new();
         for leg in self.contacts.iter().flat_map(|c| &c.legs) {

@@ -401,12 +401,8 @@ impl Replay<'_> {
         // A handled contact of the queue that lasted longer than `beyond`, at random.
         let drawn = |rng: &mut ChaCha8Rng, beyond: u64| -> Option<(Arc<str>, u64)> {
             let pool = rec.handled.get(queue)?;
-            let longer = pool.iter().filter(|(_, d)| *d > beyond).count();
-            if longer == 0 {
-                return None;
-            }
-            let k = rng.random_range(0..longer);
-            pool.iter().filter(|(_, d)| *d > beyond).nth(k).cloned()
+            let from = pool.partition_point(|(_, d)| *d <= beyond);
+            (from < pool.len()).then(|| pool[rng.random_range(from..pool.len())].clone())
         };
         let (recorded_agent, mut duration) = match plan {
             Some(leg) if leg.end != LegEnd::Open => (leg.agent.clone(), leg.duration_ms),
