@@ -20,7 +20,7 @@ use crate::core::queue::DEFAULT_RESERVE_AGENTS;
 use crate::core::{
     AgentSpec, AttemptResult, CallbackRequest, CancelReason, Channel, ChannelCosts, Command,
     ContactUpdate, EngineConfig, ExceptionAction, ExceptionRule, ExceptionTrigger, Millis,
-    NamedAgent, NewContact, Outcome, Presence, QueueConfig, Relax, RelaxStep, SkillLevel,
+    NamedAgent, NewContact, Outcome, PreferredAgent, Presence, QueueConfig, Relax, RelaxStep, SkillLevel,
     SkillName,
 };
 
@@ -96,6 +96,15 @@ fn command_to(command: &Command) -> Tag {
             context: new.context.clone(),
             conversation_id: new.conversation_id.clone(),
             request_id: new.request_id.clone(),
+            preferred_agents: new
+                .preferred_agents
+                .iter()
+                .map(|p| pb::PreferredAgent {
+                    agent: p.agent.clone(),
+                    score: p.score,
+                })
+                .collect(),
+            preferred_wait_seconds: new.preferred_wait_secs,
         }),
         Command::Cancel { contact, reason } => Tag::Cancel(pb::Cancel {
             contact: *contact,
@@ -247,6 +256,15 @@ fn command_from(tag: Tag) -> Result<Command, String> {
             context: e.context,
             conversation_id: e.conversation_id,
             request_id: e.request_id,
+            preferred_agents: e
+                .preferred_agents
+                .into_iter()
+                .map(|p| PreferredAgent {
+                    agent: p.agent,
+                    score: p.score,
+                })
+                .collect(),
+            preferred_wait_secs: e.preferred_wait_seconds,
         }),
         Tag::Cancel(c) => Command::Cancel {
             contact: c.contact,
@@ -802,8 +820,12 @@ mod tests {
             ),
             proptest::collection::btree_map("[a-z]{1,5}", "[ -~]{0,12}", 0..3),
             "([a-z0-9-]{1,12})?",
+            (
+                proptest::collection::vec((id, 1u32..=100), 0..3),
+                0u32..4000,
+            ),
         )
-            .prop_map(|(a, b, context, request_id)| NewContact {
+            .prop_map(|(a, b, context, request_id, preferred)| NewContact {
                 queue: a.0,
                 channel: a.1,
                 customer_id: a.2,
@@ -814,6 +836,12 @@ mod tests {
                 context,
                 conversation_id: b.2,
                 request_id,
+                preferred_agents: preferred
+                    .0
+                    .into_iter()
+                    .map(|(agent, score)| PreferredAgent { agent, score })
+                    .collect(),
+                preferred_wait_secs: preferred.1,
             });
         let config = (
             proptest::collection::vec(1u32..200, 7),

@@ -48,6 +48,28 @@ pub struct NewContact {
     /// A client-chosen id that makes a retry safe: the same id again within the engine's
     /// request window returns the first answer and changes nothing (empty: no id).
     pub request_id: String,
+    /// Agents the contact should go to (the customer's account manager, a team), with scores;
+    /// it waits `preferred_wait_secs` for them only, then goes to anyone. They replace the
+    /// agent the engine recalls from the customer's history.
+    pub preferred_agents: Vec<PreferredAgent>,
+    /// 0-3,600 seconds (0 without preferred agents). 0: no wait; the preference then counts
+    /// only where the queue's strategy weighs `affinity`.
+    pub preferred_wait_secs: u32,
+}
+
+/// An agent a contact prefers, named at enqueue.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+pub struct PreferredAgent {
+    pub agent: String,
+    /// 1-100: among preferred agents free at once, the highest score is offered first; the
+    /// strategy's `affinity` term weighs `score / 100`.
+    pub score: u32,
+}
+
+impl PreferredAgent {
+    /// The most preferred agents one contact may name.
+    pub const MAX: usize = 16;
+    pub const MAX_SCORE: u32 = 100;
 }
 
 impl NewContact {
@@ -65,6 +87,8 @@ impl NewContact {
             context: BTreeMap::new(),
             conversation_id: String::new(),
             request_id: String::new(),
+            preferred_agents: Vec::new(),
+            preferred_wait_secs: 0,
         }
     }
 
@@ -92,7 +116,47 @@ impl NewContact {
         }
         ensure_unique_skills(&self.required_skills, "contact")?;
         crate::core::queue::validate_alternatives(&self.alternatives, "contact")?;
+        self.validate_preferences()?;
         validate_context(&self.context, limits)
+    }
+
+    /// Preferred agents: at most [`PreferredAgent::MAX`], each named once with a score of
+    /// 1-100, and a wait of at most 3,600 seconds, only when some are named.
+    fn validate_preferences(&self) -> Result<(), CoreError> {
+        let named = &self.preferred_agents;
+        if named.len() > PreferredAgent::MAX {
+            return Err(CoreError::invalid(format!(
+                "{} preferred agents named; at most {} may be",
+                named.len(),
+                PreferredAgent::MAX
+            )));
+        }
+        for (i, p) in named.iter().enumerate() {
+            validate_id(&p.agent, "preferred agent id")?;
+            if p.score == 0 || p.score > PreferredAgent::MAX_SCORE {
+                return Err(CoreError::invalid(format!(
+                    "preferred agent {:?} has score {}; scores are 1-{}",
+                    p.agent,
+                    p.score,
+                    PreferredAgent::MAX_SCORE
+                )));
+            }
+            if named[..i].iter().any(|q| q.agent == p.agent) {
+                return Err(CoreError::invalid(format!(
+                    "preferred agent {:?} is named twice",
+                    p.agent
+                )));
+            }
+        }
+        match (named.is_empty(), self.preferred_wait_secs) {
+            (_, 0) | (false, 1..=3600) => Ok(()),
+            (true, _) => Err(CoreError::invalid(
+                "a preferred-agent wait needs preferred agents",
+            )),
+            (false, w) => Err(CoreError::invalid(format!(
+                "the wait for preferred agents is {w} seconds; it must be 0-3600"
+            ))),
+        }
     }
 }
 
@@ -314,11 +378,13 @@ pub struct Contact {
     pub rank: f64,
     /// A first contact, or the customer's last contact was abandoned or expired.
     pub new_customer: bool,
-    /// The agent (engine key) who handled this customer or conversation recently, if any.
-    pub preferred: Option<u32>,
-    /// Until when the contact waits for its preferred agent only (0: it does not).
+    /// The agents (engine key, score 1-100) it prefers, highest score first: those named at
+    /// enqueue, or the agent who handled this customer or conversation recently (score 100), or
+    /// the agent a transfer named.
+    pub preferred: Vec<(u32, u8)>,
+    /// Until when the contact waits for its preferred agents only (0: it does not).
     pub affinity_until: Millis,
-    /// Held for its preferred agent (out of the groups), while waiting.
+    /// Held for its preferred agents (out of the groups), while waiting.
     pub reserved: bool,
     /// Relaxation steps applied so far.
     pub relax_step: u32,
@@ -479,6 +545,19 @@ pub struct Transfer {
 }
 
 impl Contact {
+    /// The score (1-100) it gives agent `key`, if it prefers that agent.
+    pub fn preference_for(&self, key: u32) -> Option<u8> {
+        self.preferred
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, score)| *score)
+    }
+
+    /// Whether it waits for its preferred agents only at `now`.
+    pub fn held_for_preferred(&self, now: Millis) -> bool {
+        !self.preferred.is_empty() && self.affinity_until > now
+    }
+
     /// Every requirement set it may be served under: `requirements` first, then the
     /// alternatives, in order (a decision names the one that matched by this index).
     pub fn sets(&self) -> impl Iterator<Item = &[(SkillId, u8)]> {

@@ -117,6 +117,9 @@ pub struct Decision {
     pub priority: u32,
     /// The exception rules that fired for the contact before this decision, oldest first.
     pub exceptions: Arc<[Firing]>,
+    /// For a contact that prefers agents (named at enqueue, recalled, or named by a transfer):
+    /// whether the agent chosen is one of them. `None` when it prefers nobody.
+    pub preferred_met: Option<bool>,
 }
 
 /// Why an offer went back to the queue without the agent answering it.

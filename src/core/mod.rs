@@ -22,7 +22,7 @@ pub use agent::{AgentSpec, AgentView, Holding, Presence, PresenceView};
 pub use command::{Applied, Command, NamedAgent};
 pub use contact::{
     Attempt, AttemptResult, Callback, CallbackRequest, CancelReason, Consult, ContactState,
-    ContactUpdate, ContactView, Firing, NewContact, Outcome,
+    ContactUpdate, ContactView, Firing, NewContact, Outcome, PreferredAgent,
 };
 pub use engine::{AgentChange, Changes, Engine, EngineConfig, EnqueueAnswer, QueueSnapshot};
 pub use error::CoreError;
@@ -41,6 +41,8 @@ mod callback_tests;
 mod consult_tests;
 #[cfg(test)]
 mod exception_tests;
+#[cfg(test)]
+mod preference_tests;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]

@@ -12,7 +12,7 @@ use proptest::test_runner::FileFailurePersistence;
 
 use super::{
     AgentSpec, Applied, CancelReason, Channel, Command, ContactState, Engine, EngineConfig, Event,
-    EventBody, NewContact, Outcome, Presence, QueueConfig, SkillLevel,
+    EventBody, NewContact, Outcome, PreferredAgent, Presence, QueueConfig, SkillLevel,
 };
 use crate::core::strategy;
 use crate::core::{
@@ -36,6 +36,9 @@ enum Op {
         customer: Option<u8>,
         /// A request id from a small pool: repeats and reused ids happen.
         request: Option<u8>,
+        /// Preferred agents (index, score) and the wait for them in seconds (0: none).
+        preferred: Vec<(usize, u32)>,
+        preferred_wait: u32,
     },
     Cancel(usize, bool),
     PutAgent {
@@ -80,8 +83,8 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => (0..QUEUES.len(), 0..CHANNELS.len(), proptest::option::of((0..SKILLS.len(), 1u32..=10)), 0u32..3, proptest::option::weighted(0.8, 0u8..2), proptest::option::weighted(0.3, 0u8..3))
-            .prop_map(|(queue, channel, skill, priority, customer, request)| Op::Enqueue { queue, channel, skill, priority, customer, request }),
+        4 => (0..QUEUES.len(), 0..CHANNELS.len(), proptest::option::of((0..SKILLS.len(), 1u32..=10)), 0u32..3, proptest::option::weighted(0.8, 0u8..2), proptest::option::weighted(0.3, 0u8..3), proptest::collection::vec((0..AGENTS + 1, 1u32..=100), 0..3), prop_oneof![Just(0u32), 1u32..40])
+            .prop_map(|(queue, channel, skill, priority, customer, request, preferred, preferred_wait)| Op::Enqueue { queue, channel, skill, priority, customer, request, preferred, preferred_wait }),
         1 => (any::<usize>(), any::<bool>()).prop_map(|(i, a)| Op::Cancel(i, a)),
         1 => (0..AGENTS, proptest::collection::vec((0..SKILLS.len(), 1u32..=10), 0..3), prop_oneof![Just(100u32), Just(150), Just(200)])
             .prop_map(|(agent, skills, capacity)| Op::PutAgent { agent, skills, capacity }),
@@ -324,9 +327,23 @@ impl Harness {
                 priority,
                 customer,
                 request,
+                preferred,
+                preferred_wait,
             } => {
                 let mut c = NewContact::new(QUEUES[*queue], CHANNELS[*channel]);
                 c.priority = *priority;
+                // Named preferred agents (now and then one not on the floor, or one named
+                // twice: refused), waited for a while or only weighed.
+                c.preferred_agents = preferred
+                    .iter()
+                    .map(|(a, score)| PreferredAgent {
+                        agent: agent(*a),
+                        score: *score,
+                    })
+                    .collect();
+                if !c.preferred_agents.is_empty() {
+                    c.preferred_wait_secs = *preferred_wait;
+                }
                 if let Some(r) = request {
                     c.request_id = format!("request-{r}");
                 }
@@ -781,6 +798,8 @@ fn a_reserving_queue_that_changes_releases_its_holds() {
         priority: 0,
         customer: None,
         request: None,
+        preferred: vec![],
+        preferred_wait: 0,
     };
     let ops = vec![
         Op::PutAgent {

@@ -10,7 +10,7 @@ use crate::core::stats::PeriodFigures;
 use crate::core::{
     AgentSpec, AgentTerm, AgentView, AttemptResult, Callback, CancelReason, Channel, ContactState,
     ContactTerm, ContactUpdate, ContactView, CoreError, Decision, EventBody, ExceptionAction,
-    ExceptionRule, ExceptionTrigger, Firing, Interaction, Level, Millis, NamedAgent, NewContact,
+    ExceptionRule, ExceptionTrigger, Firing, Interaction, Level, Millis, NamedAgent, NewContact, PreferredAgent,
     Outcome, Presence, PresenceView, QueueConfig, Relax, RelaxStep, ReturnReason, Side, SkillLevel,
     SkillName, Terms, Trigger, Withdrawal,
 };
@@ -617,6 +617,15 @@ pub fn new_contact_from(r: pb::EnqueueContactRequest) -> Result<NewContact, Stat
     c.context = r.context.into_iter().collect::<BTreeMap<_, _>>();
     c.conversation_id = r.conversation_id;
     c.request_id = r.request_id;
+    c.preferred_agents = r
+        .preferred_agents
+        .into_iter()
+        .map(|p| PreferredAgent {
+            agent: p.agent_id,
+            score: p.score,
+        })
+        .collect();
+    c.preferred_wait_secs = r.preferred_wait_seconds;
     Ok(c)
 }
 
@@ -730,6 +739,11 @@ fn decision_to(d: &Decision) -> pb::Decision {
         }),
         alternative: d.alternative,
         exceptions: firings_to(&d.exceptions),
+        preferred: match d.preferred_met {
+            None => pb::PreferredOutcome::Unspecified,
+            Some(true) => pb::PreferredOutcome::Met,
+            Some(false) => pb::PreferredOutcome::Missed,
+        } as i32,
     }
 }
 

@@ -65,7 +65,7 @@ fn enqueue() -> impl Strategy<Value = pb::EnqueueContactRequest> {
                 pb::EnqueueContactRequest {
                     queue,
                     channel,
-                    customer_id,
+                    customer_id: customer_id.clone(),
                     customer_value: value,
                     priority,
                     alternatives: match priority % 5 {
@@ -84,6 +84,23 @@ fn enqueue() -> impl Strategy<Value = pb::EnqueueContactRequest> {
                         1 => "retry".into(),
                         _ => String::new(),
                     },
+                    // Preferred agents: unknown, blank, hostile, duplicated, scores and waits
+                    // out of range.
+                    preferred_agents: match priority % 4 {
+                        0 => vec![],
+                        1 => vec![pb::PreferredAgent {
+                            agent_id: conv.clone(),
+                            score: value as u32,
+                        }],
+                        _ => vec![
+                            pb::PreferredAgent {
+                                agent_id: customer_id.clone(),
+                                score: priority,
+                            };
+                            (priority % 20) as usize
+                        ],
+                    },
+                    preferred_wait_seconds: priority.wrapping_mul(37) % 4000,
                     conversation_id: conv,
                 }
             },

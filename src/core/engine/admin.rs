@@ -285,14 +285,20 @@ impl Engine {
         self.restaff(key, None);
         let profile = self.agent(key).profile;
         self.leave_profile(profile);
-        // Contacts waiting for this agent stop waiting for it.
+        // Contacts waiting for this agent stop waiting for it (and keep waiting for their
+        // other preferred agents, if any).
         let held: Vec<ContactId> = self
             .reserved
             .range((key, 0)..=(key, ContactId::MAX))
             .map(|(_, id)| *id)
             .collect();
         for id in held {
-            self.end_affinity_wait(id);
+            self.remove_waiting(id);
+            self.contact_mut(id).preferred.retain(|(k, _)| *k != key);
+            if self.contacts[&id].preferred.is_empty() {
+                self.end_affinity_wait(id);
+            }
+            self.add_waiting(id);
             returned.push(id);
         }
         if let Some(timer) = self.agent_mut(key).wrap_timer.take() {

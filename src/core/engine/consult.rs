@@ -147,6 +147,7 @@ impl Engine {
             excluded: Exclusions::default(),
             relaxation_step: contact.relax_step,
             alternative: 0,
+            preferred_met: None,
             history,
             offer_deadline: deadline,
             channel,
@@ -384,7 +385,7 @@ impl Engine {
         contact.alternative_skills = alternative_named.into();
         contact.exceptions_done = 0;
         contact.relax_step = 0;
-        contact.preferred = None;
+        contact.preferred = Vec::new();
         contact.affinity_until = 0;
         contact.rank = strategy.contact_key(&matching::contact_facts(contact));
         for timer in timers.into_iter().flatten() {

@@ -99,11 +99,24 @@ impl Engine {
         let max_wait = queue.config.max_wait_secs;
         let first_step = queue.config.relaxation.first().map(|s| s.after_secs);
         let strategy = queue.strategy.clone();
-        let (new_customer, preferred) =
+        let (new_customer, recalled) =
             self.recall(&customer_id, &conversation_id, strategy.horizon_ms);
-        let affinity_until = match preferred {
-            Some(_) if strategy.affinity_wait_ms > 0 => now + strategy.affinity_wait_ms,
-            _ => 0,
+        // Agents named at enqueue replace the one recalled; a named agent not on the floor is
+        // passed over (the customer's account manager may have left).
+        let (preferred, affinity_until) = if new.preferred_agents.is_empty() {
+            let wait = strategy.affinity_wait_ms;
+            let until = if recalled.is_some() && wait > 0 { now + wait } else { 0 };
+            (recalled.map(|key| vec![(key, 100)]).unwrap_or_default(), until)
+        } else {
+            let mut named: Vec<(AgentKey, u8)> = new
+                .preferred_agents
+                .iter()
+                .filter_map(|p| Some((*self.agent_ids.get(p.agent.as_str())?, p.score as u8)))
+                .collect();
+            named.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            let wait = u64::from(new.preferred_wait_secs) * 1000;
+            let until = if named.is_empty() || wait == 0 { 0 } else { now + wait };
+            (named, until)
         };
         let facts = ContactFacts {
             enqueued_at: now,

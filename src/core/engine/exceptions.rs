@@ -304,7 +304,7 @@ impl Engine {
         contact.required_skills = named.into();
         contact.alternatives = alternatives;
         contact.alternative_skills = alternative_named.into();
-        contact.preferred = None;
+        contact.preferred = Vec::new();
         contact.affinity_until = 0;
         contact.relax_step = 0;
         contact.exceptions_done = 0;

@@ -17,7 +17,7 @@ use crate::core::error::CoreError;
 use crate::core::strategy::Strategy;
 
 /// Bumped whenever a type inside an image changes shape.
-const IMAGE_VERSION: u32 = 16;
+const IMAGE_VERSION: u32 = 17;
 
 impl Engine {
     /// The engine's state as bytes. Undrained events are not part of it: drain first.

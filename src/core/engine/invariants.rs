@@ -114,8 +114,14 @@ impl Engine {
                             return Err(format!("callback {id} is not held as its time says"));
                         }
                     } else if c.reserved {
-                        let pref = c.preferred.ok_or(format!("contact {id} held for no one"))?;
-                        if c.group.is_some() || !self.reserved.contains(&(pref, *id)) {
+                        if c.preferred.is_empty() {
+                            return Err(format!("contact {id} held for no one"));
+                        }
+                        if c.group.is_some()
+                            || c.preferred
+                                .iter()
+                                .any(|(pref, _)| !self.reserved.contains(&(*pref, *id)))
+                        {
                             return Err(format!("held contact {id} is not held exactly once"));
                         }
                         if c.affinity_until <= self.now {
@@ -172,7 +178,18 @@ impl Engine {
         }
         let grouped: usize = self.waiting.groups().map(|g| g.members.len()).sum();
         let in_line = waiting - held_back;
-        if grouped + self.reserved.len() != in_line || self.waiting_count() != in_line {
+        // A contact held for its preferred agents sits once under each of them.
+        let reserved: usize = self
+            .contacts
+            .values()
+            .filter(|c| c.reserved)
+            .map(|c| c.preferred.len())
+            .sum();
+        let reserved_contacts = self.contacts.values().filter(|c| c.reserved).count();
+        if self.reserved.len() != reserved
+            || grouped + reserved_contacts != in_line
+            || self.waiting_count() != in_line
+        {
             return Err("waiting index and queues disagree with the live contacts".into());
         }
         let held: usize = self
@@ -250,7 +267,7 @@ impl Engine {
             for c in self.contacts.values() {
                 if c.state == ContactState::Waiting
                     && c.held_until == 0
-                    && (!c.reserved || c.preferred == Some(key as AgentKey))
+                    && (!c.reserved || c.preference_for(key as AgentKey).is_some())
                     && agent.has_room(c.channel, c.cost)
                     && agent.meets_one_of(c.sets()).is_some()
                     && !c.excluded.contains(&(key as AgentKey))

@@ -226,6 +226,8 @@ impl Engine {
             channel: contact.channel,
             priority: contact.priority,
             exceptions: contact.exceptions.clone(),
+            preferred_met: (!contact.preferred.is_empty())
+                .then(|| contact.preference_for(key).is_some()),
         };
         self.sync_index(key);
         self.emit(EventBody::Decision(decision));
@@ -667,7 +669,7 @@ impl Engine {
         contact.wait_expired = false;
         // To a named agent: held for that agent alone until the wait ends, or it declines
         // (the affinity hold, see `matching`); then the target queue is its fallback.
-        contact.preferred = named_agent.map(|(k, _)| k);
+        contact.preferred = named_agent.map(|(k, _)| vec![(k, 100)]).unwrap_or_default();
         let affinity_until = named_agent.map_or(0, |(_, wait)| now + wait);
         contact.affinity_until = affinity_until;
         contact.relax_step = 0;

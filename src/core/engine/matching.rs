@@ -12,10 +12,14 @@
 //! scores by the best set it meets ([`Engine::best_terms`]), and the decision names that set.
 //! Waiting groups are keyed by all of a contact's sets.
 //!
-//! Affinity: a contact whose customer or conversation was handled recently by an agent who still
-//! exists prefers that agent. With the queue's `affinity_wait_secs`, it is offered only to that
-//! agent until the wait ends (held out of the groups, in `reserved`), then routed as any other;
-//! an agent who declines it ends the wait at once.
+//! Preferred agents: a contact names agents it prefers at enqueue, with scores (the customer's
+//! account manager), or else prefers the agent who handled its customer or conversation
+//! recently (affinity, score 100), or the agent a transfer named. While its wait lasts (named at
+//! enqueue, or the queue's `affinity_wait_secs`, or the transfer's) it is offered only to them —
+//! the free one with the highest score, then the longest idle — held out of the groups under
+//! each of them in `reserved`; then it is routed as any other, the strategy's `affinity` term
+//! weighing `score / 100`. An agent who declines it is no longer waited for; when none is left
+//! who could take it, the wait ends at once.
 
 use super::*;
 
@@ -38,9 +42,7 @@ impl Engine {
             .expect("queue present")
             .strategy
             .clone();
-        if contact.preferred.is_some()
-            && contact.affinity_until > now
-            && self.route_to_preferred(id, trigger, &strategy)
+        if contact.held_for_preferred(now) && self.route_to_preferred(id, trigger, &strategy)
         {
             return;
         }
@@ -104,9 +106,10 @@ impl Engine {
         );
     }
 
-    /// A contact still waiting for its preferred agent: offered to that agent if free, else it
-    /// keeps waiting (true, routing is done). If that agent can no longer take it (declined it,
-    /// gone, lacks the skills or the channel), the wait ends (false: route it to anyone).
+    /// A contact still waiting for its preferred agents: offered to the one free with the highest
+    /// score (then the longest idle), else it keeps waiting (true, routing is done). If none of
+    /// them can take it any more (each declined it, left, lacks the skills or the channel), the
+    /// wait ends (false: route it to anyone).
     fn route_to_preferred(
         &mut self,
         id: ContactId,
@@ -115,22 +118,37 @@ impl Engine {
     ) -> bool {
         let now = self.now;
         let contact = &self.contacts[&id];
-        let Some(pref) = contact.preferred else {
-            return false;
-        };
-        let agent = self.agents.get(pref as usize).and_then(Option::as_ref);
-        // Held only for an agent who could take it once free: skills met, the channel allowed.
-        let could = |a: &Agent| {
-            a.meets_one_of(contact.sets()).is_some()
+        // Held only for agents who could take it once free: skills met, the channel allowed.
+        let could = |key: AgentKey, a: &Agent| {
+            !contact.excluded.contains(&key)
+                && a.meets_one_of(contact.sets()).is_some()
                 && a.capacity >= contact.cost
                 && a.limits[contact.channel.index()] > 0
         };
-        let Some(agent) = agent.filter(|a| !contact.excluded.contains(&pref) && could(a)) else {
+        let mut waiting_for = 0;
+        let mut free: Option<(u8, Millis, AgentKey)> = None;
+        for &(key, score) in &contact.preferred {
+            let Some(agent) = self.agents.get(key as usize).and_then(Option::as_ref) else {
+                continue;
+            };
+            if !could(key, agent) {
+                continue;
+            }
+            waiting_for += 1;
+            if agent.indexed_at.is_some()
+                && agent.has_room(contact.channel, contact.cost)
+                && free.is_none_or(|(s, idle, _)| (score, Reverse(agent.idle_since)) > (s, Reverse(idle)))
+            {
+                free = Some((score, agent.idle_since, key));
+            }
+        }
+        if waiting_for == 0 {
             self.end_affinity_wait(id);
             return false;
-        };
-        if agent.indexed_at.is_some() && agent.has_room(contact.channel, contact.cost) {
-            let (terms, score, matched) = self.best_terms(pref, agent, contact, strategy);
+        }
+        if let Some((_, _, key)) = free {
+            let agent = self.agent(key);
+            let (terms, score, matched) = self.best_terms(key, agent, contact, strategy);
             let candidates = vec![Candidate {
                 agent: agent.spec.id.clone(),
                 contact: id,
@@ -141,7 +159,7 @@ impl Engine {
             let (side, excluded) = (Side::AgentChosen, Exclusions::default());
             let strategy = strategy.clone();
             self.offer(
-                id, pref, trigger, strategy, side, candidates, 1, excluded, matched,
+                id, key, trigger, strategy, side, candidates, 1, excluded, matched,
             );
         }
         true
@@ -213,7 +231,9 @@ impl Engine {
                     .sum(),
                 AgentTerm::Specialist => 1.0 / agent.skills.len().max(1) as f64,
                 AgentTerm::Performance => agent.performance.for_skills(skills()),
-                AgentTerm::Affinity => f64::from(u8::from(contact.preferred == Some(key))),
+                AgentTerm::Affinity => {
+                    f64::from(contact.preference_for(key).unwrap_or(0)) / 100.0
+                }
             };
         }
         AgentTerms(v)
@@ -410,20 +430,19 @@ impl Engine {
             .queue_ids
             .get(&*contact.queue)
             .expect("queue of live contact");
-        match contact.preferred {
-            Some(pref) if contact.affinity_until > now => {
+        if contact.held_for_preferred(now) {
+            for &(pref, _) in &contact.preferred {
                 self.reserved.insert((pref, id));
-                contact.reserved = true;
             }
-            _ => {
-                let group = self.waiting.insert(
-                    slot,
-                    contact.channel,
-                    (&contact.requirements, &contact.alternatives),
-                    (Reverse(rank_bits(contact.rank)), id),
-                );
-                contact.group = Some(group);
-            }
+            contact.reserved = true;
+        } else {
+            let group = self.waiting.insert(
+                slot,
+                contact.channel,
+                (&contact.requirements, &contact.alternatives),
+                (Reverse(rank_bits(contact.rank)), id),
+            );
+            contact.group = Some(group);
         }
         let priority = contact.priority;
         let contact_queued_at = contact.queued_at;
@@ -437,8 +456,9 @@ impl Engine {
         let contact = self.contacts.get_mut(&id).expect("live contact");
         if contact.reserved {
             contact.reserved = false;
-            let pref = contact.preferred.expect("a reserved contact has an agent");
-            self.reserved.remove(&(pref, id));
+            for &(pref, _) in &contact.preferred {
+                self.reserved.remove(&(pref, id));
+            }
         } else if let Some(group) = contact.group.take() {
             self.waiting
                 .remove(group, (Reverse(rank_bits(contact.rank)), id));

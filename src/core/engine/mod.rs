@@ -37,7 +37,7 @@ use super::agent::{AgentSpec, AgentView, MISSED_OFFER_REASON, Presence, StaffSta
 use super::command::{Applied, Command};
 use super::contact::{
     CancelReason, Contact, ContactState, ContactUpdate, ContactView, ContextLimits, NewContact,
-    Outcome,
+    Outcome, PreferredAgent,
 };
 use super::error::CoreError;
 use super::events::{

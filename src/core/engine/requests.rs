@@ -186,6 +186,15 @@ pub fn fingerprint(new: &NewContact) -> u64 {
         v.hash(&mut h);
     }
     new.conversation_id.hash(&mut h);
+    // Only when named: a request without preferences keeps the fingerprint it always had.
+    if !new.preferred_agents.is_empty() {
+        (new.preferred_agents.len() as u64).hash(&mut h);
+        for p in &new.preferred_agents {
+            p.agent.hash(&mut h);
+            p.score.hash(&mut h);
+        }
+        new.preferred_wait_secs.hash(&mut h);
+    }
     h.finish()
 }
 

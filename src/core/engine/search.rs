@@ -40,8 +40,8 @@
 //! those wins. An agent's score is its best over the sets it meets, so this is the scan's
 //! choice. Cost: two searches per set (none extra without alternatives).
 //!
-//! The preferred agent of a contact with affinity is scored first, outside the walks: the bound
-//! of every other agent leaves the `affinity` term at 0.
+//! The preferred agents of a contact (affinity, or named at enqueue) are scored first, outside
+//! the walks: the bound of every other agent leaves the `affinity` term at 0.
 //!
 //! **Cost.** Agents reached by A until the bound falls below the band, plus B's steps, each a
 //! B-tree step and a score. Terms that the leading order cannot bound tightly (a `weighted` mix
@@ -428,18 +428,22 @@ impl Engine {
             None
         };
         let mut best = seed;
-        let mut first = None;
-        if let Some(pref) = contact.preferred
-            && strategy.uses(AgentTerm::Affinity)
-            && let Some(agent) = self.agents.get(pref as usize).and_then(Option::as_ref)
-            && agent.indexed_at.is_some()
-            && agent.has_room(contact.channel, contact.cost)
-        {
-            let entry = (0, agent.idle_since, agent.spec.id.clone(), pref);
-            if let Some(s) = score(&entry, true, &mut excluded) {
-                best = best.max(s.score);
-                first = Some(pref);
-                scored.push(s);
+        // The preferred agents, scored before the walks (which bound `affinity` at 0).
+        let mut first: [Option<AgentKey>; PreferredAgent::MAX] = [None; PreferredAgent::MAX];
+        if strategy.uses(AgentTerm::Affinity) {
+            for (slot, &(pref, _)) in first.iter_mut().zip(&contact.preferred) {
+                let Some(agent) = self.agents.get(pref as usize).and_then(Option::as_ref) else {
+                    continue;
+                };
+                if agent.indexed_at.is_none() || !agent.has_room(contact.channel, contact.cost) {
+                    continue;
+                }
+                let entry = (0, agent.idle_since, agent.spec.id.clone(), pref);
+                if let Some(s) = score(&entry, true, &mut excluded) {
+                    best = best.max(s.score);
+                    *slot = Some(pref);
+                    scored.push(s);
+                }
             }
         }
         let mut a = self.walker(set, strategy, rarest, channel);
@@ -477,7 +481,7 @@ impl Engine {
                 break;
             };
             if let Some(s) = score(entry, true, &mut excluded)
-                && first != Some(s.key)
+                && !first.contains(&Some(s.key))
             {
                 best = best.max(s.score);
                 if s.score >= best - band && in_band.is_none_or(|c| s.idle_key() < c.idle_key()) {
@@ -506,7 +510,7 @@ impl Engine {
             };
             steps += 1;
             if let Some(s) = score(entry, true, &mut excluded)
-                && first != Some(s.key)
+                && !first.contains(&Some(s.key))
                 && s.key != winner.key
             {
                 scored.push(s);
