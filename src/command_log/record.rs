@@ -20,8 +20,8 @@ use crate::core::queue::DEFAULT_RESERVE_AGENTS;
 use crate::core::{
     AgentSpec, AttemptResult, CallbackRequest, CancelReason, Channel, ChannelCosts, Command,
     ContactUpdate, EngineConfig, ExceptionAction, ExceptionRule, ExceptionTrigger, Millis,
-    NamedAgent, NewContact, Outcome, PreferredAgent, Presence, QueueConfig, Relax, RelaxStep, SkillLevel,
-    SkillName,
+    NamedAgent, NewContact, Outcome, PreferredAgent, Presence, QueueConfig, Relax, RelaxStep,
+    SkillLevel, SkillName,
 };
 
 /// The generated `routerd.journal.v1` messages.

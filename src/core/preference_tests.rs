@@ -42,7 +42,11 @@ fn a_contact_waits_for_its_preferred_agents_while_another_agent_is_free() {
             prefer(c, &[("manager", 90), ("deputy", 40)], 60)
         })
         .unwrap();
-    assert_eq!(f.state(call), ContactState::Waiting, "pool is free but not preferred");
+    assert_eq!(
+        f.state(call),
+        ContactState::Waiting,
+        "pool is free but not preferred"
+    );
     // Another customer's call goes to pool meanwhile.
     let other = f.enqueue("accounts", Channel::Voice);
     assert_eq!(f.holder(other).as_deref(), Some("pool"));
@@ -306,7 +310,9 @@ fn removing_one_preferred_agent_keeps_the_wait_for_the_others() {
         .unwrap();
     f.presence("pool", Presence::Ready);
     assert_eq!(f.state(call), ContactState::Waiting);
-    f.apply(Command::RemoveAgent { id: "deputy".into() })
-        .unwrap();
+    f.apply(Command::RemoveAgent {
+        id: "deputy".into(),
+    })
+    .unwrap();
     assert_eq!(f.holder(call).as_deref(), Some("pool"));
 }

@@ -10,9 +10,9 @@ use crate::core::stats::PeriodFigures;
 use crate::core::{
     AgentSpec, AgentTerm, AgentView, AttemptResult, Callback, CancelReason, Channel, ContactState,
     ContactTerm, ContactUpdate, ContactView, CoreError, Decision, EventBody, ExceptionAction,
-    ExceptionRule, ExceptionTrigger, Firing, Interaction, Level, Millis, NamedAgent, NewContact, PreferredAgent,
-    Outcome, Presence, PresenceView, QueueConfig, Relax, RelaxStep, ReturnReason, Side, SkillLevel,
-    SkillName, Terms, Trigger, Withdrawal,
+    ExceptionRule, ExceptionTrigger, Firing, Interaction, Level, Millis, NamedAgent, NewContact,
+    Outcome, PreferredAgent, Presence, PresenceView, QueueConfig, Relax, RelaxStep, ReturnReason,
+    Side, SkillLevel, SkillName, Terms, Trigger, Withdrawal,
 };
 use crate::proto as pb;
 use crate::runtime::bus::Published;

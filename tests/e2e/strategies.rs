@@ -314,3 +314,99 @@ async fn a_queue_at_risk_keeps_idle_agents_and_the_held_call_is_released_in_time
     assert_eq!(d.trigger, pb::Trigger::ReservationReleased as i32);
     assert!(d.agent_id == "a" || d.agent_id == "b", "{}", d.agent_id);
 }
+
+/// Named preferred agents over gRPC: a customer's call names their account manager (busy on a
+/// chat) and waits for her although another agent is free; she gets it when free within the
+/// wait, and the decision says the preference was met. The next call's manager stays busy past
+/// its one-second wait: the other agent takes it, and the decision says the preference was
+/// missed. Bad preferences are refused.
+#[tokio::test]
+async fn a_preferred_agent_gets_the_call_when_free_in_time_and_someone_else_after_it() {
+    let mut s = TestServer::start().await;
+    s.put_queue("support", |_| {}).await;
+    s.put_agent("manager", &[]).await;
+    let mut manager = s.session("manager", true).await;
+    let mut events = s
+        .events(pb::StreamEventsRequest {
+            from_sequence: 1,
+            ..Default::default()
+        })
+        .await;
+    let chat = enqueue_for(&mut s, "someone-else", pb::Channel::Chat).await;
+    assert_eq!(next_offer(&mut manager).await.contact.unwrap().id, chat);
+    accept(&mut manager, chat).await;
+    s.put_agent("pool", &[]).await;
+    let mut pool = s.session("pool", true).await;
+    let prefer = |wait: u32| {
+        let mut request = enqueue_request("support", pb::Channel::Voice, &[]);
+        request.customer_id = "key-account".into();
+        request.preferred_agents = vec![pb::PreferredAgent {
+            agent_id: "manager".into(),
+            score: 100,
+        }];
+        request.preferred_wait_seconds = wait;
+        request
+    };
+    let call = s
+        .contacts
+        .enqueue_contact(prefer(30))
+        .await
+        .expect("enqueue")
+        .into_inner()
+        .contact_id;
+    assert_eq!(
+        s.contact(call).await.state,
+        pb::ContactState::Waiting as i32,
+        "the call waits for the manager although pool is free"
+    );
+    manager
+        .request(Action::Complete(Complete {
+            contact_id: chat,
+            outcome: None,
+        }))
+        .await;
+    assert_eq!(next_offer(&mut manager).await.contact.unwrap().id, call);
+    let decision_of = |id: u64| move |e: &pb::Event| matches!(&e.detail, Some(pb::event::Detail::Decision(d)) if d.contact_id == id);
+    let Some(pb::event::Detail::Decision(d)) =
+        crate::common::event_until(&mut events, decision_of(call))
+            .await
+            .detail
+    else {
+        unreachable!()
+    };
+    assert_eq!(d.agent_id, "manager");
+    assert_eq!(d.preferred, pb::PreferredOutcome::Met as i32);
+    accept(&mut manager, call).await;
+    // The manager is on the call; the next call waits one second for her, then goes to pool.
+    let second = s
+        .contacts
+        .enqueue_contact(prefer(1))
+        .await
+        .expect("enqueue")
+        .into_inner()
+        .contact_id;
+    let offer = tokio::time::timeout(Duration::from_secs(5), next_offer(&mut pool))
+        .await
+        .expect("offered to pool after the wait");
+    assert_eq!(offer.contact.unwrap().id, second);
+    let Some(pb::event::Detail::Decision(d)) =
+        crate::common::event_until(&mut events, decision_of(second))
+            .await
+            .detail
+    else {
+        unreachable!()
+    };
+    assert_eq!(d.agent_id, "pool");
+    assert_eq!(d.preferred, pb::PreferredOutcome::Missed as i32);
+    assert_eq!(d.trigger, pb::Trigger::AffinityWaitEnded as i32);
+    // Refused: a score out of range, a wait without agents; nothing is enqueued.
+    let mut bad = prefer(30);
+    bad.preferred_agents[0].score = 0;
+    let err = s.contacts.enqueue_contact(bad).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err}");
+    assert!(err.message().contains("score"), "{err}");
+    let mut bad = prefer(30);
+    bad.preferred_agents.clear();
+    let err = s.contacts.enqueue_contact(bad).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err}");
+}

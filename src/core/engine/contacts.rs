@@ -105,8 +105,15 @@ impl Engine {
         // passed over (the customer's account manager may have left).
         let (preferred, affinity_until) = if new.preferred_agents.is_empty() {
             let wait = strategy.affinity_wait_ms;
-            let until = if recalled.is_some() && wait > 0 { now + wait } else { 0 };
-            (recalled.map(|key| vec![(key, 100)]).unwrap_or_default(), until)
+            let until = if recalled.is_some() && wait > 0 {
+                now + wait
+            } else {
+                0
+            };
+            (
+                recalled.map(|key| vec![(key, 100)]).unwrap_or_default(),
+                until,
+            )
         } else {
             let mut named: Vec<(AgentKey, u8)> = new
                 .preferred_agents
@@ -115,7 +122,11 @@ impl Engine {
                 .collect();
             named.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
             let wait = u64::from(new.preferred_wait_secs) * 1000;
-            let until = if named.is_empty() || wait == 0 { 0 } else { now + wait };
+            let until = if named.is_empty() || wait == 0 {
+                0
+            } else {
+                now + wait
+            };
             (named, until)
         };
         let facts = ContactFacts {

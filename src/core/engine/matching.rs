@@ -42,8 +42,7 @@ impl Engine {
             .expect("queue present")
             .strategy
             .clone();
-        if contact.held_for_preferred(now) && self.route_to_preferred(id, trigger, &strategy)
-        {
+        if contact.held_for_preferred(now) && self.route_to_preferred(id, trigger, &strategy) {
             return;
         }
         self.available.set_period(self.period(now), &self.agents);
@@ -137,7 +136,9 @@ impl Engine {
             waiting_for += 1;
             if agent.indexed_at.is_some()
                 && agent.has_room(contact.channel, contact.cost)
-                && free.is_none_or(|(s, idle, _)| (score, Reverse(agent.idle_since)) > (s, Reverse(idle)))
+                && free.is_none_or(|(s, idle, _)| {
+                    (score, Reverse(agent.idle_since)) > (s, Reverse(idle))
+                })
             {
                 free = Some((score, agent.idle_since, key));
             }
@@ -231,9 +232,7 @@ impl Engine {
                     .sum(),
                 AgentTerm::Specialist => 1.0 / agent.skills.len().max(1) as f64,
                 AgentTerm::Performance => agent.performance.for_skills(skills()),
-                AgentTerm::Affinity => {
-                    f64::from(contact.preference_for(key).unwrap_or(0)) / 100.0
-                }
+                AgentTerm::Affinity => f64::from(contact.preference_for(key).unwrap_or(0)) / 100.0,
             };
         }
         AgentTerms(v)
