@@ -474,6 +474,14 @@ fn queue_to(q: &QueueConfig) -> pb::Queue {
         callback_attempts: Some(q.callback_attempts),
         callback_retry_seconds: Some(q.callback_retry_secs),
         short_abandon_seconds: Some(q.short_abandon_secs),
+        channel_costs: q
+            .channel_costs
+            .iter()
+            .map(|(c, cost)| pb::ChannelLimit {
+                channel: channel_to(*c) as i32,
+                max: *cost,
+            })
+            .collect(),
     }
 }
 
@@ -602,6 +610,11 @@ fn queue_from(q: pb::Queue) -> Result<QueueConfig, String> {
         short_abandon_secs: q
             .short_abandon_seconds
             .unwrap_or(defaults.short_abandon_secs),
+        channel_costs: q
+            .channel_costs
+            .into_iter()
+            .map(|l| Ok((channel_from(l.channel)?, l.max)))
+            .collect::<Result<_, String>>()?,
     })
 }
 
@@ -762,7 +775,7 @@ mod tests {
                 version: 0,
                 required_skills: a.1,
                 alternatives: a.3,
-                channels: a.2,
+                channels: a.2.clone(),
                 sl_threshold_secs: b.0,
                 sl_target_percent: b.1,
                 offer_timeout_secs: b.2,
@@ -785,6 +798,7 @@ mod tests {
                 exceptions: f.3,
                 callback_attempts: f.0 % 11,
                 callback_retry_secs: f.1,
+                channel_costs: a.2.iter().map(|c| (*c, f.0 % 10_000 + 1)).collect(),
                 short_abandon_secs: f.0 % 3_601,
             })
     }

@@ -382,6 +382,10 @@ pub struct Contact {
     /// enqueue, or the agent who handled this customer or conversation recently (score 100), or
     /// the agent a transfer named.
     pub preferred: Vec<(u32, u8)>,
+    /// Its preference is the agent recalled from its customer's history under its queue's
+    /// affinity (not named at enqueue or by a transfer): the queue turning affinity off ends
+    /// its wait.
+    pub recalled: bool,
     /// Until when the contact waits for its preferred agents only (0: it does not).
     pub affinity_until: Millis,
     /// Held for its preferred agents (out of the groups), while waiting.

@@ -40,6 +40,8 @@ mod callback_tests;
 #[cfg(test)]
 mod consult_tests;
 #[cfg(test)]
+mod cost_tests;
+#[cfg(test)]
 mod exception_tests;
 #[cfg(test)]
 mod preference_tests;

@@ -139,6 +139,12 @@ fn queue(i: usize, offer_timeout: u32, wrap_up: u32, max_length: u32, style: usi
     q.affinity_wait_secs = if style.is_multiple_of(2) { 20 } else { 0 };
     // Now and then an occupancy cap low enough to bite in a run of minutes.
     q.occupancy_cap_percent = [0.0, 0.0, 2.0, 10.0, 0.0][style % 5];
+    // Now and then costs of its own: emails as dear as a call, chats cheaper.
+    q.channel_costs = match style % 3 {
+        0 => [(Channel::Email, 100), (Channel::Chat, 20)].into(),
+        1 => [(Channel::Voice, 60)].into(),
+        _ => Default::default(),
+    };
     if q.strategy == strategy::WEIGHTED {
         q.agent_weights = [("performance".into(), 1.0), ("idle".into(), 0.01)].into();
     }

@@ -466,6 +466,11 @@ pub struct QueueConfig {
     /// greeting): `sl_excl_short_abandons` leaves them out (0-3600; 0 leaves none out).
     #[serde(rename = "short_abandon_seconds")]
     pub short_abandon_secs: u32,
+    /// What a contact of this queue costs of an agent's capacity, by channel, where it differs
+    /// from the server's `[routing.channel_costs]` (an email from the VIP queue may cost a
+    /// whole agent): 1-10,000 each. A contact costs its queue's figure while it waits and keeps
+    /// the figure it was offered at until it ends or leaves the agent.
+    pub channel_costs: BTreeMap<Channel, u32>,
 }
 
 impl Default for QueueConfig {
@@ -501,6 +506,7 @@ impl Default for QueueConfig {
             callback_attempts: 3,
             callback_retry_secs: 300,
             short_abandon_secs: 5,
+            channel_costs: BTreeMap::new(),
         }
     }
 }
@@ -516,6 +522,15 @@ impl QueueConfig {
 
     pub fn validate(&self) -> Result<(), CoreError> {
         validate_id(&self.name, "queue name")?;
+        if let Some((channel, cost)) = self
+            .channel_costs
+            .iter()
+            .find(|(_, c)| **c == 0 || **c > 10_000)
+        {
+            return Err(CoreError::invalid(format!(
+                "queue channel cost {cost} for {channel} is out of range 1-10000"
+            )));
+        }
         ensure_unique_skills(&self.required_skills, "queue")?;
         validate_alternatives(&self.alternatives, "queue")?;
         if !(self.sl_target_percent > 0.0 && self.sl_target_percent <= 100.0) {

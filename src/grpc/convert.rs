@@ -126,6 +126,14 @@ pub fn queue_from(q: pb::Queue) -> Result<QueueConfig, Status> {
     if let Some(short) = q.short_abandon_seconds {
         config.short_abandon_secs = short;
     }
+    for c in &q.channel_costs {
+        let channel = channel_from(c.channel)?;
+        if config.channel_costs.insert(channel, c.cost).is_some() {
+            return Err(Status::invalid_argument(format!(
+                "channel cost for {channel} given twice"
+            )));
+        }
+    }
     if !q.wait_estimator.is_empty() {
         config.wait_estimator = q.wait_estimator;
     }
@@ -321,6 +329,14 @@ pub fn queue_to(q: &QueueConfig) -> pb::Queue {
         callback_attempts: q.callback_attempts,
         callback_retry_seconds: q.callback_retry_secs,
         short_abandon_seconds: Some(q.short_abandon_secs),
+        channel_costs: q
+            .channel_costs
+            .iter()
+            .map(|(c, cost)| pb::ChannelCost {
+                channel: channel_to(*c) as i32,
+                cost: *cost,
+            })
+            .collect(),
     }
 }
 

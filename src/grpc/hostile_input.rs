@@ -195,6 +195,26 @@ fn queue() -> impl Strategy<Value = pb::Queue> {
                     exceptions: exception_rules(t, &name_for_rules, len),
                     callback_attempts: wait % 12,
                     callback_retry_seconds: len,
+                    // Now and then a cost: in range, zero, too large, a channel given twice
+                    // or unknown.
+                    channel_costs: match len % 5 {
+                        0 => vec![],
+                        1 => vec![pb::ChannelCost {
+                            channel: (wait % 9) as i32,
+                            cost: offer,
+                        }],
+                        2 => vec![
+                            pb::ChannelCost {
+                                channel: pb::Channel::Email as i32,
+                                cost: 100,
+                            };
+                            2
+                        ],
+                        _ => vec![pb::ChannelCost {
+                            channel: pb::Channel::Email as i32,
+                            cost: len % 200,
+                        }],
+                    },
                 }
             },
         )

@@ -66,6 +66,7 @@ impl Engine {
                 };
                 let q = self.queue_mut(slot);
                 let new_rules = q.config.exceptions != config.exceptions;
+                let new_costs = q.config.channel_costs != config.channel_costs;
                 q.config = config.clone();
                 q.strategy = strategy.clone();
                 let new_requirements =
@@ -81,7 +82,10 @@ impl Engine {
                     self.remove_waiting(id);
                     let contact = self.contact_mut(id);
                     contact.rank = strategy.contact_key(&matching::contact_facts(contact));
-                    if strategy.affinity_wait_ms == 0 && contact.affinity_until > 0 {
+                    if strategy.affinity_wait_ms == 0
+                        && contact.affinity_until > 0
+                        && contact.recalled
+                    {
                         contact.affinity_until = 0;
                         if let Some(timer) = contact.affinity_timer.take() {
                             self.timers.remove(&timer);
@@ -89,6 +93,12 @@ impl Engine {
                         released.push(id);
                     }
                     self.add_waiting(id);
+                }
+                if new_costs {
+                    // Every waiting contact takes the new cost, and may fit an agent now.
+                    self.recost_waiting(Some(slot));
+                    let q = self.queues[slot].as_ref().expect("queue present");
+                    released = q.waiting.iter().map(|(_, id)| *id).collect();
                 }
                 for id in released {
                     self.route_contact(id, Trigger::ConfigurationChanged);

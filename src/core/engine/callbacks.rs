@@ -74,7 +74,7 @@ impl Engine {
         }
         // Checked: from here on nothing fails.
         self.remove_waiting(id);
-        let cost = self.config.costs.cost(Channel::Callback);
+        let cost = self.cost_in(slot, Channel::Callback);
         let contact = self.contact_mut(id);
         contact.callback = Some(Arc::new(Callback {
             requested_at: now,

@@ -386,6 +386,7 @@ impl Engine {
         contact.exceptions_done = 0;
         contact.relax_step = 0;
         contact.preferred = Vec::new();
+        contact.recalled = false;
         contact.affinity_until = 0;
         contact.rank = strategy.contact_key(&matching::contact_facts(contact));
         for timer in timers.into_iter().flatten() {

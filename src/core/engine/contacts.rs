@@ -103,6 +103,7 @@ impl Engine {
             self.recall(&customer_id, &conversation_id, strategy.horizon_ms);
         // Agents named at enqueue replace the one recalled; a named agent not on the floor is
         // passed over (the customer's account manager may have left).
+        let from_history = new.preferred_agents.is_empty() && recalled.is_some();
         let (preferred, affinity_until) = if new.preferred_agents.is_empty() {
             let wait = strategy.affinity_wait_ms;
             let until = if recalled.is_some() && wait > 0 {
@@ -139,7 +140,7 @@ impl Engine {
             id,
             queue: queue_name,
             channel: new.channel,
-            cost: self.config.costs.cost(new.channel),
+            cost: self.cost_in(slot, new.channel),
             customer_id,
             customer_value: new.customer_value,
             priority: new.priority,
@@ -168,6 +169,7 @@ impl Engine {
             rank: strategy.contact_key(&facts),
             new_customer,
             preferred,
+            recalled: from_history,
             affinity_until,
             reserved: false,
             relax_step: 0,

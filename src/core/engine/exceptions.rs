@@ -289,10 +289,12 @@ impl Engine {
             alternatives,
             alternative_named,
             strategy,
+            cost,
             max_wait,
             first_step,
         } = self.entry(id, to, &named);
         let contact = self.contact_mut(id);
+        contact.cost = cost;
         let timers = [
             contact.wait_timer.take(),
             contact.relax_timer.take(),
@@ -305,6 +307,7 @@ impl Engine {
         contact.alternatives = alternatives;
         contact.alternative_skills = alternative_named.into();
         contact.preferred = Vec::new();
+        contact.recalled = false;
         contact.affinity_until = 0;
         contact.relax_step = 0;
         contact.exceptions_done = 0;
@@ -444,6 +447,8 @@ pub(super) struct Entry {
     pub alternative_named: Vec<Vec<SkillLevel>>,
     /// Its contact ranking.
     pub strategy: Arc<Strategy>,
+    /// What the contact costs there.
+    pub cost: u32,
     /// Its maximum wait, none for a callback (its customer is off the line, as in its first
     /// queue).
     pub max_wait: u32,
@@ -479,12 +484,14 @@ impl Engine {
                 set,
             );
         }
+        let cost = self.cost_in(slot, self.contacts[&id].channel);
         Entry {
             queue,
             requirements,
             alternatives,
             alternative_named,
             strategy,
+            cost,
             max_wait,
             first_step,
         }

@@ -634,10 +634,12 @@ impl Engine {
             alternatives,
             alternative_named,
             strategy,
+            cost,
             max_wait,
             first_step,
         } = self.entry(id, to_slot, &named);
         let contact = self.contacts.get_mut(&id).expect("live contact");
+        contact.cost = cost;
         let timers = [
             contact.wait_timer.take(),
             contact.relax_timer.take(),
@@ -670,6 +672,7 @@ impl Engine {
         // To a named agent: held for that agent alone until the wait ends, or it declines
         // (the affinity hold, see `matching`); then the target queue is its fallback.
         contact.preferred = named_agent.map(|(k, _)| vec![(k, 100)]).unwrap_or_default();
+        contact.recalled = false;
         let affinity_until = named_agent.map_or(0, |(_, wait)| now + wait);
         contact.affinity_until = affinity_until;
         contact.relax_step = 0;

@@ -360,7 +360,7 @@ impl Engine {
         let mut next_risk = 0;
         let mut held = Vec::new();
         for group in self.waiting.groups() {
-            let cost = self.config.costs.cost(group.channel);
+            let cost = self.cost_in(group.queue, group.channel);
             if !agent.has_room(group.channel, cost) || !group.served_by(agent) {
                 continue;
             }

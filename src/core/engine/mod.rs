@@ -508,9 +508,9 @@ impl Engine {
             } => self.complete(contact, &agent, outcome),
             Command::Tick => Ok(Applied::Done),
             Command::Configure(config) => {
-                // Costs are fixed per contact at enqueue and capacities per agent at
-                // PutAgent: contacts and agents already in the engine keep theirs. Room
-                // classes follow the new costs.
+                // Capacities are fixed per agent at PutAgent, and costs per contact when
+                // offered: agents and the contacts they hold keep theirs. Waiting contacts take
+                // the new costs, and room classes follow them.
                 let costs_changed = config.costs != self.config.costs;
                 let periods_changed = (
                     config.interval_minutes,
@@ -527,10 +527,47 @@ impl Engine {
                     self.roll_periods(self.now);
                 }
                 if costs_changed {
+                    self.recost_waiting(None);
                     self.reindex_all();
+                    // A cheaper channel may fit an agent with room now.
+                    let waiting: Vec<ContactId> = self
+                        .contacts
+                        .values()
+                        .filter(|c| c.state == ContactState::Waiting)
+                        .map(|c| c.id)
+                        .collect();
+                    for id in waiting {
+                        self.route_contact(id, Trigger::ConfigurationChanged);
+                    }
                 }
                 Ok(Applied::Done)
             }
+        }
+    }
+
+    /// What a contact of `channel` costs in the queue at `slot`: the queue's own figure, else
+    /// the server's.
+    pub(super) fn cost_in(&self, slot: usize, channel: Channel) -> u32 {
+        self.queues[slot]
+            .as_ref()
+            .and_then(|q| q.config.channel_costs.get(&channel).copied())
+            .unwrap_or_else(|| self.config.costs.cost(channel))
+    }
+
+    /// Waiting contacts take their queue's current costs (a waiting contact holds no capacity;
+    /// offered and assigned ones keep the cost they were offered at).
+    pub(super) fn recost_waiting(&mut self, slot: Option<usize>) {
+        let ids: Vec<ContactId> = self
+            .contacts
+            .values()
+            .filter(|c| c.state == ContactState::Waiting)
+            .filter(|c| slot.is_none_or(|s| self.queue_ids.get(&*c.queue) == Some(&s)))
+            .map(|c| c.id)
+            .collect();
+        for id in ids {
+            let slot = self.queue_slot(id);
+            let cost = self.cost_in(slot, self.contacts[&id].channel);
+            self.contact_mut(id).cost = cost;
         }
     }
 

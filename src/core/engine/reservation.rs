@@ -160,7 +160,7 @@ impl Engine {
             let agent = self.agent(entry.3);
             let fits = channels
                 .iter()
-                .any(|c| agent.has_room(*c, self.config.costs.cost(*c)));
+                .any(|c| agent.has_room(*c, self.cost_in(slot, *c)));
             if fits && q.served_by(&agent.skills) {
                 if found.len() == k {
                     return None;
