@@ -134,6 +134,23 @@ fn command_to(command: &Command) -> Tag {
         }),
         Command::Configure(config) => Tag::Configure(configure_to(config)),
         Command::Tick => Tag::Tick(pb::Tick {}),
+        Command::StartExternalWork {
+            agent,
+            id,
+            channel,
+            cost,
+            label,
+        } => Tag::StartExternalWork(pb::StartExternalWork {
+            agent: agent.clone(),
+            id: id.clone(),
+            channel: channel_to(*channel) as i32,
+            cost: *cost,
+            label: label.clone(),
+        }),
+        Command::EndExternalWork { agent, id } => Tag::EndExternalWork(pb::EndExternalWork {
+            agent: agent.clone(),
+            id: id.clone(),
+        }),
         Command::RequestCallback { contact, request } => {
             Tag::RequestCallback(pb::RequestCallback {
                 contact: *contact,
@@ -294,6 +311,17 @@ fn command_from(tag: Tag) -> Result<Command, String> {
         },
         Tag::Configure(c) => Command::Configure(configure_from(c)?),
         Tag::Tick(pb::Tick {}) => Command::Tick,
+        Tag::StartExternalWork(w) => Command::StartExternalWork {
+            agent: w.agent,
+            id: w.id,
+            channel: channel_from(w.channel)?,
+            cost: w.cost,
+            label: w.label,
+        },
+        Tag::EndExternalWork(w) => Command::EndExternalWork {
+            agent: w.agent,
+            id: w.id,
+        },
         Tag::Consult(c) => Command::Consult {
             contact: c.contact,
             agent: c.agent,
@@ -915,6 +943,23 @@ mod tests {
             ),
             config.prop_map(Command::Configure),
             Just(Command::Tick),
+            (
+                id,
+                id,
+                channel(),
+                proptest::option::of(any::<u32>()),
+                "[ -~]{0,20}"
+            )
+                .prop_map(|(agent, id, channel, cost, label)| {
+                    Command::StartExternalWork {
+                        agent,
+                        id,
+                        channel,
+                        cost,
+                        label,
+                    }
+                }),
+            (id, id).prop_map(|(agent, id)| Command::EndExternalWork { agent, id }),
             (
                 any::<u64>(),
                 proptest::option::of(any::<u64>()),

@@ -1,10 +1,10 @@
 //! Agents: their configuration ([`AgentSpec`]), their live state inside the engine ([`Agent`]) and
 //! the snapshot handed out ([`AgentView`]).
 //!
-//! Invariants kept by the engine on every [`Agent`]: `load` is the sum of the channel costs of
-//! the contacts in `offers` and `assigned`, and never exceeds `capacity`; `per_channel` counts
-//! those contacts by channel and never exceeds a channel limit; an agent that is not ready holds
-//! no offer.
+//! Invariants kept by the engine on every [`Agent`]: `load` is the sum of the costs of the
+//! contacts in `offers`, `assigned` and `consults` and of its `external` work, and never exceeds
+//! `capacity`; `per_channel` counts those by channel and never exceeds a channel limit; an agent
+//! that is not ready holds no offer.
 
 use std::sync::Arc;
 
@@ -80,6 +80,24 @@ impl AgentSpec {
     }
 }
 
+/// Work an agent does that the router did not assign: an outbound call, a task from another
+/// system. It holds `cost` of the agent's capacity and one contact of `channel` until it ends.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+pub struct ExternalWork {
+    /// The desktop's id for it, unique among the agent's external work.
+    pub id: Arc<str>,
+    pub channel: Channel,
+    pub cost: u32,
+    /// Free text for supervisors (at most 256 bytes), e.g. "outbound: renewal".
+    pub label: Arc<str>,
+    pub started_at: Millis,
+}
+
+impl ExternalWork {
+    /// The most external work one agent may hold at once.
+    pub const MAX: usize = 16;
+}
+
 /// What an agent asks to be.
 #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
 pub enum Presence {
@@ -105,6 +123,9 @@ pub struct Agent {
     /// Contacts another agent consults this agent on (ringing or talking): each holds this
     /// agent's capacity as well as its holder's.
     pub consults: Vec<ContactId>,
+    /// Work the router did not assign (an outbound call, a task from another system), as its
+    /// desktop registered it: it holds capacity until it ends.
+    pub external: Vec<ExternalWork>,
     pub idle_since: Millis,
     pub missed_in_row: u32,
     pub handled: u64,
@@ -184,6 +205,7 @@ impl Agent {
             per_channel: [0; Channel::COUNT],
             offers: Vec::new(),
             consults: Vec::new(),
+            external: Vec::new(),
             assigned: Vec::new(),
             idle_since: now,
             missed_in_row: 0,
@@ -320,6 +342,8 @@ pub struct AgentView {
     pub assigned: Vec<ContactId>,
     /// Contacts another agent consults this agent on.
     pub consults: Vec<ContactId>,
+    /// Work outside the router it holds, oldest first.
+    pub external: Vec<ExternalWork>,
     pub idle_since: Millis,
     pub wrap_up_until: Option<Millis>,
     pub missed_in_row: u32,
@@ -379,6 +403,7 @@ impl Agent {
             offered: self.offers.clone(),
             assigned: self.assigned.clone(),
             consults: self.consults.clone(),
+            external: self.external.clone(),
             idle_since: self.idle_since,
             wrap_up_until: self.wrap_up_until,
             missed_in_row: self.missed_in_row,

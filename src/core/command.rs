@@ -81,6 +81,21 @@ pub enum Command {
         contact: ContactId,
         update: ContactUpdate,
     },
+    /// The agent's desktop registers work the router did not assign (an outbound call, a task
+    /// from another system): it holds capacity, and shows in the agent's state and occupancy,
+    /// until `EndExternalWork`. Refused when the agent is offline or has no room for it.
+    StartExternalWork {
+        agent: String,
+        id: String,
+        channel: super::types::Channel,
+        /// `None`: the channel's cost.
+        cost: Option<u32>,
+        label: String,
+    },
+    EndExternalWork {
+        agent: String,
+        id: String,
+    },
     Accept {
         contact: ContactId,
         agent: String,

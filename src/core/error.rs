@@ -78,7 +78,9 @@ pub enum CoreError {
     AlreadyCallback { contact: ContactId },
     #[error("contact {contact} is not a callback")]
     NotCallback { contact: ContactId },
-    #[error("agent {agent:?} holds {held} accepted contacts; complete them first")]
+    #[error(
+        "agent {agent:?} holds {held} accepted contacts or pieces of external work; end them first"
+    )]
     AgentHoldsContacts { agent: String, held: usize },
     #[error("agent {agent:?} holds {load} capacity units; capacity {capacity} is too low")]
     CapacityBelowLoad {
@@ -92,6 +94,24 @@ pub enum CoreError {
         channel: Channel,
         held: u32,
     },
+
+    #[error("agent {agent:?} is offline; it logs in before it registers work")]
+    AgentOffline { agent: String },
+    #[error(
+        "agent {agent:?} has no room for {channel} work costing {cost} \
+         ({load} of {capacity} held, or its {channel} limit reached)"
+    )]
+    NoRoomForWork {
+        agent: String,
+        channel: Channel,
+        cost: u32,
+        load: u32,
+        capacity: u32,
+    },
+    #[error("agent {agent:?} has no external work {id:?}")]
+    UnknownWork { agent: String, id: String },
+    #[error("agent {agent:?} already holds external work {id:?}")]
+    WorkExists { agent: String, id: String },
 
     #[error(
         "request id {request_id:?} was used for another enqueue (contact {contact}); \
@@ -144,9 +164,10 @@ impl CoreError {
         use CoreError::*;
         match self {
             Invalid(_) => ErrorClass::Invalid,
-            UnknownQueue { .. } | UnknownAgent { .. } | UnknownContact { .. } => {
-                ErrorClass::NotFound
-            }
+            UnknownQueue { .. }
+            | UnknownAgent { .. }
+            | UnknownContact { .. }
+            | UnknownWork { .. } => ErrorClass::NotFound,
             ContactEnded { .. }
             | OfferedToAnother { .. }
             | NotOffered { .. }
@@ -165,14 +186,16 @@ impl CoreError {
             | NotCallback { .. }
             | AgentHoldsContacts { .. }
             | CapacityBelowLoad { .. }
-            | ChannelLimitBelowHeld { .. } => ErrorClass::Precondition,
+            | ChannelLimitBelowHeld { .. }
+            | AgentOffline { .. }
+            | NoRoomForWork { .. } => ErrorClass::Precondition,
             QueueFull { .. }
             | LiveContactLimit { .. }
             | AgentLimit { .. }
             | QueueLimit { .. }
             | SkillNameLimit { .. }
             | TooManySkills { .. } => ErrorClass::Exhausted,
-            RequestIdReused { .. } => ErrorClass::Exists,
+            RequestIdReused { .. } | WorkExists { .. } => ErrorClass::Exists,
         }
     }
 }

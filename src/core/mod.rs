@@ -18,7 +18,7 @@ pub mod stats;
 pub mod strategy;
 pub mod types;
 
-pub use agent::{AgentSpec, AgentView, Holding, Presence, PresenceView};
+pub use agent::{AgentSpec, AgentView, ExternalWork, Holding, Presence, PresenceView};
 pub use command::{Applied, Command, NamedAgent};
 pub use contact::{
     Attempt, AttemptResult, Callback, CallbackRequest, CancelReason, Consult, ContactState,
@@ -43,6 +43,8 @@ mod consult_tests;
 mod cost_tests;
 #[cfg(test)]
 mod exception_tests;
+#[cfg(test)]
+mod external_tests;
 #[cfg(test)]
 mod preference_tests;
 #[cfg(test)]

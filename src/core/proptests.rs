@@ -79,6 +79,9 @@ enum Op {
     },
     DeleteQueue(usize),
     Session(usize, bool),
+    /// An agent's desktop registers external work (one of two ids, on a channel) or ends it.
+    ExternalStart(usize, u8, usize),
+    ExternalEnd(usize, u8),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -92,6 +95,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..AGENTS).prop_map(Op::NotReady),
         1 => (0..AGENTS).prop_map(Op::Offline),
         1 => (0..AGENTS).prop_map(Op::Remove),
+        1 => (0..AGENTS, 0u8..2, 0..CHANNELS.len()).prop_map(|(a, w, c)| Op::ExternalStart(a, w, c)),
+        1 => (0..AGENTS, 0u8..2).prop_map(|(a, w)| Op::ExternalEnd(a, w)),
         3 => any::<usize>().prop_map(Op::Accept),
         1 => (any::<usize>(), 0u32..3, proptest::option::of((0..SKILLS.len(), 1u32..=10)))
             .prop_map(|(i, p, skill)| Op::Update(i, p, skill)),
@@ -564,6 +569,17 @@ impl Harness {
             Op::Session(a, attached) => Command::Session {
                 agent: agent(*a),
                 attached: *attached,
+            },
+            Op::ExternalStart(a, w, c) => Command::StartExternalWork {
+                agent: agent(*a),
+                id: format!("work-{w}"),
+                channel: CHANNELS[*c],
+                cost: None,
+                label: String::new(),
+            },
+            Op::ExternalEnd(a, w) => Command::EndExternalWork {
+                agent: agent(*a),
+                id: format!("work-{w}"),
             },
             Op::Wait(ms) => {
                 self.now += *ms as u64;

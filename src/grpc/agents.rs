@@ -13,8 +13,8 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::auth::caller;
 use super::convert::{
-    agent_id, agent_spec_from, agent_to, contact_id, contact_to, list_agents_to, outcome_from,
-    presence_from,
+    agent_id, agent_spec_from, agent_to, channel_from, contact_id, contact_to, list_agents_to,
+    outcome_from, presence_from,
 };
 use super::queues::unexpected;
 use crate::access::{ADMIN_ONLY, Role};
@@ -123,6 +123,53 @@ impl pb::agent_service_server::AgentService for Agents {
         };
         let agent = self.agent_command(command).await?;
         Ok(Response::new(pb::SetAgentStateResponse {
+            agent: Some(agent),
+        }))
+    }
+
+    async fn start_external_work(
+        &self,
+        request: Request<pb::StartExternalWorkRequest>,
+    ) -> Result<Response<pb::ExternalWorkResponse>, Status> {
+        let who = caller(&request);
+        let r = request.into_inner();
+        let agent = agent_id(&r.agent_id)?;
+        who.allow(
+            "StartExternalWork",
+            &[Role::Supervisor, Role::Frontend, Role::Agent],
+            Some(&agent),
+        )?;
+        let command = Command::StartExternalWork {
+            agent,
+            id: r.work_id,
+            channel: channel_from(r.channel)?,
+            cost: r.cost,
+            label: r.label,
+        };
+        let agent = self.agent_command(command).await?;
+        Ok(Response::new(pb::ExternalWorkResponse {
+            agent: Some(agent),
+        }))
+    }
+
+    async fn end_external_work(
+        &self,
+        request: Request<pb::EndExternalWorkRequest>,
+    ) -> Result<Response<pb::ExternalWorkResponse>, Status> {
+        let who = caller(&request);
+        let r = request.into_inner();
+        let agent = agent_id(&r.agent_id)?;
+        who.allow(
+            "EndExternalWork",
+            &[Role::Supervisor, Role::Frontend, Role::Agent],
+            Some(&agent),
+        )?;
+        let command = Command::EndExternalWork {
+            agent,
+            id: r.work_id,
+        };
+        let agent = self.agent_command(command).await?;
+        Ok(Response::new(pb::ExternalWorkResponse {
             agent: Some(agent),
         }))
     }

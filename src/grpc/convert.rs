@@ -464,6 +464,17 @@ pub fn agent_to(a: &AgentView, now: Millis) -> pb::Agent {
         state_since_ms: a.state_since,
         occupancy_excl_not_ready: occupancy.occupancy_excl_not_ready(),
         occupancy_today: a.today_at(now).occupancy_excl_not_ready(),
+        external_work: a
+            .external
+            .iter()
+            .map(|w| pb::ExternalWork {
+                work_id: w.id.to_string(),
+                channel: channel_to(w.channel) as i32,
+                cost: w.cost,
+                label: w.label.to_string(),
+                started_at_ms: w.started_at,
+            })
+            .collect(),
         not_ready_ms: occupancy.not_ready_ms,
         contacts: a
             .holding

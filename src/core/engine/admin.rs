@@ -281,10 +281,10 @@ impl Engine {
                     .is_some_and(|c| c.accepted_at.is_some())
             })
             .count();
-        if !agent.assigned.is_empty() || talking > 0 {
+        if !agent.assigned.is_empty() || talking > 0 || !agent.external.is_empty() {
             return Err(CoreError::AgentHoldsContacts {
                 agent: id.into(),
-                held: agent.assigned.len() + talking,
+                held: agent.assigned.len() + talking + agent.external.len(),
             });
         }
         self.drop_consults(key, true);

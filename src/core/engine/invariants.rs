@@ -60,6 +60,14 @@ impl Engine {
                 load += c.cost;
                 per_channel[c.channel.index()] += 1;
             }
+            // Work outside the router holds capacity as a contact does.
+            for (i, w) in agent.external.iter().enumerate() {
+                if agent.external[..i].iter().any(|v| v.id == w.id) {
+                    return Err(format!("agent {id} holds external work {} twice", w.id));
+                }
+                load += w.cost;
+                per_channel[w.channel.index()] += 1;
+            }
             if load != agent.load || per_channel != agent.per_channel {
                 return Err(format!("agent {id} load {} != held {load}", agent.load));
             }

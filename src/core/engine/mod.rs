@@ -61,6 +61,7 @@ mod changes;
 mod consult;
 mod contacts;
 mod exceptions;
+mod external;
 mod image;
 mod intervals;
 mod invariants;
@@ -507,6 +508,14 @@ impl Engine {
                 outcome,
             } => self.complete(contact, &agent, outcome),
             Command::Tick => Ok(Applied::Done),
+            Command::StartExternalWork {
+                agent,
+                id,
+                channel,
+                cost,
+                label,
+            } => self.start_external_work(&agent, id, channel, cost, label),
+            Command::EndExternalWork { agent, id } => self.end_external_work(&agent, &id),
             Command::Configure(config) => {
                 // Capacities are fixed per agent at PutAgent, and costs per contact when
                 // offered: agents and the contacts they hold keep theirs. Waiting contacts take
