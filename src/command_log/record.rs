@@ -18,8 +18,8 @@ use crate::core::contact::ContextLimits;
 use crate::core::ewt::WaitEstimator;
 use crate::core::queue::DEFAULT_RESERVE_AGENTS;
 use crate::core::{
-    AgentSpec, AttemptResult, CallbackRequest, CancelReason, Channel, ChannelCosts, Command,
-    ContactUpdate, EngineConfig, ExceptionAction, ExceptionRule, ExceptionTrigger, Millis,
+    AgentKind, AgentSpec, AttemptResult, CallbackRequest, CancelReason, Channel, ChannelCosts,
+    Command, ContactUpdate, EngineConfig, ExceptionAction, ExceptionRule, ExceptionTrigger, Millis,
     NamedAgent, NewContact, Outcome, PreferredAgent, Presence, QueueConfig, Relax, RelaxStep,
     SkillLevel, SkillName,
 };
@@ -68,6 +68,7 @@ fn command_to(command: &Command) -> Tag {
                     max: *max,
                 })
                 .collect(),
+            bot: spec.kind == AgentKind::Bot,
         }),
         Command::RemoveAgent { id } => Tag::RemoveAgent(pb::RemoveAgent { id: id.clone() }),
         Command::SetPresence { agent, presence } => {
@@ -213,6 +214,21 @@ fn command_to(command: &Command) -> Tag {
                 .unwrap_or_default(),
             agent_wait_seconds: to_agent.as_ref().map_or(0, |n| n.wait_secs),
         }),
+        Command::Escalate {
+            contact,
+            agent,
+            queue,
+            summary,
+            fields,
+            required_skills,
+        } => Tag::Escalate(pb::Escalate {
+            contact: *contact,
+            agent: agent.clone(),
+            queue: queue.clone(),
+            summary: summary.clone(),
+            fields: fields.clone().into_iter().collect(),
+            required_skills: skills_to(required_skills),
+        }),
         Command::UpdateContact { contact, update } => Tag::UpdateContact(pb::UpdateContact {
             contact: *contact,
             priority: update.priority,
@@ -245,6 +261,11 @@ fn command_from(tag: Tag) -> Result<Command, String> {
                 .into_iter()
                 .map(|l| Ok((channel_from(l.channel)?, l.max)))
                 .collect::<Result<_, String>>()?,
+            kind: if a.bot {
+                AgentKind::Bot
+            } else {
+                AgentKind::Human
+            },
         }),
         Tag::RemoveAgent(r) => Command::RemoveAgent { id: r.id },
         Tag::SetPresence(s) => {
@@ -362,6 +383,14 @@ fn command_from(tag: Tag) -> Result<Command, String> {
             queue: t.queue,
             required_skills: skills_from(t.required_skills)?,
             reason: t.reason,
+        },
+        Tag::Escalate(e) => Command::Escalate {
+            contact: e.contact,
+            agent: e.agent,
+            queue: e.queue,
+            summary: e.summary,
+            fields: e.fields.into_iter().collect(),
+            required_skills: skills_from(e.required_skills)?,
         },
         Tag::UpdateContact(u) => Command::UpdateContact {
             contact: u.contact,
@@ -846,6 +875,11 @@ mod tests {
             proptest::collection::vec((channel(), any::<u32>()), 0..3),
         )
             .prop_map(|(id, name, skills, capacity, channel_limits)| AgentSpec {
+                kind: if capacity.is_some_and(|c| c % 2 == 0) {
+                    AgentKind::Bot
+                } else {
+                    AgentKind::Human
+                },
                 id: id.as_str().into(),
                 name,
                 skills,
@@ -960,6 +994,26 @@ mod tests {
                     }
                 }),
             (id, id).prop_map(|(agent, id)| Command::EndExternalWork { agent, id }),
+            (
+                any::<u64>(),
+                id,
+                "[a-z]{1,8}",
+                "[ -~]{0,20}",
+                proptest::collection::btree_map("[a-z]{1,5}", "[ -~]{0,12}", 0..3),
+                skills()
+            )
+                .prop_map(
+                    |(contact, agent, queue, summary, fields, required_skills)| {
+                        Command::Escalate {
+                            contact,
+                            agent,
+                            queue,
+                            summary,
+                            fields,
+                            required_skills,
+                        }
+                    }
+                ),
             (
                 any::<u64>(),
                 proptest::option::of(any::<u64>()),

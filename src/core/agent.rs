@@ -29,6 +29,36 @@ pub struct AgentSpec {
     pub capacity: Option<u32>,
     /// Per-channel ceilings on concurrent contacts; 0 means never that channel.
     pub channel_limits: Vec<(Channel, u32)>,
+    /// A person, or a bot (a virtual agent: no wrap-up, a large capacity, left out of the
+    /// floor's human figures and of affinity).
+    #[serde(default)]
+    pub kind: AgentKind,
+}
+
+/// Whether an agent is a person or a bot.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentKind {
+    #[default]
+    Human,
+    /// A virtual agent (a chatbot, a voice bot): it takes contacts as an agent does, never
+    /// wraps up, may hold up to [`AgentKind::BOT_MAX_CAPACITY`] units, and escalates to people.
+    Bot,
+}
+
+impl AgentKind {
+    /// The most capacity a person may be given, and a bot.
+    pub const HUMAN_MAX_CAPACITY: u32 = 10_000;
+    pub const BOT_MAX_CAPACITY: u32 = 1_000_000;
+    /// A bot's capacity when its spec names none: 100 calls, or 300 chats at the default costs.
+    pub const BOT_DEFAULT_CAPACITY: u32 = 10_000;
+
+    pub fn name(self) -> &'static str {
+        match self {
+            AgentKind::Human => "human",
+            AgentKind::Bot => "bot",
+        }
+    }
 }
 
 impl AgentSpec {
@@ -39,6 +69,7 @@ impl AgentSpec {
             skills: Vec::new(),
             capacity: None,
             channel_limits: Vec::new(),
+            kind: AgentKind::Human,
         }
     }
 
@@ -65,8 +96,18 @@ impl AgentSpec {
             });
         }
         ensure_unique_skills(&self.skills, "agent")?;
-        if self.capacity == Some(0) || self.capacity.is_some_and(|c| c > 10_000) {
-            return Err(CoreError::invalid("agent capacity must be 1-10000"));
+        let max = match self.kind {
+            AgentKind::Human => AgentKind::HUMAN_MAX_CAPACITY,
+            AgentKind::Bot => AgentKind::BOT_MAX_CAPACITY,
+        };
+        if self.capacity == Some(0) || self.capacity.is_some_and(|c| c > max) {
+            return Err(CoreError::invalid(format!(
+                "{} capacity must be 1-{max}",
+                match self.kind {
+                    AgentKind::Human => "agent",
+                    AgentKind::Bot => "bot",
+                }
+            )));
         }
         let mut seen = [false; Channel::COUNT];
         for (channel, _) in &self.channel_limits {
@@ -231,6 +272,10 @@ impl Agent {
                 },
             ),
         }
+    }
+
+    pub fn is_bot(&self) -> bool {
+        self.spec.kind == AgentKind::Bot
     }
 
     /// Ready, not wrapping up and some capacity left: belongs in the available index.

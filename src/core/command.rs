@@ -47,6 +47,18 @@ pub enum Command {
         /// fallback it waits in after a timeout or a decline.
         to_agent: Option<NamedAgent>,
     },
+    /// A bot hands a contact it holds to a queue of people: a blind transfer that adds the
+    /// bot's `summary` (context key `bot.summary`) and the `fields` it collected to the
+    /// contact's context, so the person's offer carries them, and counts as an escalation (not
+    /// containment) in the bot's queue.
+    Escalate {
+        contact: ContactId,
+        agent: String,
+        queue: String,
+        summary: String,
+        fields: std::collections::BTreeMap<String, String>,
+        required_skills: Vec<SkillLevel>,
+    },
     /// Consult (warm transfer): the agent holding an assigned contact brings in another agent
     /// of `queue` (the one named, or the longest idle available who can serve it there); both
     /// hold the contact's capacity until the consult ends.

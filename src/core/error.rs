@@ -95,6 +95,8 @@ pub enum CoreError {
         held: u32,
     },
 
+    #[error("agent {agent:?} is not a bot; people transfer contacts, bots escalate them")]
+    NotABot { agent: String },
     #[error("agent {agent:?} is offline; it logs in before it registers work")]
     AgentOffline { agent: String },
     #[error(
@@ -188,6 +190,7 @@ impl CoreError {
             | CapacityBelowLoad { .. }
             | ChannelLimitBelowHeld { .. }
             | AgentOffline { .. }
+            | NotABot { .. }
             | NoRoomForWork { .. } => ErrorClass::Precondition,
             QueueFull { .. }
             | LiveContactLimit { .. }

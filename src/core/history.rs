@@ -28,6 +28,8 @@ pub enum InteractionOutcome {
     Expired,
     /// Handled, then transferred to another queue by this agent.
     Transferred,
+    /// Handled by a bot, then escalated to a queue of people.
+    Escalated,
 }
 
 impl InteractionOutcome {
@@ -39,6 +41,7 @@ impl InteractionOutcome {
             InteractionOutcome::Abandoned => "abandoned",
             InteractionOutcome::Expired => "expired",
             InteractionOutcome::Transferred => "transferred",
+            InteractionOutcome::Escalated => "escalated",
         }
     }
 }
@@ -123,13 +126,19 @@ impl History {
     }
 }
 
-/// The most recent interaction handled by an agent at or after `since`, if any.
-pub fn last_agent(interactions: &[Interaction], since: Millis) -> Option<&Arc<str>> {
+/// The agent of the most recent interaction at or after `since` handled by an agent that
+/// `counts` (e.g. a person, not a bot), if any.
+pub fn last_agent(
+    interactions: &[Interaction],
+    since: Millis,
+    counts: impl Fn(&Arc<str>) -> bool,
+) -> Option<&Arc<str>> {
     interactions
         .iter()
         .rev()
         .filter(|i| i.at >= since)
-        .find_map(|i| i.agent.as_ref())
+        .filter_map(|i| i.agent.as_ref())
+        .find(|a| counts(a))
 }
 
 #[cfg(test)]
@@ -179,7 +188,10 @@ mod tests {
             interaction(5, Some("recent")),
             interaction(6, None),
         ];
-        assert_eq!(last_agent(&list, 0).map(|a| &**a), Some("recent"));
-        assert_eq!(last_agent(&list, 5_500), None);
+        let any = |_: &Arc<str>| true;
+        assert_eq!(last_agent(&list, 0, any).map(|a| &**a), Some("recent"));
+        assert_eq!(last_agent(&list, 5_500, any), None);
+        let not_recent = |a: &Arc<str>| &**a != "recent";
+        assert_eq!(last_agent(&list, 0, not_recent).map(|a| &**a), Some("old"));
     }
 }

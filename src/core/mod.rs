@@ -18,7 +18,7 @@ pub mod stats;
 pub mod strategy;
 pub mod types;
 
-pub use agent::{AgentSpec, AgentView, ExternalWork, Holding, Presence, PresenceView};
+pub use agent::{AgentKind, AgentSpec, AgentView, ExternalWork, Holding, Presence, PresenceView};
 pub use command::{Applied, Command, NamedAgent};
 pub use contact::{
     Attempt, AttemptResult, Callback, CallbackRequest, CancelReason, Consult, ContactState,
@@ -35,6 +35,8 @@ pub use queue::{ExceptionAction, ExceptionRule, ExceptionTrigger, QueueConfig, R
 pub use strategy::{AgentTerm, ContactTerm, Strategy};
 pub use types::{Channel, ChannelCosts, ContactId, Level, Millis, SkillLevel, SkillName};
 
+#[cfg(test)]
+mod bot_tests;
 #[cfg(test)]
 mod callback_tests;
 #[cfg(test)]

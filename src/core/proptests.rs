@@ -82,6 +82,9 @@ enum Op {
     /// An agent's desktop registers external work (one of two ids, on a channel) or ends it.
     ExternalStart(usize, u8, usize),
     ExternalEnd(usize, u8),
+    /// The holder of a contact picked by index escalates it to a queue (refused unless the
+    /// holder is a bot).
+    Escalate(usize, usize),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -97,6 +100,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..AGENTS).prop_map(Op::Remove),
         1 => (0..AGENTS, 0u8..2, 0..CHANNELS.len()).prop_map(|(a, w, c)| Op::ExternalStart(a, w, c)),
         1 => (0..AGENTS, 0u8..2).prop_map(|(a, w)| Op::ExternalEnd(a, w)),
+        2 => (any::<usize>(), 0..QUEUES.len()).prop_map(|(i, q)| Op::Escalate(i, q)),
         3 => any::<usize>().prop_map(Op::Accept),
         1 => (any::<usize>(), 0u32..3, proptest::option::of((0..SKILLS.len(), 1u32..=10)))
             .prop_map(|(i, p, skill)| Op::Update(i, p, skill)),
@@ -396,6 +400,10 @@ impl Harness {
                     .map(|(s, l)| SkillLevel::new(SKILLS[*s], *l).unwrap())
                     .collect();
                 spec.capacity = Some(*capacity);
+                // The last agent is now and then a bot (no wrap-up, escalates).
+                if *a == AGENTS - 1 && *capacity == 200 {
+                    spec.kind = crate::core::AgentKind::Bot;
+                }
                 Command::PutAgent(spec)
             }
             Op::Ready(a) | Op::NotReady(a) | Op::Offline(a) => Command::SetPresence {
@@ -431,6 +439,17 @@ impl Harness {
                     queue: QUEUES[*queue].into(),
                     required_skills: vec![],
                     reason: "transfer".into(),
+                }
+            }
+            Op::Escalate(i, queue) => {
+                let Some(contact) = self.pick(*i) else { return };
+                Command::Escalate {
+                    contact,
+                    agent: self.holder(contact),
+                    queue: QUEUES[*queue].into(),
+                    summary: "summary".into(),
+                    fields: [("intent".to_string(), "x".to_string())].into(),
+                    required_skills: vec![],
                 }
             }
             Op::Callback(i, delay, window) => {

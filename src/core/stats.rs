@@ -61,6 +61,10 @@ pub struct QueueCounters {
     pub callbacks_requested: u64,
     pub callbacks_reached: u64,
     pub callbacks_unreached: u64,
+    /// Contacts a bot completed here without escalating (contained), and contacts a bot
+    /// escalated from here to a queue of people: containment is contained ÷ both.
+    pub bot_contained: u64,
+    pub bot_escalated: u64,
     pub total_answer_wait_ms: u64,
     /// Time waited by the contacts that abandoned (with the answered ones' waits: the
     /// customers' patience, for the `queue-length` wait estimate).
@@ -179,6 +183,8 @@ impl QueueCounters {
             refused: self.refused.saturating_sub(earlier.refused),
             withdrawn: self.withdrawn.saturating_sub(earlier.withdrawn),
             completed: self.completed.saturating_sub(earlier.completed),
+            bot_contained: self.bot_contained.saturating_sub(earlier.bot_contained),
+            bot_escalated: self.bot_escalated.saturating_sub(earlier.bot_escalated),
             transferred_out: self.transferred_out.saturating_sub(earlier.transferred_out),
             transferred_in: self.transferred_in.saturating_sub(earlier.transferred_in),
             overflowed_out: self.overflowed_out.saturating_sub(earlier.overflowed_out),

@@ -160,6 +160,32 @@ impl pb::contact_service_server::ContactService for Contacts {
         }))
     }
 
+    async fn escalate_contact(
+        &self,
+        request: Request<pb::EscalateContactRequest>,
+    ) -> Result<Response<pb::EscalateContactResponse>, Status> {
+        let who = caller(&request);
+        let r = request.into_inner();
+        let agent = agent_id(&r.agent_id)?;
+        who.allow(
+            "EscalateContact",
+            &[Role::Frontend, Role::Agent],
+            Some(&agent),
+        )?;
+        let command = Command::Escalate {
+            contact: contact_id(r.contact_id)?,
+            agent,
+            queue: r.queue,
+            summary: r.summary,
+            fields: r.fields.into_iter().collect(),
+            required_skills: skills_from(&r.required_skills)?,
+        };
+        let contact = self.contact_command(command).await?;
+        Ok(Response::new(pb::EscalateContactResponse {
+            contact: Some(contact),
+        }))
+    }
+
     async fn consult_contact(
         &self,
         request: Request<pb::ConsultContactRequest>,

@@ -8,11 +8,11 @@ use tonic::Status;
 
 use crate::core::stats::PeriodFigures;
 use crate::core::{
-    AgentSpec, AgentTerm, AgentView, AttemptResult, Callback, CancelReason, Channel, ContactState,
-    ContactTerm, ContactUpdate, ContactView, CoreError, Decision, EventBody, ExceptionAction,
-    ExceptionRule, ExceptionTrigger, Firing, Interaction, Level, Millis, NamedAgent, NewContact,
-    Outcome, PreferredAgent, Presence, PresenceView, QueueConfig, Relax, RelaxStep, ReturnReason,
-    Side, SkillLevel, SkillName, Terms, Trigger, Withdrawal,
+    AgentKind, AgentSpec, AgentTerm, AgentView, AttemptResult, Callback, CancelReason, Channel,
+    ContactState, ContactTerm, ContactUpdate, ContactView, CoreError, Decision, EventBody,
+    ExceptionAction, ExceptionRule, ExceptionTrigger, Firing, Interaction, Level, Millis,
+    NamedAgent, NewContact, Outcome, PreferredAgent, Presence, PresenceView, QueueConfig, Relax,
+    RelaxStep, ReturnReason, Side, SkillLevel, SkillName, Terms, Trigger, Withdrawal,
 };
 use crate::proto as pb;
 use crate::runtime::bus::Published;
@@ -408,8 +408,27 @@ pub fn interaction_to(i: &Interaction) -> pb::Interaction {
     }
 }
 
+/// `part / whole`, 0 when `whole` is 0.
+fn ratio(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
 pub fn agent_spec_from(a: pb::AgentSpec) -> Result<AgentSpec, Status> {
     let mut spec = AgentSpec::new(&a.id);
+    spec.kind = match pb::AgentKind::try_from(a.kind) {
+        Ok(pb::AgentKind::Unspecified | pb::AgentKind::Human) => AgentKind::Human,
+        Ok(pb::AgentKind::Bot) => AgentKind::Bot,
+        Err(_) => {
+            return Err(Status::invalid_argument(format!(
+                "agent kind {} is not known",
+                a.kind
+            )));
+        }
+    };
     spec.name = a.name;
     spec.skills = skills_from(&a.skills)?;
     spec.capacity = (a.capacity > 0).then_some(a.capacity);
@@ -444,6 +463,10 @@ pub fn agent_to(a: &AgentView, now: Millis) -> pb::Agent {
                     max_contacts: *max,
                 })
                 .collect(),
+            kind: match a.spec.kind {
+                AgentKind::Human => pb::AgentKind::Human,
+                AgentKind::Bot => pb::AgentKind::Bot,
+            } as i32,
         }),
         presence: presence as i32,
         not_ready_reason: reason,
@@ -977,6 +1000,9 @@ pub fn snapshot_to(view: &FloorView, now: Millis) -> pb::SnapshotResponse {
                     callbacks_requested: c.callbacks_requested,
                     callbacks_reached: c.callbacks_reached,
                     callbacks_unreached: c.callbacks_unreached,
+                    bot_contained: c.bot_contained,
+                    bot_escalated: c.bot_escalated,
+                    containment: ratio(c.bot_contained, c.bot_contained + c.bot_escalated),
                     interval: Some(period_to(&interval)),
                     previous_interval: Some(period_to(&previous)),
                     today: Some(period_to(&today)),

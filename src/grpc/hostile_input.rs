@@ -116,6 +116,8 @@ fn agent() -> impl Strategy<Value = pb::AgentSpec> {
         proptest::collection::vec((channel(), any::<u32>()), 0..3),
     )
         .prop_map(|(id, name, skills, capacity, limits)| pb::AgentSpec {
+            // Now and then a bot, or a kind that does not exist.
+            kind: (capacity % 4) as i32,
             id,
             name,
             skills,

@@ -234,7 +234,7 @@ impl Collector for Floor {
             }
         }
         type Count = fn(&QueueSnapshot) -> u64;
-        let counters: [(&str, &str, Count); 16] = [
+        let counters: [(&str, &str, Count); 18] = [
             ("queue_entered", "Contacts that entered the queue", |q| {
                 q.counters.offered
             }),
@@ -297,6 +297,16 @@ impl Collector for Floor {
                 "queue_callbacks_unreached",
                 "Callbacks ended without reaching the customer",
                 |q| q.counters.callbacks_unreached,
+            ),
+            (
+                "queue_bot_contained",
+                "Contacts a bot completed without escalating",
+                |q| q.counters.bot_contained,
+            ),
+            (
+                "queue_bot_escalated",
+                "Contacts a bot escalated to people",
+                |q| q.counters.bot_escalated,
             ),
             (
                 "queue_short_abandoned",

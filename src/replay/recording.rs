@@ -481,6 +481,24 @@ impl Reader {
                     self.end_leg(contact, at, end);
                 }
             }
+            // A bot's escalation ends its leg as a transfer does (a replay hands the contact on
+            // as a transfer; the bot's summary does not move the figures).
+            Command::Escalate {
+                contact,
+                ref queue,
+                ref required_skills,
+                ..
+            } => {
+                let end = LegEnd::Transfer {
+                    queue: queue.clone(),
+                    required_skills: required_skills.clone(),
+                    reason: "escalated".into(),
+                    to_agent: None,
+                };
+                if self.engine.apply(command, at).is_ok() {
+                    self.end_leg(contact, at, end);
+                }
+            }
             Command::CallbackAttempt {
                 contact, result, ..
             } => {

@@ -186,7 +186,10 @@ impl Engine {
 
     pub(super) fn put_agent(&mut self, spec: AgentSpec) -> Result<Applied, CoreError> {
         spec.validate(self.config.max_skills_per_agent)?;
-        let capacity = spec.capacity.unwrap_or(self.config.default_capacity);
+        let capacity = spec.capacity.unwrap_or(match spec.kind {
+            AgentKind::Human => self.config.default_capacity,
+            AgentKind::Bot => AgentKind::BOT_DEFAULT_CAPACITY,
+        });
         let mut limits = [u32::MAX; Channel::COUNT];
         for (channel, max) in &spec.channel_limits {
             limits[channel.index()] = *max;

@@ -408,9 +408,15 @@ impl Engine {
                         InteractionOutcome::Abandoned | InteractionOutcome::Expired
                     )
             });
+        // The last person they talked to: a bot's leg is passed over.
+        let person = |agent: &Arc<str>| {
+            self.agent_ids
+                .get(agent)
+                .is_none_or(|k| !self.agent(*k).is_bot())
+        };
         let preferred = by_conversation
-            .and_then(|h| history::last_agent(h, since))
-            .or_else(|| by_customer.and_then(|h| history::last_agent(h, since)))
+            .and_then(|h| history::last_agent(h, since, person))
+            .or_else(|| by_customer.and_then(|h| history::last_agent(h, since, person)))
             .and_then(|agent| self.agent_ids.get(agent).copied());
         (new_customer, preferred)
     }

@@ -452,6 +452,7 @@ impl Engine {
         };
         let agent_name = contact.state.agent().cloned().expect("assigned has agent");
         let is_callback = contact.callback.is_some();
+        let by_bot = self.agent(key).is_bot();
         // Learnt against the skills of the set the agent met (the first such).
         let agent = self.agent(key);
         let set = contact
@@ -468,6 +469,9 @@ impl Engine {
             .unwrap_or(0);
         queue.counters.completed += 1;
         queue.counters.total_handle_ms += handle_ms;
+        if by_bot {
+            queue.counters.bot_contained += 1;
+        }
         if is_callback {
             queue.counters.callbacks_reached += 1;
         }
@@ -508,7 +512,8 @@ impl Engine {
         let now = self.now;
         let agent = self.agent_mut(key);
         let mut wrapping = false;
-        if wrap_up > 0 {
+        // A bot never wraps up.
+        if wrap_up > 0 && !agent.is_bot() {
             let until = agent
                 .wrap_up_until
                 .map_or(now + wrap_up, |t| t.max(now + wrap_up));
@@ -613,15 +618,21 @@ impl Engine {
         let now = self.now;
         let from_slot = self.queue_slot(id);
         let from_agent = self.contacts[&id].state.agent().cloned().expect("assigned");
-        self.remember(
-            id,
-            Some(from_agent.clone()),
-            InteractionOutcome::Transferred,
-        );
+        // A bot's transfer is an escalation: to people, not contained.
+        let by_bot = self.agent(key).is_bot();
+        let outcome = if by_bot {
+            InteractionOutcome::Escalated
+        } else {
+            InteractionOutcome::Transferred
+        };
+        self.remember(id, Some(from_agent.clone()), outcome);
         self.release(id);
         let source = self.queue_mut(from_slot);
         source.live -= 1;
         source.counters.transferred_out += 1;
+        if by_bot {
+            source.counters.bot_escalated += 1;
+        }
         let wrap_ms = source.config.wrap_up_secs as u64 * 1000;
         let from_queue = source.config.name.clone();
         let target = self.queue_mut(to_slot);

@@ -33,7 +33,9 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use super::agent::{AgentSpec, AgentView, MISSED_OFFER_REASON, Presence, StaffState, Unavailable};
+use super::agent::{
+    AgentKind, AgentSpec, AgentView, MISSED_OFFER_REASON, Presence, StaffState, Unavailable,
+};
 use super::command::{Applied, Command};
 use super::contact::{
     CancelReason, Contact, ContactState, ContactUpdate, ContactView, ContextLimits, NewContact,
@@ -56,6 +58,7 @@ use super::types::{Channel, ChannelCosts, ContactId, Millis, SkillLevel, TimerKe
 use crate::core::agent::Agent;
 
 mod admin;
+mod bots;
 mod callbacks;
 mod changes;
 mod consult;
@@ -499,6 +502,14 @@ impl Engine {
                 reason,
                 to_agent,
             } => self.transfer(contact, &agent, &queue, required_skills, reason, to_agent),
+            Command::Escalate {
+                contact,
+                agent,
+                queue,
+                summary,
+                fields,
+                required_skills,
+            } => self.escalate(contact, &agent, &queue, summary, fields, required_skills),
             Command::Cancel { contact, reason } => self.cancel(contact, reason),
             Command::Accept { contact, agent } => self.accept(contact, &agent),
             Command::Reject { contact, agent } => self.reject(contact, &agent),
