@@ -685,6 +685,14 @@ fn configure_to(c: &EngineConfig) -> pb::Configure {
             })
             .collect(),
         agent_capacity: c.default_capacity,
+        interruptible: c
+            .interruptible
+            .iter()
+            .map(|(work, by)| pb::Interruptible {
+                work: channel_to(*work) as i32,
+                by: by.iter().map(|c| channel_to(*c) as i32).collect(),
+            })
+            .collect(),
         max_agents: c.max_agents as u64,
         max_queues: c.max_queues as u64,
         max_contacts: c.max_contacts as u64,
@@ -724,6 +732,17 @@ fn configure_from(c: pb::Configure) -> Result<EngineConfig, String> {
         },
         ended_history: size(c.ended_history)?,
         missed_offers_limit: c.missed_offers_limit,
+        interruptible: c
+            .interruptible
+            .into_iter()
+            .map(|i| {
+                let by =
+                    i.by.into_iter()
+                        .map(channel_from)
+                        .collect::<Result<_, _>>()?;
+                Ok((channel_from(i.work)?, by))
+            })
+            .collect::<Result<_, String>>()?,
         history_keys: size(c.customer_history)?,
         period_secs: c.handled_period_seconds,
         request_window_secs: c

@@ -167,6 +167,9 @@ pub struct Agent {
     /// Work the router did not assign (an outbound call, a task from another system), as its
     /// desktop registered it: it holds capacity until it ends.
     pub external: Vec<ExternalWork>,
+    /// The contact interrupting its interruptible work, offered or accepted (see the engine's
+    /// `interruption`): while set, `load` may exceed `capacity` by the interrupted contacts.
+    pub interrupted_by: Option<ContactId>,
     pub idle_since: Millis,
     pub missed_in_row: u32,
     pub handled: u64,
@@ -247,6 +250,7 @@ impl Agent {
             offers: Vec::new(),
             consults: Vec::new(),
             external: Vec::new(),
+            interrupted_by: None,
             assigned: Vec::new(),
             idle_since: now,
             missed_in_row: 0,
@@ -283,6 +287,7 @@ impl Agent {
         self.presence == Presence::Ready
             && self.wrap_up_until.is_none()
             && self.load < self.capacity
+            && self.interrupted_by.is_none()
     }
 
     /// Room for one more contact of `channel` costing `cost`.
@@ -297,7 +302,9 @@ impl Agent {
             Presence::Offline => None,
             Presence::NotReady(_) => Some(Unavailable::NotReady),
             Presence::Ready if self.wrap_up_until.is_some() => Some(Unavailable::WrapUp),
-            Presence::Ready if self.load >= self.capacity => Some(Unavailable::Full),
+            Presence::Ready if self.load >= self.capacity || self.interrupted_by.is_some() => {
+                Some(Unavailable::Full)
+            }
             Presence::Ready => None,
         }
     }
@@ -387,6 +394,8 @@ pub struct AgentView {
     pub assigned: Vec<ContactId>,
     /// Contacts another agent consults this agent on.
     pub consults: Vec<ContactId>,
+    /// The contact interrupting its interruptible work, if any.
+    pub interrupted_by: Option<ContactId>,
     /// Work outside the router it holds, oldest first.
     pub external: Vec<ExternalWork>,
     pub idle_since: Millis,
@@ -448,6 +457,7 @@ impl Agent {
             offered: self.offers.clone(),
             assigned: self.assigned.clone(),
             consults: self.consults.clone(),
+            interrupted_by: self.interrupted_by,
             external: self.external.clone(),
             idle_since: self.idle_since,
             wrap_up_until: self.wrap_up_until,

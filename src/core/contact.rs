@@ -418,6 +418,13 @@ pub struct Contact {
     pub consult_key: Option<u32>,
     /// The consult's ring deadline, while it rings.
     pub consult_timer: Option<TimerKey>,
+    /// Offered or assigned by interrupting its agent's interruptible work (see the engine's
+    /// `interruption`).
+    pub interrupting: bool,
+    /// Paused by an interruption since then (its handle clock stopped), while assigned.
+    pub paused_since: Option<Millis>,
+    /// Time paused so far, left out of its handle time.
+    pub paused_ms: u64,
 }
 
 /// A consult (warm transfer) under way: the agent holding the contact (`by`) brings in another
@@ -465,6 +472,12 @@ pub struct ContactView {
     pub consult: Option<Arc<Consult>>,
     pub answered_at: Option<Millis>,
     pub ended_at: Option<Millis>,
+    /// Offered or assigned by interrupting its agent's interruptible work.
+    pub interrupting: bool,
+    /// While an interruption pauses it: since when (its handle clock is stopped).
+    pub paused_since: Option<Millis>,
+    /// Time paused so far (not counted as handling).
+    pub paused_ms: u64,
 }
 
 /// What a frontend asks when a waiting customer wants to be called back.
@@ -590,6 +603,9 @@ impl Contact {
             consult: self.consult.clone(),
             answered_at: self.answered_at,
             ended_at: None,
+            interrupting: self.interrupting,
+            paused_since: self.paused_since,
+            paused_ms: self.paused_ms,
         }
     }
 }

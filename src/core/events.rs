@@ -38,6 +38,9 @@ pub enum Trigger {
     /// The contact's queue reached its release wait: agents held back for another queue
     /// (agent reservation) may take it.
     ReservationReleased,
+    /// The agent's only work became interruptible (it accepted an email and has no room left):
+    /// a waiting contact of a channel that interrupts it may be offered (see `interruption`).
+    WorkInterruptible,
 }
 
 /// What a decision compared.

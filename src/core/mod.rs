@@ -48,6 +48,8 @@ mod exception_tests;
 #[cfg(test)]
 mod external_tests;
 #[cfg(test)]
+mod interruption_tests;
+#[cfg(test)]
 mod preference_tests;
 #[cfg(test)]
 mod proptests;

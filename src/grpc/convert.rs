@@ -745,6 +745,7 @@ fn trigger_to(t: Trigger) -> pb::Trigger {
         Trigger::ExceptionFired => pb::Trigger::ExceptionFired,
         Trigger::CallbackDue => pb::Trigger::CallbackDue,
         Trigger::ConsultRequested => pb::Trigger::ConsultRequested,
+        Trigger::WorkInterruptible => pb::Trigger::WorkInterruptible,
     }
 }
 

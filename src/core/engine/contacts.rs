@@ -186,6 +186,9 @@ impl Engine {
             consult: None,
             consult_key: None,
             consult_timer: None,
+            interrupting: false,
+            paused_since: None,
+            paused_ms: 0,
         };
         self.contacts.insert(id, contact);
         self.start_wait_timers(id, max_wait, first_step, affinity_until);

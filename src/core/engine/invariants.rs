@@ -74,8 +74,53 @@ impl Engine {
             if agent.occupancy.activity() != agent.activity() {
                 return Err(format!("agent {id} occupancy clock is in a stale state"));
             }
-            if agent.load > agent.capacity {
-                return Err(format!("agent {id} over capacity"));
+            // Over capacity only by the work an interruption pauses: the interrupting contact
+            // alone fits, and everything else it holds is accepted work it may interrupt.
+            match agent.interrupted_by {
+                None if agent.load > agent.capacity => {
+                    return Err(format!("agent {id} over capacity"));
+                }
+                None => {}
+                Some(by) => {
+                    let c = self
+                        .contacts
+                        .get(&by)
+                        .filter(|c| c.interrupting && c.agent_key == Some(key))
+                        .ok_or(format!(
+                            "agent {id} interrupted by a contact it does not hold"
+                        ))?;
+                    let others_ok = agent.offers.iter().all(|o| *o == by)
+                        && agent.external.is_empty()
+                        && agent.assigned.iter().filter(|a| **a != by).all(|a| {
+                            self.config
+                                .interruptible
+                                .get(&self.contacts[a].channel)
+                                .is_some_and(|chs| chs.contains(&c.channel))
+                        });
+                    if !others_ok || c.cost > agent.capacity {
+                        return Err(format!("agent {id} is interrupted beyond what may be"));
+                    }
+                    // Paused exactly while the interrupting contact is accepted.
+                    let accepted = matches!(c.state, ContactState::Assigned { .. });
+                    for a in agent.assigned.iter().filter(|a| **a != by) {
+                        if self.contacts[a].paused_since.is_some() != accepted {
+                            return Err(format!("contact {a} paused out of step with {by}"));
+                        }
+                    }
+                }
+            }
+            if agent.interrupted_by.is_none()
+                && agent
+                    .assigned
+                    .iter()
+                    .any(|a| self.contacts[a].paused_since.is_some())
+            {
+                return Err(format!(
+                    "agent {id} has a paused contact and no interruption"
+                ));
+            }
+            if self.interruptible_agents.contains(&key) != self.could_be_interrupted(agent) {
+                return Err(format!("agent {id} interruptible membership is stale"));
             }
             if (0..Channel::COUNT).any(|i| per_channel[i] > agent.limits[i]) {
                 return Err(format!("agent {id} over a channel limit"));
@@ -101,6 +146,20 @@ impl Engine {
         }
         if indexed != self.available.len() {
             return Err("the available index holds agents it should not".into());
+        }
+        for (id, c) in &self.contacts {
+            let interrupts = c
+                .agent_key
+                .and_then(|k| self.agents[k as usize].as_ref()?.interrupted_by)
+                == Some(*id);
+            if c.interrupting != interrupts {
+                return Err(format!(
+                    "contact {id} interrupting out of step with its agent"
+                ));
+            }
+            if c.paused_since.is_some() && !matches!(c.state, ContactState::Assigned { .. }) {
+                return Err(format!("contact {id} is paused but not assigned"));
+            }
         }
         let mut waiting = 0;
         let mut held_back = 0;
@@ -269,14 +328,16 @@ impl Engine {
                 })
         };
         for (key, agent) in self.agents.iter().enumerate() {
-            let Some(agent) = agent.as_ref().filter(|a| a.indexed_at.is_some()) else {
+            let Some(agent) = agent.as_ref().filter(|a| {
+                a.indexed_at.is_some() || self.interruptible_agents.contains(&(key as AgentKey))
+            }) else {
                 continue;
             };
             for c in self.contacts.values() {
                 if c.state == ContactState::Waiting
                     && c.held_until == 0
                     && (!c.reserved || c.preference_for(key as AgentKey).is_some())
-                    && agent.has_room(c.channel, c.cost)
+                    && self.fits(agent, c.channel, c.cost)
                     && agent.meets_one_of(c.sets()).is_some()
                     && !c.excluded.contains(&(key as AgentKey))
                     && !held(c, agent)

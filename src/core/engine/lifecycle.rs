@@ -197,6 +197,11 @@ impl Engine {
         let history = contacts::history_of(self, &self.contacts[&id]);
         let agent = self.agents[key as usize].as_mut().expect("agent present");
         let contact = self.contacts.get_mut(&id).expect("live contact");
+        // No room for it: it interrupts the agent's interruptible work (see `interruption`).
+        if !agent.has_room(contact.channel, contact.cost) {
+            contact.interrupting = true;
+            agent.interrupted_by = Some(id);
+        }
         agent.load += contact.cost;
         agent.per_channel[contact.channel.index()] += 1;
         agent.offers.push(id);
@@ -270,12 +275,21 @@ impl Engine {
             queue.counters.record_answer(waited, threshold, now);
         }
         self.remember(id, Some(agent_name.clone()), InteractionOutcome::Handling);
+        if self.contacts[&id].interrupting {
+            self.pause_interrupted(key, id);
+        }
         self.emit(EventBody::OfferAccepted {
             contact: id,
             agent: agent_name,
             queue: queue_name,
             waited_ms: waited,
         });
+        // Holding no offer now, the agent's work may be interruptible: it looks at the waiting
+        // contacts that could interrupt it.
+        self.sync_index(key);
+        if self.interruptible_agents.contains(&key) {
+            self.route_agent(key, Trigger::WorkInterruptible);
+        }
         Ok(Applied::Contact(self.contacts[&id].view()))
     }
 
@@ -446,8 +460,12 @@ impl Engine {
             return Err(CoreError::ConsultUnderWay { contact: id });
         }
         let now = self.now;
+        // Time paused by an interruption is not handling.
+        let paused = contact.paused_ms + contact.paused_since.map_or(0, |s| now.saturating_sub(s));
         let handle_ms = match outcome.handle_secs {
-            0 => now.saturating_sub(contact.answered_at.unwrap_or(now)),
+            0 => now
+                .saturating_sub(contact.answered_at.unwrap_or(now))
+                .saturating_sub(paused),
             secs => secs as u64 * 1000,
         };
         let agent_name = contact.state.agent().cloned().expect("assigned has agent");
@@ -844,6 +862,9 @@ impl Engine {
             return;
         };
         let (cost, channel) = (contact.cost, contact.channel);
+        if std::mem::take(&mut contact.interrupting) {
+            self.end_interruption(key);
+        }
         let agent = self.agent_mut(key);
         agent.load -= cost;
         agent.per_channel[channel.index()] -= 1;

@@ -59,6 +59,25 @@ impl Engine {
             );
         }
         let Some(found) = found else {
+            // Nobody has room: an agent whose only work is interruptible by it, if any.
+            if let Some((key, terms, score, matched)) =
+                self.find_interruptible(id, &strategy, &held)
+            {
+                let agent = self.agent(key);
+                let candidates = vec![Candidate {
+                    agent: agent.spec.id.clone(),
+                    contact: id,
+                    score,
+                    idle_ms: now.saturating_sub(agent.idle_since),
+                    terms: Terms::Agent(terms),
+                }];
+                let considered = self.interruptible_agents.len() as u32;
+                let (side, excluded) = (Side::AgentChosen, Exclusions::default());
+                self.offer(
+                    id, key, trigger, strategy, side, candidates, considered, excluded, matched,
+                );
+                return;
+            }
             if !held.is_empty() {
                 self.arm_release(slot);
             }
@@ -251,7 +270,7 @@ impl Engine {
             let Some(agent) = self.agents.get(key as usize).and_then(Option::as_ref) else {
                 return;
             };
-            if agent.indexed_at.is_none() {
+            if agent.indexed_at.is_none() && !self.interruptible_agents.contains(&key) {
                 return;
             }
             if self.offer_reserved(key, trigger) {
@@ -309,7 +328,7 @@ impl Engine {
             .range((key, 0)..=(key, ContactId::MAX))
             .map(|(_, id)| &self.contacts[id])
             .find(|c| {
-                agent.has_room(c.channel, c.cost)
+                self.fits(agent, c.channel, c.cost)
                     && agent.meets_one_of(c.sets()).is_some()
                     && !c.excluded.contains(&key)
             });
@@ -361,7 +380,7 @@ impl Engine {
         let mut held = Vec::new();
         for group in self.waiting.groups() {
             let cost = self.cost_in(group.queue, group.channel);
-            if !agent.has_room(group.channel, cost) || !group.served_by(agent) {
+            if !self.fits(agent, group.channel, cost) || !group.served_by(agent) {
                 continue;
             }
             if held.contains(&group.queue) {

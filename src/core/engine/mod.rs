@@ -66,6 +66,7 @@ mod contacts;
 mod exceptions;
 mod external;
 mod image;
+mod interruption;
 mod intervals;
 mod invariants;
 mod lifecycle;
@@ -125,6 +126,15 @@ pub struct EngineConfig {
     pub day_starts_at: String,
     /// The IANA time zone the reporting day is counted in, e.g. `Europe/Paris`.
     pub time_zone: String,
+    /// Interruptible work: channel → the channels whose contacts may interrupt it, e.g.
+    /// `{ email = ["voice", "video"] }` (the default). An agent whose only work is such contacts
+    /// may be offered one of those channels although it has no room (see `interruption`).
+    pub interruptible: BTreeMap<Channel, Vec<Channel>>,
+}
+
+/// Email is interruptible by voice and video unless the configuration says otherwise.
+pub fn default_interruptible() -> BTreeMap<Channel, Vec<Channel>> {
+    BTreeMap::from([(Channel::Email, vec![Channel::Voice, Channel::Video])])
 }
 
 impl Default for EngineConfig {
@@ -147,6 +157,7 @@ impl Default for EngineConfig {
             interval_minutes: 15,
             day_starts_at: "00:00".into(),
             time_zone: "UTC".into(),
+            interruptible: default_interruptible(),
         }
     }
 }
@@ -178,6 +189,13 @@ impl EngineConfig {
             return Err(CoreError::invalid(format!(
                 "the {c} channel's cost must be at least 1"
             )));
+        }
+        for (work, by) in &self.interruptible {
+            if by.contains(work) {
+                return Err(CoreError::invalid(format!(
+                    "interruptible: {work} cannot be interrupted by {work} itself"
+                )));
+            }
         }
         Ok(())
     }
@@ -339,6 +357,10 @@ pub struct Engine {
     /// Queues whose strategy keeps idle agents back for them (rebuilt when an image is loaded).
     #[serde(skip)]
     reserving: BTreeSet<usize>,
+    /// Agents whose only work is interruptible contacts (see `interruption`; rebuilt when an
+    /// image is loaded).
+    #[serde(skip)]
+    interruptible_agents: BTreeSet<AgentKey>,
     /// Logged-in agents who cannot take work, per skill id and over the whole floor, by
     /// [`Unavailable`] reason: a decision's exclusion counts without walking the floor.
     unavailable_by_skill: Vec<[u32; Unavailable::COUNT]>,
@@ -382,6 +404,7 @@ impl Engine {
             contacts: HashMap::new(),
             reserved: BTreeSet::new(),
             reserving: BTreeSet::new(),
+            interruptible_agents: BTreeSet::new(),
             unavailable_by_skill: Vec::new(),
             unavailable_on_floor: [0; Unavailable::COUNT],
             profiles: staffing::Profiles::default(),
@@ -531,7 +554,8 @@ impl Engine {
                 // Capacities are fixed per agent at PutAgent, and costs per contact when
                 // offered: agents and the contacts they hold keep theirs. Waiting contacts take
                 // the new costs, and room classes follow them.
-                let costs_changed = config.costs != self.config.costs;
+                let costs_changed = config.costs != self.config.costs
+                    || config.interruptible != self.config.interruptible;
                 let periods_changed = (
                     config.interval_minutes,
                     &config.day_starts_at,
@@ -549,7 +573,7 @@ impl Engine {
                 if costs_changed {
                     self.recost_waiting(None);
                     self.reindex_all();
-                    // A cheaper channel may fit an agent with room now.
+                    // A cheaper channel may fit an agent with room now, or an interruption.
                     let waiting: Vec<ContactId> = self
                         .contacts
                         .values()
@@ -783,6 +807,10 @@ impl Engine {
                 agent.indexed_at = Some(agent.idle_since);
             }
         }
+        self.interruptible_agents.clear();
+        for key in 0..self.agents.len() {
+            self.sync_interruptible(key as AgentKey);
+        }
     }
 
     /// The agent's view, with the contacts it holds (their queue, channel, and since when).
@@ -840,6 +868,7 @@ impl Engine {
             self.agent_mut(key).state_since = now;
             self.restaff(key, staffed);
         }
+        self.sync_interruptible(key);
     }
 
     fn count(&mut self, key: AgentKey, class: Option<Unavailable>) {
