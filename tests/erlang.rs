@@ -78,6 +78,7 @@ fn scenario(row: &Row, seed: u64, hours: f64) -> Scenario {
         interval_secs: 1800.0,
         by_interval: false,
         widen_off: false,
+        interruptible: None,
         queues: vec![queue],
         traffic: vec![Traffic {
             queue: "erlang".into(),

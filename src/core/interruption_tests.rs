@@ -168,3 +168,28 @@ fn interruption_follows_the_configuration() {
     // Interruptible again: the waiting call is offered at once.
     assert_eq!(f.holder(call).as_deref(), Some("ann"));
 }
+
+#[test]
+fn a_call_held_for_its_preferred_agent_interrupts_that_agents_emails() {
+    let mut f = floor();
+    two_emails(&mut f);
+    f.agent("bo", &[]);
+    let call = f
+        .enqueue_with("phone", Channel::Voice, |c| {
+            c.preferred_agents = vec![PreferredAgent {
+                agent: "ann".into(),
+                score: 100,
+            }];
+            c.preferred_wait_secs = 60;
+        })
+        .unwrap();
+    assert_eq!(
+        f.holder(call).as_deref(),
+        Some("ann"),
+        "bo is free, but ann is preferred"
+    );
+    assert_eq!(
+        f.engine.agent_view("ann").unwrap().interrupted_by,
+        Some(call)
+    );
+}

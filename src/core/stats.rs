@@ -228,6 +228,8 @@ impl QueueCounters {
         self.callbacks_requested += other.callbacks_requested;
         self.callbacks_reached += other.callbacks_reached;
         self.callbacks_unreached += other.callbacks_unreached;
+        self.bot_contained += other.bot_contained;
+        self.bot_escalated += other.bot_escalated;
         self.completed += other.completed;
         self.transferred_out += other.transferred_out;
         self.transferred_in += other.transferred_in;

@@ -487,6 +487,7 @@ pub fn agent_to(a: &AgentView, now: Millis) -> pb::Agent {
         state_since_ms: a.state_since,
         occupancy_excl_not_ready: occupancy.occupancy_excl_not_ready(),
         occupancy_today: a.today_at(now).occupancy_excl_not_ready(),
+        interrupted_by_contact: a.interrupted_by.unwrap_or(0),
         external_work: a
             .external
             .iter()
@@ -654,6 +655,9 @@ pub fn contact_to(c: &ContactView, with_context: bool) -> pb::Contact {
             },
             accepted_at_ms: k.accepted_at.unwrap_or(0),
         }),
+        interrupting: c.interrupting,
+        paused_since_ms: c.paused_since.unwrap_or(0),
+        paused_ms: c.paused_ms,
     }
 }
 

@@ -199,6 +199,13 @@ fn figures(first: &SimReport) -> Vec<Figure> {
             Share,
             move |r| r.queues[i].abandon_rate,
         ));
+        if q.bot_contained + q.bot_escalated > 0 {
+            out.push(figure(
+                format!("{} containment", q.queue),
+                Share,
+                move |r| r.queues[i].containment,
+            ));
+        }
     }
     for (i, g) in first.groups.iter().enumerate() {
         out.push(figure(format!("{} occupancy", g.group), Share, move |r| {

@@ -99,6 +99,11 @@ pub struct QueueFigures {
     /// completed.
     pub callbacks_requested: u64,
     pub callbacks_reached: u64,
+    /// Contacts a bot completed here (contained) and escalated from here to people; containment
+    /// is contained / both (0 without bot work).
+    pub bot_contained: u64,
+    pub bot_escalated: u64,
+    pub containment: f64,
 }
 
 /// How far one wait estimator's estimates at enqueue were from the waits that followed, over
@@ -260,18 +265,23 @@ impl Window {
         let mut squares = 0.0;
         // Agents are in group order: each group takes the next `count` clocks.
         let mut now_and_then = clocks.iter().zip(&self.clocks);
-        for (name, count) in &layout.groups {
+        let mut people = 0;
+        for ((name, count), bot) in layout.groups.iter().zip(&layout.bots) {
             let mut load = Load::default();
             for ((totals, handled), (totals_then, handled_then)) in
                 now_and_then.by_ref().take(*count)
             {
                 load.add(totals.since(totals_then), handled - handled_then);
             }
-            squares += load.squares_about_mean();
-            floor.merge(&load);
+            // The floor and its fairness are people's: a bot's load is not a person's.
+            if !bot {
+                squares += load.squares_about_mean();
+                floor.merge(&load);
+                people += count;
+            }
             groups.push(load.figures(name, *count, span_ms));
         }
-        let floor_figures = floor.figures("floor", layout.agents.len(), span_ms);
+        let floor_figures = floor.figures("floor", people, span_ms);
         Figures {
             queues,
             overall,
@@ -339,6 +349,8 @@ pub(crate) struct Layout {
     pub(crate) deleted: Vec<QueueCounters>,
     /// Per agent, the clocks of its incarnations removed so far.
     pub(crate) removed: Vec<(OccupancyTotals, u64)>,
+    /// Per group, whether its agents are bots (left out of the floor and the spread).
+    pub(crate) bots: Vec<bool>,
 }
 
 impl Layout {
@@ -351,6 +363,7 @@ impl Layout {
         Layout {
             deleted: vec![QueueCounters::default(); queues.len()],
             removed: vec![Default::default(); agents.len()],
+            bots: vec![false; groups.len()],
             queues,
             agents,
             groups,
@@ -572,6 +585,9 @@ fn figures(
         transferred_in: c.transferred_in,
         callbacks_requested: c.callbacks_requested,
         callbacks_reached: c.callbacks_reached,
+        bot_contained: c.bot_contained,
+        bot_escalated: c.bot_escalated,
+        containment: ratio_or_zero(c.bot_contained, c.bot_contained + c.bot_escalated),
     }
 }
 
@@ -699,6 +715,25 @@ impl SimReport {
                     q.callbacks_requested,
                     q.callbacks_reached
                 );
+            }
+        }
+        if o.bot_contained + o.bot_escalated > 0 {
+            let _ = writeln!(
+                out,
+                "\n{:<16} {:>12} {:>12} {:>12}",
+                "queue", "bot contained", "escalated", "containment"
+            );
+            for q in self.queues.iter().chain([o]) {
+                if q.bot_contained + q.bot_escalated > 0 {
+                    let _ = writeln!(
+                        out,
+                        "{:<16} {:>12} {:>12} {:>12}",
+                        q.queue,
+                        q.bot_contained,
+                        q.bot_escalated,
+                        pct(q.containment)
+                    );
+                }
             }
         }
         out.push_str(&self.ewt_table());

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use anyhow::{Context, bail, ensure};
 use serde::Deserialize;
 
-use crate::core::{AgentSpec, Channel, EngineConfig, QueueConfig, SkillLevel};
+use crate::core::{AgentKind, AgentSpec, Channel, EngineConfig, QueueConfig, SkillLevel};
 
 /// At most this many simulated agents (the engine's default agent limit is far higher; a
 /// simulation of more would take minutes, not seconds).
@@ -46,6 +46,10 @@ pub struct Scenario {
     pub customer_bases: Vec<CustomerBase>,
     /// The queues' widen steps were taken out (`widen=off+` in a comparison).
     pub widen_off: bool,
+    /// Interruptible work (channel → the channels that may interrupt it), as the server's
+    /// `[routing] interruptible`; `None`: the server's default (email by voice and video).
+    /// `interrupt=off+` in a comparison empties it.
+    pub interruptible: Option<BTreeMap<Channel, Vec<Channel>>>,
 }
 
 /// A population of known customers: a contact from it is one of them, drawn at random, so
@@ -157,6 +161,10 @@ pub struct AgentGroup {
     pub handle_factor: f64,
     /// Chance a contact this group handles ends resolved (what the performance strategy learns).
     pub resolution_rate: f64,
+    /// People, or bots: a bot group's agents are bots to the engine (no wrap-up, a large
+    /// capacity), a traffic's `transfer` from them is an escalation (`EscalateContact`), and
+    /// they are left out of the floor's figures.
+    pub kind: AgentKind,
 }
 
 impl AgentGroup {
@@ -173,11 +181,22 @@ impl AgentGroup {
             answer_delay_secs: 0.0,
             handle_factor: 1.0,
             resolution_rate: 1.0,
+            kind: AgentKind::Human,
         }
     }
 }
 
 impl Scenario {
+    /// The engine settings a run uses: the server's defaults, with the scenario's
+    /// interruptible work.
+    pub fn engine_config(&self) -> EngineConfig {
+        let mut config = EngineConfig::default();
+        if let Some(interruptible) = &self.interruptible {
+            config.interruptible = interruptible.clone();
+        }
+        config
+    }
+
     /// Reads and validates a scenario file.
     pub fn from_toml(text: &str) -> anyhow::Result<Scenario> {
         let file: ScenarioToml = toml::from_str(text)?;
@@ -204,6 +223,9 @@ impl Scenario {
         }
         parsed.apply(&mut out.queues)?;
         out.widen_off |= !parsed.widen;
+        if !parsed.interrupt {
+            out.interruptible = Some(BTreeMap::new());
+        }
         Ok(out)
     }
 
@@ -272,6 +294,9 @@ impl Scenario {
             if self.widen_off {
                 label = format!("widen=off+{label}");
             }
+            if self.interruptible.as_ref().is_some_and(BTreeMap::is_empty) {
+                label = format!("interrupt=off+{label}");
+            }
             if !labels.contains(&label) {
                 labels.push(label);
             }
@@ -307,6 +332,7 @@ impl Scenario {
             "a scenario needs at least one queue"
         );
         ensure!(!self.traffic.is_empty(), "a scenario needs some traffic");
+        self.engine_config().validate()?;
         ensure!(
             !self.groups.is_empty(),
             "a scenario needs at least one agent group"
@@ -515,6 +541,7 @@ impl AgentGroup {
         spec.skills = self.skills.clone();
         spec.capacity = self.capacity;
         spec.channel_limits = self.channel_limits.clone();
+        spec.kind = self.kind;
         spec
     }
 
@@ -561,6 +588,8 @@ struct ScenarioToml {
     groups: Vec<GroupToml>,
     #[serde(default)]
     customer_bases: Vec<CustomerBaseToml>,
+    /// As the server's `[routing] interruptible`, e.g. `{ email = ["voice"] }`.
+    interruptible: Option<BTreeMap<Channel, Vec<Channel>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -669,6 +698,8 @@ struct GroupToml {
     handle_factor: f64,
     #[serde(default = "one")]
     resolution_rate: f64,
+    #[serde(default)]
+    kind: AgentKind,
 }
 
 fn one() -> f64 {
@@ -731,6 +762,7 @@ impl ScenarioToml {
                 })
                 .collect(),
             widen_off: false,
+            interruptible: self.interruptible,
         };
         scenario.validate()?;
         Ok(scenario)
@@ -834,6 +866,7 @@ impl GroupToml {
             answer_delay_secs: self.answer_delay_seconds,
             handle_factor: self.handle_factor,
             resolution_rate: self.resolution_rate,
+            kind: self.kind,
             ..AgentGroup::new(&self.name, self.count, Vec::new())
         })
     }
@@ -847,6 +880,8 @@ pub(crate) struct StrategyChoice {
     cap: Option<f64>,
     reserve: Option<u32>,
     widen: bool,
+    /// `interrupt=off+`: nothing is interruptible.
+    pub(crate) interrupt: bool,
     /// The agent side ([`REFERENCE`] applies to queues as they were made to rank true rates).
     pub(crate) agent: String,
     contact: Option<String>,
@@ -858,6 +893,7 @@ impl StrategyChoice {
         let mut cap = None;
         let mut reserve = None;
         let mut widen = true;
+        let mut interrupt = true;
         let mut rest = choice;
         while let Some((prefix, tail)) = rest.split_once('+') {
             if let Some(n) = prefix.strip_prefix("affinity=") {
@@ -870,14 +906,16 @@ impl StrategyChoice {
                 })?);
             } else if prefix == "widen=off" {
                 widen = false;
+            } else if prefix == "interrupt=off" {
+                interrupt = false;
             } else if let Some(n) = prefix.strip_prefix("reserve=") {
                 reserve = Some(n.parse::<u32>().with_context(|| {
                     format!("{choice:?}: reserve=AGENTS takes a whole number, e.g. reserve=0")
                 })?);
             } else {
                 bail!(
-                    "{choice:?}: before '+' comes affinity=SECONDS, cap=PERCENT, reserve=AGENTS \
-                     or widen=off"
+                    "{choice:?}: before '+' comes affinity=SECONDS, cap=PERCENT, reserve=AGENTS, \
+                     widen=off or interrupt=off"
                 );
             }
             rest = tail;
@@ -892,6 +930,7 @@ impl StrategyChoice {
             cap,
             reserve,
             widen,
+            interrupt,
             agent: agent.to_string(),
             contact,
         })

@@ -381,7 +381,7 @@ fn the_shipped_scenarios_run() {
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
     names.sort();
-    assert_eq!(names.len(), 9, "{names:?}");
+    assert_eq!(names.len(), 10, "{names:?}");
     for path in names {
         let mut scenario = Scenario::load(&path).unwrap();
         scenario.duration_secs = scenario.duration_secs.min(3600.0);
@@ -951,4 +951,48 @@ fn transfers_and_callbacks_are_checked_against_the_queues() {
         let err = Scenario::from_toml(&base(traffic_keys, queue_keys)).unwrap_err();
         assert!(format!("{err:#}").contains(says), "{traffic_keys}: {err:#}");
     }
+}
+
+/// The blended floor: the chatbot contains the share of its chats it does not escalate (its
+/// escalations reach people in `chat`), the floor's figures are the people's, and with email
+/// interruptible by voice the phone queue is served sooner than without.
+#[test]
+fn a_bot_tier_contains_its_share_and_interruptible_email_serves_calls_sooner() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/scenarios/blended.toml");
+    let mut scenario = Scenario::load(&path).unwrap();
+    scenario.duration_secs = 4.0 * 3600.0;
+    let with = run(&scenario).unwrap();
+    let without = run(&scenario
+        .with_strategy("interrupt=off+longest-idle")
+        .unwrap())
+    .unwrap();
+    let queue =
+        |r: &SimReport, name: &str| r.queues.iter().find(|q| q.queue == name).cloned().unwrap();
+    let bot = queue(&with, "bot-chat");
+    assert!(bot.bot_contained > 0 && bot.bot_escalated > 0, "{bot:?}");
+    // 35 % of the chats the bot finishes working are escalated.
+    assert!((bot.containment - 0.65).abs() < 0.05, "{}", bot.containment);
+    let chat = queue(&with, "chat");
+    assert_eq!(chat.transferred_in, bot.bot_escalated);
+    assert_eq!((chat.bot_contained, chat.bot_escalated), (0, 0));
+    // The floor is the 20 people; the bot's own group is still reported.
+    assert_eq!(with.floor.agents, 20);
+    assert_eq!(with.groups[0].group, "chatbot");
+    // Calls no longer wait for an agent to finish an email.
+    let (on, off) = (queue(&with, "voice"), queue(&without, "voice"));
+    assert!(
+        on.sl_offered > off.sl_offered + 0.05,
+        "voice service level {} with interruption, {} without",
+        on.sl_offered,
+        off.sl_offered
+    );
+    // An interrupted email's handle time leaves its pauses out: about the same either way.
+    let (on, off) = (queue(&with, "email"), queue(&without, "email"));
+    assert!(
+        (on.aht_s / off.aht_s - 1.0).abs() < 0.15,
+        "{} {}",
+        on.aht_s,
+        off.aht_s
+    );
 }

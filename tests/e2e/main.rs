@@ -1,6 +1,7 @@
 //! End-to-end tests: a real routerd server on 127.0.0.1:0, driven through tonic clients.
 
 mod access;
+mod blended;
 mod common;
 mod ctl;
 mod durability;

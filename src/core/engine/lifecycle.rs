@@ -862,6 +862,9 @@ impl Engine {
             return;
         };
         let (cost, channel) = (contact.cost, contact.channel);
+        // Its pauses belonged to this agent's handling of it.
+        contact.paused_since = None;
+        contact.paused_ms = 0;
         if std::mem::take(&mut contact.interrupting) {
             self.end_interruption(key);
         }

@@ -153,8 +153,7 @@ impl Engine {
                 continue;
             }
             waiting_for += 1;
-            if agent.indexed_at.is_some()
-                && agent.has_room(contact.channel, contact.cost)
+            if self.fits(agent, contact.channel, contact.cost)
                 && free.is_none_or(|(s, idle, _)| {
                     (score, Reverse(agent.idle_since)) > (s, Reverse(idle))
                 })

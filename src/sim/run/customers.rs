@@ -23,6 +23,8 @@ pub(super) struct Pending {
     /// The customer asked for a callback (no longer on the line), or was transferred (waits for
     /// the second agent): either way the patience drawn at arrival no longer applies.
     pub(super) patient: bool,
+    /// Time an interruption paused it that its completion has already been put back for.
+    pub(super) pause_seen_ms: u64,
 }
 
 /// A conversation: the traffic that started it and its number among that traffic's contacts.
@@ -165,6 +167,7 @@ impl Run<'_> {
                         estimates,
                         transfer_work: draws.transfer_work,
                         patient: false,
+                        pause_seen_ms: 0,
                     },
                 );
                 if let Some(after) = draws.patience {

@@ -47,6 +47,22 @@ impl Run<'_> {
             return Ok(());
         };
         let a = self.agent_index[agent];
+        // Work an interruption paused is put back by the pause: finished that much later, or,
+        // while still paused, that much after the interruption ends.
+        let paused = view.paused_ms + view.paused_since.map_or(0, |s| at.saturating_sub(s));
+        if let Some(p) = self.pending.get_mut(&id)
+            && paused > p.pause_seen_ms
+        {
+            let owed = paused - p.pause_seen_ms;
+            p.pause_seen_ms = paused;
+            if view.paused_since.is_some() {
+                self.paused_due.entry(a).or_default().push((id, owed));
+            } else {
+                self.calendar.push(at + owed, Happening::Completion(id));
+            }
+            return Ok(());
+        }
+        let interrupting = view.interrupting;
         let agent: Arc<str> = self.agents[a].id.clone();
         let group_rate = self.scenario.groups[self.agents[a].group].resolution_rate;
         let Some(p) = self.pending.get(&id) else {
@@ -68,13 +84,25 @@ impl Run<'_> {
                 .expect("a contact to transfer comes from a traffic that transfers")
                 .queue
                 .clone();
-            let transfer = Command::Transfer {
-                contact: id,
-                agent: agent.to_string(),
-                queue: to,
-                required_skills: Vec::new(),
-                reason: "simulated transfer".into(),
-                to_agent: None,
+            // A bot's transfer is an escalation to people, with what it learnt.
+            let transfer = if self.scenario.groups[self.agents[a].group].kind == AgentKind::Bot {
+                Command::Escalate {
+                    contact: id,
+                    agent: agent.to_string(),
+                    queue: to,
+                    summary: "simulated bot summary".into(),
+                    fields: Default::default(),
+                    required_skills: Vec::new(),
+                }
+            } else {
+                Command::Transfer {
+                    contact: id,
+                    agent: agent.to_string(),
+                    queue: to,
+                    required_skills: Vec::new(),
+                    reason: "simulated transfer".into(),
+                    to_agent: None,
+                }
             };
             match self.apply(transfer, at) {
                 Ok(_) => {
@@ -82,6 +110,10 @@ impl Run<'_> {
                     p.work_secs = work;
                     p.transfer_work = None;
                     p.patient = true;
+                    p.pause_seen_ms = 0;
+                    if interrupting {
+                        self.resume(a, at);
+                    }
                     return self.log_off_when_done(a, at);
                 }
                 // The target queue is full: the first agent finishes the contact instead.
@@ -107,7 +139,22 @@ impl Run<'_> {
             },
         };
         self.apply(complete, at)?;
+        if interrupting {
+            self.resume(a, at);
+        }
         self.log_off_when_done(a, at)
+    }
+
+    /// The contact interrupting agent `a` is gone: the work that came due while paused
+    /// finishes after what it still needs.
+    fn resume(&mut self, a: usize, at: Millis) {
+        for (id, owed) in self.paused_due.remove(&a).unwrap_or_default() {
+            if let (Some(view), Some(p)) = (self.engine.contact_view(id), self.pending.get_mut(&id))
+            {
+                p.pause_seen_ms = view.paused_ms;
+                self.calendar.push(at + owed, Happening::Completion(id));
+            }
+        }
     }
 
     /// An agent past the end of its shift logs off once it holds nothing.

@@ -40,7 +40,7 @@ use super::draws::{
 use super::report::{Layout, Measurements, SimReport};
 use super::scenario::{MAX_REPEATS, Scenario};
 use crate::core::{
-    Applied, CancelReason, Command, ContactId, ContactState, CoreError, Engine, EngineConfig,
+    AgentKind, Applied, CancelReason, Command, ContactId, ContactState, CoreError, Engine,
     EventBody, Millis, NewContact, Outcome, Presence, PresenceView,
 };
 
@@ -115,6 +115,9 @@ struct Run<'a> {
     recorded: Option<Vec<(Millis, Command)>>,
     /// The commands that set the floor up, kept for a recording that starts after them.
     setup: Vec<(Millis, Command)>,
+    /// Per agent, contacts whose work came due while an interruption paused them, with the
+    /// work they still need: they finish that long after the interruption ends.
+    paused_due: HashMap<usize, Vec<(ContactId, u64)>>,
 }
 
 /// Runs a scenario to its end and reports its figures.
@@ -142,8 +145,9 @@ pub fn record(scenario: &Scenario) -> anyhow::Result<(SimReport, Vec<(Millis, Co
 
 impl<'a> Run<'a> {
     fn new(scenario: &'a Scenario) -> anyhow::Result<Run<'a>> {
-        let mut engine = Engine::new(EngineConfig::default());
-        let mut setup = Vec::new();
+        let mut engine = Engine::new(scenario.engine_config());
+        // A journal written from the run starts under the settings it ran under.
+        let mut setup = vec![(START, Command::Configure(scenario.engine_config()))];
         let mut queue_index = HashMap::new();
         for (i, queue) in scenario.queues.iter().enumerate() {
             let put = Command::PutQueue(Box::new(queue.clone()));
@@ -198,7 +202,7 @@ impl<'a> Run<'a> {
         }
         let desk = desk_rng(scenario.seed);
         let ids = agents.iter().map(|a: &SimAgent| a.id.clone()).collect();
-        let layout = Layout::new(
+        let mut layout = Layout::new(
             scenario.queues.iter().map(|q| q.name.to_string()).collect(),
             ids,
             scenario
@@ -208,6 +212,11 @@ impl<'a> Run<'a> {
                 .collect(),
             START,
         );
+        layout.bots = scenario
+            .groups
+            .iter()
+            .map(|g| g.kind == AgentKind::Bot)
+            .collect();
         let measurements = Measurements::new(scenario.by_interval, layout);
         let bases = scenario
             .traffic
@@ -233,6 +242,7 @@ impl<'a> Run<'a> {
             measurements,
             recorded: None,
             setup,
+            paused_due: HashMap::new(),
         })
     }
 
