@@ -329,6 +329,12 @@ impl Change {
             if choice.agent == crate::sim::scenario::REFERENCE {
                 bail!("{s:?}: the reference strategy needs the simulator's true rates");
             }
+            if !choice.interrupt {
+                bail!(
+                    "{s:?}: interrupt=off is for simulate; a replay runs under the interruptible \
+                     work the journal recorded"
+                );
+            }
             let mut queues = recording.queue_configs();
             choice.apply(&mut queues)?;
         }

@@ -127,6 +127,13 @@ fn a_change_names_only_what_the_recording_has() {
         ),
         (
             Change {
+                strategy: Some("interrupt=off+longest-idle".into()),
+                ..Change::default()
+            },
+            "interrupt=off is for simulate",
+        ),
+        (
+            Change {
                 remove_agents: vec!["nobody".into()],
                 ..Change::default()
             },
