@@ -38,6 +38,17 @@ async fn complete(session: &mut Session, contact_id: u64) {
         .await;
 }
 
+async fn get_agent(s: &mut TestServer, id: &str) -> pb::Agent {
+    s.agents
+        .get_agent(pb::GetAgentRequest {
+            agent_id: id.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("get agent")
+        .into_inner()
+}
+
 async fn enqueue(s: &mut TestServer, queue: &str, channel: pb::Channel) -> u64 {
     s.enqueue(queue, channel, &[]).await.contact_id
 }
@@ -65,15 +76,7 @@ async fn an_agent_on_emails_receives_a_call_and_the_emails_pause() {
     assert_eq!(offer.contact.as_ref().unwrap().id, call);
     assert!(offer.contact.unwrap().interrupting);
     accept(&mut ann, call).await;
-    let agent = s
-        .agents
-        .get_agent(pb::GetAgentRequest {
-            agent_id: "ann".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let agent = get_agent(&mut s, "ann").await;
     assert_eq!(agent.interrupted_by_contact, call);
     assert_eq!(agent.load, 200, "the emails and the call");
     let email = s.contact(emails[0]).await;
@@ -83,15 +86,7 @@ async fn an_agent_on_emails_receives_a_call_and_the_emails_pause() {
     let email = s.contact(emails[0]).await;
     assert_eq!(email.paused_since_ms, 0, "resumed");
     assert!(email.paused_ms >= 300, "paused {} ms", email.paused_ms);
-    let agent = s
-        .agents
-        .get_agent(pb::GetAgentRequest {
-            agent_id: "ann".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let agent = get_agent(&mut s, "ann").await;
     assert_eq!((agent.interrupted_by_contact, agent.load), (0, 100));
 }
 
