@@ -1054,5 +1054,8 @@ pub fn period_to(p: &PeriodFigures) -> pb::QueuePeriod {
         transferred_in: c.transferred_in,
         overflowed_in: c.overflowed_in,
         callbacks_requested: c.callbacks_requested,
+        bot_contained: c.bot_contained,
+        bot_escalated: c.bot_escalated,
+        containment: ratio(c.bot_contained, c.bot_contained + c.bot_escalated),
     }
 }

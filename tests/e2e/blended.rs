@@ -171,6 +171,10 @@ async fn a_bot_escalates_a_chat_and_the_person_sees_its_summary_and_history() {
     let stats = s.queue_stats("bot-chat").await;
     assert_eq!((stats.bot_contained, stats.bot_escalated), (0, 1));
     assert_eq!(stats.containment, 0.0);
+    // The reporting interval and the day count it too.
+    let today = stats.today.expect("today");
+    assert_eq!((today.bot_contained, today.bot_escalated), (0, 1));
+    assert_eq!(stats.interval.expect("interval").bot_escalated, 1);
 }
 
 /// Work registered from outside the router holds the agent's capacity until it ends; a VIP
