@@ -126,9 +126,12 @@ fn an_interrupted_agent_takes_nothing_else_until_the_call_ends() {
     let second_call = f.enqueue("phone", Channel::Voice);
     assert_eq!(f.state(second_call), ContactState::Waiting);
     f.complete(call);
-    // Room for one email, and its work is interruptible again: the waiting call and the email
-    // both wait for it; the strategy's contact side picks.
-    assert!(f.holder(email).is_some() || f.holder(second_call).is_some());
+    // Room for one email, and interruptible again: the email fits by room and the call by
+    // interruption; priority-FIFO serves the one waiting longest, the email. Ringing, it
+    // makes ann not interruptible, so the call keeps waiting.
+    assert_eq!(f.holder(email).as_deref(), Some("ann"));
+    assert_eq!(f.state(second_call), ContactState::Waiting);
+    assert_eq!(f.engine.agent_view("ann").unwrap().interrupted_by, None);
 }
 
 #[test]
