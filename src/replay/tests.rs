@@ -399,3 +399,59 @@ fn agents_who_start_an_hour_later_leave_their_queue_waiting() {
     let err = replay(&rec, &options(vec![nobody], 1)).unwrap_err();
     assert!(format!("{err:#}").contains("no such agent"), "{err:#}");
 }
+
+/// A desktop that accepts and completes within one millisecond (a handle time of zero, as
+/// `routerd loadgen` plays it on an idle machine) frees its agent in that millisecond: the
+/// next contact of the same millisecond goes to it at once. The replay keeps that leg at zero
+/// length; a leg stretched to one millisecond left the contacts after it waiting past the
+/// recording's end.
+#[test]
+fn a_leg_of_zero_milliseconds_frees_its_agent_in_the_same_millisecond() {
+    use crate::core::{AgentSpec, Applied, Channel, NewContact, Presence, QueueConfig};
+    let at = 5_000_000;
+    let mut records: Vec<(Millis, Command)> = vec![
+        (at, Command::PutQueue(Box::new(QueueConfig::new("q")))),
+        (at, Command::PutAgent(AgentSpec::new("a"))),
+        (
+            at,
+            Command::SetPresence {
+                agent: "a".into(),
+                presence: Presence::Ready,
+            },
+        ),
+    ];
+    // Each contact: enqueued, offered to the one agent, accepted and completed, all at `t`.
+    let mut engine = Engine::new(crate::core::EngineConfig::default());
+    for (t, c) in &records {
+        engine.apply(c.clone(), *t).unwrap();
+    }
+    let t = at + 1_000;
+    for _ in 0..5 {
+        let enqueue = Command::Enqueue(NewContact::new("q", Channel::Voice));
+        let Ok(Applied::Enqueued { contact, .. }) = engine.apply(enqueue.clone(), t) else {
+            panic!("enqueued");
+        };
+        let (contact, agent) = (contact.id, "a".to_string());
+        let accept = Command::Accept {
+            contact,
+            agent: agent.clone(),
+        };
+        let complete = Command::Complete {
+            contact,
+            agent,
+            outcome: Default::default(),
+        };
+        engine
+            .apply(accept.clone(), t)
+            .expect("offered to a at once");
+        engine.apply(complete.clone(), t).expect("accepted");
+        records.extend([(t, enqueue), (t, accept), (t, complete)]);
+    }
+    let rec = Recording::read("zero", &records, MINUTE, false).unwrap();
+    let recorded = &rec.report.overall;
+    assert_eq!((recorded.offered, recorded.answered), (5, 5));
+    let comparison = replay(&rec, &options(Vec::new(), 1)).unwrap();
+    let replayed = &comparison.columns[1].runs[0].overall;
+    assert_eq!(replayed.answered, 5, "each answered in its millisecond");
+    assert_eq!(replayed.asa_s, recorded.asa_s);
+}

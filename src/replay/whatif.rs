@@ -421,14 +421,12 @@ impl Replay<'_> {
         }
         let reached: Vec<u64> = plan.map_or(Vec::new(), |l| l.reached_at.clone());
         // The leg the recording had, by the same agent: in the journal's place among its peers.
+        // A leg of zero milliseconds (accepted and completed in one) ends in that millisecond,
+        // after its acceptance, and frees the agent for what follows it there, as it did.
         let position = plan
             .filter(|l| l.agent == recorded_agent && l.agent == as_recorded)
             .map_or(UNRECORDED, |l| l.end_position);
-        self.push(
-            now + duration.max(1),
-            position,
-            Happening::LegEnd(contact, k),
-        );
+        self.push(now + duration, position, Happening::LegEnd(contact, k));
         for offset in reached {
             let when = now + (offset as f64 * ratio).round() as u64;
             self.push(
