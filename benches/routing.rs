@@ -249,12 +249,16 @@ fn learn_performance(engine: &mut Engine, agents: usize, rng: &mut Rng) {
     engine.drain_events(&mut Vec::new());
 }
 
-/// Gives a chat (accepted) to every agent but `idle_percent` % of them, longest idle first.
+/// Gives one chat (accepted) to every agent but `idle_percent` % of them. The chat queue routes
+/// to the least occupied agent, so no agent takes a second chat while another has none (by
+/// longest idle, an agent who accepted a chat stays longest idle, and one agent was left free:
+/// the voice bench then found it).
 fn hold_chats(engine: &mut Engine, agents: usize, idle_percent: usize) {
-    engine
-        .apply(Command::PutQueue(Box::new(QueueConfig::new("chat"))), 1)
-        .unwrap();
-    for _ in 0..agents * (100 - idle_percent) / 100 {
+    let mut chat = QueueConfig::new("chat");
+    chat.strategy = "least-occupied".into();
+    engine.apply(Command::PutQueue(Box::new(chat)), 1).unwrap();
+    let holding = agents * (100 - idle_percent) / 100;
+    for _ in 0..holding {
         let contact = NewContact::new("chat", Channel::Chat);
         let Ok(Applied::Enqueued { contact, .. }) = engine.apply(Command::Enqueue(contact), 1)
         else {
@@ -272,6 +276,8 @@ fn hold_chats(engine: &mut Engine, agents: usize, idle_percent: usize) {
             .unwrap();
     }
     engine.drain_events(&mut Vec::new());
+    let free = engine.agent_views().iter().filter(|a| a.load == 0).count();
+    assert_eq!(free, agents - holding, "agents without a chat");
 }
 
 fn blended(c: &mut Criterion) {
