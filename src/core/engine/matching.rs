@@ -377,8 +377,21 @@ impl Engine {
         let mut risks = [(usize::MAX, 0.0); 8];
         let mut next_risk = 0;
         let mut held = Vec::new();
+        // Groups of one queue and channel come in runs: their cost is looked up once a run.
+        let mut costed: Option<(usize, Channel, u32)> = None;
         for group in self.waiting.groups() {
-            let cost = self.cost_in(group.queue, group.channel);
+            let cost = match costed {
+                Some((queue, channel, cost))
+                    if queue == group.queue && channel == group.channel =>
+                {
+                    cost
+                }
+                _ => {
+                    let cost = self.cost_in(group.queue, group.channel);
+                    costed = Some((group.queue, group.channel, cost));
+                    cost
+                }
+            };
             if !self.fits(agent, group.channel, cost) || !group.served_by(agent) {
                 continue;
             }
