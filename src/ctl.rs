@@ -369,6 +369,7 @@ pub async fn run(ctl: Ctl, out: &mut impl std::io::Write) -> anyhow::Result<()> 
                 ("agent", contact.agent_id.clone()),
                 ("position", contact.position.to_string()),
                 ("requires", skills_text(&contact.required_skills)),
+                ("prefers", preference_text(&contact)),
                 (
                     "context",
                     contact
@@ -842,6 +843,27 @@ fn table(
     Ok(())
 }
 
+/// `manager 90, deputy 40 · only them until <ms>`; `(recalled)` for an agent recalled from the
+/// customer's history; empty when it prefers nobody.
+fn preference_text(contact: &pb::Contact) -> String {
+    let mut text = contact
+        .preferred_agents
+        .iter()
+        .map(|p| format!("{} {}", p.agent_id, p.score))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if contact.preference_recalled {
+        text.push_str(" (recalled)");
+    }
+    if contact.preferred_until_ms > 0 {
+        text.push_str(&format!(
+            " · only them until {}",
+            contact.preferred_until_ms
+        ));
+    }
+    text
+}
+
 fn skills_text(skills: &[pb::Skill]) -> String {
     skills
         .iter()
@@ -955,5 +977,25 @@ mod tests {
         let wrapped = anyhow::Error::new(io).context("transport error");
         let e: &(dyn std::error::Error + 'static) = wrapped.as_ref();
         assert_eq!(chain(e), "transport error: Connection refused");
+    }
+
+    #[test]
+    fn a_preference_reads_as_agents_with_scores_and_the_wait() {
+        let preferred = |agent: &str, score| pb::PreferredAgent {
+            agent_id: agent.into(),
+            score,
+        };
+        let mut contact = pb::Contact::default();
+        assert_eq!(preference_text(&contact), "");
+        contact.preferred_agents = vec![preferred("manager", 90), preferred("deputy", 40)];
+        contact.preferred_until_ms = 1_700_000_030_000;
+        assert_eq!(
+            preference_text(&contact),
+            "manager 90, deputy 40 · only them until 1700000030000"
+        );
+        contact.preferred_agents = vec![preferred("alice", 100)];
+        contact.preference_recalled = true;
+        contact.preferred_until_ms = 0;
+        assert_eq!(preference_text(&contact), "alice 100 (recalled)");
     }
 }

@@ -66,6 +66,19 @@ pub struct PreferredAgent {
     pub score: u32,
 }
 
+/// Whom a live contact prefers, as [`crate::core::Engine::preference_of`] reports it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Preference {
+    /// Highest score first: those named at enqueue or by a transfer, or the agent recalled.
+    pub agents: Vec<PreferredAgent>,
+    /// While it waits for them only: until when; 0 otherwise (offered, assigned, or the wait
+    /// is over: then the preference counts only where the strategy weighs `affinity`).
+    pub until: Millis,
+    /// The agent who handled its customer or conversation recently, recalled under its queue's
+    /// affinity, not named.
+    pub recalled: bool,
+}
+
 impl PreferredAgent {
     /// The most preferred agents one contact may name.
     pub const MAX: usize = 16;

@@ -22,7 +22,7 @@ pub use agent::{AgentKind, AgentSpec, AgentView, ExternalWork, Holding, Presence
 pub use command::{Applied, Command, NamedAgent};
 pub use contact::{
     Attempt, AttemptResult, Callback, CallbackRequest, CancelReason, Consult, ContactState,
-    ContactUpdate, ContactView, Firing, NewContact, Outcome, PreferredAgent,
+    ContactUpdate, ContactView, Firing, NewContact, Outcome, Preference, PreferredAgent,
 };
 pub use engine::{AgentChange, Changes, Engine, EngineConfig, EnqueueAnswer, QueueSnapshot};
 pub use error::CoreError;

@@ -316,3 +316,68 @@ fn removing_one_preferred_agent_keeps_the_wait_for_the_others() {
     .unwrap();
     assert_eq!(f.holder(call).as_deref(), Some("pool"));
 }
+
+#[test]
+fn a_contact_shows_whom_it_prefers_and_until_when_it_waits_for_them_only() {
+    let (mut f, m, _) = floor_with_busy_managers();
+    let call = f
+        .enqueue_with("accounts", Channel::Voice, |c| {
+            prefer(c, &[("deputy", 40), ("manager", 90)], 20)
+        })
+        .unwrap();
+    let named = |agent: &str, score| PreferredAgent {
+        agent: agent.into(),
+        score,
+    };
+    let preference = f.engine.preference_of(call).expect("it prefers someone");
+    assert_eq!(
+        preference.agents,
+        vec![named("manager", 90), named("deputy", 40)],
+        "highest score first"
+    );
+    assert_eq!(preference.until, f.engine.now() + 20_000);
+    assert!(!preference.recalled, "named, not recalled");
+    // A contact naming nobody prefers nobody.
+    let other = f.enqueue("accounts", Channel::Voice);
+    assert_eq!(f.holder(other).as_deref(), Some("pool"));
+    assert_eq!(f.engine.preference_of(other), None);
+    f.accept(other);
+    // The wait is over (everyone is busy): still preferred, no longer waited for.
+    f.wait(20.0);
+    assert_eq!(f.state(call), ContactState::Waiting);
+    let preference = f.engine.preference_of(call).expect("still prefers them");
+    assert_eq!(preference.until, 0);
+    assert_eq!(preference.agents.len(), 2);
+    // Ended: nothing to report.
+    f.complete(m);
+    assert_eq!(f.holder(call).as_deref(), Some("manager"));
+    f.accept(call);
+    f.complete(call);
+    assert_eq!(f.engine.preference_of(call), None);
+    assert_eq!(f.engine.preference_of(9_999), None, "unknown");
+}
+
+#[test]
+fn an_agent_recalled_from_the_customers_history_shows_as_recalled() {
+    let mut f = Floor::new();
+    f.queue("support", |q| q.affinity_wait_secs = 30);
+    f.agent("alice", &[]);
+    let chat = f
+        .enqueue_with("support", Channel::Chat, |c| {
+            c.customer_id = "cust-7".into()
+        })
+        .unwrap();
+    f.accept(chat);
+    f.agent("bob", &[]);
+    // The customer calls while alice is on the chat: the call waits for her.
+    let call = f
+        .enqueue_with("support", Channel::Voice, |c| {
+            c.customer_id = "cust-7".into()
+        })
+        .unwrap();
+    let preference = f.engine.preference_of(call).expect("alice is recalled");
+    assert!(preference.recalled);
+    assert_eq!(preference.agents.len(), 1);
+    assert_eq!(preference.agents[0].agent, "alice");
+    assert_eq!(preference.until, f.engine.now() + 30_000);
+}

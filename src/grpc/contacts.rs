@@ -311,15 +311,33 @@ impl pb::contact_service_server::ContactService for Contacts {
     ) -> Result<Response<pb::Contact>, Status> {
         caller(&request).allow("GetContact", &[Role::Frontend, Role::Supervisor], None)?;
         let id = contact_id(request.into_inner().contact_id)?;
-        let (view, place) = self
+        let (view, place, preference) = self
             .handle
-            .query(move |engine| (engine.contact_view(id), engine.queue_position(id)))
+            .query(move |engine| {
+                (
+                    engine.contact_view(id),
+                    engine.queue_position(id),
+                    engine.preference_of(id),
+                )
+            })
             .await?;
         let view = view.ok_or_else(|| Status::not_found(format!("contact {id} is not known")))?;
         let mut contact = contact_to(&view, true);
         if let Some((position, estimated_wait_ms)) = place {
             contact.position = position;
             contact.estimated_wait_ms = estimated_wait_ms;
+        }
+        if let Some(preference) = preference {
+            contact.preferred_agents = preference
+                .agents
+                .into_iter()
+                .map(|p| pb::PreferredAgent {
+                    agent_id: p.agent,
+                    score: p.score,
+                })
+                .collect();
+            contact.preferred_until_ms = preference.until;
+            contact.preference_recalled = preference.recalled;
         }
         Ok(Response::new(contact))
     }

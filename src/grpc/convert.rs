@@ -658,6 +658,10 @@ pub fn contact_to(c: &ContactView, with_context: bool) -> pb::Contact {
         interrupting: c.interrupting,
         paused_since_ms: c.paused_since.unwrap_or(0),
         paused_ms: c.paused_ms,
+        // GetContact fills these in: a view does not carry them.
+        preferred_agents: Vec::new(),
+        preferred_until_ms: 0,
+        preference_recalled: false,
     }
 }
 

@@ -64,11 +64,16 @@ async fn customer_chats_then_calls(
 #[tokio::test]
 async fn a_customers_call_reaches_the_agent_who_has_their_chat_when_free_in_time() {
     let (mut s, mut holder, _other, chat, call, chat_agent) = customer_chats_then_calls(30).await;
+    let waiting = s.contact(call).await;
     assert_eq!(
-        s.contact(call).await.state,
+        waiting.state,
         pb::ContactState::Waiting as i32,
         "the call waits for its agent although another is free"
     );
+    assert!(waiting.preference_recalled, "recalled, not named");
+    assert_eq!(waiting.preferred_agents.len(), 1);
+    assert_eq!(waiting.preferred_agents[0].agent_id, chat_agent);
+    assert!(waiting.preferred_until_ms > waiting.enqueued_at_ms);
     holder
         .request(Action::Complete(Complete {
             contact_id: chat,
@@ -354,11 +359,21 @@ async fn a_preferred_agent_gets_the_call_when_free_in_time_and_someone_else_afte
         .expect("enqueue")
         .into_inner()
         .contact_id;
+    let waiting = s.contact(call).await;
     assert_eq!(
-        s.contact(call).await.state,
+        waiting.state,
         pb::ContactState::Waiting as i32,
         "the call waits for the manager although pool is free"
     );
+    // GetContact says whom it waits for, and until when.
+    assert_eq!(waiting.preferred_agents.len(), 1);
+    assert_eq!(waiting.preferred_agents[0].agent_id, "manager");
+    assert_eq!(waiting.preferred_agents[0].score, 100);
+    assert!(!waiting.preference_recalled);
+    let waits_ms = waiting
+        .preferred_until_ms
+        .saturating_sub(waiting.enqueued_at_ms);
+    assert!((29_000..=30_000).contains(&waits_ms), "{waits_ms}");
     manager
         .request(Action::Complete(Complete {
             contact_id: chat,

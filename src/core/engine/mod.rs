@@ -39,7 +39,7 @@ use super::agent::{
 use super::command::{Applied, Command};
 use super::contact::{
     CancelReason, Contact, ContactState, ContactUpdate, ContactView, ContextLimits, NewContact,
-    Outcome, PreferredAgent,
+    Outcome, Preference, PreferredAgent,
 };
 use super::error::CoreError;
 use super::events::{

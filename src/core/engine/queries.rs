@@ -50,6 +50,35 @@ impl Engine {
         }
     }
 
+    /// Whom a live contact prefers, if anyone (an ended contact: `None`). O(preferred agents).
+    pub fn preference_of(&self, id: ContactId) -> Option<Preference> {
+        let contact = self.contacts.get(&id)?;
+        if contact.preferred.is_empty() {
+            return None;
+        }
+        let agents = contact
+            .preferred
+            .iter()
+            .filter_map(|&(key, score)| {
+                let agent = self.agents.get(key as usize)?.as_ref()?;
+                Some(PreferredAgent {
+                    agent: agent.spec.id.to_string(),
+                    score: u32::from(score),
+                })
+            })
+            .collect();
+        let waiting = contact.state == ContactState::Waiting;
+        Some(Preference {
+            agents,
+            until: if waiting && contact.held_for_preferred(self.now) {
+                contact.affinity_until
+            } else {
+                0
+            },
+            recalled: contact.recalled,
+        })
+    }
+
     /// A waiting contact's 1-based position in its queue (higher priority first, then enqueue
     /// order) and its estimated wait under the queue's estimator (for the rest of its wait, as
     /// for a newcomer at that place). Walks the older contacts of its queue: a frontend query.
