@@ -8,6 +8,10 @@
 //! recovers from the same files into a new engine and event bus (events are regenerated and
 //! numbered, as in a real start).
 //!
+//! `journal/follow/quiet/1000000`: the same replay as the snapshotter's follower does it, with no
+//! bus: a quiet engine, which builds no events ([`routerd::core::Engine::set_quiet`]);
+//! `journal/follow/emitting/1000000` builds every event and drops it, for comparison.
+//!
 //! `journal/image/100000` and `journal/load_image/100000`: taking a snapshot's engine image
 //! (done by the snapshotter's follower engine, off the engine thread: routing does not pause for
 //! it, see `benches/snapshot_pause.rs`) and loading it at start-up, for a floor of 100,000 agents
@@ -24,7 +28,7 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use routerd::command_log::file::{FileConfig, FileLog, FileStore};
-use routerd::command_log::{Batch, CommandLog, ReadEnd};
+use routerd::command_log::{Batch, CommandLog, LogStore, ReadEnd};
 use routerd::core::{
     AgentSpec, Applied, Channel, Command, Engine, EngineConfig, NewContact, Outcome, Presence,
     QueueConfig,
@@ -127,6 +131,37 @@ fn recover(c: &mut Criterion) {
                     .expect("recovers");
             assert!(rebuilt.replayed + 3 >= RECORDS);
             rebuilt.engine
+        })
+    });
+    group.finish();
+    // The snapshotter's follower: the same replay with no bus, so the engine is quiet; and,
+    // for comparison, a follower that builds every event and throws it away.
+    let mut group = c.benchmark_group("journal/follow");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(RECORDS));
+    group.bench_function(BenchmarkId::new("quiet", RECORDS), |b| {
+        b.iter(|| {
+            let rebuilt = recovery::rebuild(&store, EngineConfig::default(), None, None, true)
+                .expect("follows");
+            assert!(rebuilt.replayed + 3 >= RECORDS);
+            assert!(!rebuilt.engine.emits_events());
+            rebuilt.engine
+        })
+    });
+    group.bench_function(BenchmarkId::new("emitting", RECORDS), |b| {
+        b.iter(|| {
+            let mut engine = Engine::new(EngineConfig::default());
+            let mut sink = Vec::new();
+            let end = store
+                .read(0, None, &mut |_, at, command| {
+                    engine.apply(command, at).expect("kept");
+                    engine.drain_events(&mut sink);
+                    sink.clear();
+                    Ok(())
+                })
+                .expect("follows");
+            assert!(end.position + 3 >= RECORDS);
+            engine
         })
     });
     group.finish();

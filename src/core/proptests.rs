@@ -825,6 +825,50 @@ proptest! {
         restored.drain();
         prop_assert_eq!(original.events, restored.events);
     }
+
+    /// The snapshotter's follower is quiet (it builds no events, its decisions record no
+    /// candidates); an engine loaded from its image continues exactly like the live engine that
+    /// emitted everything.
+    #[test]
+    fn a_quiet_followers_image_continues_exactly_like_the_live_engine(
+        ops in proptest::collection::vec(op(), 1..80),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let cut = cut.index(ops.len());
+        let mut live = Harness::new();
+        let mut follower = Harness::new();
+        follower.engine.set_quiet(true);
+        let set_up = follower.events.len();
+        for op in &ops[..cut] {
+            live.run(op);
+            follower.run(op);
+        }
+        prop_assert_eq!(follower.events.len(), set_up, "a quiet engine emitted events");
+        let mut restored = Harness::new();
+        restored.engine = Engine::from_image(&follower.engine.image()).expect("image loads");
+        prop_assert!(restored.engine.emits_events(), "quiet is not part of an image");
+        restored.now = live.now;
+        restored.enqueued = live.enqueued.clone();
+        restored.ended = live.ended.clone();
+        restored.view_agents.clear();
+        restored.view_queues.clear();
+        let all = restored.engine.all_changes();
+        for change in all.agents {
+            restored.view_agents.insert(change.id, change.view.expect("a live agent"));
+        }
+        for (name, queue) in all.queues {
+            restored.view_queues.insert(name, queue.expect("a live queue"));
+        }
+        restored.after();
+        let (from_live, from_restored) = (live.events.len(), restored.events.len());
+        for op in &ops[cut..] {
+            live.run(op);
+            restored.run(op);
+        }
+        live.drain();
+        restored.drain();
+        prop_assert_eq!(&live.events[from_live..], &restored.events[from_restored..]);
+    }
 }
 
 /// Found by `invariants_hold_under_random_commands`: a reserving queue whose alternative let

@@ -1,8 +1,8 @@
 //! Rebuilding the engine from the command log: the latest snapshot (or an empty engine), then
 //! every record after it re-applied in order. Recovery at start-up publishes the events the
 //! replay regenerates on the bus (numbered on from the snapshot's sequence: the numbers they had
-//! before the restart), so supervisors resume across it; the snapshotter replays the same way and
-//! throws the events away.
+//! before the restart), so supervisors resume across it; the snapshotter replays the same way with
+//! a quiet engine, which builds no events at all.
 
 use std::time::{Duration, Instant};
 
@@ -30,7 +30,9 @@ pub struct Rebuilt {
 }
 
 /// Loads the latest snapshot and replays the records after it up to `to` (`None`: the end),
-/// publishing the regenerated events on `bus` (which must not have published yet) if given.
+/// publishing the regenerated events on `bus` (which must not have published yet) if given;
+/// without a bus the engine is left quiet ([`Engine::set_quiet`]: it builds no events), as a
+/// follower needs it.
 /// With `strict`, a record refused although it was kept stops the rebuild
 /// ([`LogError::Diverged`]) instead of being counted.
 pub fn rebuild(
@@ -95,6 +97,8 @@ fn replay(
     bus: Option<&EventBus>,
     strict: bool,
 ) -> Result<(ReadEnd, u64, u64), LogError> {
+    // Events are built only for a bus to publish: without one the engine is quiet (a follower).
+    engine.set_quiet(bus.is_none());
     let mut events: Vec<Event> = Vec::new();
     let (mut replayed, mut refused) = (0, 0);
     let end = store.read(from, to, &mut |position, at, command| {

@@ -20,7 +20,9 @@
 //! all, as on the file journal.
 //!
 //! Cost: memory for a second engine, and CPU to apply every record a second time (in bursts,
-//! one per snapshot interval), on another core when there is one.
+//! one per snapshot interval), on another core when there is one. The follower is quiet
+//! ([`Engine::set_quiet`]): it builds no events and records no candidates, which the live
+//! engine does for every decision.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -128,7 +130,8 @@ fn take(
             }
         }
     };
-    let mut sink = Vec::new();
+    // Rebuilt without a bus, the follower is quiet: it builds no events.
+    debug_assert!(!f.engine.emits_events());
     let end = store.read(
         f.position,
         Some(due.position),
@@ -142,8 +145,6 @@ fn take(
                     what: e.to_string(),
                 });
             }
-            f.engine.drain_events(&mut sink);
-            sink.clear();
             Ok(())
         },
     )?;

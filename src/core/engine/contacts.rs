@@ -192,8 +192,10 @@ impl Engine {
         };
         self.contacts.insert(id, contact);
         self.start_wait_timers(id, max_wait, first_step, affinity_until);
-        let view = self.contacts[&id].view();
-        self.emit(EventBody::ContactQueued { contact: view });
+        if self.emitting() {
+            let view = self.contacts[&id].view();
+            self.emit(EventBody::ContactQueued { contact: view });
+        }
         // Routed before it is indexed: a contact offered at once never enters the waiting index.
         // Then its queue's arrival rules (it may move, or end).
         self.settle(id, Some(Trigger::ContactArrived), true);

@@ -194,7 +194,8 @@ impl Engine {
         let timer = self.add_timer(deadline, Timer::OfferExpiry(id));
         let agent = self.agents[key as usize].as_mut().expect("agent present");
         let agent_name = agent.spec.id.clone();
-        let history = contacts::history_of(self, &self.contacts[&id]);
+        let emitting = self.emitting();
+        let history = emitting.then(|| contacts::history_of(self, &self.contacts[&id]));
         let agent = self.agents[key as usize].as_mut().expect("agent present");
         let contact = self.contacts.get_mut(&id).expect("live contact");
         // No room for it: it interrupts the agent's interruptible work (see `interruption`).
@@ -213,7 +214,7 @@ impl Engine {
         };
         contact.agent_key = Some(key);
         contact.offer_timer = Some(timer);
-        let decision = Decision {
+        let decision = emitting.then(|| Decision {
             contact: id,
             agent: agent_name,
             queue: contact.queue.clone(),
@@ -226,16 +227,18 @@ impl Engine {
             excluded,
             relaxation_step: contact.relax_step,
             alternative,
-            history,
+            history: history.unwrap_or_default(),
             offer_deadline: deadline,
             channel: contact.channel,
             priority: contact.priority,
             exceptions: contact.exceptions.clone(),
             preferred_met: (!contact.preferred.is_empty())
                 .then(|| contact.preference_for(key).is_some()),
-        };
+        });
         self.sync_index(key);
-        self.emit(EventBody::Decision(decision));
+        if let Some(decision) = decision {
+            self.emit(EventBody::Decision(decision));
+        }
     }
 
     pub(super) fn accept(&mut self, id: ContactId, agent: &str) -> Result<Applied, CoreError> {
@@ -544,7 +547,7 @@ impl Engine {
             wrapping = true;
         }
         self.sync_index(key);
-        if wrapping {
+        if wrapping && self.emitting() {
             let view = self.view_of(key);
             self.emit(EventBody::AgentStateChanged { agent: view });
         }
@@ -848,10 +851,12 @@ impl Engine {
         while self.ended.len() > self.config.ended_history.max(1) {
             self.ended.pop_first();
         }
-        self.emit(EventBody::ContactEnded {
-            contact: view.clone(),
-            agent: holder,
-        });
+        if self.emitting() {
+            self.emit(EventBody::ContactEnded {
+                contact: view.clone(),
+                agent: holder,
+            });
+        }
         view
     }
 

@@ -83,6 +83,16 @@ impl Engine {
             }
             return;
         };
+        let (key, matched) = (found.chosen[0].0, found.alternative);
+        let considered = found.considered;
+        if !self.emitting() {
+            let none = (Vec::new(), Exclusions::default());
+            let (side, (candidates, excluded)) = (Side::AgentChosen, none);
+            self.offer(
+                id, key, trigger, strategy, side, candidates, considered, excluded, matched,
+            );
+            return;
+        }
         let rarest = {
             let contact = &self.contacts[&id];
             let by_room = contact.cost == self.config.costs.cost(contact.channel);
@@ -115,10 +125,7 @@ impl Engine {
                 }
             })
             .collect();
-        let considered = found.considered;
         let side = Side::AgentChosen;
-        let key = found.chosen[0].0;
-        let matched = found.alternative;
         self.offer(
             id, key, trigger, strategy, side, candidates, considered, excluded, matched,
         );
@@ -284,7 +291,12 @@ impl Engine {
                 return;
             }
             let agent = self.agent(key);
-            let n = n.min(CANDIDATES_RECORDED);
+            // A quiet engine records no candidates (nor works out their service-level risks).
+            let n = if self.emitting() {
+                n.min(CANDIDATES_RECORDED)
+            } else {
+                0
+            };
             let strategy = self.queues[top[0].2]
                 .as_ref()
                 .expect("queue present")

@@ -384,6 +384,9 @@ pub struct Engine {
     /// Drained before an image is taken.
     #[serde(skip)]
     events: Vec<Event>,
+    /// Events are neither built nor kept ([`Engine::set_quiet`]).
+    #[serde(skip)]
+    quiet: bool,
     /// Agents and queues changed since the read view last took them ([`Engine::take_changes`]).
     #[serde(skip)]
     changed: changes::Changed,
@@ -418,6 +421,7 @@ impl Engine {
             next_timer: 0,
             periods: intervals::Periods::default(),
             events: Vec::new(),
+            quiet: false,
             changed: changes::Changed::default(),
         }
     }
@@ -451,6 +455,28 @@ impl Engine {
         self.now = self.now.max(now);
         self.roll_periods(self.now);
         self.requests.forget_until(self.now);
+    }
+
+    /// A quiet engine builds and keeps no events (and decisions record no candidates): for a
+    /// follower that only has to reach the same state — the snapshotter's, which images it.
+    /// Everything else is the same: the same commands give the same answers, routing, timers
+    /// and counters, so its image is the image of an engine that emitted them (the property
+    /// tests check it). Not part of an image.
+    pub fn set_quiet(&mut self, quiet: bool) {
+        self.quiet = quiet;
+        if quiet {
+            self.events.clear();
+        }
+    }
+
+    /// Whether events are built (see [`Engine::set_quiet`]).
+    pub fn emits_events(&self) -> bool {
+        !self.quiet
+    }
+
+    /// [`Engine::emits_events`], for a site whose event is costly to build: it asks first.
+    fn emitting(&self) -> bool {
+        !self.quiet
     }
 
     /// Moves the events emitted since the last call into `out`, in order.
@@ -674,8 +700,10 @@ impl Engine {
         a.wrap_timer = None;
         a.wrap_up_until = None;
         self.sync_index(agent);
-        let view = self.view_of(agent);
-        self.emit(EventBody::AgentStateChanged { agent: view });
+        if self.emitting() {
+            let view = self.view_of(agent);
+            self.emit(EventBody::AgentStateChanged { agent: view });
+        }
         self.route_agent(agent, Trigger::WrapUpEnded);
     }
 
@@ -710,7 +738,9 @@ impl Engine {
     }
 
     fn emit(&mut self, body: EventBody) {
-        self.events.push(Event { at: self.now, body });
+        if !self.quiet {
+            self.events.push(Event { at: self.now, body });
+        }
     }
 
     fn agent_key(&self, id: &str) -> Result<AgentKey, CoreError> {
