@@ -294,3 +294,79 @@ fn a_callback_transferred_to_another_queue_keeps_no_maximum_wait() {
         "off the line: it does not expire"
     );
 }
+
+/// A frontend that lost the answer to its attempt report sends it again: the repeat answers the
+/// contact as it is and changes nothing — after a failure that put it back to wait, after a
+/// reached call, and after the last failure ended it. A report by another agent is still refused.
+#[test]
+fn a_repeated_attempt_report_answers_the_same_and_changes_nothing() {
+    let mut f = floor();
+    f.presence("vic", Presence::Ready);
+    f.presence("vic", Presence::NotReady("lunch".into()));
+    let id = f.enqueue("sales", Channel::Voice);
+    ask(&mut f, id, CallbackRequest::default()).unwrap();
+    f.presence("vic", Presence::Ready);
+    f.accept(id);
+    let report = |f: &mut Floor, agent: &str, result| {
+        f.apply(Command::CallbackAttempt {
+            contact: id,
+            agent: agent.into(),
+            result,
+        })
+    };
+    let first = report(&mut f, "vic", AttemptResult::NoAnswer).unwrap();
+    let (image, events) = (f.engine.image(), f.events.len());
+    let again = report(&mut f, "vic", AttemptResult::NoAnswer).unwrap();
+    assert_eq!(again, first, "the same answer");
+    assert_eq!(f.engine.image(), image, "nothing changed");
+    assert_eq!(f.events.len(), events, "nothing published");
+    // Another result, or another agent, is not a repeat: refused as before.
+    let other_result = report(&mut f, "vic", AttemptResult::Busy).unwrap_err();
+    assert_eq!(other_result.class(), ErrorClass::Precondition);
+    f.agent("wes", &[]);
+    f.presence("wes", Presence::NotReady("break".into()));
+    let by_wes = report(&mut f, "wes", AttemptResult::NoAnswer).unwrap_err();
+    assert_eq!(by_wes.class(), ErrorClass::Precondition);
+    // The retry reaches the customer; reported twice, it is one attempt.
+    f.wait(60.0);
+    f.accept(id);
+    report(&mut f, "vic", AttemptResult::Reached).unwrap();
+    let image = f.engine.image();
+    report(&mut f, "vic", AttemptResult::Reached).unwrap();
+    assert_eq!(f.engine.image(), image);
+    let attempts = |f: &Floor| {
+        f.engine
+            .contact_view(id)
+            .unwrap()
+            .callback
+            .unwrap()
+            .attempts
+            .len()
+    };
+    assert_eq!(attempts(&f), 2);
+    f.complete(id);
+    assert_eq!(counters(&f, "sales").callbacks_reached, 1);
+    // The last failure ends a callback unreached; its repeat answers the ended contact.
+    f.presence("vic", Presence::NotReady("lunch".into()));
+    let last = f.enqueue("sales", Channel::Voice);
+    ask(&mut f, last, CallbackRequest::default()).unwrap();
+    f.presence("vic", Presence::Ready);
+    for _ in 0..2 {
+        f.accept(last);
+        attempt(&mut f, last, AttemptResult::Busy).unwrap();
+        f.wait(60.0);
+    }
+    assert_eq!(f.state(last), ContactState::Unreached);
+    let Applied::Contact(view) = f
+        .apply(Command::CallbackAttempt {
+            contact: last,
+            agent: "vic".into(),
+            result: AttemptResult::Busy,
+        })
+        .unwrap()
+    else {
+        panic!("a contact")
+    };
+    assert_eq!(view.state, ContactState::Unreached);
+    assert_eq!(counters(&f, "sales").callbacks_unreached, 1);
+}

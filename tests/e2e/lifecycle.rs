@@ -771,6 +771,22 @@ async fn a_callback_keeps_its_place_and_a_failed_call_is_tried_again() {
             let waiting = s.contact(caller).await;
             assert_eq!(waiting.state, pb::ContactState::Waiting as i32);
             assert!(waiting.held_until_ms > 0, "held for its retry");
+            // The report comes again (over the unary call: the answer was lost): answered,
+            // and nothing changes.
+            let again = s
+                .contacts
+                .report_callback_attempt(pb::ReportCallbackAttemptRequest {
+                    contact_id: caller,
+                    agent_id: "vic".into(),
+                    result: pb::CallbackResult::NoAnswer as i32,
+                })
+                .await
+                .expect("a repeat is answered")
+                .into_inner()
+                .contact
+                .unwrap();
+            assert_eq!(again.callback.unwrap().attempts.len(), 1, "one attempt");
+            assert_eq!(again.held_until_ms, waiting.held_until_ms);
             served.push(caller);
             continue;
         }

@@ -121,6 +121,11 @@ impl Engine {
         agent: &str,
         result: AttemptResult,
     ) -> Result<Applied, CoreError> {
+        // A report the engine already took (a frontend retrying a lost answer) answers the
+        // contact as it is now and changes nothing.
+        if let Some(view) = self.repeated_answer(id, agent, lifecycle::Answer::Attempt(result)) {
+            return Ok(Applied::Contact(view));
+        }
         self.live_contact(id)?;
         let key = self.agent_key(agent)?;
         let contact = self.allow(id, lifecycle::Step::Retry)?;

@@ -37,6 +37,7 @@
 //! in debug builds only.
 
 use super::*;
+use crate::core::AttemptResult;
 
 /// Where a contact is: the stage of its [`ContactState`], without the state's data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,12 +66,14 @@ impl Stage {
 
 /// An agent's answer to the engine, as [`Engine::repeated_answer`] recognises its repeats.
 #[derive(Clone, Copy)]
-enum Answer<'a> {
+pub(super) enum Answer<'a> {
     Accept,
     Reject,
     Complete(Outcome),
     /// To this queue, for this reason, to this named agent if any.
     Transfer(&'a str, &'a str, Option<&'a str>),
+    /// A callback attempt, and how it went.
+    Attempt(AttemptResult),
 }
 
 /// What can happen to a contact.
@@ -319,8 +322,15 @@ impl Engine {
     /// - complete: this agent completed it with the same outcome (while the ended contact is
     ///   still in the engine's history of ended contacts);
     /// - transfer: its last transfer is this agent's, to the same queue for the same reason, and
-    ///   this agent does not hold it now.
-    fn repeated_answer(&self, id: ContactId, agent: &str, answer: Answer) -> Option<ContactView> {
+    ///   this agent does not hold it now;
+    /// - callback attempt: its last attempt is this agent's with the same result, and the agent
+    ///   does not hold it for a newer attempt (a failure freed it; a reached call is held on).
+    pub(super) fn repeated_answer(
+        &self,
+        id: ContactId,
+        agent: &str,
+        answer: Answer,
+    ) -> Option<ContactView> {
         let key = *self.agent_ids.get(agent)?;
         if let Answer::Transfer(queue, reason, to_agent) = answer {
             let view = match self.contacts.get(&id) {
@@ -334,6 +344,24 @@ impl Engine {
                 && *last.reason == *reason
                 && last.to_agent.as_deref() == to_agent;
             return same.then_some(view);
+        }
+        if let Answer::Attempt(result) = answer {
+            let view = match self.contacts.get(&id) {
+                Some(c) => {
+                    // Assigned to the agent, whose last report did not reach the customer: this
+                    // report is about a new attempt (a failed one would have freed the agent).
+                    let last = c.callback.as_ref()?.attempts.last()?;
+                    let assigned = c.agent_key == Some(key)
+                        && matches!(c.state, ContactState::Assigned { .. });
+                    if assigned && last.result != AttemptResult::Reached {
+                        return None;
+                    }
+                    c.view()
+                }
+                None => (**self.ended.get(&id)?).clone(),
+            };
+            let last = view.callback.as_ref()?.attempts.last()?;
+            return (*last.agent == *agent && last.result == result).then_some(view);
         }
         match (answer, self.contacts.get(&id)) {
             (Answer::Accept, Some(c)) => (matches!(c.state, ContactState::Assigned { .. })
