@@ -139,7 +139,7 @@ pub enum CtlCommand {
     /// Agents: list, get, put, state, remove.
     #[command(subcommand)]
     Agents(AgentsCommand),
-    /// Contacts: get, cancel.
+    /// Contacts: get, update, cancel.
     #[command(subcommand)]
     Contacts(ContactsCommand),
     /// Every queue's figures, now, for the interval and for today.
@@ -233,6 +233,26 @@ pub enum ContactsCommand {
         id: u64,
         #[arg(long)]
         withdrawn: bool,
+    },
+    /// Change a live contact (a supervisor raising a caller's priority, say): what is given
+    /// replaces the contact's own; it is routed again at once. Needs a frontend or admin token.
+    Update {
+        id: u64,
+        #[arg(long)]
+        priority: Option<u32>,
+        /// The customer's value (0 or more).
+        #[arg(long)]
+        value: Option<f64>,
+        /// The contact's own requirements as name:level, comma-separated (e.g. billing:5);
+        /// the queue's defaults still apply.
+        #[arg(long, value_delimiter = ',')]
+        requires: Option<Vec<String>>,
+        /// A context entry KEY=VALUE, added or replaced (repeat for more).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// A context key removed (repeat for more).
+        #[arg(long = "unset", value_name = "KEY")]
+        unset: Vec<String>,
     },
 }
 
@@ -349,6 +369,23 @@ pub async fn run(ctl: Ctl, out: &mut impl std::io::Write) -> anyhow::Result<()> 
                         .contact
                         .unwrap_or_default()
                 }
+                ContactsCommand::Update {
+                    id,
+                    priority,
+                    value,
+                    requires,
+                    set,
+                    unset,
+                } => {
+                    let request = update_request(id, priority, value, requires, set, unset)?;
+                    contacts
+                        .update_contact(request)
+                        .await
+                        .map_err(refused)?
+                        .into_inner()
+                        .contact
+                        .unwrap_or_default()
+                }
             };
             if json {
                 return print_json(out, &contact);
@@ -366,6 +403,7 @@ pub async fn run(ctl: Ctl, out: &mut impl std::io::Write) -> anyhow::Result<()> 
                 ),
                 ("state", state),
                 ("customer", contact.customer_id.clone()),
+                ("priority", contact.priority.to_string()),
                 ("agent", contact.agent_id.clone()),
                 ("position", contact.position.to_string()),
                 ("requires", skills_text(&contact.required_skills)),
@@ -843,6 +881,56 @@ fn table(
     Ok(())
 }
 
+/// The UpdateContact request `ctl contacts update` sends; bad arguments are caught here, before
+/// any call.
+fn update_request(
+    id: u64,
+    priority: Option<u32>,
+    value: Option<f64>,
+    requires: Option<Vec<String>>,
+    set: Vec<String>,
+    unset: Vec<String>,
+) -> anyhow::Result<pb::UpdateContactRequest> {
+    let required_skills = match requires {
+        Some(skills) => {
+            let skills = skills
+                .iter()
+                .map(|s| {
+                    s.parse::<SkillLevel>()
+                        .map_err(|e| anyhow::anyhow!("--requires {s:?}: {e}"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            Some(pb::SkillRequirements {
+                skills: crate::grpc::convert::skills_to(&skills),
+            })
+        }
+        None => None,
+    };
+    let context_set = set
+        .iter()
+        .map(|entry| match entry.split_once('=') {
+            Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+            _ => Err(anyhow::anyhow!("--set {entry:?}: expected KEY=VALUE")),
+        })
+        .collect::<anyhow::Result<_>>()?;
+    if priority.is_none()
+        && value.is_none()
+        && required_skills.is_none()
+        && set.is_empty()
+        && unset.is_empty()
+    {
+        anyhow::bail!("nothing to change: give --priority, --value, --requires, --set or --unset");
+    }
+    Ok(pb::UpdateContactRequest {
+        contact_id: id,
+        priority,
+        customer_value: value,
+        required_skills,
+        context_set,
+        context_removed: unset,
+    })
+}
+
 /// `manager 90, deputy 40 · only them until <ms>`; `(recalled)` for an agent recalled from the
 /// customer's history; empty when it prefers nobody.
 fn preference_text(contact: &pb::Contact) -> String {
@@ -977,6 +1065,33 @@ mod tests {
         let wrapped = anyhow::Error::new(io).context("transport error");
         let e: &(dyn std::error::Error + 'static) = wrapped.as_ref();
         assert_eq!(chain(e), "transport error: Connection refused");
+    }
+
+    #[test]
+    fn an_update_takes_what_is_given_and_refuses_bad_arguments_before_any_call() {
+        let request = update_request(
+            7,
+            Some(5),
+            None,
+            Some(vec!["billing:5".into()]),
+            vec!["tier=gold".into(), "note=a=b".into()],
+            vec!["old".into()],
+        )
+        .unwrap();
+        assert_eq!(request.contact_id, 7);
+        assert_eq!(request.priority, Some(5));
+        assert_eq!(request.customer_value, None);
+        let skills = request.required_skills.unwrap().skills;
+        assert_eq!((skills[0].name.as_str(), skills[0].level), ("billing", 5));
+        assert_eq!(request.context_set["tier"], "gold");
+        assert_eq!(request.context_set["note"], "a=b", "the first = splits");
+        assert_eq!(request.context_removed, ["old"]);
+        let e = update_request(7, None, None, None, vec![], vec![]).unwrap_err();
+        assert!(e.to_string().contains("nothing to change"), "{e}");
+        let e = update_request(7, None, None, None, vec!["tier".into()], vec![]).unwrap_err();
+        assert!(e.to_string().contains("KEY=VALUE"), "{e}");
+        let e = update_request(7, None, None, Some(vec!["billing".into()]), vec![], vec![]);
+        assert!(e.unwrap_err().to_string().contains("--requires"));
     }
 
     #[test]

@@ -108,6 +108,14 @@ async fn operators_manage_queues_agents_and_contacts_from_the_command_line() {
         .unwrap();
     assert!(got.contains("state      offered"), "{got}");
     assert!(got.contains("agent      ana"), "{got}");
+    // Only a waiting contact can be changed: the refusal names its status.
+    let e = ctl(
+        &server,
+        &["contacts", "update", &id.to_string(), "--priority", "5"],
+    )
+    .await
+    .unwrap_err();
+    assert!(e.starts_with("FAILED_PRECONDITION"), "{e}");
     let cancelled = ctl(&server, &["contacts", "cancel", &id.to_string()])
         .await
         .unwrap();
@@ -140,6 +148,37 @@ async fn operators_manage_queues_agents_and_contacts_from_the_command_line() {
         .await
         .unwrap_err();
     assert!(e.contains("not an event kind"), "{e}");
+
+    // A supervisor raises a waiting caller's priority and tags it (Ana is on a break).
+    ctl(&server, &["agents", "state", "ana", "not-ready", "break"])
+        .await
+        .unwrap();
+    let id = server
+        .enqueue("billing", pb::Channel::Voice, &[("order", "A-8")])
+        .await
+        .contact_id;
+    let updated = ctl(
+        &server,
+        &[
+            "contacts",
+            "update",
+            &id.to_string(),
+            "--priority",
+            "5",
+            "--set",
+            "tier=gold",
+            "--unset",
+            "order",
+        ],
+    )
+    .await
+    .unwrap();
+    assert!(updated.contains("priority   5"), "{updated}");
+    assert!(updated.contains("context    tier=gold\n"), "{updated}");
+    let e = ctl(&server, &["contacts", "update", &id.to_string()])
+        .await
+        .unwrap_err();
+    assert!(e.contains("nothing to change"), "{e}");
     server.shut_down().await;
 }
 
