@@ -178,6 +178,13 @@ pub enum LogError {
     /// A standby was told to stop while it waited for the lease: it never led.
     #[error("stopped while standing by for the journal's lease")]
     StoodDown,
+    /// Another process holds the data directory (a running `routerd serve`).
+    #[error(
+        "the data directory {dir} is in use by another routerd (it holds {dir}/{lock}): stop it first, or give this one another directory",
+        dir = dir.display(),
+        lock = crate::command_log::file::LOCK
+    )]
+    InUse { dir: PathBuf },
     /// The log's thread is gone (it failed earlier, or panicked).
     #[error("the journal writer stopped: {0}")]
     Stopped(String),

@@ -25,7 +25,7 @@ use std::sync::atomic::AtomicBool;
 use tokio::sync::oneshot;
 use tracing::info;
 
-use crate::command_log::file::{FileConfig, FileLog, FileStore};
+use crate::command_log::file::{DirLock, FileConfig, FileLog, FileStore};
 use crate::command_log::jetstream::{JetStreamConfig, JetStreamLog, JetStreamStore};
 use crate::command_log::memory::MemoryLog;
 use crate::command_log::{CommandLog, LogError, LogStore};
@@ -236,11 +236,13 @@ fn recover(
 ) -> Result<Recovered, LogError> {
     match journal {
         Journal::File(file) => {
+            // One writer per directory: taken before anything is read, cleaned or cut.
+            let lock = DirLock::acquire(&file.dir)?;
             let store = FileStore::open(&file.dir)?
                 .preallocating(file.preallocate)
                 .keeping_history(file.keep_history);
             let rebuilt = rebuild(&store, config, bus, &file.dir.display().to_string())?;
-            let log = FileLog::open(&store, file, &rebuilt.end)?;
+            let log = FileLog::open(&store, file, &rebuilt.end)?.holding(lock);
             let last = rebuilt.snapshot.unwrap_or(0);
             Ok((rebuilt.engine, Box::new(log), Arc::new(store), last))
         }

@@ -615,3 +615,21 @@ async fn a_snapshot_this_build_cannot_load_is_passed_over_when_the_journal_is_wh
     let after = run(&config, Vec::new()).await;
     assert_eq!(after, before);
 }
+
+/// Two servers on one data directory would interleave their writes: the second is refused
+/// before it reads anything, and starts once the first has stopped.
+#[tokio::test]
+async fn a_second_server_on_the_same_data_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = journaled(dir.path(), 0);
+    let first = start_bare(&config).expect("the first starts");
+    let error = start_bare(&config).err().expect("the second is refused");
+    assert!(matches!(error, LogError::InUse { .. }), "{error}");
+    drop(first.handle);
+    tokio::time::timeout(PATIENCE, first.stopped)
+        .await
+        .expect("stops in time")
+        .expect("reports how it stopped")
+        .expect("the journal closes cleanly");
+    run(&config, floor()).await;
+}

@@ -6,6 +6,8 @@
 //! releases in order.
 //!
 //! Invariants:
+//! - one writer per data directory: the server holds [`DirLock`] from before recovery reads the
+//!   directory until its writer closes, and repair takes it too;
 //! - a batch is released only after its records are handed to the operating system — and, with
 //!   `fsync_interval = 0`, synced to disk — after every earlier batch: nothing anyone was told can
 //!   be lost by a crash of the process (or, synced, of the machine);
@@ -60,6 +62,40 @@ pub const SPARE_BYTES: usize = 8 << 20;
 /// The next segment, zero-filled and synced; and the file it is written as until it is whole.
 const SPARE: &str = "journal-spare.tmp";
 const SPARE_PARTIAL: &str = "journal-spare.partial";
+/// The file whose lock a data directory's one writer holds (see [`DirLock`]).
+pub const LOCK: &str = "routerd.lock";
+
+/// An exclusive hold on a data directory: one writer at a time. A second `routerd serve` on
+/// the same directory, or `routerd journal repair` while a server runs there, is refused
+/// ([`LogError::InUse`]) instead of writing under it. Held until dropped; the operating system
+/// drops it with the process (a killed server leaves nothing to clean up). An advisory lock
+/// (`flock`): it binds routerd processes, not other programs, and on a network file system it is
+/// only as good as that file system's locks.
+#[derive(Debug)]
+pub struct DirLock {
+    _file: File,
+}
+
+impl DirLock {
+    /// Takes the lock of `dir` (created if missing), or says who has it.
+    pub fn acquire(dir: &Path) -> Result<DirLock, LogError> {
+        fs::create_dir_all(dir).map_err(LogError::io(dir))?;
+        let path = dir.join(LOCK);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(LogError::io(&path))?;
+        match file.try_lock() {
+            Ok(()) => Ok(DirLock { _file: file }),
+            Err(fs::TryLockError::WouldBlock) => Err(LogError::InUse {
+                dir: dir.to_path_buf(),
+            }),
+            Err(fs::TryLockError::Error(e)) => Err(LogError::io(&path)(e)),
+        }
+    }
+}
 
 /// How the file journal writes.
 #[derive(Clone, Debug)]
@@ -428,6 +464,8 @@ pub struct FileLog {
     end: Position,
     tx: Option<SyncSender<ToWriter>>,
     thread: Option<JoinHandle<Result<(), LogError>>>,
+    /// The data directory's lock, held as long as the writer ([`FileLog::holding`]).
+    lock: Option<DirLock>,
 }
 
 impl FileLog {
@@ -489,7 +527,16 @@ impl FileLog {
             end: end.position,
             tx: Some(tx),
             thread: Some(thread),
+            lock: None,
         })
+    }
+}
+
+impl FileLog {
+    /// Keeps the data directory's lock (taken before recovery read it) until the writer closes.
+    pub fn holding(mut self, lock: DirLock) -> FileLog {
+        self.lock = Some(lock);
+        self
     }
 }
 

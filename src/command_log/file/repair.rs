@@ -8,6 +8,9 @@
 //! aside. The next start recovers every record before the damage; the records from it on are
 //! lost to the server (they are in the backup, for forensics).
 //!
+//! It takes the data directory's lock first: while a server runs there it refuses and changes
+//! nothing.
+//!
 //! Only damage is repaired: a journal with a gap (a missing segment) or an I/O error is left
 //! untouched and the error is reported. A torn end (a crash mid-write) needs no repair: the
 //! server trims it at start.
@@ -15,7 +18,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::{FileStore, list, segment, snapshot};
+use super::{DirLock, FileStore, list, segment, snapshot};
 use crate::command_log::{LogError, LogStore, Position};
 
 /// What a repair found and did.
@@ -36,8 +39,10 @@ pub enum Repair {
     },
 }
 
-/// Repairs the journal in `dir` (see the module's doc). `now_ms` names the backup.
+/// Repairs the journal in `dir` (see the module's doc). `now_ms` names the backup. A directory a
+/// running server holds is refused ([`LogError::InUse`]): nothing is read or changed.
 pub fn repair(dir: &Path, now_ms: u64) -> Result<Repair, LogError> {
+    let _lock = DirLock::acquire(dir)?;
     let store = FileStore::open(dir)?;
     let segments = store.segments()?;
     let Some(&(first, _)) = segments.first() else {

@@ -231,3 +231,34 @@ fn keeping_history_a_snapshot_removes_no_segment_and_a_reader_writes_nothing() {
     assert!(FileStore::open_read_only(&missing).is_err());
     assert!(!missing.exists());
 }
+
+#[test]
+fn one_writer_holds_a_data_directory_and_repair_waits_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("fresh");
+    let held = DirLock::acquire(&data).expect("the first takes it (and makes the directory)");
+    let second = DirLock::acquire(&data).unwrap_err();
+    assert!(matches!(second, LogError::InUse { .. }), "{second}");
+    assert!(second.to_string().contains("in use"), "{second}");
+    // Repair refuses while a server holds it, and leaves everything as it was.
+    let before: Vec<_> = fs::read_dir(&data)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    let refused = repair::repair(&data, 1).unwrap_err();
+    assert!(matches!(refused, LogError::InUse { .. }), "{refused}");
+    let after: Vec<_> = fs::read_dir(&data)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(before, after);
+    drop(held);
+    let again = DirLock::acquire(&data).expect("free once the holder lets go");
+    drop(again);
+    assert_eq!(
+        repair::repair(&data, 1).unwrap(),
+        repair::Repair::Sound { records: 0 }
+    );
+}
