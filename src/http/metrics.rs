@@ -16,6 +16,10 @@
 //! - `engine_batch_seconds` (time the engine thread spends on one batch: the decisions' cost)
 //!   and `commit_seconds` (a batch from the log to durable), both histograms.
 //! - `grpc_calls_total{method, code}` (see [`crate::grpc::calls`] for what counts when).
+//! - `http_requests_total{route, code}`: this listener's requests by route (the route's pattern,
+//!   e.g. `/api/v1/agents`; `unknown` for a path no route serves, so a client cannot grow the
+//!   series by inventing paths) and HTTP status code, counted when the response starts (an
+//!   event stream when it opens).
 //! - `agents_logged_in`, `agents_ready`, `event_subscribers`, `event_sequence`, `build_info`.
 //!
 //! Counters run since the engine's figures began (they are engine state and survive restarts,
@@ -28,9 +32,11 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use prometheus_client::collector::Collector;
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::MetricType;
-use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
@@ -47,7 +53,21 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 /// The registry every scrape encodes.
 pub struct Exposition {
     registry: Arc<Registry>,
+    /// This listener's requests (the router's counting layer adds to it).
+    pub http_requests: HttpRequests,
 }
+
+/// One series of `routerd_http_requests_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    /// The matched route's pattern, or `unknown`.
+    pub route: String,
+    /// The HTTP status code, e.g. `200`.
+    pub code: String,
+}
+
+/// HTTP requests by route and status code.
+pub type HttpRequests = Family<HttpLabels, Counter>;
 
 impl Exposition {
     pub fn new(
@@ -79,6 +99,12 @@ impl Exposition {
             "Time from a batch handed to the command log until it was durable and released",
             runtime.commit_seconds,
         );
+        let http_requests = HttpRequests::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests to this listener, by route and status code",
+            http_requests.clone(),
+        );
         registry.register_collector(Box::new(Floor {
             handle,
             subscribers,
@@ -86,6 +112,7 @@ impl Exposition {
         }));
         Exposition {
             registry: Arc::new(registry),
+            http_requests,
         }
     }
 

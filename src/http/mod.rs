@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Query, Request, State};
+use axum::extract::{MatchedPath, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -176,6 +176,24 @@ async fn supervisors_only(
     Ok(next.run(request).await)
 }
 
+/// Counts every request by its route's pattern and its status code
+/// (`routerd_http_requests_total`, see [`metrics`]).
+async fn count_requests(State(shared): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unknown", MatchedPath::as_str)
+        .to_string();
+    let response = next.run(request).await;
+    let code = response.status().as_str().to_string();
+    shared
+        .metrics
+        .http_requests
+        .get_or_create(&metrics::HttpLabels { route, code })
+        .inc();
+    response
+}
+
 /// The routes, on `shared`.
 pub(crate) fn router(shared: AppState) -> Router {
     let data = Router::new()
@@ -199,6 +217,10 @@ pub(crate) fn router(shared: AppState) -> Router {
                     .into(),
             }
         })
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            count_requests,
+        ))
         .with_state(shared)
 }
 

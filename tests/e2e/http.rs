@@ -270,6 +270,18 @@ async fn metrics_parse_as_openmetrics_and_agree_with_the_snapshot() {
         .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::NotFound);
 
+    // HTTP requests are counted by route and status; an unknown path is `unknown`, whatever
+    // it was.
+    assert_eq!(get(server.http, "/api/v1/snapshot", &[]).await.status, 200);
+    assert_eq!(
+        get(server.http, "/api/v1/agents?page_size=0x", &[])
+            .await
+            .status,
+        400
+    );
+    for path in ["/nowhere", "/api/v2/anything"] {
+        assert_eq!(get(server.http, path, &[]).await.status, 404);
+    }
     let reply = get(server.http, "/metrics", &[]).await;
     assert_eq!(reply.status, 200);
     assert!(
@@ -325,6 +337,16 @@ async fn metrics_parse_as_openmetrics_and_agree_with_the_snapshot() {
     assert_eq!(calls(enqueue, "OK"), 4.0);
     assert_eq!(calls(enqueue, "NOT_FOUND"), 1.0);
     assert_eq!(calls("routing.v1.AgentService/AgentSession", "OK"), 1.0);
+    let requests = |route: &str, code: &str| {
+        sample(
+            &exposition,
+            "routerd_http_requests",
+            &[("route", route), ("code", code)],
+        )
+    };
+    assert_eq!(requests("/api/v1/snapshot", "200"), 1.0);
+    assert_eq!(requests("/api/v1/agents", "400"), 1.0);
+    assert_eq!(requests("unknown", "404"), 2.0);
     let floor = server.snapshot().await;
     let gauge = |family: &str| sample(&exposition, family, &[]);
     assert_eq!(
