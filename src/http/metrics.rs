@@ -19,7 +19,8 @@
 //! - `http_requests_total{route, code}`: this listener's requests by route (the route's pattern,
 //!   e.g. `/api/v1/agents`; `unknown` for a path no route serves, so a client cannot grow the
 //!   series by inventing paths) and HTTP status code, counted when the response starts (an
-//!   event stream when it opens).
+//!   event stream when it opens); `http_request_seconds{route}`, a histogram of the time until
+//!   then.
 //! - `agents_logged_in`, `agents_ready`, `event_subscribers`, `event_sequence`, `build_info`.
 //!
 //! Counters run since the engine's figures began (they are engine state and survive restarts,
@@ -38,6 +39,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 
@@ -53,8 +55,9 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 /// The registry every scrape encodes.
 pub struct Exposition {
     registry: Arc<Registry>,
-    /// This listener's requests (the router's counting layer adds to it).
+    /// This listener's requests (the router's counting layer adds to them).
     pub http_requests: HttpRequests,
+    pub http_seconds: HttpSeconds,
 }
 
 /// One series of `routerd_http_requests_total`.
@@ -68,6 +71,19 @@ pub struct HttpLabels {
 
 /// HTTP requests by route and status code.
 pub type HttpRequests = Family<HttpLabels, Counter>;
+
+/// One series of `routerd_http_request_seconds`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabel {
+    pub route: String,
+}
+
+/// Time until the response starts, by route: 100 µs to about 3 s, doubling.
+pub type HttpSeconds = Family<RouteLabel, Histogram, fn() -> Histogram>;
+
+fn http_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.000_1, 2.0, 16))
+}
 
 impl Exposition {
     pub fn new(
@@ -105,6 +121,12 @@ impl Exposition {
             "HTTP requests to this listener, by route and status code",
             http_requests.clone(),
         );
+        let http_seconds = HttpSeconds::new_with_constructor(http_histogram as fn() -> Histogram);
+        registry.register(
+            "http_request_seconds",
+            "Time from an HTTP request to the start of its response, by route",
+            http_seconds.clone(),
+        );
         registry.register_collector(Box::new(Floor {
             handle,
             subscribers,
@@ -113,6 +135,7 @@ impl Exposition {
         Exposition {
             registry: Arc::new(registry),
             http_requests,
+            http_seconds,
         }
     }
 

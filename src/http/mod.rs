@@ -176,18 +176,26 @@ async fn supervisors_only(
     Ok(next.run(request).await)
 }
 
-/// Counts every request by its route's pattern and its status code
-/// (`routerd_http_requests_total`, see [`metrics`]).
+/// Counts every request by its route's pattern and its status code, and times it until its
+/// response starts (`routerd_http_requests_total`, `routerd_http_request_seconds`, see
+/// [`metrics`]).
 async fn count_requests(State(shared): State<AppState>, request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or("unknown", MatchedPath::as_str)
         .to_string();
+    let started = std::time::Instant::now();
     let response = next.run(request).await;
+    let metrics = &shared.metrics;
+    metrics
+        .http_seconds
+        .get_or_create(&metrics::RouteLabel {
+            route: route.clone(),
+        })
+        .observe(started.elapsed().as_secs_f64());
     let code = response.status().as_str().to_string();
-    shared
-        .metrics
+    metrics
         .http_requests
         .get_or_create(&metrics::HttpLabels { route, code })
         .inc();

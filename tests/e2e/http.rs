@@ -347,6 +347,12 @@ async fn metrics_parse_as_openmetrics_and_agree_with_the_snapshot() {
     assert_eq!(requests("/api/v1/snapshot", "200"), 1.0);
     assert_eq!(requests("/api/v1/agents", "400"), 1.0);
     assert_eq!(requests("unknown", "404"), 2.0);
+    let timed = sample(
+        &exposition,
+        "routerd_http_request_seconds",
+        &[("route", "/api/v1/snapshot")],
+    );
+    assert_eq!(timed, 1.0, "one snapshot request timed");
     let floor = server.snapshot().await;
     let gauge = |family: &str| sample(&exposition, family, &[]);
     assert_eq!(
