@@ -614,13 +614,7 @@ async fn agents(
             skills,
             capacity,
         } => {
-            let skills = skills
-                .iter()
-                .map(|s| {
-                    s.parse::<SkillLevel>()
-                        .map_err(|e| anyhow::anyhow!("--skills {s:?}: {e}"))
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?;
+            let skills = skill_levels("--skills", &skills)?;
             let reply = agents
                 .put_agent(pb::PutAgentRequest {
                     agent: Some(pb::AgentSpec {
@@ -881,6 +875,17 @@ fn table(
     Ok(())
 }
 
+/// Skills given as `name:level` on the command line, for `flag`'s error.
+fn skill_levels(flag: &str, given: &[String]) -> anyhow::Result<Vec<SkillLevel>> {
+    given
+        .iter()
+        .map(|s| {
+            s.parse::<SkillLevel>()
+                .map_err(|e| anyhow::anyhow!("{flag} {s:?}: {e}"))
+        })
+        .collect()
+}
+
 /// The UpdateContact request `ctl contacts update` sends; bad arguments are caught here, before
 /// any call.
 fn update_request(
@@ -892,18 +897,9 @@ fn update_request(
     unset: Vec<String>,
 ) -> anyhow::Result<pb::UpdateContactRequest> {
     let required_skills = match requires {
-        Some(skills) => {
-            let skills = skills
-                .iter()
-                .map(|s| {
-                    s.parse::<SkillLevel>()
-                        .map_err(|e| anyhow::anyhow!("--requires {s:?}: {e}"))
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            Some(pb::SkillRequirements {
-                skills: crate::grpc::convert::skills_to(&skills),
-            })
-        }
+        Some(skills) => Some(pb::SkillRequirements {
+            skills: crate::grpc::convert::skills_to(&skill_levels("--requires", &skills)?),
+        }),
         None => None,
     };
     let context_set = set

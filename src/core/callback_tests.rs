@@ -39,6 +39,19 @@ fn floor() -> Floor {
     f
 }
 
+/// [`floor`] with a callback asked for while vic was at lunch, then offered to vic and accepted:
+/// vic is on the call.
+fn callback_held_by_vic() -> (Floor, ContactId) {
+    let mut f = floor();
+    f.presence("vic", Presence::Ready);
+    f.presence("vic", Presence::NotReady("lunch".into()));
+    let id = f.enqueue("sales", Channel::Voice);
+    ask(&mut f, id, CallbackRequest::default()).unwrap();
+    f.presence("vic", Presence::Ready);
+    f.accept(id);
+    (f, id)
+}
+
 #[test]
 fn a_callback_keeps_its_place_behind_older_contacts_and_ahead_of_newer_ones() {
     let mut f = floor();
@@ -105,13 +118,7 @@ fn a_scheduled_callback_is_not_offered_before_its_time_and_leaves_the_maximum_wa
 
 #[test]
 fn failed_attempts_retry_after_the_delay_then_end_unreached() {
-    let mut f = floor();
-    f.presence("vic", Presence::Ready);
-    f.presence("vic", Presence::NotReady("lunch".into()));
-    let id = f.enqueue("sales", Channel::Voice);
-    ask(&mut f, id, CallbackRequest::default()).unwrap();
-    f.presence("vic", Presence::Ready);
-    f.accept(id);
+    let (mut f, id) = callback_held_by_vic();
     let Applied::Contact(view) = attempt(&mut f, id, AttemptResult::NoAnswer).unwrap() else {
         panic!("a contact")
     };
@@ -144,13 +151,7 @@ fn failed_attempts_retry_after_the_delay_then_end_unreached() {
 
 #[test]
 fn a_reached_callback_goes_on_and_is_completed() {
-    let mut f = floor();
-    f.presence("vic", Presence::Ready);
-    f.presence("vic", Presence::NotReady("lunch".into()));
-    let id = f.enqueue("sales", Channel::Voice);
-    ask(&mut f, id, CallbackRequest::default()).unwrap();
-    f.presence("vic", Presence::Ready);
-    f.accept(id);
+    let (mut f, id) = callback_held_by_vic();
     attempt(&mut f, id, AttemptResult::Reached).unwrap();
     assert!(matches!(f.state(id), ContactState::Assigned { .. }));
     f.complete(id);
@@ -300,13 +301,7 @@ fn a_callback_transferred_to_another_queue_keeps_no_maximum_wait() {
 /// reached call, and after the last failure ended it. A report by another agent is still refused.
 #[test]
 fn a_repeated_attempt_report_answers_the_same_and_changes_nothing() {
-    let mut f = floor();
-    f.presence("vic", Presence::Ready);
-    f.presence("vic", Presence::NotReady("lunch".into()));
-    let id = f.enqueue("sales", Channel::Voice);
-    ask(&mut f, id, CallbackRequest::default()).unwrap();
-    f.presence("vic", Presence::Ready);
-    f.accept(id);
+    let (mut f, id) = callback_held_by_vic();
     let report = |f: &mut Floor, agent: &str, result| {
         f.apply(Command::CallbackAttempt {
             contact: id,

@@ -276,6 +276,23 @@ impl Harness {
         }
     }
 
+    /// Replaces the engine with one loaded from `image`; the kept view starts from everything,
+    /// as the runtime's does for a loaded engine.
+    fn load(&mut self, image: &[u8]) {
+        self.engine = Engine::from_image(image).expect("image loads");
+        self.view_agents.clear();
+        self.view_queues.clear();
+        let all = self.engine.all_changes();
+        assert_eq!(all.agents.len(), self.engine.agent_count());
+        for change in all.agents {
+            self.view_agents
+                .insert(change.id, change.view.expect("a live agent"));
+        }
+        for (name, queue) in all.queues {
+            self.view_queues.insert(name, queue.expect("a live queue"));
+        }
+    }
+
     /// Applies the engine's changes to the kept view and compares it with one built from
     /// scratch: no change goes unreported.
     fn check_view(&mut self) {
@@ -802,18 +819,7 @@ proptest! {
             restored.run(op);
         }
         let image = restored.engine.image();
-        restored.engine = Engine::from_image(&image).expect("image loads");
-        // A view of a loaded engine starts from everything, as the runtime's does.
-        restored.view_agents.clear();
-        restored.view_queues.clear();
-        let all = restored.engine.all_changes();
-        prop_assert!(all.agents.len() == restored.engine.agent_count());
-        for change in all.agents {
-            restored.view_agents.insert(change.id, change.view.expect("a live agent"));
-        }
-        for (name, queue) in all.queues {
-            restored.view_queues.insert(name, queue.expect("a live queue"));
-        }
+        restored.load(&image);
         restored.after();
         for op in &ops[cut..] {
             original.run(op);
@@ -845,20 +851,11 @@ proptest! {
         }
         prop_assert_eq!(follower.events.len(), set_up, "a quiet engine emitted events");
         let mut restored = Harness::new();
-        restored.engine = Engine::from_image(&follower.engine.image()).expect("image loads");
+        restored.load(&follower.engine.image());
         prop_assert!(restored.engine.emits_events(), "quiet is not part of an image");
         restored.now = live.now;
         restored.enqueued = live.enqueued.clone();
         restored.ended = live.ended.clone();
-        restored.view_agents.clear();
-        restored.view_queues.clear();
-        let all = restored.engine.all_changes();
-        for change in all.agents {
-            restored.view_agents.insert(change.id, change.view.expect("a live agent"));
-        }
-        for (name, queue) in all.queues {
-            restored.view_queues.insert(name, queue.expect("a live queue"));
-        }
         restored.after();
         let (from_live, from_restored) = (live.events.len(), restored.events.len());
         for op in &ops[cut..] {
