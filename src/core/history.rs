@@ -7,7 +7,9 @@
 //! configured number of keys, the least recently touched forgotten first (deterministically, by a
 //! touch sequence — never by hash-map order).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use super::types::HashMap;
 use std::sync::Arc;
 
 use super::types::{Channel, ContactId, Millis};

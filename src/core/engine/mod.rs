@@ -30,7 +30,7 @@
 //! since time has passed).
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::agent::{
@@ -54,7 +54,7 @@ use super::stats::{
 use super::strategy::{
     self, AgentTerm, AgentTerms, CANDIDATES_RECORDED, ContactFacts, ContactTerm, Strategy,
 };
-use super::types::{Channel, ChannelCosts, ContactId, Millis, SkillLevel, TimerKey};
+use super::types::{Channel, ChannelCosts, ContactId, HashMap, Millis, SkillLevel, TimerKey};
 use crate::core::agent::Agent;
 
 mod admin;
@@ -399,12 +399,12 @@ impl Engine {
             now: 0,
             skills: SkillInterner::default(),
             queues: Vec::new(),
-            queue_ids: HashMap::new(),
+            queue_ids: HashMap::default(),
             agents: Vec::new(),
-            agent_ids: HashMap::new(),
+            agent_ids: HashMap::default(),
             available: AgentIndex::new(),
             waiting: WaitingIndex::default(),
-            contacts: HashMap::new(),
+            contacts: HashMap::default(),
             reserved: BTreeSet::new(),
             reserving: BTreeSet::new(),
             interruptible_agents: BTreeSet::new(),

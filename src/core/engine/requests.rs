@@ -26,7 +26,9 @@
 //! its window ends (a retry that late is taken as new). The fingerprint is 64 bits: two different
 //! payloads under one id collide with probability 2⁻⁶⁴.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use crate::core::types::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 

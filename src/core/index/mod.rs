@@ -14,7 +14,9 @@
 //! while it waits.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use super::types::HashMap;
 
 use super::types::{Channel, ContactId, SkillName};
 
