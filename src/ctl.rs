@@ -234,8 +234,9 @@ pub enum ContactsCommand {
         #[arg(long)]
         withdrawn: bool,
     },
-    /// Change a live contact (a supervisor raising a caller's priority, say): what is given
-    /// replaces the contact's own; it is routed again at once. Needs a frontend or admin token.
+    /// Change a waiting contact (a supervisor raising a caller's priority, say): what is given
+    /// replaces the contact's own; it is routed again at once. An offered or assigned contact is
+    /// refused. Needs a frontend or admin token.
     Update {
         id: u64,
         #[arg(long)]

@@ -8,11 +8,9 @@
 //! touch sequence — never by hash-map order).
 
 use std::collections::BTreeMap;
-
-use super::types::HashMap;
 use std::sync::Arc;
 
-use super::types::{Channel, ContactId, Millis};
+use super::types::{Channel, ContactId, HashMap, Millis};
 
 /// Interactions kept per customer or conversation.
 pub const PER_KEY: usize = 5;

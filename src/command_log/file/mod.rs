@@ -530,9 +530,7 @@ impl FileLog {
             lock: None,
         })
     }
-}
 
-impl FileLog {
     /// Keeps the data directory's lock (taken before recovery read it) until the writer closes.
     pub fn holding(mut self, lock: DirLock) -> FileLog {
         self.lock = Some(lock);

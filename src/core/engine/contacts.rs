@@ -192,7 +192,7 @@ impl Engine {
         };
         self.contacts.insert(id, contact);
         self.start_wait_timers(id, max_wait, first_step, affinity_until);
-        if self.emitting() {
+        if self.emits_events() {
             let view = self.contacts[&id].view();
             self.emit(EventBody::ContactQueued { contact: view });
         }

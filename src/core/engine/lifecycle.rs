@@ -197,7 +197,7 @@ impl Engine {
         let timer = self.add_timer(deadline, Timer::OfferExpiry(id));
         let agent = self.agents[key as usize].as_mut().expect("agent present");
         let agent_name = agent.spec.id.clone();
-        let emitting = self.emitting();
+        let emitting = self.emits_events();
         let history = emitting.then(|| contacts::history_of(self, &self.contacts[&id]));
         let agent = self.agents[key as usize].as_mut().expect("agent present");
         let contact = self.contacts.get_mut(&id).expect("live contact");
@@ -575,7 +575,7 @@ impl Engine {
             wrapping = true;
         }
         self.sync_index(key);
-        if wrapping && self.emitting() {
+        if wrapping && self.emits_events() {
             let view = self.view_of(key);
             self.emit(EventBody::AgentStateChanged { agent: view });
         }
@@ -879,7 +879,7 @@ impl Engine {
         while self.ended.len() > self.config.ended_history.max(1) {
             self.ended.pop_first();
         }
-        if self.emitting() {
+        if self.emits_events() {
             self.emit(EventBody::ContactEnded {
                 contact: view.clone(),
                 agent: holder,

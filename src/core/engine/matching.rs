@@ -85,11 +85,19 @@ impl Engine {
         };
         let (key, matched) = (found.chosen[0].0, found.alternative);
         let considered = found.considered;
-        if !self.emitting() {
-            let none = (Vec::new(), Exclusions::default());
-            let (side, (candidates, excluded)) = (Side::AgentChosen, none);
+        if !self.emits_events() {
+            // A quiet engine records no candidates nor exclusions: they are for the decision.
+            let (side, excluded) = (Side::AgentChosen, Exclusions::default());
             self.offer(
-                id, key, trigger, strategy, side, candidates, considered, excluded, matched,
+                id,
+                key,
+                trigger,
+                strategy,
+                side,
+                Vec::new(),
+                considered,
+                excluded,
+                matched,
             );
             return;
         }
@@ -292,7 +300,7 @@ impl Engine {
             }
             let agent = self.agent(key);
             // A quiet engine records no candidates (nor works out their service-level risks).
-            let n = if self.emitting() {
+            let n = if self.emits_events() {
                 n.min(CANDIDATES_RECORDED)
             } else {
                 0

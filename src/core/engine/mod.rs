@@ -469,13 +469,9 @@ impl Engine {
         }
     }
 
-    /// Whether events are built (see [`Engine::set_quiet`]).
+    /// Whether events are built (see [`Engine::set_quiet`]); a site whose event is costly to
+    /// build asks first.
     pub fn emits_events(&self) -> bool {
-        !self.quiet
-    }
-
-    /// [`Engine::emits_events`], for a site whose event is costly to build: it asks first.
-    fn emitting(&self) -> bool {
         !self.quiet
     }
 
@@ -700,7 +696,7 @@ impl Engine {
         a.wrap_timer = None;
         a.wrap_up_until = None;
         self.sync_index(agent);
-        if self.emitting() {
+        if self.emits_events() {
             let view = self.view_of(agent);
             self.emit(EventBody::AgentStateChanged { agent: view });
         }

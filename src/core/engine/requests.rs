@@ -27,10 +27,10 @@
 //! payloads under one id collide with probability 2⁻⁶⁴.
 
 use std::collections::VecDeque;
-
-use crate::core::types::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
+
+use crate::core::types::HashMap;
 
 use crate::core::contact::NewContact;
 use crate::core::types::{ContactId, Millis};

@@ -16,9 +16,7 @@
 use std::cmp::Reverse;
 use std::collections::BTreeSet;
 
-use super::types::HashMap;
-
-use super::types::{Channel, ContactId, SkillName};
+use super::types::{Channel, ContactId, HashMap, SkillName};
 
 pub mod agents;
 
