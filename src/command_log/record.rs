@@ -164,6 +164,7 @@ fn command_to(command: &Command) -> Tag {
             contact,
             agent,
             result,
+            attempt,
         } => Tag::CallbackAttempt(pb::CallbackAttempt {
             contact: *contact,
             agent: agent.clone(),
@@ -172,6 +173,7 @@ fn command_to(command: &Command) -> Tag {
                 AttemptResult::NoAnswer => 2,
                 AttemptResult::Busy => 3,
             },
+            attempt: *attempt,
         }),
         Command::Consult {
             contact,
@@ -372,6 +374,7 @@ fn command_from(tag: Tag) -> Result<Command, String> {
                 3 => AttemptResult::Busy,
                 other => return Err(format!("callback attempt result {other} is unknown")),
             },
+            attempt: a.attempt,
         },
         Tag::Transfer(t) => Command::Transfer {
             to_agent: (!t.to_agent.is_empty()).then_some(NamedAgent {
@@ -1072,7 +1075,7 @@ mod tests {
                     transfer,
                 }
             }),
-            (any::<u64>(), id, 0usize..3).prop_map(|(contact, agent, r)| {
+            (any::<u64>(), id, 0usize..3, any::<u32>()).prop_map(|(contact, agent, r, attempt)| {
                 Command::CallbackAttempt {
                     contact,
                     agent,
@@ -1081,6 +1084,7 @@ mod tests {
                         AttemptResult::NoAnswer,
                         AttemptResult::Busy,
                     ][r],
+                    attempt,
                 }
             }),
             (

@@ -18,6 +18,7 @@ fn attempt(f: &mut Floor, id: ContactId, result: AttemptResult) -> Result<Applie
         contact: id,
         agent,
         result,
+        attempt: 0,
     })
 }
 
@@ -236,6 +237,7 @@ fn bad_callback_requests_and_reports_are_refused_and_change_nothing() {
             contact: id,
             agent: "nobody".into(),
             result: AttemptResult::Busy,
+            attempt: 0,
         })
         .unwrap_err();
     assert_eq!(by_another.class(), ErrorClass::NotFound);
@@ -244,6 +246,7 @@ fn bad_callback_requests_and_reports_are_refused_and_change_nothing() {
             contact: other,
             agent: "vic".into(),
             result: AttemptResult::Busy,
+            attempt: 0,
         })
         .unwrap_err();
     assert_eq!(waiting.class(), ErrorClass::Precondition, "not assigned");
@@ -307,6 +310,7 @@ fn a_repeated_attempt_report_answers_the_same_and_changes_nothing() {
             contact: id,
             agent: agent.into(),
             result,
+            attempt: 0,
         })
     };
     let first = report(&mut f, "vic", AttemptResult::NoAnswer).unwrap();
@@ -357,6 +361,7 @@ fn a_repeated_attempt_report_answers_the_same_and_changes_nothing() {
             contact: last,
             agent: "vic".into(),
             result: AttemptResult::Busy,
+            attempt: 0,
         })
         .unwrap()
     else {
@@ -364,4 +369,71 @@ fn a_repeated_attempt_report_answers_the_same_and_changes_nothing() {
     };
     assert_eq!(view.state, ContactState::Unreached);
     assert_eq!(counters(&f, "sales").callbacks_unreached, 1);
+}
+
+/// A report that names its call is told from a repeat exactly. The late repeat of a failed
+/// call, arriving after the same agent took the retry, is the case a report without a number
+/// cannot tell apart from the retry's own report.
+#[test]
+fn a_report_naming_its_call_tells_a_late_repeat_from_the_next_call() {
+    let (mut f, id) = callback_held_by_vic();
+    let report = |f: &mut Floor, agent: &str, result, attempt| {
+        f.apply(Command::CallbackAttempt {
+            contact: id,
+            agent: agent.into(),
+            result,
+            attempt,
+        })
+    };
+    let mismatch = |e: CoreError| {
+        assert!(
+            matches!(e, CoreError::AttemptMismatch { contact, .. } if contact == id),
+            "{e}"
+        );
+        assert_eq!(e.class(), ErrorClass::Precondition);
+    };
+    // Call 2 before call 1 was reported: refused, nothing changes.
+    let image = f.engine.image();
+    mismatch(report(&mut f, "vic", AttemptResult::Busy, 2).unwrap_err());
+    assert_eq!(f.engine.image(), image);
+    report(&mut f, "vic", AttemptResult::NoAnswer, 1).unwrap();
+    f.wait(60.0);
+    f.accept(id);
+    // Vic holds the retry. Call 1's report again: answered with the contact as it is.
+    let (image, events) = (f.engine.image(), f.events.len());
+    let Applied::Contact(late) = report(&mut f, "vic", AttemptResult::NoAnswer, 1).unwrap() else {
+        panic!("a contact")
+    };
+    assert!(matches!(late.state, ContactState::Assigned { .. }));
+    assert_eq!(late.callback.unwrap().attempts.len(), 1);
+    assert_eq!(f.engine.image(), image, "nothing changed");
+    assert_eq!(f.events.len(), events, "nothing published");
+    // Call 1 with another result, or call 3: refused.
+    mismatch(report(&mut f, "vic", AttemptResult::Busy, 1).unwrap_err());
+    mismatch(report(&mut f, "vic", AttemptResult::Busy, 3).unwrap_err());
+    assert_eq!(f.engine.image(), image);
+    // Call 2 is the retry's report: the queue's last failure ends the callback unreached.
+    report(&mut f, "vic", AttemptResult::NoAnswer, 2).unwrap();
+    assert_eq!(f.state(id), ContactState::Unreached);
+    // Both calls' repeats answer the ended contact; a third call was never made.
+    for call in [1, 2] {
+        let Applied::Contact(view) = report(&mut f, "vic", AttemptResult::NoAnswer, call).unwrap()
+        else {
+            panic!("a contact")
+        };
+        assert_eq!(view.state, ContactState::Unreached);
+    }
+    mismatch(report(&mut f, "vic", AttemptResult::NoAnswer, 3).unwrap_err());
+    assert_eq!(counters(&f, "sales").callbacks_unreached, 1);
+    // A contact that is no callback is refused as such, with or without a number.
+    let plain = f.enqueue("sales", Channel::Voice);
+    let e = f
+        .apply(Command::CallbackAttempt {
+            contact: plain,
+            agent: "vic".into(),
+            result: AttemptResult::Reached,
+            attempt: 1,
+        })
+        .unwrap_err();
+    assert!(matches!(e, CoreError::NotCallback { .. }), "{e}");
 }

@@ -82,11 +82,14 @@ pub enum Command {
         contact: ContactId,
         request: CallbackRequest,
     },
-    /// The agent holding a callback reports how its call went.
+    /// The agent holding a callback reports how its call went. `attempt` names the call: 1 for
+    /// the contact's first, counting every call reported before it; 0 for the one the agent
+    /// makes now (older frontends, and records written before the field).
     CallbackAttempt {
         contact: ContactId,
         agent: String,
         result: AttemptResult,
+        attempt: u32,
     },
     /// Changes a waiting contact; it is re-keyed in its queue and routed again at once.
     UpdateContact {

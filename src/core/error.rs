@@ -79,6 +79,15 @@ pub enum CoreError {
     #[error("contact {contact} is not a callback")]
     NotCallback { contact: ContactId },
     #[error(
+        "callback {contact} has had {made} calls reported; a report of call {attempt} must repeat call {attempt}'s agent and result, or be call {next}",
+        next = made + 1
+    )]
+    AttemptMismatch {
+        contact: ContactId,
+        attempt: u32,
+        made: u32,
+    },
+    #[error(
         "agent {agent:?} holds {held} accepted contacts or pieces of external work; end them first"
     )]
     AgentHoldsContacts { agent: String, held: usize },
@@ -186,6 +195,7 @@ impl CoreError {
             | ConsultNotAccepted { .. }
             | NoAgentForConsult { .. }
             | NotCallback { .. }
+            | AttemptMismatch { .. }
             | AgentHoldsContacts { .. }
             | CapacityBelowLoad { .. }
             | ChannelLimitBelowHeld { .. }

@@ -63,7 +63,8 @@ enum Op {
     /// then within a window (ms after its time).
     Callback(usize, Option<u32>, Option<u32>),
     /// Its holder reports a callback attempt: reached, no answer or busy.
-    Attempt(usize, usize),
+    /// A callback call's report: which contact, which result, which call (0: the current one).
+    Attempt(usize, usize, u32),
     /// Its holder consults a queue's agent (now and then a named one) on a contact.
     Consult(usize, usize, Option<usize>),
     /// A consulted agent answers its consult (accept or decline).
@@ -108,7 +109,8 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(i, q, named)| Op::Transfer(i, q, named)),
         1 => (any::<usize>(), proptest::option::of(0u32..60_000), proptest::option::weighted(0.3, 1u32..120_000))
             .prop_map(|(i, delay, window)| Op::Callback(i, delay, window)),
-        2 => (any::<usize>(), 0usize..3).prop_map(|(i, r)| Op::Attempt(i, r)),
+        2 => (any::<usize>(), 0usize..3, prop_oneof![Just(0u32), 0u32..5])
+            .prop_map(|(i, r, n)| Op::Attempt(i, r, n)),
         2 => (any::<usize>(), 0..QUEUES.len(), proptest::option::weighted(0.3, 0..AGENTS))
             .prop_map(|(i, q, named)| Op::Consult(i, q, named)),
         2 => (any::<usize>(), any::<bool>()).prop_map(|(i, a)| Op::ConsultAnswer(i, a)),
@@ -535,7 +537,7 @@ impl Harness {
                     },
                 }
             }
-            Op::Attempt(i, result) => {
+            Op::Attempt(i, result, attempt) => {
                 // Mostly a callback being offered or called (rare at random; an offered one is
                 // accepted first), else any contact.
                 let calling: Vec<usize> = (0..self.enqueued.len())
@@ -571,6 +573,7 @@ impl Harness {
                         crate::core::AttemptResult::NoAnswer,
                         crate::core::AttemptResult::Busy,
                     ][*result],
+                    attempt: *attempt,
                 }
             }
             Op::Accept(i) | Op::Reject(i) | Op::Complete(i) => {

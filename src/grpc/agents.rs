@@ -340,6 +340,7 @@ async fn handle_request(
                 contact: contact_id(a.contact_id)?,
                 agent,
                 result: super::convert::attempt_result_from(a.result)?,
+                attempt: a.attempt,
             },
             Some(Action::Login(_)) => {
                 return Err(Status::failed_precondition(

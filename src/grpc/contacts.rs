@@ -266,6 +266,7 @@ impl pb::contact_service_server::ContactService for Contacts {
             contact: contact_id(r.contact_id)?,
             agent,
             result: attempt_result_from(r.result)?,
+            attempt: r.attempt,
         };
         let contact = self.contact_command(command).await?;
         Ok(Response::new(pb::ReportCallbackAttemptResponse {

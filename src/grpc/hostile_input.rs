@@ -369,12 +369,14 @@ fn attempt() -> impl Strategy<Value = pb::ReportCallbackAttemptRequest> {
         prop_oneof![0u64..4, any::<u64>()],
         prop_oneof![Just("billing".to_string()), text()],
         prop_oneof![0i32..5, any::<i32>()],
+        prop_oneof![0u32..4, any::<u32>()],
     )
         .prop_map(
-            |(contact_id, agent_id, result)| pb::ReportCallbackAttemptRequest {
+            |(contact_id, agent_id, result, attempt)| pb::ReportCallbackAttemptRequest {
                 contact_id,
                 agent_id,
                 result,
+                attempt,
             },
         )
 }
@@ -504,6 +506,7 @@ fn command(request: Request) -> Result<Command, tonic::Status> {
             contact: contact_id(a.contact_id)?,
             agent: a.agent_id,
             result: crate::grpc::convert::attempt_result_from(a.result)?,
+            attempt: a.attempt,
         },
         Request::Update(u) => Command::UpdateContact {
             contact: contact_id(u.contact_id)?,

@@ -283,6 +283,7 @@ impl Replay<'_> {
                         contact,
                         agent: agent.to_string(),
                         result: crate::core::AttemptResult::Reached,
+                        attempt: 0,
                     };
                     let _ = self.engine.apply(attempt, at);
                 }
@@ -460,10 +461,12 @@ impl Replay<'_> {
                 reason,
                 to_agent,
             }),
+            // The call the agent makes now: the what-if floor may have made other calls.
             LegEnd::Attempt(result) => Some(Command::CallbackAttempt {
                 contact,
                 agent: agent.to_string(),
                 result,
+                attempt: 0,
             }),
             LegEnd::Complete(_) | LegEnd::Open => None,
         };

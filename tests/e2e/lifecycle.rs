@@ -756,6 +756,7 @@ async fn a_callback_keeps_its_place_and_a_failed_call_is_tried_again() {
             vic.request(Action::CallbackAttempt(pb::session_request::CallbackCall {
                 contact_id: caller,
                 result: pb::CallbackResult::NoAnswer as i32,
+                attempt: 1,
             }))
             .await;
             let withdrawn = vic
@@ -779,6 +780,7 @@ async fn a_callback_keeps_its_place_and_a_failed_call_is_tried_again() {
                     contact_id: caller,
                     agent_id: "vic".into(),
                     result: pb::CallbackResult::NoAnswer as i32,
+                    attempt: 0,
                 })
                 .await
                 .expect("a repeat is answered")
@@ -812,9 +814,34 @@ async fn a_callback_keeps_its_place_and_a_failed_call_is_tried_again() {
     assert_eq!(offer.contact.unwrap().id, caller);
     vic.request(Action::Accept(OfferAnswer { contact_id: caller }))
         .await;
+    // The first call's report arrives once more, late, while vic holds the retry: named, it is
+    // told from a report of the retry — answered, and the retry is still vic's to report.
+    let report = |attempt| pb::ReportCallbackAttemptRequest {
+        contact_id: caller,
+        agent_id: "vic".into(),
+        result: pb::CallbackResult::NoAnswer as i32,
+        attempt,
+    };
+    let late = s
+        .contacts
+        .report_callback_attempt(report(1))
+        .await
+        .expect("a named repeat is answered")
+        .into_inner()
+        .contact
+        .unwrap();
+    assert_eq!(late.state, pb::ContactState::Assigned as i32);
+    assert_eq!(late.callback.unwrap().attempts.len(), 1);
+    let skipped = s
+        .contacts
+        .report_callback_attempt(report(3))
+        .await
+        .expect_err("call 3 before call 2");
+    assert_eq!(skipped.code(), tonic::Code::FailedPrecondition);
     vic.request(Action::CallbackAttempt(pb::session_request::CallbackCall {
         contact_id: caller,
         result: pb::CallbackResult::Reached as i32,
+        attempt: 2,
     }))
     .await;
     vic.request(Action::Complete(Complete {

@@ -115,15 +115,27 @@ impl Engine {
     /// agent completes the contact). Failed: the agent is freed; the contact waits again, held
     /// for the queue's retry delay, or ends `Unreached` after the queue's last attempt or past
     /// its window.
+    ///
+    /// A report that names its call (`attempt` > 0) is told from a repeat exactly: a call already
+    /// reported, by this agent with this result, answers the contact as it is and changes
+    /// nothing; any other call but the next is refused ([`CoreError::AttemptMismatch`]). One
+    /// that does not (0) is taken as a repeat when [`Engine::repeated_answer`] recognises it.
     pub(super) fn callback_attempt(
         &mut self,
         id: ContactId,
         agent: &str,
         result: AttemptResult,
+        attempt: u32,
     ) -> Result<Applied, CoreError> {
-        // A report the engine already took (a frontend retrying a lost answer) answers the
-        // contact as it is now and changes nothing.
-        if let Some(view) = self.repeated_answer(id, agent, lifecycle::Answer::Attempt(result)) {
+        if attempt > 0 {
+            if let Some(view) = self.reported_call(id, agent, result, attempt)? {
+                return Ok(Applied::Contact(view));
+            }
+        } else if let Some(view) =
+            // A report the engine already took (a frontend retrying a lost answer) answers the
+            // contact as it is now and changes nothing.
+            self.repeated_answer(id, agent, lifecycle::Answer::Attempt(result))
+        {
             return Ok(Applied::Contact(view));
         }
         self.live_contact(id)?;
@@ -186,6 +198,50 @@ impl Engine {
         Ok(Applied::Contact(
             self.contact_view(id).expect("a contact still known"),
         ))
+    }
+
+    /// For a report of call `attempt` (from 1): the contact as it is when that call was already
+    /// reported by `agent` with `result` (a repeat); `None` when it is the next call; refused when
+    /// it is neither. A contact the engine no longer knows is left to the caller to refuse.
+    fn reported_call(
+        &self,
+        id: ContactId,
+        agent: &str,
+        result: AttemptResult,
+        attempt: u32,
+    ) -> Result<Option<ContactView>, CoreError> {
+        let view = match self.contacts.get(&id) {
+            Some(c) => match &c.callback {
+                Some(callback) if attempt as usize <= callback.attempts.len() => c.view(),
+                Some(callback) if attempt as usize == callback.attempts.len() + 1 => {
+                    return Ok(None);
+                }
+                Some(callback) => {
+                    return Err(CoreError::AttemptMismatch {
+                        contact: id,
+                        attempt,
+                        made: callback.attempts.len() as u32,
+                    });
+                }
+                None => return Err(CoreError::NotCallback { contact: id }),
+            },
+            None => match self.ended.get(&id) {
+                Some(view) => (**view).clone(),
+                None => return Ok(None),
+            },
+        };
+        let Some(callback) = &view.callback else {
+            return Err(CoreError::NotCallback { contact: id });
+        };
+        let made = callback.attempts.len() as u32;
+        match callback.attempts.get(attempt as usize - 1) {
+            Some(call) if *call.agent == *agent && call.result == result => Ok(Some(view)),
+            _ => Err(CoreError::AttemptMismatch {
+                contact: id,
+                attempt,
+                made,
+            }),
+        }
     }
 
     /// Holds a waiting callback (out of the index) until `until`.

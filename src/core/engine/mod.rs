@@ -538,7 +538,8 @@ impl Engine {
                 contact,
                 agent,
                 result,
-            } => self.callback_attempt(contact, &agent, result),
+                attempt,
+            } => self.callback_attempt(contact, &agent, result, attempt),
             Command::Transfer {
                 contact,
                 agent,
