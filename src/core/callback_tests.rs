@@ -22,6 +22,22 @@ fn attempt(f: &mut Floor, id: ContactId, result: AttemptResult) -> Result<Applie
     })
 }
 
+/// `agent` reports call `attempt` (0: the current one) of contact `id`.
+fn report(
+    f: &mut Floor,
+    id: ContactId,
+    agent: &str,
+    result: AttemptResult,
+    attempt: u32,
+) -> Result<Applied, CoreError> {
+    f.apply(Command::CallbackAttempt {
+        contact: id,
+        agent: agent.into(),
+        result,
+        attempt,
+    })
+}
+
 fn counters(f: &Floor, queue: &str) -> stats::QueueCounters {
     f.engine.queue_counters(queue).unwrap().0.clone()
 }
@@ -232,23 +248,9 @@ fn bad_callback_requests_and_reports_are_refused_and_change_nothing() {
     let other = f.enqueue("sales", Channel::Voice);
     f.accept(id);
     let before = f.engine.image();
-    let by_another = f
-        .apply(Command::CallbackAttempt {
-            contact: id,
-            agent: "nobody".into(),
-            result: AttemptResult::Busy,
-            attempt: 0,
-        })
-        .unwrap_err();
+    let by_another = report(&mut f, id, "nobody", AttemptResult::Busy, 0).unwrap_err();
     assert_eq!(by_another.class(), ErrorClass::NotFound);
-    let waiting = f
-        .apply(Command::CallbackAttempt {
-            contact: other,
-            agent: "vic".into(),
-            result: AttemptResult::Busy,
-            attempt: 0,
-        })
-        .unwrap_err();
+    let waiting = report(&mut f, other, "vic", AttemptResult::Busy, 0).unwrap_err();
     assert_eq!(waiting.class(), ErrorClass::Precondition, "not assigned");
     assert_eq!(f.engine.image(), before);
     f.complete(id);
@@ -305,33 +307,25 @@ fn a_callback_transferred_to_another_queue_keeps_no_maximum_wait() {
 #[test]
 fn a_repeated_attempt_report_answers_the_same_and_changes_nothing() {
     let (mut f, id) = callback_held_by_vic();
-    let report = |f: &mut Floor, agent: &str, result| {
-        f.apply(Command::CallbackAttempt {
-            contact: id,
-            agent: agent.into(),
-            result,
-            attempt: 0,
-        })
-    };
-    let first = report(&mut f, "vic", AttemptResult::NoAnswer).unwrap();
+    let first = report(&mut f, id, "vic", AttemptResult::NoAnswer, 0).unwrap();
     let (image, events) = (f.engine.image(), f.events.len());
-    let again = report(&mut f, "vic", AttemptResult::NoAnswer).unwrap();
+    let again = report(&mut f, id, "vic", AttemptResult::NoAnswer, 0).unwrap();
     assert_eq!(again, first, "the same answer");
     assert_eq!(f.engine.image(), image, "nothing changed");
     assert_eq!(f.events.len(), events, "nothing published");
     // Another result, or another agent, is not a repeat: refused as before.
-    let other_result = report(&mut f, "vic", AttemptResult::Busy).unwrap_err();
+    let other_result = report(&mut f, id, "vic", AttemptResult::Busy, 0).unwrap_err();
     assert_eq!(other_result.class(), ErrorClass::Precondition);
     f.agent("wes", &[]);
     f.presence("wes", Presence::NotReady("break".into()));
-    let by_wes = report(&mut f, "wes", AttemptResult::NoAnswer).unwrap_err();
+    let by_wes = report(&mut f, id, "wes", AttemptResult::NoAnswer, 0).unwrap_err();
     assert_eq!(by_wes.class(), ErrorClass::Precondition);
     // The retry reaches the customer; reported twice, it is one attempt.
     f.wait(60.0);
     f.accept(id);
-    report(&mut f, "vic", AttemptResult::Reached).unwrap();
+    report(&mut f, id, "vic", AttemptResult::Reached, 0).unwrap();
     let image = f.engine.image();
-    report(&mut f, "vic", AttemptResult::Reached).unwrap();
+    report(&mut f, id, "vic", AttemptResult::Reached, 0).unwrap();
     assert_eq!(f.engine.image(), image);
     let attempts = |f: &Floor| {
         f.engine
@@ -356,14 +350,7 @@ fn a_repeated_attempt_report_answers_the_same_and_changes_nothing() {
         f.wait(60.0);
     }
     assert_eq!(f.state(last), ContactState::Unreached);
-    let Applied::Contact(view) = f
-        .apply(Command::CallbackAttempt {
-            contact: last,
-            agent: "vic".into(),
-            result: AttemptResult::Busy,
-            attempt: 0,
-        })
-        .unwrap()
+    let Applied::Contact(view) = report(&mut f, last, "vic", AttemptResult::Busy, 0).unwrap()
     else {
         panic!("a contact")
     };
@@ -377,14 +364,6 @@ fn a_repeated_attempt_report_answers_the_same_and_changes_nothing() {
 #[test]
 fn a_report_naming_its_call_tells_a_late_repeat_from_the_next_call() {
     let (mut f, id) = callback_held_by_vic();
-    let report = |f: &mut Floor, agent: &str, result, attempt| {
-        f.apply(Command::CallbackAttempt {
-            contact: id,
-            agent: agent.into(),
-            result,
-            attempt,
-        })
-    };
     let mismatch = |e: CoreError| {
         assert!(
             matches!(e, CoreError::AttemptMismatch { contact, .. } if contact == id),
@@ -394,14 +373,15 @@ fn a_report_naming_its_call_tells_a_late_repeat_from_the_next_call() {
     };
     // Call 2 before call 1 was reported: refused, nothing changes.
     let image = f.engine.image();
-    mismatch(report(&mut f, "vic", AttemptResult::Busy, 2).unwrap_err());
+    mismatch(report(&mut f, id, "vic", AttemptResult::Busy, 2).unwrap_err());
     assert_eq!(f.engine.image(), image);
-    report(&mut f, "vic", AttemptResult::NoAnswer, 1).unwrap();
+    report(&mut f, id, "vic", AttemptResult::NoAnswer, 1).unwrap();
     f.wait(60.0);
     f.accept(id);
     // Vic holds the retry. Call 1's report again: answered with the contact as it is.
     let (image, events) = (f.engine.image(), f.events.len());
-    let Applied::Contact(late) = report(&mut f, "vic", AttemptResult::NoAnswer, 1).unwrap() else {
+    let Applied::Contact(late) = report(&mut f, id, "vic", AttemptResult::NoAnswer, 1).unwrap()
+    else {
         panic!("a contact")
     };
     assert!(matches!(late.state, ContactState::Assigned { .. }));
@@ -409,31 +389,25 @@ fn a_report_naming_its_call_tells_a_late_repeat_from_the_next_call() {
     assert_eq!(f.engine.image(), image, "nothing changed");
     assert_eq!(f.events.len(), events, "nothing published");
     // Call 1 with another result, or call 3: refused.
-    mismatch(report(&mut f, "vic", AttemptResult::Busy, 1).unwrap_err());
-    mismatch(report(&mut f, "vic", AttemptResult::Busy, 3).unwrap_err());
+    mismatch(report(&mut f, id, "vic", AttemptResult::Busy, 1).unwrap_err());
+    mismatch(report(&mut f, id, "vic", AttemptResult::Busy, 3).unwrap_err());
     assert_eq!(f.engine.image(), image);
     // Call 2 is the retry's report: the queue's last failure ends the callback unreached.
-    report(&mut f, "vic", AttemptResult::NoAnswer, 2).unwrap();
+    report(&mut f, id, "vic", AttemptResult::NoAnswer, 2).unwrap();
     assert_eq!(f.state(id), ContactState::Unreached);
     // Both calls' repeats answer the ended contact; a third call was never made.
     for call in [1, 2] {
-        let Applied::Contact(view) = report(&mut f, "vic", AttemptResult::NoAnswer, call).unwrap()
+        let Applied::Contact(view) =
+            report(&mut f, id, "vic", AttemptResult::NoAnswer, call).unwrap()
         else {
             panic!("a contact")
         };
         assert_eq!(view.state, ContactState::Unreached);
     }
-    mismatch(report(&mut f, "vic", AttemptResult::NoAnswer, 3).unwrap_err());
+    mismatch(report(&mut f, id, "vic", AttemptResult::NoAnswer, 3).unwrap_err());
     assert_eq!(counters(&f, "sales").callbacks_unreached, 1);
     // A contact that is no callback is refused as such, with or without a number.
     let plain = f.enqueue("sales", Channel::Voice);
-    let e = f
-        .apply(Command::CallbackAttempt {
-            contact: plain,
-            agent: "vic".into(),
-            result: AttemptResult::Reached,
-            attempt: 1,
-        })
-        .unwrap_err();
+    let e = report(&mut f, plain, "vic", AttemptResult::Reached, 1).unwrap_err();
     assert!(matches!(e, CoreError::NotCallback { .. }), "{e}");
 }
