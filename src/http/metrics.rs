@@ -14,7 +14,9 @@
 //!   thresholds), so `sum(rate(..._bucket{le="20"}[15m])) / sum(rate(queue_entered_total[15m]))`
 //!   is a service level over any window.
 //! - `engine_batch_seconds` (time the engine thread spends on one batch: the decisions' cost)
-//!   and `commit_seconds` (a batch from the log to durable), both histograms.
+//!   and `commit_seconds` (a batch from the log to durable), both histograms; for the file
+//!   journal, `journal_sync_seconds` (one fdatasync) and `journal_records_per_sync` (the group
+//!   commit's size), so an operator sees what the disk's sync costs routing.
 //! - `grpc_calls_total{method, code}` (see [`crate::grpc::calls`] for what counts when).
 //! - `http_requests_total{route, code}`: this listener's requests by route (the route's pattern,
 //!   e.g. `/api/v1/agents`; `unknown` for a path no route serves, so a client cannot grow the
@@ -114,6 +116,16 @@ impl Exposition {
             "commit_seconds",
             "Time from a batch handed to the command log until it was durable and released",
             runtime.commit_seconds,
+        );
+        registry.register(
+            "journal_sync_seconds",
+            "Time one fdatasync of the file journal took (none on other logs)",
+            runtime.journal.sync_seconds,
+        );
+        registry.register(
+            "journal_records_per_sync",
+            "Records one fdatasync of the file journal made durable",
+            runtime.journal.records_per_sync,
         );
         let http_requests = HttpRequests::default();
         registry.register(

@@ -6,6 +6,7 @@
 //! them. The engine thread times its batches; the release path — which sees every event of
 //! every durable batch, in order, exactly once — observes answer waits and commit latency, so
 //! no observation is lost to a slow reader and none counts a batch a restart could take back.
+//! The file journal's writer times its own syncs ([`SyncMetrics`]).
 //!
 //! Cost: one histogram observation per batch on the engine thread (a short uncontended lock);
 //! one per answered contact on the release path. Label sets are bounded: the queue name only,
@@ -18,6 +19,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 
+use crate::command_log::file::SyncMetrics;
 use crate::core::{Event, EventBody};
 
 /// Wait buckets, in seconds: the usual service-level thresholds (10, 15, 20, 30, 45, 60, 90,
@@ -52,6 +54,8 @@ pub struct RuntimeMetrics {
     pub commit_seconds: Histogram,
     /// How long each answered contact waited, by queue (the wait an offer accepted reports).
     pub answer_wait_seconds: Family<QueueLabel, Histogram, fn() -> Histogram>,
+    /// The file journal's syncs (observed by its writer; empty on other logs).
+    pub journal: SyncMetrics,
 }
 
 impl Default for RuntimeMetrics {
@@ -60,6 +64,7 @@ impl Default for RuntimeMetrics {
             batch_seconds: Histogram::new(latency_buckets()),
             commit_seconds: Histogram::new(latency_buckets()),
             answer_wait_seconds: Family::new_with_constructor(wait_histogram),
+            journal: SyncMetrics::default(),
         }
     }
 }

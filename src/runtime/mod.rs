@@ -25,7 +25,7 @@ use std::sync::atomic::AtomicBool;
 use tokio::sync::oneshot;
 use tracing::info;
 
-use crate::command_log::file::{DirLock, FileConfig, FileLog, FileStore};
+use crate::command_log::file::{DirLock, FileConfig, FileLog, FileStore, SyncMetrics};
 use crate::command_log::jetstream::{JetStreamConfig, JetStreamLog, JetStreamStore};
 use crate::command_log::memory::MemoryLog;
 use crate::command_log::{CommandLog, LogError, LogStore};
@@ -120,21 +120,37 @@ pub async fn start_as(
         config.replay_buffer,
         config.subscriber_buffer,
     ));
+    let metrics = Arc::new(RuntimeMetrics::default());
     let running = match &config.journal {
         None => {
             info!("memory only (journal.ephemeral): nothing survives a restart");
             let engine = Engine::new(config.engine.clone());
-            launch(&config, engine, Box::new(MemoryLog::default()), None, bus)?
+            launch(
+                &config,
+                engine,
+                Box::new(MemoryLog::default()),
+                None,
+                bus,
+                metrics,
+            )?
         }
         Some(journal) => {
             let (journal, engine_config, bus2) =
                 (journal.clone(), config.engine.clone(), bus.clone());
             let every = config.snapshot_every;
+            let syncs = metrics.journal.clone();
             let (engine, log, store, last) = tokio::task::spawn_blocking(move || {
-                recover(journal, engine_config, every, &bus2, standing.as_ref())
+                recover(
+                    journal,
+                    engine_config,
+                    every,
+                    &bus2,
+                    standing.as_ref(),
+                    syncs,
+                )
             })
             .await??;
-            launch(&config, engine, log, Some((store, last)), bus)?
+            launch(&config, engine, log, Some((store, last)), bus, metrics)?
         }
     };
     bring_up(&running.running.handle, &config, running.logged_in.clone()).await?;
@@ -155,6 +171,7 @@ fn launch(
     log: Box<dyn CommandLog>,
     store: Option<(Arc<dyn LogStore>, u64)>,
     bus: Arc<EventBus>,
+    metrics: Arc<RuntimeMetrics>,
 ) -> anyhow::Result<Launched> {
     let (notices_tx, notices) = flume::unbounded();
     let busy = Arc::new(AtomicBool::new(false));
@@ -179,7 +196,6 @@ fn launch(
     view.last_sequence = bus.last_sequence();
     (view.logged_in, view.ready) = engine.presence_counts();
     let views = Arc::new(view::Views::new(view.clone()));
-    let metrics = Arc::new(RuntimeMetrics::default());
     let outlet = Arc::new(Outlet {
         bus: bus.clone(),
         views: views.clone(),
@@ -233,6 +249,7 @@ fn recover(
     snapshot_every: u64,
     bus: &EventBus,
     standing: Option<&Standing>,
+    syncs: SyncMetrics,
 ) -> Result<Recovered, LogError> {
     match journal {
         Journal::File(file) => {
@@ -242,7 +259,7 @@ fn recover(
                 .preallocating(file.preallocate)
                 .keeping_history(file.keep_history);
             let rebuilt = rebuild(&store, config, bus, &file.dir.display().to_string())?;
-            let log = FileLog::open(&store, file, &rebuilt.end)?.holding(lock);
+            let log = FileLog::open_observed(&store, file, &rebuilt.end, syncs)?.holding(lock);
             let last = rebuilt.snapshot.unwrap_or(0);
             Ok((rebuilt.engine, Box::new(log), Arc::new(store), last))
         }

@@ -48,10 +48,20 @@ fn start_bare(config: &RuntimeConfig) -> Result<Running, LogError> {
         config.subscriber_buffer,
     ));
     let journal = config.journal.clone().expect("a journaled configuration");
-    let (engine, log, store, last) = recover(journal, config.engine.clone(), 0, &bus, None)?;
-    Ok(launch(config, engine, log, Some((store, last)), bus)
-        .expect("starts")
-        .running)
+    let metrics = Arc::new(RuntimeMetrics::default());
+    let (engine, log, store, last) = recover(
+        journal,
+        config.engine.clone(),
+        0,
+        &bus,
+        None,
+        metrics.journal.clone(),
+    )?;
+    Ok(
+        launch(config, engine, log, Some((store, last)), bus, metrics)
+            .expect("starts")
+            .running,
+    )
 }
 
 /// Recovers from the journal, applies `commands`, stops cleanly.
@@ -395,7 +405,8 @@ fn held_runtime(log: &HeldLog) -> Running {
     let config = RuntimeConfig::ephemeral();
     let bus = Arc::new(EventBus::new(1_000, 1_000));
     let engine = Engine::new(config.engine.clone());
-    launch(&config, engine, Box::new(log.clone()), None, bus)
+    let metrics = Arc::new(RuntimeMetrics::default());
+    launch(&config, engine, Box::new(log.clone()), None, bus, metrics)
         .expect("starts")
         .running
 }

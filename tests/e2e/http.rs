@@ -361,7 +361,35 @@ async fn metrics_parse_as_openmetrics_and_agree_with_the_snapshot() {
     );
     assert!(gauge("routerd_engine_batch_seconds") >= 1.0);
     assert!(gauge("routerd_commit_seconds") >= 1.0);
+    // Memory only: the journal's sync histograms are there, and empty.
+    assert_eq!(gauge("routerd_journal_sync_seconds"), 0.0);
+    assert_eq!(gauge("routerd_journal_records_per_sync"), 0.0);
     desk.abort();
+    server.shut_down().await;
+}
+
+#[tokio::test]
+async fn a_journaled_server_shows_what_its_syncs_cost() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config();
+    config.journal.ephemeral = false;
+    config.journal.dir = dir.path().to_path_buf();
+    let mut server = TestServer::start_with(config).await;
+    server.put_queue("sales", |_| {}).await;
+    for _ in 0..3 {
+        server.enqueue("sales", pb::Channel::Chat, &[]).await;
+    }
+    let reply = get(server.http, "/metrics", &[]).await;
+    assert_eq!(reply.status, 200);
+    let exposition = openmetrics_parser::openmetrics::parse_openmetrics(&reply.body)
+        .unwrap_or_else(|e| panic!("not OpenMetrics: {e:?}\n{}", reply.body));
+    let syncs = sample(&exposition, "routerd_journal_sync_seconds", &[]);
+    // Each enqueue was answered only once synced: at least one sync apiece (start-up syncs too).
+    assert!(syncs >= 3.0, "{syncs} syncs");
+    assert_eq!(
+        sample(&exposition, "routerd_journal_records_per_sync", &[]),
+        syncs
+    );
     server.shut_down().await;
 }
 

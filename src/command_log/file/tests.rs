@@ -262,3 +262,54 @@ fn one_writer_holds_a_data_directory_and_repair_waits_for_it() {
         repair::Repair::Sound { records: 0 }
     );
 }
+
+/// The sync metrics as the metrics endpoint encodes them.
+fn exposition(metrics: &SyncMetrics) -> String {
+    let mut registry = prometheus_client::registry::Registry::default();
+    registry.register("sync_seconds", "", metrics.sync_seconds.clone());
+    registry.register("records_per_sync", "", metrics.records_per_sync.clone());
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    text
+}
+
+#[test]
+fn every_sync_is_timed_and_counts_the_records_it_made_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path()).unwrap();
+    let metrics = SyncMetrics::default();
+    let mut log = FileLog::open_observed(
+        &store,
+        config(dir.path()),
+        &ReadEnd::default(),
+        metrics.clone(),
+    )
+    .unwrap();
+    // Each batch waits for the one before it to be released, so each has a sync of its own.
+    let append = |log: &mut FileLog, range| {
+        let (done, released) = mpsc::channel();
+        log.append(
+            batch(range, false),
+            Box::new(move |result| done.send(result.is_ok()).unwrap()),
+        );
+        assert!(released.recv().unwrap());
+    };
+    for range in [0..3, 3..4, 4..9] {
+        append(&mut log, range);
+    }
+    // An empty batch writes nothing, so nothing is synced for it.
+    append(&mut log, 9..9);
+    Box::new(log).close().unwrap();
+    let text = exposition(&metrics);
+    for line in [
+        "sync_seconds_count 3",
+        "records_per_sync_count 3",
+        "records_per_sync_sum 9.0",
+        // One batch of 1 record, one of 3 (in the bucket up to 4), one of 5 (up to 8).
+        r#"records_per_sync_bucket{le="1.0"} 1"#,
+        r#"records_per_sync_bucket{le="4.0"} 2"#,
+        r#"records_per_sync_bucket{le="8.0"} 3"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
+}
