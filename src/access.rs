@@ -22,7 +22,8 @@ use serde::{Deserialize, Serialize};
 pub enum Role {
     /// Everything.
     Admin,
-    /// The event stream and snapshot, reading queues, agents and contacts, setting agent states.
+    /// The event stream and snapshot, reading queues, agents and contacts, setting agent states,
+    /// and changing waiting contacts (`UpdateContact`: a VIP's priority raised from the floor).
     Supervisor,
     /// Enqueue, cancel, read and (for frontends that manage offers) answer contacts; read queues.
     Frontend,

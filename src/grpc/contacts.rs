@@ -278,7 +278,7 @@ impl pb::contact_service_server::ContactService for Contacts {
         &self,
         request: Request<pb::UpdateContactRequest>,
     ) -> Result<Response<pb::UpdateContactResponse>, Status> {
-        caller(&request).allow("UpdateContact", &[Role::Frontend], None)?;
+        caller(&request).allow("UpdateContact", &[Role::Frontend, Role::Supervisor], None)?;
         let r = request.into_inner();
         let command = Command::UpdateContact {
             contact: contact_id(r.contact_id)?,

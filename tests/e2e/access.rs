@@ -134,6 +134,25 @@ async fn each_role_does_its_own_work_only() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied);
+    // It may change a waiting contact (raise a caller's priority); an agent may not.
+    let raise = pb::UpdateContactRequest {
+        contact_id: contact,
+        priority: Some(9),
+        ..Default::default()
+    };
+    let e = ContactServiceClient::new(with(&channel, ALICE))
+        .update_contact(raise.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    let updated = supervisor_contacts
+        .update_contact(raise)
+        .await
+        .expect("a supervisor raises a waiting contact's priority")
+        .into_inner()
+        .contact
+        .unwrap();
+    assert_eq!(updated.priority, 9);
     let mut frontend_supervisor = SupervisorServiceClient::new(with(&channel, FRONTEND));
     let e = frontend_supervisor
         .get_snapshot(pb::SnapshotRequest {})
