@@ -612,8 +612,9 @@ struct Writer {
 /// series). Both are observed once per sync: the time one fdatasync took, and the records it
 /// made durable — which, with `fsync_interval = 0`, is the group commit's size. On this
 /// project's 2-core VM under `routerd loadgen --duration 8` (8,700–9,600 contacts/s): about
-/// 1,200 syncs a second, 0.28–0.32 ms each on average (median under 0.32 ms, a tenth over
-/// 0.64 ms), 22 records each on average (half of them 8 or fewer).
+/// 1,200 syncs a second, 0.28–0.32 ms each on average (median under 0.32 ms; nine in ten under
+/// 0.64 ms in two runs of three, under 1.28 ms in the third), 22 records each on average (at
+/// least half of them 8 or fewer).
 #[derive(Clone, Debug)]
 pub struct SyncMetrics {
     pub sync_seconds: prometheus_client::metrics::histogram::Histogram,
