@@ -175,3 +175,137 @@ async fn the_wallboard_shows_the_floor_live_in_a_real_browser() {
     .await;
     browser.close().await.expect("the session closes");
 }
+
+/// The ids of the agents the table shows, in order.
+async fn agent_rows(browser: &Client) -> Vec<String> {
+    let mut ids = Vec::new();
+    for row in browser
+        .find_all(Locator::Css("#agents tbody tr"))
+        .await
+        .unwrap_or_default()
+    {
+        if let Ok(Some(id)) = row.attr("data-agent").await {
+            ids.push(id);
+        }
+    }
+    ids
+}
+
+/// Waits until the table shows exactly `wanted` (the page re-reads it on its own schedule).
+async fn rows_until(browser: &Client, wanted: &[&str]) {
+    let deadline = Instant::now() + PATIENCE;
+    let mut last = Vec::new();
+    while Instant::now() < deadline {
+        last = agent_rows(browser).await;
+        if last == wanted {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the agents table never showed {wanted:?}; last {last:?}");
+}
+
+/// Waits until the button at `css` is disabled (or enabled).
+async fn disabled_until(browser: &Client, css: &str, disabled: bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while Instant::now() < deadline {
+        if let Ok(button) = browser.find(Locator::Css(css)).await
+            && let Ok(Some(now)) = button.prop("disabled").await
+            && (now == "true") == disabled
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "{css} never became {}",
+        if disabled { "disabled" } else { "enabled" }
+    );
+}
+
+async fn click(browser: &Client, css: &str) {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("cannot click {css}: {e}"));
+}
+
+#[tokio::test]
+async fn the_wallboard_pages_through_the_agents_and_shows_those_of_a_picked_queue() {
+    let Some(driver) = Driver::start() else {
+        return;
+    };
+    let mut server = TestServer::start().await;
+    let skill = |name: &str| pb::Skill {
+        name: name.into(),
+        level: 1,
+    };
+    server.put_queue("sales", |_| {}).await;
+    server
+        .put_queue("billing", |q| q.required_skills = vec![skill("billing")])
+        .await;
+    server.put_agent("a1", &[]).await;
+    server.put_agent("a2", &[("billing", 3)]).await;
+    server.put_agent("a3", &[("billing", 1)]).await;
+    let browser = driver.connect().await;
+    // Pages of two agents, so three agents take two pages.
+    let page = format!("http://{}/#page_size=2", server.http);
+    browser.goto(&page).await.expect("the wallboard loads");
+
+    rows_until(&browser, &["a1", "a2"]).await;
+    text_until(&browser, "#agents-scope", |t| t == "all · 1–2").await;
+    click(&browser, "#agents-next").await;
+    rows_until(&browser, &["a3"]).await;
+    text_until(&browser, "#agents-scope", |t| t == "all · 3–3").await;
+    // No page after the last.
+    disabled_until(&browser, "#agents-next", true).await;
+    click(&browser, "#agents-previous").await;
+    rows_until(&browser, &["a1", "a2"]).await;
+
+    // Clicking a queue's card shows the agents able to serve it, from their first page, and
+    // keeps the choice in the address; clicking it again shows every agent.
+    click(&browser, r#".queue[data-queue="billing"]"#).await;
+    rows_until(&browser, &["a2", "a3"]).await;
+    text_until(&browser, "#agents-scope", |t| {
+        t == "able to serve billing · 1–2"
+    })
+    .await;
+    let address = browser.current_url().await.unwrap();
+    assert!(
+        address
+            .fragment()
+            .is_some_and(|f| f.contains("queue=billing")),
+        "{address}"
+    );
+    // The table follows the floor while filtered: a new agent who can serve billing is on the
+    // next page once the event arrives.
+    server.put_agent("a4", &[("billing", 2)]).await;
+    disabled_until(&browser, "#agents-next", false).await;
+    click(&browser, "#agents-next").await;
+    rows_until(&browser, &["a4"]).await;
+    click(&browser, r#".queue[data-queue="billing"]"#).await;
+    rows_until(&browser, &["a1", "a2"]).await;
+    text_until(&browser, "#agents-scope", |t| t == "all · 1–2").await;
+
+    // A picked queue that is deleted: back to every agent.
+    click(&browser, r#".queue[data-queue="billing"]"#).await;
+    text_until(&browser, "#agents-scope", |t| {
+        t.starts_with("able to serve billing")
+    })
+    .await;
+    server
+        .queues
+        .delete_queue(pb::DeleteQueueRequest {
+            name: "billing".into(),
+        })
+        .await
+        .expect("billing deleted");
+    text_until(&browser, "#agents-scope", |t| t == "all · 1–2").await;
+    rows_until(&browser, &["a1", "a2"]).await;
+
+    server.shut_down().await;
+    browser.close().await.expect("the session closes");
+}

@@ -1,8 +1,12 @@
 // The routerd wallboard: reads /api/v1/snapshot and /api/v1/agents, follows /api/v1/events.
 // Every event schedules a refresh of the figures (at most a few a second); the longest waits
 // tick locally between refreshes. With tokens configured, open the page as /#token=TOKEN.
+// The agents table shows one page (`#page_size=N`, default and most 1000) of the agents able
+// to serve the queue picked by clicking its card (`#queue=NAME`), or of every agent.
 
-const token = new URLSearchParams(location.hash.slice(1)).get("token");
+const hash = new URLSearchParams(location.hash.slice(1));
+const token = hash.get("token");
+const PAGE_SIZE = Math.min(1000, Math.max(1, Number(hash.get("page_size")) || 1000));
 const STALE_AFTER_MS = 5000;
 const TICKER_LENGTH = 15;
 
@@ -10,9 +14,35 @@ const state = {
   snapshot: null, // the last SnapshotResponse
   fetchedAt: 0, // when it arrived, by this browser's clock
   agents: [],
+  queue: hash.get("queue") || "", // the agents shown can serve this queue ("": every agent)
+  pages: [""], // the page tokens of the pages read so far; the last is the one shown
+  next: "", // the shown page's next_page_token ("" on the last page)
   lastMessageAt: 0,
   source: null,
 };
+
+// Keeps the filter in the address, so a reload or a bookmark shows the same agents.
+function rememberFilter() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  if (state.queue) params.set("queue", state.queue);
+  else params.delete("queue");
+  history.replaceState(null, "", `#${params}`);
+}
+
+function pickQueue(queue) {
+  state.queue = state.queue === queue ? "" : queue;
+  state.pages = [""];
+  rememberFilter();
+  renderSnapshot();
+  refreshAgents();
+}
+
+function turnPage(forward) {
+  if (forward && state.next) state.pages.push(state.next);
+  else if (!forward && state.pages.length > 1) state.pages.pop();
+  else return;
+  refreshAgents();
+}
 
 const $ = (id) => document.getElementById(id);
 const num = (v) => Number(v ?? 0);
@@ -22,7 +52,9 @@ async function getJson(path) {
   const response = await fetch(path, { headers, cache: "no-store" });
   if (!response.ok) {
     const body = await response.json().catch(() => ({}));
-    throw new Error(`${path}: ${response.status} ${body.message ?? ""}`);
+    const error = new Error(`${path}: ${response.status} ${body.message ?? ""}`);
+    error.status = response.status;
+    throw error;
   }
   return response.json();
 }
@@ -78,7 +110,13 @@ function queueCard(q) {
   const sl = num(today.slOffered ?? 1);
   const ended = num(today.answered) + num(today.abandoned) + num(today.expired);
   const health = ended === 0 || sl >= target ? "good" : sl >= target - 0.05 ? "warn" : "bad";
-  const card = element("article", { class: `queue ${health}`, "data-queue": q.queue });
+  const picked = state.queue === q.queue ? " picked" : "";
+  const card = element("article", {
+    class: `queue ${health}${picked}`,
+    "data-queue": q.queue,
+    title: picked ? "showing the agents who can serve this queue; click for every agent" : "click for the agents who can serve this queue",
+  });
+  card.addEventListener("click", () => pickQueue(q.queue));
   const threshold = num(q.slThresholdSeconds);
   card.append(
     element("h3", {}, element("span", {}, q.queue), element("span", { class: "sl", title: "service level today" }, percent(sl))),
@@ -178,6 +216,12 @@ function renderAgents() {
     );
   });
   $("agents").tBodies[0].replaceChildren(...rows);
+  const page = state.pages.length;
+  const first = (page - 1) * PAGE_SIZE + 1;
+  const shown = state.agents.length ? `${first}–${first + state.agents.length - 1}` : "none";
+  $("agents-scope").textContent = `${state.queue ? `able to serve ${state.queue}` : "all"} · ${shown}`;
+  $("agents-previous").disabled = page === 1;
+  $("agents-next").disabled = !state.next;
 }
 
 async function refreshSnapshot() {
@@ -191,11 +235,19 @@ async function refreshSnapshot() {
 }
 
 async function refreshAgents() {
+  const params = new URLSearchParams({ page_size: PAGE_SIZE, page_token: state.pages.at(-1) });
+  if (state.queue) params.set("queue", state.queue);
   try {
-    const page = await getJson("/api/v1/agents?page_size=1000");
+    const page = await getJson(`/api/v1/agents?${params}`);
     state.agents = page.agents ?? [];
+    state.next = page.nextPageToken ?? "";
     renderAgents();
   } catch (e) {
+    if (state.queue && e.status === 404) {
+      // The queue was deleted: back to every agent.
+      pickQueue(state.queue);
+      return;
+    }
     setStatus("stale", e.message);
   }
 }
@@ -266,6 +318,8 @@ function connect(from) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  $("agents-previous").addEventListener("click", () => turnPage(false));
+  $("agents-next").addEventListener("click", () => turnPage(true));
   refreshSnapshot();
   refreshAgents();
   connect(null);
