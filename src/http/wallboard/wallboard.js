@@ -17,6 +17,7 @@ const state = {
   queue: hash.get("queue") || "", // the agents shown can serve this queue ("": every agent)
   pages: [""], // the page tokens of the pages read so far; the last is the one shown
   next: "", // the shown page's next_page_token ("" on the last page)
+  agentsAsked: 0, // the number of the latest agents request: an answer to an earlier one is dropped
   lastMessageAt: 0,
   source: null,
 };
@@ -237,12 +238,16 @@ async function refreshSnapshot() {
 async function refreshAgents() {
   const params = new URLSearchParams({ page_size: PAGE_SIZE, page_token: state.pages.at(-1) });
   if (state.queue) params.set("queue", state.queue);
+  const asked = ++state.agentsAsked;
   try {
     const page = await getJson(`/api/v1/agents?${params}`);
+    // A page turned or a queue picked meanwhile: a later request answers for the table.
+    if (asked !== state.agentsAsked) return;
     state.agents = page.agents ?? [];
     state.next = page.nextPageToken ?? "";
     renderAgents();
   } catch (e) {
+    if (asked !== state.agentsAsked) return;
     if (state.queue && e.status === 404) {
       // The queue was deleted: back to every agent.
       pickQueue(state.queue);
