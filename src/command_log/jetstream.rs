@@ -246,11 +246,15 @@ fn take(
 ) -> Result<u64, LogError> {
     let kv = &shared.lease;
     let poll = config.lease / 4;
+    // The lease's bucket may be electing a leader (a node slow or restarting: "no responders"):
+    // a read tries again for a while, as opening the journal does, rather than stop start-up.
     let entry = |what: &str| {
-        shared
-            .runtime
-            .block_on(kv.entry(LEASE_KEY))
-            .map_err(|e| failed(format!("{what}: {e}")))
+        patiently(what, || {
+            shared
+                .runtime
+                .block_on(kv.entry(LEASE_KEY))
+                .map_err(|e| e.to_string())
+        })
     };
     loop {
         let Some(found) = entry("reading the lease")? else {

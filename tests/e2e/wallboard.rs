@@ -5,6 +5,7 @@
 //! Without a driver the test says so and passes, so `cargo test` works on any machine; CI sets
 //! `ROUTERD_REQUIRE_BROWSER=1` after installing them, and then a missing browser fails the test.
 
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -15,7 +16,9 @@ use routerd::proto as pb;
 
 use crate::common::{PATIENCE, TestServer};
 
-/// A chromedriver on a free loopback port; killed when dropped.
+/// A chromedriver on a free loopback port, in a process group of its own; the whole group
+/// (the driver and the browsers it started) is killed when dropped, so a test that fails
+/// before it closes its session leaves no browser behind.
 struct Driver {
     child: Child,
     port: u16,
@@ -23,7 +26,10 @@ struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // SAFETY: kill takes no pointers; a negative pid names the driver's process group.
+        unsafe {
+            libc::kill(-(self.child.id() as libc::pid_t), libc::SIGKILL);
+        }
         let _ = self.child.wait();
     }
 }
@@ -50,6 +56,7 @@ impl Driver {
         let child = Command::new(&path)
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
