@@ -610,11 +610,9 @@ struct Writer {
 
 /// What the writer measures about its syncs, for the metrics endpoint (clones share the same
 /// series). Both are observed once per sync: the time one fdatasync took, and the records it
-/// made durable — which, with `fsync_interval = 0`, is the group commit's size. On this
-/// project's 2-core VM under `routerd loadgen --duration 8` (8,700–9,600 contacts/s): about
-/// 1,200 syncs a second, 0.28–0.32 ms each on average (median under 0.32 ms; nine in ten under
-/// 0.64 ms in two runs of three, under 1.28 ms in the third), 22 records each on average (at
-/// least half of them 8 or fewer).
+/// made durable — which, with `fsync_interval = 0`, is the group commit's size. What they showed
+/// under `routerd loadgen` on the development machine is in the README ("Sizing"), with the
+/// day each figure was taken: they depend on the disk and the load, so none is repeated here.
 #[derive(Clone, Debug)]
 pub struct SyncMetrics {
     pub sync_seconds: prometheus_client::metrics::histogram::Histogram,
