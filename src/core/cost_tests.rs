@@ -94,6 +94,25 @@ fn changing_a_queues_costs_recosts_its_waiting_contacts_and_routes_them() {
 }
 
 #[test]
+fn an_offer_that_returns_waits_at_its_queues_cost_of_now() {
+    let mut f = floor();
+    f.agent("ann", &[]);
+    let std = f.enqueue("std", Channel::Email);
+    f.accept(std);
+    // Only bo has room for a VIP email (100): it rings there at that cost.
+    f.agent("bo", &[]);
+    let vip = f.enqueue("vip", Channel::Email);
+    assert_eq!(f.holder(vip).as_deref(), Some("bo"));
+    assert_eq!(load(&f, "bo"), 100);
+    // While it rings, the VIP queue goes back to the server's cost (50); then bo logs out.
+    f.queue("vip", |_| {});
+    f.presence("bo", Presence::Offline);
+    // Back in line at 50, it fits beside ann's standard email at once.
+    assert_eq!(f.holder(vip).as_deref(), Some("ann"));
+    assert_eq!(load(&f, "ann"), 100);
+}
+
+#[test]
 fn a_callback_costs_its_queues_callback_cost() {
     let mut f = Floor::new();
     f.queue("vip", |q| {

@@ -181,8 +181,11 @@ impl Engine {
         } else {
             self.enter(id, lifecycle::Step::Retry);
             self.release(id);
+            // Waiting again at its queue's current cost (it may have changed during the call).
+            let cost = self.cost_in(self.queue_slot(id), self.contacts[&id].channel);
             let contact = self.contact_mut(id);
             contact.state = ContactState::Waiting;
+            contact.cost = cost;
             contact.answered_at = None;
             self.hold(id, now + retry_ms);
             // Published waiting for its retry: the agent's desktop is told it left.

@@ -303,6 +303,20 @@ impl Engine {
                 ));
             }
         }
+        // A waiting contact holds no capacity: it costs what its queue says now.
+        for c in self.contacts.values() {
+            if c.state == ContactState::Waiting {
+                let slot = self.queue_ids[&*c.queue];
+                if c.cost != self.cost_in(slot, c.channel) {
+                    return Err(format!(
+                        "waiting contact {} costs {}, its queue says {}",
+                        c.id,
+                        c.cost,
+                        self.cost_in(slot, c.channel)
+                    ));
+                }
+            }
+        }
         // Work conservation (a contact held for its preferred agent waits for that one only, and
         // one whose queue is held for a reserving queue waits until the queue's release timer).
         for (slot, q) in self.queues.iter().enumerate() {

@@ -440,12 +440,15 @@ impl Engine {
             },
         });
         let now = self.now;
+        // Back to waiting at its queue's current cost (it may have changed during the offer).
+        let cost = self.cost_in(slot, self.contacts[&id].channel);
         let contact = self.contact_mut(id);
         if contact.wait_expired {
             self.expire(id);
             return false;
         }
         contact.state = ContactState::Waiting;
+        contact.cost = cost;
         let window_closed = contact
             .callback
             .as_ref()
